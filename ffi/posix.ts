@@ -1,0 +1,179 @@
+/**
+ * The `Os` implementation shared by the three FFI shims: aligned reservation, purge,
+ * guard pages and residency on top of a handful of libc calls. Each shim (`node.ts`,
+ * `deno.ts`, `bun.ts`) only binds these calls with its runtime's FFI and supplies the
+ * view and pointer conversions.
+ *
+ * @module
+ */
+import type { Os, OsKind } from "../src/os.ts";
+
+/** Platform constants (Linux x86-64/arm64 and macOS). */
+export interface Platform {
+  readonly os: "linux" | "darwin";
+  /** The C library to `dlopen`. */
+  readonly libc: string;
+  /** mmap flags for a private, anonymous, lazily committed mapping. */
+  readonly mapFlags: number;
+  /** MAP_FIXED, used by the macOS purge. */
+  readonly mapFixed: number;
+  /** Linux: SYS_gettid for `syscall`; 0 on macOS (uses pthread_mach_thread_np). */
+  readonly sysGettid: number;
+}
+
+export const PROT_NONE = 0;
+export const PROT_RW = 3; // PROT_READ | PROT_WRITE
+const MADV_DONTNEED = 4; // Linux: pages read as zero afterwards and leave RSS at once
+
+/**
+ * Constants for `os`/`arch` as reported by the runtime (`process.platform`/`process.arch`
+ * or `Deno.build.os`/`Deno.build.arch`). Throws for platforms the FFI backends do not know.
+ */
+export function platformFor(os: string, arch: string): Platform {
+  const a = arch === "x86_64" ? "x64" : arch === "aarch64" ? "arm64" : arch;
+  if (os === "linux") {
+    const sysGettid = a === "x64" ? 186 : a === "arm64" ? 178 : 0;
+    if (sysGettid === 0) throw new Error(`unsupported architecture for the FFI backend: linux/${arch}`);
+    // MAP_PRIVATE 0x02 | MAP_ANONYMOUS 0x20 | MAP_NORESERVE 0x4000
+    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid };
+  }
+  if (os === "darwin") {
+    // MAP_PRIVATE 0x02 | MAP_ANON 0x1000 (no MAP_NORESERVE on macOS)
+    return { os: "darwin", libc: "libSystem.B.dylib", mapFlags: 0x02 | 0x1000, mapFixed: 0x10, sysGettid: 0 };
+  }
+  throw new Error(`unsupported platform for the FFI backend: ${os}/${arch}`);
+}
+
+/** libc, bound by a runtime shim. All addresses and sizes are JS numbers. */
+export interface Libc {
+  /** mmap(addr, len, prot, flags, -1, 0); returns -1 (MAP_FAILED) on failure. */
+  mmap(addr: number, len: number, prot: number, flags: number): number;
+  munmap(addr: number, len: number): number;
+  madvise(addr: number, len: number, advice: number): number;
+  mprotect(addr: number, len: number, prot: number): number;
+  /** mincore into `vec` (one byte per page, bit 0 = resident). */
+  mincore(addr: number, len: number, vec: Uint8Array): number;
+  getpid(): number;
+  /** The OS thread id (gettid on Linux, the mach thread port on macOS). */
+  threadId(): number;
+  /** errno of the last failed call on this thread. */
+  errno(): number;
+  getpagesize(): number;
+}
+
+/** What a runtime shim adds to `Libc`. */
+export interface PosixParts {
+  readonly kind: OsKind;
+  readonly reason: string;
+  readonly maxView: number;
+  readonly libc: Libc;
+  readonly platform: Platform;
+  view(addr: number, size: number): ArrayBuffer;
+  pointer(addr: number): unknown;
+}
+
+/** True for 1, 2, 4, ... (also beyond 2^31, where bit tricks fail). */
+export function isPowerOfTwo(n: number): boolean {
+  return n >= 1 && Number.isInteger(n) && 2 ** Math.round(Math.log2(n)) === n;
+}
+
+const MINCORE_CHUNK_PAGES = 65536; // one mincore call covers 256 MiB of 4 KiB pages
+
+/** Build an `Os` over libc. */
+export function posixOs(parts: PosixParts): Os {
+  const { libc, platform } = parts;
+  const pageSize = libc.getpagesize();
+  const flags = platform.mapFlags;
+  let vec: Uint8Array | undefined;
+
+  function fail(call: string, addr: number, size: number): never {
+    const e = libc.errno();
+    throw new Error(`${call}(0x${addr.toString(16)}, ${size}) failed (errno ${e})`);
+  }
+  function checkRange(call: string, addr: number, size: number): void {
+    if (!(addr > 0 && size >= 0 && addr % pageSize === 0 && addr + size <= Number.MAX_SAFE_INTEGER)) {
+      throw new RangeError(`${call}: bad range 0x${addr.toString(16)} + ${size} (page size ${pageSize})`);
+    }
+  }
+
+  return {
+    kind: parts.kind,
+    reason: parts.reason,
+    pageSize,
+    canProtect: true,
+    canPurge: true,
+    maxView: parts.maxView,
+
+    reserve(size: number, align: number): number {
+      if (!(size > 0 && size % pageSize === 0)) throw new RangeError(`reserve: size ${size} is not a positive multiple of ${pageSize}`);
+      if (!isPowerOfTwo(align)) {
+        throw new RangeError(`reserve: alignment ${align} is not a power of two`);
+      }
+      const extra = align > pageSize ? align : 0;
+      const total = size + extra;
+      if (total > Number.MAX_SAFE_INTEGER) return 0;
+      const p = libc.mmap(0, total, PROT_RW, flags);
+      if (p === -1 || p === 0) return 0;
+      if (extra === 0) return p;
+      // Trim the unaligned head and the unused tail (Math arithmetic: addresses exceed 32 bits).
+      const base = Math.ceil(p / align) * align;
+      const head = base - p;
+      const tail = total - head - size;
+      if (head > 0) libc.munmap(p, head);
+      if (tail > 0) libc.munmap(base + size, tail);
+      return base;
+    },
+
+    release(addr: number, size: number): void {
+      checkRange("release", addr, size);
+      if (libc.munmap(addr, size) !== 0) fail("munmap", addr, size);
+    },
+
+    purge(addr: number, size: number): void {
+      checkRange("purge", addr, size);
+      if (size === 0) return;
+      if (platform.os === "linux") {
+        if (libc.madvise(addr, size, MADV_DONTNEED) !== 0) fail("madvise", addr, size);
+      } else {
+        // macOS: MADV_FREE_REUSABLE does not guarantee zeroes; map fresh zero pages over the range.
+        if (libc.mmap(addr, size, PROT_RW, flags | platform.mapFixed) !== addr) fail("mmap(MAP_FIXED)", addr, size);
+      }
+    },
+
+    protect(addr: number, size: number): void {
+      checkRange("protect", addr, size);
+      if (libc.mprotect(addr, size, PROT_NONE) !== 0) fail("mprotect", addr, size);
+    },
+
+    unprotect(addr: number, size: number): void {
+      checkRange("unprotect", addr, size);
+      if (libc.mprotect(addr, size, PROT_RW) !== 0) fail("mprotect", addr, size);
+    },
+
+    view: parts.view,
+    pointer: parts.pointer,
+
+    resident(addr: number, size: number): number {
+      if (!(addr > 0 && size >= 0)) return -1;
+      if (size === 0) return 0;
+      const end = addr + size;
+      const first = Math.floor(addr / pageSize) * pageSize;
+      vec ??= new Uint8Array(MINCORE_CHUNK_PAGES);
+      let bytes = 0;
+      for (let at = first; at < end; at += MINCORE_CHUNK_PAGES * pageSize) {
+        const len = Math.min(MINCORE_CHUNK_PAGES * pageSize, end - at);
+        if (libc.mincore(at, len, vec) !== 0) return -1;
+        const pages = Math.ceil(len / pageSize);
+        for (let i = 0; i < pages; i++) {
+          if ((vec[i] & 1) === 0) continue;
+          const lo = at + i * pageSize;
+          bytes += Math.min(lo + pageSize, end) - Math.max(lo, addr);
+        }
+      }
+      return bytes;
+    },
+
+    pid: () => libc.getpid(),
+    threadId: () => libc.threadId(),
+  };
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+// `npm test`: the uvu suite (test/run.ts) on Node, Deno and Bun, each on the FFI and the
+// buffer backend, plus one Deno run without --allow-ffi that must fall back to the
+// buffer backend on its own. Prints one line per run and, as the very last line,
+// "N passed, N failed". Exits 1 if anything failed, was skipped, crashed or timed out.
+//
+//   node scripts/test-all.mjs [options] [file-filter...]
+//     --runtime=node,deno,bun   only these runtimes (default: all)
+//     --backend=ffi,buffer,auto only these backends (auto = the Deno run without --allow-ffi)
+//     --jobs=N                  runs in parallel (default 1: timing-sensitive tests stay honest)
+//     --timeout=SECONDS         per run (default 900, or TSMALLOC_TEST_TIMEOUT)
+//   file-filter: substrings of test file names, passed to test/run.ts.
+//
+// Node 20 cannot run .ts, so the test directory is bundled with esbuild into .out/test
+// (code splitting: every test file shares one instance of mod.ts; npm packages stay
+// external so uvu is one instance too). Deno and Bun run the .ts sources directly.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const outDir = join(root, ".out", "test");
+const logDir = join(root, ".out", "logs");
+
+// ---- options
+const opts = { runtime: null, backend: null, jobs: 1, timeout: Number(process.env.TSMALLOC_TEST_TIMEOUT) || 900 };
+const filters = [];
+for (const arg of process.argv.slice(2)) {
+  const m = /^--(\w+)=(.*)$/.exec(arg);
+  if (m && m[1] === "runtime") opts.runtime = m[2].split(",");
+  else if (m && m[1] === "backend") opts.backend = m[2].split(",");
+  else if (m && m[1] === "jobs") opts.jobs = Math.max(1, Number(m[2]) | 0);
+  else if (m && m[1] === "timeout") opts.timeout = Number(m[2]);
+  else if (arg.startsWith("-")) {
+    console.error(`unknown option ${arg}`);
+    process.exit(2);
+  } else filters.push(arg);
+}
+
+// Deno permissions: ffi for Deno.dlopen, env for TSMALLOC_* and uvu's colour checks,
+// read for test discovery (readdir). --no-prompt: a missing permission is an error, never a hang.
+const DENO_BASE = ["run", "--no-prompt", "--allow-env", "--allow-read", "--v8-flags=--expose-gc"];
+const RUNS = [
+  { runtime: "node", backend: "ffi", cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
+  { runtime: "node", backend: "buffer", cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
+  { runtime: "deno", backend: "ffi", cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
+  { runtime: "deno", backend: "buffer", cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
+  { runtime: "bun", backend: "ffi", cmd: [bin("bun"), "test/run.ts"] },
+  { runtime: "bun", backend: "buffer", cmd: [bin("bun"), "test/run.ts"] },
+  // No --allow-ffi: "auto" must choose the buffer backend by itself.
+  { runtime: "deno", backend: "auto", label: "auto/no-ffi", expect: "buffer", cmd: [bin("deno"), ...DENO_BASE, "test/run.ts"] },
+].filter((r) => (!opts.runtime || opts.runtime.includes(r.runtime)) && (!opts.backend || opts.backend.includes(r.backend)));
+for (const r of RUNS) {
+  r.label ??= r.backend;
+  r.expect ??= r.backend === "buffer" ? "buffer" : r.runtime;
+  r.cmd.push(...filters);
+}
+
+// ---- build the Node bundle
+function listTs(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listTs(p));
+    else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(p);
+  }
+  return out;
+}
+
+// A relative import that does not exist (e.g. a module another engineer has not written
+// yet) becomes a module that throws when loaded, as on Deno and Bun: the importing test
+// file is reported as failing to load instead of the whole bundle failing.
+const missingModulesThrowAtRunTime = {
+  name: "missing-modules-throw",
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const p = resolve(args.resolveDir, args.path);
+      if (existsSync(p)) return undefined;
+      return { path: p, namespace: "missing" };
+    });
+    build.onLoad({ filter: /.*/, namespace: "missing" }, (args) => ({
+      // no ESM syntax: treated as CommonJS, so any named import of it still bundles
+      contents: `throw new Error(${JSON.stringify(`Cannot find module ${relative(root, args.path)}`)});`,
+      loader: "js",
+    }));
+  },
+};
+
+async function buildForNode() {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const esbuild = await import("esbuild");
+  // Every .ts under test/ is an entry point (tests, run.ts, helpers, worker scripts), so a
+  // test can start a worker from new URL("./x.worker" + ext, import.meta.url) on every runtime.
+  const entryPoints = listTs(join(root, "test"));
+  writeFileSync(join(root, ".out", "test-entries.txt"), entryPoints.map((p) => relative(root, p)).join("\n") + "\n");
+  try {
+    await esbuild.build({
+      entryPoints,
+      outdir: outDir,
+      outbase: join(root, "test"),
+      bundle: true,
+      splitting: true,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      packages: "external", // uvu, koffi, mitata: resolved from node_modules at run time, one instance each
+      sourcemap: "linked",
+      logLevel: "silent",
+      plugins: [missingModulesThrowAtRunTime],
+    });
+    return null;
+  } catch (e) {
+    const msgs = (e.errors ?? []).map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ""}${m.text}`);
+    return `esbuild failed to bundle test/ for Node:\n${msgs.join("\n") || e.message}\n`;
+  }
+}
+
+// ---- run one configuration
+const strip = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+
+function runOne(r) {
+  return new Promise((done) => {
+    const t0 = Date.now();
+    const env = {
+      ...process.env,
+      TSMALLOC_BACKEND: r.backend,
+      TSMALLOC_EXPECT_BACKEND: r.expect,
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+    };
+    delete env.FORCE_COLOR;
+    let out = "";
+    let child;
+    try {
+      child = spawn(r.cmd[0], r.cmd.slice(1), { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+      return done({ ...r, out: String(e), code: null, signal: null, timedOut: false, ms: 0 });
+    }
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, "SIGKILL"); // the run's whole process group
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, opts.timeout * 1000);
+    child.on("error", (e) => (out += `\n[spawn error] ${e.message}\n`));
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      done({ ...r, out, code, signal, timedOut, ms: Date.now() - t0 });
+    });
+  });
+}
+
+function score(res) {
+  const text = strip(res.out);
+  const last = (re) => {
+    let m, v = null;
+    for (const g = new RegExp(re.source, re.flags + "g"); (m = g.exec(text));) v = Number(m[1]);
+    return v;
+  };
+  const total = last(/^\s*Total:\s+(\d+)/m);
+  const passed = last(/^\s*Passed:\s+(\d+)/m);
+  const skipped = last(/^\s*Skipped:\s+(\d+)/m);
+  const notes = [];
+  let p = 0, f = 0;
+  if (total === null || passed === null || skipped === null) {
+    f = 1;
+    notes.push(res.timedOut ? `timed out after ${opts.timeout}s` : `crashed: no uvu summary (exit ${res.signal ?? res.code})`);
+  } else {
+    p = passed;
+    f = total - passed + skipped;
+    if (skipped > 0) notes.push(`${skipped} skipped (counted as failed)`);
+    if (total === 0) {
+      f += 1;
+      notes.push("no tests ran");
+    }
+    if (res.timedOut) {
+      f = Math.max(f, 1);
+      notes.push(`timed out after ${opts.timeout}s`);
+    } else if (res.code !== 0 && f === 0) {
+      f = 1;
+      notes.push(`exit ${res.signal ?? res.code} although all tests passed`);
+    }
+  }
+  return { ...res, passed: p, failed: f, notes };
+}
+
+function capped(text, max = 1200) {
+  const lines = text.split("\n");
+  if (lines.length <= max) return text;
+  const head = lines.slice(0, 300), tail = lines.slice(-(max - 300));
+  return [...head, `... (${lines.length - max} lines omitted; full log in .out/logs) ...`, ...tail].join("\n");
+}
+
+// ---- main
+const buildError = RUNS.some((r) => r.runtime === "node") ? await buildForNode() : null;
+mkdirSync(logDir, { recursive: true });
+
+const results = new Array(RUNS.length);
+let nextIndex = 0;
+async function worker() {
+  while (nextIndex < RUNS.length) {
+    const i = nextIndex++;
+    const r = RUNS[i];
+    const res = r.runtime === "node" && buildError
+      ? { ...r, out: buildError, code: 1, signal: null, timedOut: false, ms: 0 }
+      : await runOne(r);
+    const s = score(res);
+    writeFileSync(join(logDir, `${r.runtime}-${r.label.replace(/\W/g, "_")}.log`), res.out);
+    console.log(`  ${line(s)}  (${(s.ms / 1000).toFixed(1)}s)`);
+    results[i] = s;
+  }
+}
+function line(s) {
+  return `${s.runtime.padEnd(6)} ${s.label.padEnd(12)} ${String(s.passed).padStart(5)} passed, ${s.failed} failed` +
+    (s.notes.length ? `  [${s.notes.join("; ")}]` : "");
+}
+
+console.log(`tsmalloc tests: ${RUNS.length} runs (timeout ${opts.timeout}s each)`);
+await Promise.all(Array.from({ length: Math.min(opts.jobs, RUNS.length) }, worker));
+
+for (const s of results) {
+  if (s.failed === 0) continue;
+  console.log(`\n======== ${s.runtime} ${s.label}: ${s.failed} failed — output ========`);
+  console.log(capped(strip(s.out).trimEnd()));
+}
+
+console.log("\nsummary (runtime, backend):");
+for (const s of results) console.log(line(s));
+const passed = results.reduce((a, s) => a + s.passed, 0);
+const failed = results.reduce((a, s) => a + s.failed, 0) + (RUNS.length === 0 ? 1 : 0);
+process.exitCode = failed > 0 ? 1 : 0;
+console.log(`${passed} passed, ${failed} failed`);

@@ -1,0 +1,35 @@
+/**
+ * Per-worker allocator state: the OS backend, the regions this worker can see, its
+ * thread tag and counters. One instance, `ctx`, mutated in place (module bindings cannot
+ * be reassigned from other modules).
+ */
+import type { Os } from "./os.ts";
+import { Region, RegionTable, sentinelRegion } from "./region.ts";
+import type { Arena } from "./arena.ts";
+import type { HugeCache } from "./huge.ts";
+import { defaultOptions, type Options } from "./options.ts";
+import { OsCounters } from "./stats.ts";
+
+export class Context {
+  os: Os | null = null;
+  /** Nonzero id of this worker, stored as the owner of its pages. */
+  tag = 0;
+  regions: RegionTable = new RegionTable();
+  /** Region of the last freed block: the free fast path's first guess. */
+  lastRegion: Region = sentinelRegion();
+  arenas: Arena[] = [];
+  huge: HugeCache | null = null;
+  options: Options = defaultOptions();
+  counters: OsCounters = new OsCounters();
+  /** Monotonic ms clock for purge delays. */
+  now: () => number = () => performance.now();
+}
+
+export const ctx: Context = new Context();
+
+/** The OS backend; only valid after initialization (generic paths call this). */
+export function os(): Os {
+  const o = ctx.os;
+  if (o === null) throw new Error("tsmalloc: not initialized");
+  return o;
+}

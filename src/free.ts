@@ -1,0 +1,107 @@
+/**
+ * free and pointer lookup. The fast path handles a block of a plain page owned by this
+ * worker in the region of the previous free; everything else goes through `locate`.
+ */
+import { ctx } from "./context.ts";
+import { InvalidPointerError } from "./errors.ts";
+import { freeHuge } from "./huge.ts";
+import {
+  P_BSIZE, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_KEY, P_LOCAL_FREE, P_OWNER,
+  P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED, PF_IN_FULL, S_COOKIE, S_PAGE_SHIFT, S_PAGES,
+  SEGMENT_MASK,
+} from "./layout.ts";
+import { isBlockStart, pushThreadFree } from "./page.ts";
+import { type PageRef, RegionKind } from "./region.ts";
+import { pageRefAt, segmentCookie } from "./segment.ts";
+import { checkPointer } from "./validate.ts";
+
+export function free(p: number): void {
+  const r = ctx.lastRegion;
+  const off = p - r.base;
+  if (off > 0 && off < r.limit) {
+    const m = r.i32;
+    const seg = off & ~SEGMENT_MASK;
+    const s = seg >> 2;
+    const pg = s + S_PAGES + ((off - seg) >>> m[s + S_PAGE_SHIFT]) * PAGE_WORDS;
+    const d = off - m[pg + P_START];
+    const k = m[pg + P_DIV_SHIFT];
+    if (
+      m[pg + P_KEY] === ctx.tag && d >= 0 && off < m[pg + P_END] && ((d >>> k) << k) === d &&
+      (Math.imul(d >>> k, m[pg + P_DIV_INV]) >>> 0) <= (m[pg + P_DIV_LIMIT] >>> 0)
+    ) {
+      m[off >> 2] = m[pg + P_LOCAL_FREE];
+      m[pg + P_LOCAL_FREE] = off;
+      if (--m[pg + P_USED] === 0) emptied(r.pages[((seg >>> 22) << 6) + ((pg - s - S_PAGES) >> 4)]!);
+      return;
+    }
+  }
+  freeGeneric(p);
+}
+
+function emptied(pr: PageRef): void {
+  pr.heap!.pageEmptied(pr);
+}
+
+/** Where `locate` leaves the block start (region byte offset). */
+export const located = { off: 0 };
+
+/**
+ * The page of a live block at address p (p may point inside a block only for aligned
+ * allocations). Throws InvalidPointerError for anything else.
+ */
+export function locate(p: number, op: string): PageRef {
+  const r = ctx.regions.find(p);
+  if (r === null) throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated`);
+  const m = r.i32;
+  const off = p - r.base;
+  if (r.kind === RegionKind.Huge) {
+    const start = m[S_PAGES + P_START];
+    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1) {
+      throw new InvalidPointerError(p, `${op}: block was already freed`);
+    }
+    if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block`);
+    located.off = off;
+    return r.pages[0]!;
+  }
+  const seg = off - (off & SEGMENT_MASK);
+  const s = seg >> 2;
+  if (m[s + S_COOKIE] !== segmentCookie(seg)) throw new InvalidPointerError(p, `${op}: no live segment at this address`);
+  const i = (off - seg) >>> m[s + S_PAGE_SHIFT];
+  const pg = s + S_PAGES + i * PAGE_WORDS;
+  const bsize = m[pg + P_BSIZE];
+  if (bsize <= 0) throw new InvalidPointerError(p, `${op}: not in a live page (freed or never allocated)`);
+  const start = m[pg + P_START];
+  if (off < start || off >= m[pg + P_END]) throw new InvalidPointerError(p, `${op}: not inside a block`);
+  if ((m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
+    located.off = start + Math.floor((off - start) / bsize) * bsize;
+  } else {
+    if (!isBlockStart(m, pg, off)) throw new InvalidPointerError(p, `${op}: not the start of a block`);
+    located.off = off;
+  }
+  return pageRefAt(r, seg, i);
+}
+
+export function freeGeneric(p: number): void {
+  if (p === 0) return;
+  checkPointer(p);
+  const pr = locate(p, "free");
+  const off = located.off;
+  const m = pr.m;
+  const pg = pr.pg;
+  if (m[pg + P_BSIZE] === -1) {
+    pr.heap!.removeHuge(pr);
+    freeHuge(pr);
+    return;
+  }
+  if (pr.r.kind === RegionKind.Arena) ctx.lastRegion = pr.r;
+  if (m[pg + P_OWNER] !== ctx.tag) {
+    pushThreadFree(m, pg, off);
+    return;
+  }
+  m[off >> 2] = m[pg + P_LOCAL_FREE];
+  m[pg + P_LOCAL_FREE] = off;
+  const used = --m[pg + P_USED];
+  const heap = pr.heap!;
+  if ((m[pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
+  if (used === 0) heap.pageEmptied(pr);
+}

@@ -1,0 +1,503 @@
+/**
+ * A heap: per size class a queue of pages to allocate from, a direct table from small
+ * sizes to the page to pop, a queue of full pages and the list of huge blocks. Heaps are
+ * owned by one worker; their pages live in that worker's segments.
+ */
+import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
+import { ctx } from "./context.ts";
+import { AllocationError } from "./errors.ts";
+import { free, freeGeneric, locate, located } from "./free.ts";
+import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
+import {
+  DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
+  P_FREE, P_HEAP, P_LOCAL_FREE, P_START, P_THREAD_FREE, P_USED, PF_HAS_ALIGNED, PF_IN_FULL,
+} from "./layout.ts";
+import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
+import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
+import { claimPage, purgeExpired, releasePage } from "./segment.ts";
+import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
+
+const BIN_HUGE = BIN_FULL + 1;
+const QUEUES = BIN_HUGE + 1;
+const DIRECT_WORDS = (DIRECT_SIZE_MAX >>> 3) + 1;
+
+/** A page handle whose free list is always empty: directs malloc to the generic path. */
+const EMPTY: PageRef = new PageRef(sentinelRegion(), 0, 0);
+
+/** Called once before the first real allocation (the backend is picked lazily). */
+let ensureInit: () => void = () => {};
+export function setInitHook(f: () => void): void {
+  ensureInit = f;
+}
+
+const heaps: (Heap | undefined)[] = [];
+let defaultHeapRef: Heap | null = null;
+
+export function heapById(id: number): Heap | undefined {
+  return heaps[id];
+}
+
+export function defaultHeap(): Heap {
+  return defaultHeapRef ??= new Heap();
+}
+
+export class Heap {
+  readonly id: number;
+  /** Page to pop for each 8-byte word count up to DIRECT_SIZE_MAX. */
+  private direct: PageRef[] = new Array<PageRef>(DIRECT_WORDS).fill(EMPTY);
+  private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
+  private last: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
+  private state: "live" | "deleted" | "destroyed" = "live";
+  /** Pages (including huge) owned by this heap. */
+  pageCount = 0;
+
+  constructor() {
+    let id = heaps.indexOf(undefined, 1);
+    if (id < 0) id = Math.max(heaps.length, 1);
+    this.id = id;
+    heaps[id] = this;
+  }
+
+  // ---------------------------------------------------------------- malloc
+
+  malloc(size: number): number {
+    if ((size >>> 0) === size && size <= DIRECT_SIZE_MAX) {
+      const pr = this.direct[(size + 7) >>> 3];
+      const m = pr.m;
+      const pg = pr.pg;
+      const b = m[pg];
+      if (b !== 0) {
+        m[pg] = m[b >> 2];
+        m[pg + P_USED]++;
+        return pr.base + b;
+      }
+    }
+    return this.mallocGeneric(size);
+  }
+
+  /** Sizes above the direct table, empty pages, bad input and first use. */
+  mallocGeneric(size: number): number {
+    if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) {
+      const bin = binOf(size);
+      const pr = this.first[bin];
+      if (pr !== null) {
+        const m = pr.m;
+        const pg = pr.pg;
+        const b = m[pg];
+        if (b !== 0) {
+          m[pg] = m[b >> 2];
+          m[pg + P_USED]++;
+          return pr.base + b;
+        }
+      }
+      return this.mallocSlow(bin);
+    }
+    checkSize(size);
+    if (size > MAX_ALLOC_SIZE) return 0;
+    return this.mallocHuge(size, 0);
+  }
+
+  private mallocSlow(bin: number): number {
+    this.checkLive();
+    ensureInit();
+    const pr = this.findPage(bin);
+    if (pr === null) return 0;
+    const m = pr.m;
+    const pg = pr.pg;
+    const b = m[pg + P_FREE];
+    m[pg + P_FREE] = m[b >> 2];
+    m[pg + P_USED]++;
+    return pr.base + b;
+  }
+
+  private mallocHuge(size: number, align: number): number {
+    this.checkLive();
+    ensureInit();
+    const got = allocHuge(size, align, this.id);
+    if (got === null) return 0;
+    const pr = got.pr;
+    pr.heap = this;
+    this.push(pr, BIN_HUGE);
+    this.pageCount++;
+    return pr.base + pr.m[pr.pg + P_START];
+  }
+
+  /** A page of class `bin` with a free block, moved to the front of its queue. */
+  private findPage(bin: number): PageRef | null {
+    let pr = this.first[bin];
+    while (pr !== null) {
+      const next = pr.next;
+      const m = pr.m;
+      collectPage(m, pr.pg);
+      if (m[pr.pg + P_FREE] !== 0 || extendPage(m, pr.pg)) break;
+      this.toFull(pr);
+      pr = next;
+    }
+    if (pr === null) {
+      pr = this.freshPage(bin);
+      if (pr === null) {
+        this.collect(true);
+        pr = this.freshPage(bin);
+        if (pr === null) return null;
+      }
+    } else if (pr !== this.first[bin]) {
+      this.remove(pr);
+      this.pushFront(pr, bin);
+    }
+    this.updateDirect(bin);
+    return pr;
+  }
+
+  private freshPage(bin: number): PageRef | null {
+    const got = claimPage(pageKindOfBin(bin));
+    if (got === null) return null;
+    const { pr, start, end } = got;
+    initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag);
+    pr.heap = this;
+    this.pushFront(pr, bin);
+    this.pageCount++;
+    return pr;
+  }
+
+  // ---------------------------------------------------------------- page queues
+
+  private pushFront(pr: PageRef, q: number): void {
+    pr.queue = q;
+    pr.prev = null;
+    pr.next = this.first[q];
+    if (pr.next !== null) pr.next.prev = pr;
+    else this.last[q] = pr;
+    this.first[q] = pr;
+  }
+
+  private push(pr: PageRef, q: number): void {
+    pr.queue = q;
+    pr.next = null;
+    pr.prev = this.last[q];
+    if (pr.prev !== null) pr.prev.next = pr;
+    else this.first[q] = pr;
+    this.last[q] = pr;
+  }
+
+  private remove(pr: PageRef): void {
+    const q = pr.queue;
+    if (pr.prev !== null) pr.prev.next = pr.next;
+    else this.first[q] = pr.next;
+    if (pr.next !== null) pr.next.prev = pr.prev;
+    else this.last[q] = pr.prev;
+    pr.next = pr.prev = null;
+    pr.queue = -1;
+    if (q < BIN_FULL && this.first[q] !== pr && BIN_SIZE[q] <= DIRECT_SIZE_MAX) this.updateDirect(q);
+  }
+
+  private updateDirect(bin: number): void {
+    if (BIN_SIZE[bin] > DIRECT_SIZE_MAX) return;
+    const pr = this.first[bin] ?? EMPTY;
+    const lo = bin === 1 ? 0 : (BIN_SIZE[bin - 1] >>> 3) + 1;
+    const hi = BIN_SIZE[bin] >>> 3;
+    for (let w = lo; w <= hi; w++) this.direct[w] = pr;
+  }
+
+  private toFull(pr: PageRef): void {
+    const bin = pr.queue;
+    this.remove(pr);
+    this.push(pr, BIN_FULL);
+    setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] | PF_IN_FULL);
+    pr.bin = bin;
+  }
+
+  /** A block was freed into a page parked as full: it goes back to its class queue. */
+  unfull(pr: PageRef): void {
+    const bin = pr.bin;
+    this.remove(pr);
+    this.push(pr, bin);
+    setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] & ~PF_IN_FULL);
+    if (this.first[bin] === pr) this.updateDirect(bin);
+  }
+
+  /** The last live block of a page was freed locally. */
+  pageEmptied(pr: PageRef): void {
+    const q = pr.queue;
+    // keep the only page of a class: allocating again right away is the common case
+    if (q < BIN_FULL && this.first[q] === pr && pr.next === null) return;
+    this.freePage(pr);
+  }
+
+  private freePage(pr: PageRef): void {
+    this.remove(pr);
+    pr.heap = null;
+    this.pageCount--;
+    releasePage(pr);
+  }
+
+  removeHuge(pr: PageRef): void {
+    this.remove(pr);
+    pr.heap = null;
+    this.pageCount--;
+  }
+
+  // ---------------------------------------------------------------- other entry points
+
+  zalloc(size: number): number {
+    const p = this.malloc(size);
+    if (p !== 0) zeroBlock(p, size);
+    return p;
+  }
+
+  calloc(count: number, size: number): number {
+    checkSize(count, "count");
+    checkSize(size);
+    const total = count * size;
+    if (total > MAX_ALLOC_SIZE) return 0;
+    return this.zalloc(total);
+  }
+
+  /** Like malloc but throws AllocationError instead of returning 0. */
+  alloc(size: number): number {
+    const p = this.malloc(size);
+    if (p === 0) throw new AllocationError(size, statsHook(), size > MAX_ALLOC_SIZE ? "larger than MAX_ALLOC_SIZE" : "out of memory");
+    return p;
+  }
+
+  mallocAligned(size: number, alignment: number): number {
+    checkSize(size);
+    checkAlignment(alignment);
+    if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;
+    if (alignment <= 16) return this.malloc(size);
+    // page starts are 8 KiB aligned: blocks of a multiple of the alignment are aligned
+    if (size <= LARGE_OBJ_MAX && alignment <= 8192 && goodSizeOf(size) % alignment === 0) return this.malloc(size);
+    if (size + alignment > LARGE_OBJ_MAX || alignment > HUGE_HEADER_SIZE) return this.mallocHuge(Math.max(size, 1), alignment);
+    const p = this.malloc(size + alignment - 16);
+    if (p === 0) return 0;
+    const q = Math.ceil(p / alignment) * alignment;
+    if (q !== p) {
+      const pr = locate(p, "mallocAligned");
+      setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] | PF_HAS_ALIGNED);
+    }
+    return q;
+  }
+
+  zallocAligned(size: number, alignment: number): number {
+    const p = this.mallocAligned(size, alignment);
+    if (p !== 0) zeroBlock(p, size);
+    return p;
+  }
+
+  realloc(p: number, size: number): number {
+    if (p === 0) return this.malloc(size);
+    checkPointer(p);
+    checkSize(size);
+    const usable = usableSize(p);
+    if (size <= usable && size >= Math.floor(usable / 2)) return p;
+    if (size > MAX_ALLOC_SIZE) return 0;
+    const q = this.malloc(size);
+    if (q === 0) return 0;
+    copyBytes(q, p, Math.min(usable, size));
+    free(p);
+    return q;
+  }
+
+  reallocAligned(p: number, size: number, alignment: number): number {
+    if (p === 0) return this.mallocAligned(size, alignment);
+    checkPointer(p);
+    checkSize(size);
+    checkAlignment(alignment);
+    const usable = usableSize(p);
+    if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
+    const q = this.mallocAligned(size, alignment);
+    if (q === 0) return 0;
+    copyBytes(q, p, Math.min(usable, size));
+    free(p);
+    return q;
+  }
+
+  usableSize(p: number): number {
+    return usableSize(p);
+  }
+
+  free(p: number): void {
+    free(p);
+  }
+
+  // ---------------------------------------------------------------- heap lifetime
+
+  private checkLive(): void {
+    if (this.state !== "live") throw new Error(`tsmalloc: heap ${this.id} was ${this.state}`);
+  }
+
+  /** Every page of this heap, over all queues. */
+  pages(): PageRef[] {
+    const out: PageRef[] = [];
+    for (let q = 0; q < QUEUES; q++) for (let pr = this.first[q]; pr !== null; pr = pr.next) out.push(pr);
+    return out;
+  }
+
+  /** Frees empty pages; with force also purges expired (or all) free memory. */
+  collect(force: boolean): void {
+    for (const pr of this.pages()) {
+      if (pr.queue === BIN_HUGE) continue;
+      collectPage(pr.m, pr.pg);
+      if (pr.m[pr.pg + P_USED] === 0) this.freePage(pr);
+    }
+    purgeExpired(force);
+  }
+
+  /** Frees every block of the heap at once. */
+  destroy(): void {
+    if (this.state !== "live") return;
+    for (const pr of this.pages()) {
+      if (pr.queue === BIN_HUGE) {
+        this.removeHuge(pr);
+        freeHuge(pr);
+      } else {
+        this.freePage(pr);
+      }
+    }
+    this.retire("destroyed");
+  }
+
+  /** Live blocks move to the default heap; this heap can no longer allocate. */
+  delete(): void {
+    if (this.state !== "live") return;
+    const target = defaultHeap();
+    if (target === this) throw new Error("tsmalloc: the default heap cannot be deleted");
+    for (const pr of this.pages()) {
+      const q = pr.queue;
+      this.remove(pr);
+      this.pageCount--;
+      target.adopt(pr, q);
+    }
+    this.retire("deleted");
+  }
+
+  private adopt(pr: PageRef, q: number): void {
+    pr.heap = this;
+    pr.m[pr.pg + P_HEAP] = this.id;
+    this.push(pr, q);
+    this.pageCount++;
+    if (q < BIN_FULL && this.first[q] === pr) this.updateDirect(q);
+  }
+
+  private retire(state: "deleted" | "destroyed"): void {
+    this.state = state;
+    this.direct.fill(EMPTY);
+    this.first.fill(null);
+    this.last.fill(null);
+    heaps[this.id] = undefined;
+  }
+
+  get isLive(): boolean {
+    return this.state === "live";
+  }
+
+  /** Calls cb(ptr, usableSize) for each live block; stops when cb returns false. */
+  visit(cb: (ptr: number, usableSize: number) => boolean | void): void {
+    for (const pr of this.pages()) {
+      if (!visitPage(pr, cb)) return;
+    }
+  }
+
+  /** True when p is the address of a live block of this heap. */
+  contains(p: number): boolean {
+    if (typeof p !== "number" || !Number.isInteger(p) || p <= 0) return false;
+    let pr: PageRef;
+    try {
+      pr = locate(p, "contains");
+    } catch {
+      return false;
+    }
+    if (pr.heap !== this) return false;
+    if (pr.m[pr.pg + P_BSIZE] === -1) return true;
+    return !isOnFreeList(pr, located.off);
+  }
+}
+
+/** Largest alignment mallocAligned honours (larger returns 0). */
+export const MAX_ALIGNMENT = 1024 * 1024 * 1024;
+
+/** Size of the block at p usable by the caller (from p to the block's end). */
+export function usableSize(p: number): number {
+  if (p === 0) return 0;
+  checkPointer(p);
+  const pr = locate(p, "usableSize");
+  const bsize = pr.m[pr.pg + P_BSIZE];
+  if (bsize === -1) return hugeSize(pr.r);
+  return bsize - (p - pr.base - located.off);
+}
+
+/** Zeroes a fresh block, except a huge block on a mapping that still reads as zero. */
+function zeroBlock(p: number, size: number): void {
+  const r = ctx.regions.find(p)!;
+  if (r.kind === RegionKind.Huge && r.fresh) {
+    r.fresh = false;
+    return;
+  }
+  const off = p - r.base;
+  if (off + size <= r.viewSize) r.u8.fill(0, off, off + size);
+  else bytesAt(p, size).fill(0);
+}
+
+/** A Uint8Array over [p, p+len): a sub-view of the region's view when it covers the range. */
+export function bytesAt(p: number, len: number): Uint8Array {
+  const r = ctx.regions.find(p);
+  if (r !== null) {
+    const off = p - r.base;
+    if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, off, len);
+  }
+  const o = ctx.os;
+  if (o === null || o.kind === "buffer") throw new RangeError(`tsmalloc: no memory of ours at 0x${p.toString(16)} (+${len})`);
+  return new Uint8Array(o.view(p, len));
+}
+
+/** memmove of len bytes between blocks (possibly in different regions). */
+export function copyBytes(dst: number, src: number, len: number): void {
+  const CHUNK = 1 << 30;
+  for (let done = 0; done < len; done += CHUNK) {
+    const n = Math.min(CHUNK, len - done);
+    bytesAt(dst + done, n).set(bytesAt(src + done, n));
+  }
+}
+
+function isOnFreeList(pr: PageRef, off: number): boolean {
+  const m = pr.m;
+  for (const head of [m[pr.pg + P_FREE], m[pr.pg + P_LOCAL_FREE], Atomics.load(m, pr.pg + P_THREAD_FREE) & ~15]) {
+    for (let b = head; b !== 0; b = m[b >> 2]) if (b === off) return true;
+  }
+  return false;
+}
+
+function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean | void): boolean {
+  const m = pr.m;
+  const pg = pr.pg;
+  const bsize = m[pg + P_BSIZE];
+  if (bsize === -1) return cb(pr.base + m[pg + P_START], hugeSize(pr.r)) !== false;
+  const start = m[pg + P_START];
+  const cap = m[pg + P_CAPACITY];
+  const isFree = new Uint8Array(cap);
+  for (const head of [m[pg + P_FREE], m[pg + P_LOCAL_FREE], Atomics.load(m, pg + P_THREAD_FREE) & ~15]) {
+    for (let b = head; b !== 0; b = m[b >> 2]) isFree[(b - start) / bsize] = 1;
+  }
+  const aligned = (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0;
+  for (let i = 0; i < cap; i++) {
+    if (isFree[i]) continue;
+    // an aligned block is reported at its block start; usable size counts from there
+    if (cb(pr.base + start + i * bsize, bsize) === false) return false;
+  }
+  void aligned;
+  return true;
+}
+
+/** Live blocks and their bytes in one page (for stats). */
+export function pageUsage(pr: PageRef): { blocks: number; bytes: number } {
+  const bsize = pr.m[pr.pg + P_BSIZE];
+  if (bsize === -1) return { blocks: 1, bytes: hugeSize(pr.r) };
+  const n = liveBlocks(pr.m, pr.pg);
+  return { blocks: n, bytes: n * bsize };
+}
+
+let statsHook: () => import("./stats.ts").Stats | null = () => null;
+export function setStatsHook(f: () => import("./stats.ts").Stats): void {
+  statsHook = f;
+}
+
+export { BIN_COUNT, freeGeneric };

@@ -1,0 +1,77 @@
+/**
+ * Geometry and the word layout of metadata kept inside native memory.
+ *
+ * Every region (arena or huge mapping) is viewed as one Int32Array; metadata fields are
+ * word indices into it. Offsets inside a region stay below 2^31 for arenas, so plain
+ * `| 0` / `>> 2` integer math applies on the fast paths.
+ */
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+/** Segments are 4 MiB and 4 MiB-aligned inside their arena. */
+export const SEGMENT_SHIFT = 22;
+export const SEGMENT_SIZE = 1 << SEGMENT_SHIFT;
+export const SEGMENT_MASK = SEGMENT_SIZE - 1;
+/** Segment header: segment fields + up to 64 page descriptors; page 0 starts after it. */
+export const SEGMENT_HEADER_SIZE = 8 * KiB;
+
+export const SMALL_PAGE_SHIFT = 16; //  64 KiB pages, 64 per segment
+export const MEDIUM_PAGE_SHIFT = 19; // 512 KiB pages, 8 per segment
+export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT; // one page per segment
+
+export const SMALL_OBJ_MAX = 8 * KiB;
+export const MEDIUM_OBJ_MAX = 64 * KiB;
+export const LARGE_OBJ_MAX = 2 * MiB;
+/** Sizes up to this use the per-heap direct table (mimalloc's MI_SMALL_SIZE_MAX). */
+export const DIRECT_SIZE_MAX = 1024;
+
+/** Huge blocks get their own mapping; the block starts after a 64 KiB header. */
+export const HUGE_HEADER_SIZE = 64 * KiB;
+/** Huge block sizes are rounded to this. */
+export const HUGE_ROUND = 64 * KiB;
+
+/** Every block is at least this aligned. */
+export const MAX_ALIGN_SIZE = 16;
+/** Largest allocation accepted; larger requests return 0. */
+export const MAX_ALLOC_SIZE = 2 ** 46;
+
+export const enum PageKind { Small = 0, Medium = 1, Large = 2, Huge = 3 }
+
+// ---- segment header (word indices relative to the segment's first word) ----
+export const S_COOKIE = 0; //      nonzero while the segment is live; checked before trusting a pointer
+export const S_KIND = 1; //        PageKind
+export const S_PAGE_SHIFT = 2; //  log2 of the page size
+export const S_PAGE_COUNT = 3; //  page slots in this segment
+export const S_USED_PAGES = 4; //  page slots in use
+export const S_OWNER = 5; //       thread tag of the owning worker (0 = abandoned)
+export const S_HUGE_SIZE_F64 = 4; // float64 index (bytes 32..39): a huge block's size
+export const S_PAGES = 16; //      first page descriptor
+
+// ---- page descriptor (16 words, 64 bytes) ----
+export const PAGE_WORDS = 16;
+export const P_FREE = 0; //        free list head (region byte offset, 0 = empty)
+export const P_LOCAL_FREE = 1; //  blocks freed by the owner
+export const P_THREAD_FREE = 2; // blocks freed by other workers: atomic LIFO, low 4 bits reserved for flags
+export const P_USED = 3; //        blocks handed out and not yet collected back
+export const P_CAPACITY = 4; //    blocks whose memory has been threaded into the free list
+export const P_RESERVED = 5; //    blocks that fit in the page
+export const P_BSIZE = 6; //       block size in bytes; 0 = page slot unused; -1 = huge (see S_HUGE_SIZE_F64)
+export const P_START = 7; //       region byte offset of block 0
+export const P_KEY = 8; //         == owner tag when the plain free fast path applies, else 0
+export const P_FLAGS = 9; //       PF_* bits
+export const P_HEAP = 10; //       owning heap id
+export const P_OWNER = 11; //      owning worker's thread tag
+export const P_END = 12; //        region byte offset just past the last block threaded so far
+
+export const PF_IN_FULL = 1;
+export const PF_HAS_ALIGNED = 2;
+
+/** Cookie mixed into S_COOKIE so stale or foreign memory is not mistaken for a segment. */
+export const SEGMENT_COOKIE = 0x7a11_0c5e;
+
+// ---- block-start check without division (exact divisibility by bsize = odd * 2^k) ----
+export const P_DIV_SHIFT = 14; //  k
+export const P_DIV_INV = 15; //    multiplicative inverse of odd mod 2^32
+export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd), compared unsigned

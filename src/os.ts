@@ -1,0 +1,54 @@
+/**
+ * The only door to the operating system. Each runtime shim in `ffi/` implements it;
+ * the core never imports a runtime. Addresses are JS numbers (exact up to 2^53).
+ *
+ * Memory model: `reserve` returns read/write memory that reads as zero and costs no RAM
+ * until touched (Linux: `MAP_NORESERVE`). "Commit" is bookkeeping in the core; the OS
+ * calls that change memory are `purge` (give pages back, contents become zero),
+ * `protect`/`unprotect` (guard pages) and `release`.
+ */
+export interface Os {
+  /** "node" | "deno" | "bun" | "buffer". */
+  readonly kind: OsKind;
+  /** Why this backend was chosen (shown by `backend()`). */
+  readonly reason: string;
+  /** OS page size in bytes (4096 on x86-64 Linux). */
+  readonly pageSize: number;
+  /** True when `protect` really makes pages inaccessible (false on the buffer backend). */
+  readonly canProtect: boolean;
+  /** Largest `view` this runtime can create over native memory, in bytes. */
+  readonly maxView: number;
+  /** True when `purge` really returns pages to the OS (RSS drops). */
+  readonly canPurge: boolean;
+
+  /**
+   * Reserve `size` bytes aligned to `align` (both multiples of pageSize; align a power of two).
+   * The memory is readable/writable and reads as zero. Returns the base address, or 0 when
+   * the OS refuses (never throws for lack of memory).
+   */
+  reserve(size: number, align: number): number;
+  /** Unmap a range previously returned by `reserve` (or a page-aligned part of it). */
+  release(addr: number, size: number): void;
+  /** Discard the contents of a page-aligned range; it stays mapped and reads as zero after. */
+  purge(addr: number, size: number): void;
+  /** Make a page-aligned range inaccessible (PROT_NONE). Throws if `canProtect` is false. */
+  protect(addr: number, size: number): void;
+  /** Make a page-aligned range readable/writable again. */
+  unprotect(addr: number, size: number): void;
+  /**
+   * An ArrayBuffer whose byte 0 is `addr` and whose length is `size` (<= maxView).
+   * For FFI backends any mapped range works; for the buffer backend `addr` must lie
+   * inside one reservation.
+   */
+  view(addr: number, size: number): ArrayBuffer;
+  /** The runtime's FFI pointer for an address (bigint on Node/koffi, Deno.PointerObject, number on Bun). */
+  pointer(addr: number): unknown;
+  /** Bytes of [addr, addr+size) the kernel says are resident in RAM (mincore); -1 if unknown. */
+  resident(addr: number, size: number): number;
+  /** Process id. */
+  pid(): number;
+  /** OS thread id (gettid) on FFI backends; a worker id on the buffer backend. */
+  threadId(): number;
+}
+
+export type OsKind = "node" | "deno" | "bun" | "buffer";

@@ -1,0 +1,142 @@
+/**
+ * Pages: a run of equal-size blocks with three free lists kept in native memory —
+ * free (malloc pops), local-free (owner frees) and thread-free (other workers, atomic).
+ */
+import { BIN_SIZE } from "./bins.ts";
+import {
+  P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
+  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS,
+} from "./layout.ts";
+
+/** Blocks threaded into the free list per extension: 4 KiB worth, at least 4. */
+const EXTEND_BYTES = 4096;
+
+/** Sets up a page descriptor for blocks of class `bin` in [start, end). */
+export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number): void {
+  const bsize = BIN_SIZE[bin];
+  m.fill(0, pg, pg + PAGE_WORDS);
+  m[pg + P_RESERVED] = Math.floor((end - start) / bsize);
+  m[pg + P_BSIZE] = bsize;
+  m[pg + P_START] = start;
+  m[pg + P_END] = start;
+  m[pg + P_HEAP] = heapId;
+  m[pg + P_OWNER] = tag;
+  m[pg + P_KEY] = tag;
+  setDivisor(m, pg, bsize);
+  extendPage(m, pg);
+}
+
+/** Precomputes an exact "is a multiple of bsize" test: bsize = odd * 2^k. */
+function setDivisor(m: Int32Array, pg: number, bsize: number): void {
+  let k = 0;
+  while (((bsize >>> k) & 1) === 0) k++;
+  const odd = bsize >>> k;
+  // Newton iteration for the inverse of odd modulo 2^32
+  let inv = odd;
+  for (let i = 0; i < 5; i++) inv = Math.imul(inv, 2 - Math.imul(odd, inv));
+  m[pg + P_DIV_SHIFT] = k;
+  m[pg + P_DIV_INV] = inv;
+  m[pg + P_DIV_LIMIT] = Math.floor(0xffffffff / odd) | 0;
+}
+
+/** True when region offset `off` is the start of a block handed out from this page. */
+export function isBlockStart(m: Int32Array, pg: number, off: number): boolean {
+  const d = off - m[pg + P_START];
+  if (d < 0 || off >= m[pg + P_END]) return false;
+  const k = m[pg + P_DIV_SHIFT];
+  if ((d >>> k) << k !== d) return false;
+  return (Math.imul(d >>> k, m[pg + P_DIV_INV]) >>> 0) <= (m[pg + P_DIV_LIMIT] >>> 0);
+}
+
+/** Threads more never-used blocks onto the free list; false when the page is fully extended. */
+export function extendPage(m: Int32Array, pg: number): boolean {
+  const cap = m[pg + P_CAPACITY];
+  const reserved = m[pg + P_RESERVED];
+  if (cap >= reserved) return false;
+  const bsize = m[pg + P_BSIZE];
+  let n = Math.floor(EXTEND_BYTES / bsize);
+  if (n < 4) n = 4;
+  if (n > reserved - cap) n = reserved - cap;
+  const first = m[pg + P_START] + cap * bsize;
+  let b = first;
+  for (let i = 1; i < n; i++) {
+    const next = b + bsize;
+    m[b >> 2] = next;
+    b = next;
+  }
+  m[b >> 2] = m[pg + P_FREE];
+  m[pg + P_FREE] = first;
+  m[pg + P_CAPACITY] = cap + n;
+  m[pg + P_END] = first + n * bsize;
+  return true;
+}
+
+/**
+ * Moves blocks freed by other workers (thread-free) and by the owner (local-free) back to
+ * the free list. Returns the number of blocks collected from other workers.
+ */
+export function collectPage(m: Int32Array, pg: number): void {
+  if ((m[pg + P_THREAD_FREE] & ~15) !== 0) collectThreadFree(m, pg);
+  const local = m[pg + P_LOCAL_FREE];
+  if (local !== 0) {
+    const free = m[pg + P_FREE];
+    if (free === 0) m[pg + P_FREE] = local;
+    else {
+      let t = local;
+      while (m[t >> 2] !== 0) t = m[t >> 2];
+      m[t >> 2] = free;
+      m[pg + P_FREE] = local;
+    }
+    m[pg + P_LOCAL_FREE] = 0;
+  }
+}
+
+function collectThreadFree(m: Int32Array, pg: number): void {
+  let tf = m[pg + P_THREAD_FREE];
+  // swap the list out, keeping the flag bits
+  for (;;) {
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
+    if (seen === tf) break;
+    tf = seen;
+  }
+  const head = tf & ~15;
+  if (head === 0) return;
+  let count = 1;
+  let t = head;
+  const cap = m[pg + P_CAPACITY];
+  while (m[t >> 2] !== 0) {
+    t = m[t >> 2];
+    if (++count > cap) throw new Error("tsmalloc: corrupted thread-free list");
+  }
+  m[t >> 2] = m[pg + P_LOCAL_FREE];
+  m[pg + P_LOCAL_FREE] = head;
+  m[pg + P_USED] -= count;
+}
+
+/** Atomic push of a block onto a page's thread-free list (a free from another worker). */
+export function pushThreadFree(m: Int32Array, pg: number, off: number): void {
+  let tf = Atomics.load(m, pg + P_THREAD_FREE);
+  for (;;) {
+    m[off >> 2] = tf & ~15;
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, off | (tf & 15));
+    if (seen === tf) return;
+    tf = seen;
+  }
+}
+
+/** Updates page flags and the fast-free key derived from them. */
+export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
+  m[pg + P_FLAGS] = flags;
+  m[pg + P_KEY] = flags === 0 ? m[pg + P_OWNER] : 0;
+}
+
+/** Live blocks of a page: used minus blocks waiting on the thread-free list. */
+export function liveBlocks(m: Int32Array, pg: number): number {
+  let n = m[pg + P_USED];
+  let t = Atomics.load(m, pg + P_THREAD_FREE) & ~15;
+  while (t !== 0) {
+    n--;
+    t = m[t >> 2];
+  }
+  return n;
+}

@@ -1,0 +1,267 @@
+// Tests of the selected `Os` backend itself (ffi/select.ts), below the allocator core.
+// The backend comes from TSMALLOC_BACKEND (auto|ffi|buffer, default auto); when
+// TSMALLOC_EXPECT_BACKEND is set (the runner sets it), the kind must equal it.
+import process from "node:process";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { type BackendWant, detectRuntime, selectOs } from "../ffi/select.ts";
+import type { Os } from "../src/os.ts";
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+const want = (process.env.TSMALLOC_BACKEND ?? "auto") as BackendWant;
+const expected = process.env.TSMALLOC_EXPECT_BACKEND;
+const os: Os = selectOs(want);
+const ffi = os.kind !== "buffer";
+const runtime = detectRuntime();
+
+const t = suite(`os (${os.kind})`);
+
+/** Reservations made by a test, released after it even when it fails. */
+let live: Array<[number, number]> = [];
+function reserve(size: number, align: number): number {
+  const a = os.reserve(size, align);
+  if (a !== 0) live.push([a, size]);
+  return a;
+}
+function release(addr: number, size: number): void {
+  os.release(addr, size);
+  live = live.filter(([a]) => a !== addr);
+}
+t.after.each(() => {
+  for (const [a, s] of live) os.release(a, s);
+  live = [];
+});
+
+function firstNonZero(u8: Uint8Array): number {
+  for (let i = 0; i < u8.length; i++) if (u8[i] !== 0) return i;
+  return -1;
+}
+
+t("the backend is the expected one, with a reason", () => {
+  assert.ok(["node", "deno", "bun", "buffer"].includes(os.kind), os.kind);
+  if (expected) assert.is(os.kind, expected, `backend ${os.kind} (${os.reason}), expected ${expected}`);
+  if (want === "buffer") assert.is(os.kind, "buffer");
+  if (want === "ffi") assert.is(os.kind, runtime);
+  assert.type(os.reason, "string");
+  assert.ok(os.reason.startsWith(want + ":"), os.reason);
+  if (want === "auto" && os.kind === "buffer" && runtime === "deno") {
+    assert.match(os.reason, "Deno without --allow-ffi");
+  }
+});
+
+t("selectOs: ffi throws when FFI is unavailable, buffer always works, bad names are rejected", () => {
+  assert.is(selectOs("buffer").kind, "buffer");
+  if (ffi) assert.is(selectOs("ffi").kind, os.kind);
+  else if (want === "auto") assert.throws(() => selectOs("ffi"), /ffi backend requested/);
+  assert.throws(() => selectOs("fast" as BackendWant), /unknown backend/);
+});
+
+t("constants are consistent with the backend", () => {
+  assert.ok(os.pageSize >= 4096 && (os.pageSize & (os.pageSize - 1)) === 0, `pageSize ${os.pageSize}`);
+  assert.is(os.canProtect, ffi);
+  assert.is(os.canPurge, ffi);
+  const expectView = os.kind === "deno" ? 64 * GiB : 4 * GiB;
+  assert.is(os.maxView, expectView);
+});
+
+t("reserve honours 4 MiB and 64 MiB alignments and hands out disjoint ranges", () => {
+  const got: Array<[number, number]> = [];
+  for (const [size, align] of [[4 * MiB, 4 * MiB], [64 * MiB, 64 * MiB], [4 * MiB, 64 * MiB], [os.pageSize, os.pageSize], [3 * os.pageSize, 4 * MiB]]) {
+    const a = reserve(size, align);
+    assert.ok(a > 0, `reserve(${size}, ${align}) = ${a}`);
+    assert.ok(Number.isSafeInteger(a), `address ${a} is a safe integer`);
+    assert.is(a % align, 0, `0x${a.toString(16)} aligned to ${align}`);
+    for (const [b, s] of got) assert.ok(a + size <= b || b + s <= a, "ranges overlap");
+    got.push([a, size]);
+  }
+});
+
+t("fresh memory reads zero, and writes are visible through a second view", () => {
+  const size = 4 * MiB;
+  const a = reserve(size, 4 * MiB);
+  const v1 = new Uint8Array(os.view(a, size));
+  assert.is(v1.byteLength, size);
+  assert.is(firstNonZero(v1), -1);
+  for (let i = 0; i < size; i += 4093) v1[i] = (i * 7 + 1) & 255;
+  v1[size - 1] = 0xab;
+  const v2 = new Uint8Array(os.view(a, size));
+  for (let i = 0; i < size; i += 4093) assert.is(v2[i], (i * 7 + 1) & 255, `byte ${i}`);
+  assert.is(v2[size - 1], 0xab);
+  const w = new Int32Array(os.view(a, size));
+  w[5] = -123456789;
+  assert.is(new DataView(os.view(a, size)).getInt32(20, true), -123456789);
+});
+
+t("views alias: a sub-range view on FFI, a clear error on the buffer backend", () => {
+  const size = 1 * MiB;
+  const a = reserve(size, os.pageSize);
+  const whole = new Uint8Array(os.view(a, size));
+  if (ffi) {
+    const sub = new Uint8Array(os.view(a + os.pageSize, 100));
+    assert.is(sub.byteLength, 100);
+    sub[3] = 42;
+    assert.is(whole[os.pageSize + 3], 42);
+  } else {
+    assert.throws(() => os.view(a + os.pageSize, 100), /whole reservation/);
+    assert.throws(() => os.view(a, size - os.pageSize), /whole reservation/);
+    assert.throws(() => os.view(0x1234, 16), /not inside one live reservation/);
+  }
+});
+
+t("purge zeroes the range, keeps its neighbours, and (FFI) gives the pages back", () => {
+  const P = os.pageSize;
+  const size = 64 * P;
+  const a = reserve(size, 4 * MiB);
+  const v = new Uint8Array(os.view(a, size));
+  v.fill(0x5a);
+  if (ffi) assert.ok(os.resident(a, size) >= size, `resident after touching: ${os.resident(a, size)}`);
+  else assert.is(os.resident(a, size), -1);
+  // purge pages 8..15 only
+  os.purge(a + 8 * P, 8 * P);
+  if (ffi) assert.is(os.resident(a + 8 * P, 8 * P), 0, "purged pages left RSS");
+  assert.is(firstNonZero(v.subarray(8 * P, 16 * P)), -1);
+  assert.is(v[8 * P - 1], 0x5a, "page before the purged range kept");
+  assert.is(v[16 * P], 0x5a, "page after the purged range kept");
+  if (ffi) assert.is(os.resident(a, 8 * P), 8 * P, "neighbours still resident");
+  // the whole range
+  os.purge(a, size);
+  if (ffi) assert.is(os.resident(a, size), 0);
+  assert.is(firstNonZero(v), -1);
+  // still mapped and writable after purge
+  v[100] = 9;
+  assert.is(v[100], 9);
+  if (ffi) assert.is(os.resident(a, P), P);
+});
+
+t("resident counts only the touched pages of a large range (FFI)", () => {
+  if (!ffi) {
+    assert.is(os.resident(0x1000, 4096), -1);
+    return;
+  }
+  const P = os.pageSize;
+  const a = reserve(64 * MiB, 64 * MiB);
+  assert.is(os.resident(a, 64 * MiB), 0, "untouched reservation is not resident");
+  const v = new Uint8Array(os.view(a, 64 * MiB));
+  v[0] = 1;
+  v[40 * MiB] = 1;
+  const r = os.resident(a, 64 * MiB);
+  // transparent huge pages may bring in up to 2 MiB per touch
+  assert.ok(r >= 2 * P && r <= 4 * MiB, `resident ${r}`);
+  assert.is(os.resident(a + 32 * MiB, 16), 0, "an untouched page far from both touches");
+  v[32 * MiB + 8] = 1;
+  assert.is(os.resident(a + 32 * MiB, 16), 16, "a partial-page range counts only its own bytes");
+});
+
+t("release: the range is gone and its address is not handed out again (buffer)", () => {
+  const size = 2 * MiB;
+  const a = reserve(size, 2 * MiB);
+  new Uint8Array(os.view(a, size))[0] = 1;
+  release(a, size);
+  if (ffi) {
+    assert.is(os.resident(a, size), -1, "mincore on an unmapped range fails");
+  } else {
+    assert.throws(() => os.view(a, size), /not inside one live reservation/);
+    const b = reserve(size, 2 * MiB);
+    assert.ok(b > a, "synthetic addresses are never reused");
+  }
+});
+
+t("release of a page-aligned part keeps the rest usable", () => {
+  const P = os.pageSize;
+  const a = reserve(16 * P, P);
+  const v = new Uint8Array(os.view(a, 16 * P));
+  v[15 * P] = 7;
+  os.release(a, 4 * P); // head
+  if (ffi) {
+    assert.is(os.resident(a, 4 * P), -1);
+    live = [[a + 4 * P, 12 * P]];
+  }
+  assert.is(v[15 * P], 7);
+  v[10 * P] = 3;
+  assert.is(v[10 * P], 3);
+});
+
+t("pointer() returns the runtime's FFI pointer", () => {
+  const a = reserve(os.pageSize, os.pageSize);
+  if (os.kind === "node") {
+    assert.is(os.pointer(a), BigInt(a));
+  } else if (os.kind === "bun") {
+    assert.is(os.pointer(a), a);
+  } else if (os.kind === "deno") {
+    const p = os.pointer(a);
+    assert.type(p, "object");
+    assert.ok(p !== null);
+    const Deno = (globalThis as { Deno?: { UnsafePointer: { value(p: unknown): bigint | number } } }).Deno!;
+    assert.is(BigInt(Deno.UnsafePointer.value(p)), BigInt(a));
+  } else {
+    assert.throws(() => os.pointer(a), /no native pointers/);
+  }
+});
+
+t("absurd reservations return 0 instead of throwing", () => {
+  assert.is(os.reserve(2 ** 60, os.pageSize), 0);
+  assert.is(os.reserve(2 ** 50, 4 * MiB), 0); // safe integer: the kernel (or the buffer) refuses
+  assert.is(os.reserve(2 ** 47 + 2 ** 46, 2 ** 40), 0); // more than the whole 47-bit user space
+  const a = reserve(os.pageSize, os.pageSize);
+  assert.ok(a > 0, "still works afterwards");
+});
+
+t("bad arguments are rejected", () => {
+  assert.throws(() => os.reserve(100, os.pageSize), RangeError);
+  assert.throws(() => os.reserve(0, os.pageSize), RangeError);
+  assert.throws(() => os.reserve(os.pageSize, 3 * os.pageSize), RangeError);
+  assert.throws(() => os.reserve(-os.pageSize, os.pageSize), RangeError);
+});
+
+t("protect/unprotect: a round trip keeps contents (FFI); the buffer backend throws", () => {
+  const P = os.pageSize;
+  const a = reserve(4 * P, P);
+  const v = new Uint8Array(os.view(a, 4 * P));
+  v[P + 5] = 77;
+  if (ffi) {
+    os.protect(a + P, P);
+    os.unprotect(a + P, P);
+    assert.is(v[P + 5], 77);
+    v[P + 6] = 1;
+    assert.throws(() => os.protect(a + 1, P), RangeError);
+  } else {
+    assert.throws(() => os.protect(a, P), /cannot make memory inaccessible/);
+    assert.throws(() => os.unprotect(a, P), /cannot make memory inaccessible/);
+  }
+});
+
+t("a 2 GiB view works (FFI, NORESERVE) and a maxView-sized view can be created", () => {
+  const size = ffi ? 2 * GiB : 256 * MiB;
+  const a = reserve(size, 4 * MiB);
+  assert.ok(a > 0, `reserve(${size})`);
+  const v = new Uint8Array(os.view(a, size));
+  assert.is(v.byteLength, size);
+  v[size - 1] = 0xee;
+  v[size >>> 1] = 0xdd;
+  assert.is(new Uint8Array(os.view(a, size))[size - 1], 0xee);
+  if (ffi) {
+    assert.ok(os.resident(a, size) <= 4 * MiB, "touching two bytes did not commit the range");
+    const m = reserve(os.maxView, 4 * MiB);
+    assert.ok(m > 0, `reserve(maxView=${os.maxView})`);
+    const big = os.view(m, os.maxView);
+    assert.is(big.byteLength, os.maxView);
+    const tail = new Uint8Array(big, os.maxView - 16, 16);
+    tail[15] = 1;
+    assert.is(tail[15], 1);
+  }
+});
+
+t("pid and thread id", () => {
+  assert.is(os.pid(), process.pid);
+  if (ffi) {
+    // on Linux the main thread's tid is the pid
+    assert.ok(os.threadId() > 0);
+    if (process.platform === "linux") assert.is(os.threadId(), os.pid());
+  } else {
+    assert.is(os.threadId(), 0);
+  }
+});
+
+t.run();
