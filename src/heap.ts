@@ -266,14 +266,17 @@ export class Heap {
     if (alignment <= 16) return this.malloc(size);
     // page starts are 8 KiB aligned: blocks of a multiple of the alignment are aligned
     if (size <= LARGE_OBJ_MAX && alignment <= 8192 && goodSizeOf(size) % alignment === 0) return this.malloc(size);
-    if (size + alignment > LARGE_OBJ_MAX || alignment > HUGE_HEADER_SIZE) return this.mallocHuge(Math.max(size, 1), alignment);
-    const p = this.malloc(size + alignment - 16);
+    if (Math.max(size, 16) + alignment > LARGE_OBJ_MAX || alignment > HUGE_HEADER_SIZE) return this.mallocHuge(Math.max(size, 1), alignment);
+    const p = this.malloc(Math.max(size, 16) + alignment - 16);
     if (p === 0) return 0;
-    const q = Math.ceil(p / alignment) * alignment;
-    if (q !== p) {
-      const pr = locate(p, "mallocAligned");
-      setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] | PF_HAS_ALIGNED);
-    }
+    if (p % alignment === 0) return p;
+    const q = p - (p % alignment) + alignment; // q - p >= 16: room for the shift record
+    const pr = locate(p, "mallocAligned");
+    const m = pr.m;
+    const off = p - pr.base;
+    m[off >> 2] = ALIGNED_TAG ^ off;
+    m[(off >> 2) + 1] = q - p;
+    setPageFlags(m, pr.pg, m[pr.pg + P_FLAGS] | PF_HAS_ALIGNED);
     return q;
   }
 
@@ -392,6 +395,7 @@ export class Heap {
 
   /** Calls cb(ptr, usableSize) for each live block; stops when cb returns false. */
   visit(cb: (ptr: number, usableSize: number) => boolean | void): void {
+    this.checkLive();
     for (const pr of this.pages()) {
       if (!visitPage(pr, cb)) return;
     }
@@ -410,6 +414,19 @@ export class Heap {
     if (pr.m[pr.pg + P_BSIZE] === -1) return true;
     return !isOnFreeList(pr, located.off);
   }
+}
+
+/**
+ * An over-allocated aligned block records at its start the tag and the shift to the
+ * pointer handed out (the shift is at least 16, so the record never overlaps user data).
+ */
+const ALIGNED_TAG = 0x41a11e0d;
+
+/** Shift of the user pointer inside a block of a has-aligned page (0 for an unshifted block). */
+function alignedShift(m: Int32Array, off: number, bsize: number): number {
+  if (m[off >> 2] !== (ALIGNED_TAG ^ off)) return 0;
+  const shift = m[(off >> 2) + 1];
+  return shift >= 16 && shift < bsize && (shift & 15) === 0 ? shift : 0;
 }
 
 /** Largest alignment mallocAligned honours (larger returns 0). */
@@ -480,10 +497,10 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
   const aligned = (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0;
   for (let i = 0; i < cap; i++) {
     if (isFree[i]) continue;
-    // an aligned block is reported at its block start; usable size counts from there
-    if (cb(pr.base + start + i * bsize, bsize) === false) return false;
+    const off = start + i * bsize;
+    const shift = aligned ? alignedShift(m, off, bsize) : 0;
+    if (cb(pr.base + off + shift, bsize - shift) === false) return false;
   }
-  void aligned;
   return true;
 }
 

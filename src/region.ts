@@ -32,10 +32,13 @@ export class Region {
     this.kind = kind;
     this.limit = kind === RegionKind.Arena ? size : 0;
     this.viewSize = buffer.byteLength;
-    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    // byteLength may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
+    this.i32 = new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 4));
     this.u8 = new Uint8Array(buffer, 0, buffer.byteLength);
-    this.f64 = new Float64Array(buffer, 0, buffer.byteLength >>> 3);
-    this.pages = [];
+    this.f64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
+    // dense from the start: a sparse array would fall back to dictionary lookups
+    const slots = kind === RegionKind.Arena ? Math.ceil(size / 2 ** 22) * 64 : 1;
+    this.pages = new Array<PageRef | undefined>(slots).fill(undefined);
   }
 }
 

@@ -10,8 +10,19 @@
 //   - 1000 rounds of create / allocate / destroy (and delete) keep stats().reserved bounded
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { bytes, collect, free, Heap, malloc, realloc, stats, usableSize } from "../mod.ts";
-import { checkPattern, fillPattern, firstNot, hex, KiB, MiB } from "./_util.ts";
+import {
+  AllocationError,
+  bytes,
+  collect,
+  free,
+  Heap,
+  malloc,
+  MAX_ALLOC_SIZE,
+  realloc,
+  stats,
+  usableSize,
+} from "../mod.ts";
+import { checkPattern, fillPattern, firstNot, hex, MiB } from "./_util.ts";
 
 const SIZES = [0, 1, 8, 16, 17, 100, 512, 1000, 1024, 4000, 8192, 10000, 65536, 70000, 300000, 1 * MiB, 3 * MiB, 9 * MiB];
 
@@ -306,7 +317,8 @@ t("destroyed memory is reused: new allocations after destroy work and are indepe
     h2.free(z);
   }
   h2.destroy();
-  assert.ok(reused >= 0);
+  // (reuse is expected but not required: `reused` is informational)
+  void reused;
 });
 
 t("[Symbol.dispose]() destroys the heap", () => {
@@ -401,8 +413,7 @@ t("many heaps alive at once (1000), then destroyed; then again", () => {
   }
 });
 
-t("heap.alloc throws AllocationError for oversized requests; heap.usableSize works", async () => {
-  const { AllocationError, MAX_ALLOC_SIZE } = await import("../mod.ts");
+t("heap.alloc throws AllocationError for oversized requests; heap.usableSize works", () => {
   const h = Heap.create();
   let err: unknown;
   try {
@@ -418,7 +429,6 @@ t("heap.alloc throws AllocationError for oversized requests; heap.usableSize wor
   assert.is(h.usableSize(0), 0);
   h.free(p);
   h.destroy();
-  assert.ok(KiB === 1024);
 });
 
 t.run();

@@ -173,7 +173,7 @@ function runPhase(
 
     if (k < allocBias) {
       const kind = rng() % 100;
-      const size = pickSize();
+      let size = pickSize();
       let p: number;
       let align = 0;
       if (kind < 55) {
@@ -185,6 +185,7 @@ function runPhase(
         p = ops.calloc(c, each);
         checkNewBlock(p, c * each, 0, `${what} calloc(${c}, ${each})`);
         checkZero(p, c * each, `${what} calloc(${c}, ${each})`);
+        size = c * each; // the block holds count*size bytes, not the size picked
       } else if (kind < 85) {
         p = ops.zalloc(size);
         checkNewBlock(p, size, 0, `${what} zalloc(${size})`);

@@ -1,0 +1,422 @@
+// The timed workloads. Every peer runs the same loop template; `fresh()` gives each
+// (workload, peer) its own copy so the JIT sees one allocator per loop.
+//
+// Templates must be self-contained (parameters only): their source text is re-evaluated.
+// Each returns a value the caller passes to mitata's do_not_optimize, stores every handle
+// somewhere that outlives the call (so no allocation can be sunk/elided), and counts null
+// results (`S.fail`), which invalidate a row.
+//
+// The loops mirror bench/native/bench.c line for line (same tables, same seeds).
+import {
+  indexTable,
+  randomTable,
+  SEED_INDEX,
+  SEED_LARSON,
+  SEED_SIZES,
+  SEED_STRESS,
+  sizeTable,
+  TABLE,
+  xorshift32,
+} from "./common.ts";
+import type { Capability, Handle, InstanceHint, Ops } from "./peers/types.ts";
+
+// deno-lint-ignore-file no-explicit-any
+
+// ---------------------------------------------------------------- loop templates
+
+/** op = malloc(n) + free. */
+export function pairsT(P: any, S: any, reps: number, n: any): any {
+  const malloc = P.malloc, free = P.free, ring = S.ring;
+  let fail = 0;
+  for (let i = 0; i < reps; i++) {
+    const h = malloc(n);
+    if (!h) fail++;
+    ring[i & 63] = h;
+    free(h);
+  }
+  S.fail += fail;
+  return ring[(reps - 1) & 63];
+}
+
+/** op = free a random live slot, malloc a random size into it (mixed, larson). */
+export function churnT(P: any, S: any, reps: number): any {
+  const malloc = P.malloc, free = P.free, slots = S.slots, sizes = S.sizes, idx = S.idx;
+  let k = S.k, fail = 0;
+  for (let i = 0; i < reps; i++) {
+    const j = idx[k];
+    free(slots[j]);
+    const h = malloc(sizes[k]);
+    if (!h) fail++;
+    slots[j] = h;
+    k = (k + 1) & 65535;
+  }
+  S.k = k;
+  S.fail += fail;
+  return slots[idx[k]];
+}
+
+/** op = malloc(first), realloc through S.steps (doubling), free. */
+export function reallocT(P: any, S: any, reps: number, first: any): any {
+  const malloc = P.malloc, realloc = P.realloc, free = P.free, steps = S.steps, nsteps = steps.length, ring = S.ring;
+  let fail = 0;
+  for (let i = 0; i < reps; i++) {
+    let h = malloc(first);
+    for (let j = 0; j < nsteps; j++) h = realloc(h, steps[j]);
+    if (!h) fail++;
+    ring[i & 63] = h;
+    free(h);
+  }
+  S.fail += fail;
+  return ring[(reps - 1) & 63];
+}
+
+/** op = aligned(n, a) + free. */
+export function alignedT(P: any, S: any, reps: number, n: any, a: any): any {
+  const aligned = P.aligned, free = P.free, ring = S.ring;
+  let fail = 0;
+  for (let i = 0; i < reps; i++) {
+    const h = aligned(n, a);
+    if (!h) fail++;
+    ring[i & 63] = h;
+    free(h);
+  }
+  S.fail += fail;
+  return ring[(reps - 1) & 63];
+}
+
+/** op = calloc(c, n) + free. */
+export function callocT(P: any, S: any, reps: number, c: any, n: any): any {
+  const calloc = P.calloc, free = P.free, ring = S.ring;
+  let fail = 0;
+  for (let i = 0; i < reps; i++) {
+    const h = calloc(c, n);
+    if (!h) fail++;
+    ring[i & 63] = h;
+    free(h);
+  }
+  S.fail += fail;
+  return ring[(reps - 1) & 63];
+}
+
+/**
+ * glibc-simple (bench-malloc-simple.c): for size in {16,32,64}, for n in {25,100,400,1600}:
+ * 1600/n rounds of malloc n blocks, free the first half FIFO and the second half LIFO.
+ * One rep = 3*4*1600 = 19,200 malloc+free pairs.
+ */
+export function glibcSimpleT(P: any, S: any, reps: number): any {
+  const malloc = P.malloc, free = P.free, arr = S.arr, sizes = S.gsizes, counts = S.counts;
+  let fail = 0;
+  for (let r = 0; r < reps; r++) {
+    for (let si = 0; si < 3; si++) {
+      const sz = sizes[si];
+      for (let ci = 0; ci < 4; ci++) {
+        const n = counts[ci], half = n >> 1;
+        for (let round = 1600 / n; round > 0; round--) {
+          for (let i = 0; i < n; i++) {
+            const h = malloc(sz);
+            if (!h) fail++;
+            arr[i] = h;
+          }
+          for (let i = 0; i < half; i++) free(arr[i]);
+          for (let i = n - 1; i >= half; i--) free(arr[i]);
+        }
+      }
+    }
+  }
+  S.fail += fail;
+  return arr[0];
+}
+
+/**
+ * mstress / test-stress.c worker, single worker (tid 0): allocs = 100*SCALE, retain = allocs/2;
+ * each step allocates into `data` (50%) or `retained`, frees a random data slot (66%),
+ * swaps a random data slot with one of 1000 transfer slots (25%); at the end of a round
+ * everything but the transfer slots is freed. Sizes 8*2^(0..4) (data) / 8*2^(0..6)
+ * (retained), 1% scaled by 100, of those 10% by 1000 and 1% by 10000 (mstress: large on).
+ * One rep = 1.5*allocs allocations (each freed in the same rep or parked in transfer).
+ */
+export function mstressT(P: any, S: any, reps: number): any {
+  const malloc = P.malloc, free = P.free, rnd = S.rnd, data = S.data, retained = S.retained;
+  const transfer = S.transfer, sizeTab = S.sizeTab, NIL = P.nil, A = S.allocs;
+  let k = S.k, fail = 0;
+  for (let r = 0; r < reps; r++) {
+    let allocs = A, retain = A >> 1, dtop = 0, rtop = 0;
+    while (allocs > 0 || retain > 0) {
+      let toData, e;
+      if (retain === 0 || ((rnd[k++ & 65535] % 100) <= 50 && allocs > 0)) {
+        e = rnd[k++ & 65535] % 5;
+        allocs--;
+        toData = true;
+      } else {
+        e = rnd[k++ & 65535] % 7;
+        retain--;
+        toData = false;
+      }
+      let sc = 0;
+      if ((rnd[k++ & 65535] % 100) <= 1) {
+        if ((rnd[k++ & 65535] % 100) <= 1) sc = 3;
+        else if ((rnd[k++ & 65535] % 100) <= 10) sc = 2;
+        else sc = 1;
+      }
+      const h = malloc(sizeTab[e * 4 + sc]);
+      if (!h) fail++;
+      if (toData) data[dtop++] = h;
+      else retained[rtop++] = h;
+      if ((rnd[k++ & 65535] % 100) <= 66 && dtop > 0) {
+        const j = rnd[k++ & 65535] % dtop;
+        const o = data[j];
+        if (o) free(o);
+        data[j] = NIL;
+      }
+      if ((rnd[k++ & 65535] % 100) <= 25 && dtop > 0) {
+        const j = rnd[k++ & 65535] % dtop;
+        const t = rnd[k++ & 65535] % 1000;
+        const o = data[j];
+        data[j] = transfer[t];
+        transfer[t] = o;
+      }
+    }
+    for (let i = 0; i < dtop; i++) {
+      const o = data[i];
+      if (o) free(o);
+      data[i] = NIL;
+    }
+    for (let i = 0; i < rtop; i++) {
+      const o = retained[i];
+      if (o) free(o);
+      retained[i] = NIL;
+    }
+  }
+  S.k = k & 0x3fffffff;
+  S.fail += fail;
+  return transfer[k % 1000];
+}
+
+// ---------------------------------------------------------------- workload specs
+
+export interface Workload {
+  id: string; // stable key: pairs-64, mixed-100000, ...
+  kind: string; // pairs | mixed | realloc | aligned | calloc | larson | glibc-simple | mstress
+  title: string;
+  cap: Capability;
+  op: string; // what one "op" is
+  opsPerRep: number;
+  hint: InstanceHint;
+  // deno-lint-ignore ban-types
+  template: Function;
+  /** Builds the state (untimed): tables in the peer's size representation, live sets. */
+  setup(P: Ops): any;
+  /** Computed parameters (mitata) so sizes are not compile-time constants. */
+  params(P: Ops): unknown[];
+  /** Frees what the state still holds (untimed). */
+  teardown(P: Ops, S: any): void;
+  note?: string;
+}
+
+export const KiB = 1024, MiB = 1024 * 1024;
+
+function sizeRepr(P: Ops, t: Int32Array): ArrayLike<unknown> {
+  return typeof P.size(1) === "number" ? t : Array.from(t, (v) => P.size(v));
+}
+
+function ring(P: Ops) {
+  return { ring: new Array(64).fill(P.nil), fail: 0 };
+}
+
+function fmtSize(n: number): string {
+  return n >= MiB ? `${n / MiB} MiB` : n >= KiB ? `${n / KiB} KiB` : `${n} B`;
+}
+
+function pairs(n: number): Workload {
+  return {
+    id: `pairs-${n}`,
+    kind: "pairs",
+    title: `pairs ${fmtSize(n)}`,
+    cap: "malloc",
+    op: "malloc+free",
+    opsPerRep: 1,
+    hint: { workload: "pairs", liveBlocks: 1, liveBytes: n },
+    template: pairsT,
+    setup: ring,
+    params: (P) => [P.size(n)],
+    teardown() {},
+  };
+}
+
+function freeSlots(P: Ops, slots: Handle[]) {
+  if (P.bulkRelease) return;
+  const free = P.free;
+  for (let i = 0; i < slots.length; i++) if (slots[i]) free(slots[i]);
+}
+
+function churn(id: string, title: string, live: number, lo: number, hi: number, larson: boolean): Workload {
+  return {
+    id,
+    kind: larson ? "larson" : "mixed",
+    title,
+    cap: "malloc",
+    op: "free random slot + malloc",
+    opsPerRep: 1,
+    hint: { workload: larson ? "larson" : "mixed", liveBlocks: live, liveBytes: live * (hi + 16) },
+    template: churnT,
+    setup(P: Ops) {
+      const sizes = larson ? sizeTable(SEED_LARSON, lo, hi) : sizeTable(SEED_SIZES, lo, hi);
+      const idx = indexTable(larson ? SEED_LARSON + 1 : SEED_INDEX, live);
+      const S = { slots: new Array(live).fill(P.nil), sizes: sizeRepr(P, sizes), idx, k: 0, fail: 0 };
+      const slots = S.slots, malloc = P.malloc, free = P.free;
+      if (!larson) {
+        for (let i = 0; i < live; i++) slots[i] = malloc(S.sizes[(i * 7) & (TABLE - 1)]);
+      } else {
+        // larson warm-up: allocate, shuffle, 4*live random replacements
+        const r = xorshift32(SEED_LARSON + 2);
+        for (let i = 0; i < live; i++) slots[i] = malloc(P.size(lo + (r() % (hi - lo + 1))));
+        for (let i = live - 1; i > 0; i--) {
+          const j = r() % (i + 1);
+          const t = slots[i];
+          slots[i] = slots[j];
+          slots[j] = t;
+        }
+        for (let i = 0; i < 4 * live; i++) {
+          const j = r() % live;
+          free(slots[j]);
+          slots[j] = malloc(P.size(lo + (r() % (hi - lo + 1))));
+        }
+      }
+      for (let i = 0; i < live; i++) if (!slots[i]) S.fail++;
+      return S;
+    },
+    params: () => [],
+    teardown(P, S) {
+      freeSlots(P, S.slots);
+      S.slots = null;
+    },
+  };
+}
+
+function reallocChain(): Workload {
+  const steps: number[] = [];
+  for (let s = 32; s <= 64 * KiB; s *= 2) steps.push(s);
+  return {
+    id: "realloc-chain",
+    kind: "realloc",
+    title: "realloc chain 16 B -> 64 KiB",
+    cap: "realloc",
+    op: `malloc(16) + ${steps.length} realloc (x2 each) + free`,
+    opsPerRep: 1,
+    hint: { workload: "realloc", liveBlocks: 1, liveBytes: 128 * KiB },
+    template: reallocT,
+    setup: (P) => ({ ...ring(P), steps: steps.map((s) => P.size(s)) }),
+    params: (P) => [P.size(16)],
+    teardown() {},
+  };
+}
+
+function aligned(n: number, a: number): Workload {
+  return {
+    id: `aligned-${a}`,
+    kind: "aligned",
+    title: `mallocAligned(${n}, ${a})`,
+    cap: "aligned",
+    op: "aligned malloc+free",
+    opsPerRep: 1,
+    hint: { workload: "aligned", liveBlocks: 1, liveBytes: n + a },
+    template: alignedT,
+    setup: ring,
+    params: (P) => [P.size(n), P.size(a)],
+    teardown() {},
+  };
+}
+
+function calloc4k(): Workload {
+  return {
+    id: "calloc-4096",
+    kind: "calloc",
+    title: "calloc(1, 4 KiB)",
+    cap: "calloc",
+    op: "calloc+free",
+    opsPerRep: 1,
+    hint: { workload: "calloc", liveBlocks: 1, liveBytes: 4096 },
+    template: callocT,
+    setup: ring,
+    params: (P) => [P.size(1), P.size(4096)],
+    teardown() {},
+  };
+}
+
+function glibcSimple(): Workload {
+  return {
+    id: "glibc-simple",
+    kind: "glibc-simple",
+    title: "glibc-simple (16/32/64 B, batches 25..1600)",
+    cap: "malloc",
+    op: "malloc+free pair",
+    opsPerRep: 3 * 4 * 1600,
+    hint: { workload: "glibc-simple", liveBlocks: 1600, liveBytes: 1600 * 80 },
+    template: glibcSimpleT,
+    setup: (P) => ({
+      arr: new Array(1600).fill(P.nil),
+      gsizes: [16, 32, 64].map((s) => P.size(s)),
+      counts: new Int32Array([25, 100, 400, 1600]),
+      fail: 0,
+    }),
+    params: () => [],
+    teardown() {},
+  };
+}
+
+export const STRESS_SCALE = 50;
+
+function mstress(): Workload {
+  const A = 100 * STRESS_SCALE;
+  const tab: number[] = [];
+  for (let e = 0; e < 7; e++) {
+    for (const mul of [1, 100, 1000, 10000]) {
+      let n = (1 << e) * mul;
+      if (n >= 32 && n <= 40) n *= 2;
+      tab.push(8 * n);
+    }
+  }
+  return {
+    id: "mstress",
+    kind: "mstress",
+    title: `mstress-shaped (1 worker, scale ${STRESS_SCALE})`,
+    cap: "malloc",
+    op: "malloc (+ its free)",
+    opsPerRep: A + (A >> 1),
+    hint: { workload: "mstress", liveBlocks: A + 1000, liveBytes: 64 * MiB },
+    template: mstressT,
+    setup: (P) => ({
+      rnd: randomTable(SEED_STRESS),
+      data: new Array(A).fill(P.nil),
+      retained: new Array(A >> 1).fill(P.nil),
+      transfer: new Array(1000).fill(P.nil),
+      sizeTab: tab.map((s) => P.size(s)),
+      allocs: A,
+      k: 0,
+      fail: 0,
+    }),
+    params: () => [],
+    teardown(P, S) {
+      freeSlots(P, S.transfer);
+    },
+    note: "sizes 8 B..512 B, rarely up to 5 MiB",
+  };
+}
+
+export type Mode = "quick" | "full";
+
+export function workloads(mode: Mode): Workload[] {
+  const pairSizes = mode === "full" ? [8, 64, KiB, 64 * KiB, MiB] : [64, KiB, MiB];
+  const lives = mode === "full" ? [1000, 100_000, 1_000_000] : [1000, 100_000];
+  return [
+    ...pairSizes.map(pairs),
+    ...lives.map((l) => churn(`mixed-${l}`, `mixed 8 B-4 KiB, ${l.toLocaleString("en-US")} live`, l, 8, 4096, false)),
+    reallocChain(),
+    aligned(200, 64),
+    aligned(4096, 4096),
+    calloc4k(),
+    churn("larson", "larson-style churn (1 worker, 5,000 slots, 8-999 B)", 5000, 8, 999, true),
+    glibcSimple(),
+    mstress(),
+  ];
+}

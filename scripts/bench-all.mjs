@@ -1,0 +1,374 @@
+#!/usr/bin/env node
+// `npm run bench` (quick) / `npm run bench:full`: the mitata suite on Node, Deno and Bun,
+// every peer in the same run, plus the native C floor and the memory workloads; then
+// bench/RESULTS.md and bench/ratios.svg are regenerated from bench/results/*.json.
+//
+//   node scripts/bench-all.mjs [--full] [options]
+//     --runtime=node,deno,bun   runtimes (default all three)
+//     --rounds=N                interleaved rounds (default quick 1, full 3); every round
+//                               starts fresh processes, rotates the peer order, alternates
+//                               the FFI-backend and buffer-backend processes
+//     --workers=N               worker count for the worker workloads (default 2; pending)
+//     --secure=L                also run tsmalloc (ffi) with configure({secure: L}) in its own
+//                               process (default 4; 0 = skip): secure-mode overhead
+//     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
+//     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
+//     --no-setup --no-native --no-memory --no-speed
+//     --report-only             just regenerate the report from the JSON (with --full: the full one)
+// Outputs: quick -> bench/results/*.json, bench/RESULTS.md, bench/ratios.svg
+//          full  -> bench/results/full/*.json, bench/RESULTS-full.md, bench/ratios-full.svg
+//
+// Steps: bench/setup.sh (apt-get install libmimalloc-dev when missing) -> build the C floor
+// with cc -O2 into bench/native/bin (gitignored) -> esbuild bundle for Node (.out/bench)
+// -> speed rounds -> memory workloads (one process per peer and workload) -> report.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const outDir = join(root, ".out", "bench");
+const rawDir = join(outDir, "raw");
+const logDir = join(outDir, "logs");
+let resultsDir = join(root, "bench", "results"); // full mode: bench/results/full
+const nativeBin = join(root, "bench", "native", "bin");
+
+// ---------------------------------------------------------------- options
+const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: 4, only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
+for (const arg of process.argv.slice(2)) {
+  const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
+  if (!m) {
+    console.error(`unknown argument ${arg}`);
+    process.exit(2);
+  }
+  const [, k, v] = m;
+  if (k === "full") opts.full = true;
+  else if (k === "quick") opts.full = false;
+  else if (k === "runtime" || k === "runtimes") opts.runtimes = v.split(",");
+  else if (k === "rounds") opts.rounds = Math.max(1, Number(v) | 0);
+  else if (k === "workers") opts.workers = Math.max(1, Number(v) | 0);
+  else if (k === "secure") opts.secure = Math.max(0, Math.min(4, Number(v) | 0));
+  else if (k === "only") opts.only = v;
+  else if (k === "min-ms") opts.minMs = Number(v);
+  else if (k === "no-setup") opts.setup = false;
+  else if (k === "no-native") opts.native = false;
+  else if (k === "no-memory") opts.memory = false;
+  else if (k === "no-speed") opts.speed = false;
+  else if (k === "report-only") opts.reportOnly = true;
+  else {
+    console.error(`unknown option --${k}`);
+    process.exit(2);
+  }
+}
+const mode = opts.full ? "full" : "quick";
+if (opts.full) resultsDir = join(resultsDir, "full");
+opts.rounds ??= opts.full ? 3 : 1;
+
+const JS_ROWS = ["tsmalloc-ffi", "stub", "u8", "ab", "buffer", "libc", "mimalloc", "thing"];
+const BUFFER_ROWS = ["tsmalloc-buffer", "stub"]; // stub = anchor: compares the two processes
+const MEMORY_ROWS = ["tsmalloc-ffi", "tsmalloc-buffer", "u8", "ab", "buffer", "libc", "mimalloc", "thing"];
+
+// Deno: the speed run needs ffi (peers, tsmalloc), env (TSMALLOC_*), read (node_modules,
+// /proc/cpuinfo via mitata), sys (os.cpus), write (results). The memory run reads
+// /proc/self/status and writes /proc/self/clear_refs, which Deno 2 only allows with -A.
+const DENO_SPEED = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-read", `--allow-write=${rawDir}`, "--allow-env", "--allow-ffi", "--allow-sys"];
+const DENO_MEMORY = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-all"];
+
+function cmdFor(rt, entry, args) {
+  if (rt === "node") return [process.execPath, "--expose-gc", join(outDir, `${entry}.js`), ...args];
+  if (rt === "deno") return [bin("deno"), ...(entry === "memory" ? DENO_MEMORY : DENO_SPEED), `bench/${entry}.ts`, ...args];
+  return [bin("bun"), `bench/${entry}.ts`, ...args];
+}
+
+// ---------------------------------------------------------------- helpers
+const t0 = Date.now();
+const timings = {};
+const log = (s) => console.log(`[bench-all] ${s}`);
+const sh = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : null;
+};
+
+function run(cmd, { env = {}, timeoutS = 3600, logName, echo = true } = {}) {
+  return new Promise((done) => {
+    const started = Date.now();
+    let out = "";
+    let child;
+    try {
+      child = spawn(cmd[0], cmd.slice(1), {
+        cwd: root,
+        env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", ...env },
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (e) {
+      return done({ code: null, out: String(e), ms: 0, timedOut: false });
+    }
+    const onData = (d) => {
+      out += d;
+      if (echo) process.stdout.write(d);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, timeoutS * 1000);
+    child.on("error", (e) => (out += `\n[spawn error] ${e.message}\n`));
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (logName) {
+        mkdirSync(logDir, { recursive: true });
+        writeFileSync(join(logDir, logName), out);
+      }
+      done({ code, signal, out, ms: Date.now() - started, timedOut });
+    });
+  });
+}
+
+function readJson(p) {
+  try {
+    return JSON.parse(readFileSync(p, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+const tail = (s, n = 6) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").trim().split("\n").slice(-n).join(" | ").slice(0, 600);
+
+// ---------------------------------------------------------------- report only
+const { writeReport } = await import(join(root, "bench", "report.mjs"));
+if (opts.reportOnly) {
+  const files = writeReport(root, mode);
+  log(`wrote ${files.join(", ")}`);
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- 1. setup
+const runId = new Date().toISOString();
+const meta = { runId, mode, options: { ...opts }, startedAt: new Date().toISOString(), setup: {}, native: {}, timings, load: { start: loadavg() } };
+if (opts.setup) {
+  const s = Date.now();
+  const r = await run(["sh", join(root, "bench", "setup.sh")], { timeoutS: 600, logName: "setup.log" });
+  meta.setup = { code: r.code, out: tail(r.out) };
+  timings.setupMs = Date.now() - s;
+}
+
+// ---------------------------------------------------------------- 2. native floor
+const nativeBuilds = {};
+if (opts.native) {
+  const s = Date.now();
+  rmSync(nativeBin, { recursive: true, force: true }); // always fresh
+  mkdirSync(nativeBin, { recursive: true });
+  const src = join(root, "bench", "native", "bench.c");
+  for (const [name, defs, libs] of [["glibc", [], []], ["mimalloc", ["-DUSE_MIMALLOC"], ["-lmimalloc"]]]) {
+    const exe = join(nativeBin, `bench-${name}`);
+    const args = ["-O2", ...defs, "-o", exe, src, ...libs];
+    const r = spawnSync("cc", args, { cwd: root, encoding: "utf8" });
+    nativeBuilds[name] = r.status === 0
+      ? { ok: true, cmd: `cc ${args.map((a) => (a.startsWith("/") ? relative(root, a) : a)).join(" ")}` }
+      : { ok: false, reason: `cc failed: ${(r.error?.message ?? r.stderr ?? "").trim().split("\n").slice(0, 3).join(" ")}` };
+    log(`native ${name}: ${nativeBuilds[name].ok ? "built" : nativeBuilds[name].reason}`);
+  }
+  meta.native.builds = nativeBuilds;
+  timings.nativeBuildMs = Date.now() - s;
+}
+
+// ---------------------------------------------------------------- 3. bundle for Node
+let bundleNote = null;
+async function bundle() {
+  const esbuild = await import("esbuild");
+  const build = (stubMod) =>
+    esbuild.build({
+      entryPoints: [join(root, "bench", "main.ts"), join(root, "bench", "memory.ts")],
+      outdir: outDir,
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      packages: "external", // mitata, @thi.ng/malloc, koffi: one instance each, from node_modules
+      logLevel: "silent",
+      plugins: [{
+        name: "tsmalloc-missing",
+        setup(b) {
+          b.onResolve({ filter: /mod\.ts$/ }, (a) => {
+            const p = resolve(a.resolveDir, a.path);
+            if (stubMod || !existsSync(p)) return { path: p, namespace: "tsmalloc-missing" };
+            return undefined;
+          });
+          b.onLoad({ filter: /.*/, namespace: "tsmalloc-missing" }, () => ({
+            contents: `export const __tsmallocMissing = ${JSON.stringify(stubMod ?? "mod.ts does not exist")};`,
+            loader: "js",
+          }));
+        },
+      }],
+    });
+  try {
+    await build(null);
+  } catch (e) {
+    const msg = (e.errors ?? []).map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ""}${m.text}`).join("; ") || e.message;
+    bundleNote = `esbuild could not bundle mod.ts: ${msg.slice(0, 300)}`;
+    log(bundleNote);
+    await build(bundleNote);
+  }
+}
+if (opts.runtimes.includes("node")) {
+  const s = Date.now();
+  rmSync(join(outDir, "main.js"), { force: true });
+  rmSync(join(outDir, "memory.js"), { force: true });
+  await bundle();
+  timings.bundleMs = Date.now() - s;
+}
+meta.bundleNote = bundleNote;
+
+// ---------------------------------------------------------------- 4. speed rounds
+rmSync(rawDir, { recursive: true, force: true });
+mkdirSync(rawDir, { recursive: true });
+mkdirSync(resultsDir, { recursive: true });
+const perRuntime = Object.fromEntries(opts.runtimes.map((rt) => [rt, { runId, runtime: rt, mode, rounds: [], memory: [], failures: [] }]));
+const native = { runId, mode, builds: nativeBuilds, rounds: { glibc: [], mimalloc: [] }, memory: [], failures: [] };
+
+const common = [`--mode=${mode}`, `--workers=${opts.workers}`];
+if (opts.only) common.push(`--only=${opts.only}`);
+if (opts.minMs) common.push(`--min-ms=${opts.minMs}`);
+const speedTimeout = opts.full ? 7200 : 1800;
+
+if (opts.speed) {
+  const s = Date.now();
+  for (let round = 0; round < opts.rounds; round++) {
+    const rts = opts.runtimes.map((_, i) => opts.runtimes[(i + round) % opts.runtimes.length]);
+    for (const rt of rts) {
+      const procs = [
+        { tag: "ffi", backend: "ffi", rows: JS_ROWS },
+        { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS },
+      ];
+      if (opts.secure) procs.push({ tag: "secure", backend: "ffi", rows: [`tsmalloc-ffi-secure${opts.secure}`] });
+      if (round % 2) procs.reverse();
+      for (const p of procs) {
+        const out = join(rawDir, `${rt}-${p.tag}-r${round}.json`);
+        log(`round ${round + 1}/${opts.rounds}: ${rt}, ${p.tag} process (${p.rows.join(",")}), load ${loadavg()[0].toFixed(2)}`);
+        const load0 = loadavg()[0];
+        const r = await run(cmdFor(rt, "main", [...common, `--round=${round}`, `--rows=${p.rows.join(",")}`, `--backend=${p.backend}`, `--out=${out}`]), {
+          env: { TSMALLOC_BACKEND: p.backend },
+          timeoutS: speedTimeout,
+          logName: `${rt}-${p.tag}-r${round}.log`,
+        });
+        const j = readJson(out);
+        if (!j || r.code !== 0) {
+          const why = r.timedOut ? `timed out after ${speedTimeout}s` : `exit ${r.signal ?? r.code}`;
+          perRuntime[rt].failures.push({ round, process: p.tag, reason: `${why}: ${tail(r.out)}` });
+          log(`${rt} ${p.tag} round ${round}: FAILED (${why})`);
+        }
+        if (j) {
+          j.process = p.tag;
+          j.load = { start: load0, end: loadavg()[0] };
+          perRuntime[rt].rounds.push(j);
+        }
+      }
+    }
+    if (opts.native) {
+      const order = round % 2 ? ["mimalloc", "glibc"] : ["glibc", "mimalloc"];
+      for (const name of order) {
+        if (!nativeBuilds[name]?.ok) continue;
+        log(`round ${round + 1}/${opts.rounds}: native C ${name}`);
+        const r = await run([join(nativeBin, `bench-${name}`), "speed", mode], { timeoutS: 1800, logName: `native-${name}-r${round}.log`, echo: false });
+        const j = r.code === 0 ? (() => { try { return JSON.parse(r.out); } catch { return null; } })() : null;
+        if (j) native.rounds[name].push({ ...j, round, load: loadavg()[0] });
+        else native.failures.push({ round, allocator: name, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+      }
+    }
+  }
+  timings.speedMs = Date.now() - s;
+}
+
+// ---------------------------------------------------------------- 5. memory workloads
+if (opts.memory) {
+  const s = Date.now();
+  for (const rt of opts.runtimes) {
+    for (const row of MEMORY_ROWS) {
+      for (const w of ["frag", "rss-return"]) {
+        const out = join(rawDir, `${rt}-memory-${row}-${w}.json`);
+        const backend = row === "tsmalloc-buffer" ? "buffer" : "ffi";
+        const r = await run(cmdFor(rt, "memory", [`--mode=${mode}`, `--peer=${row}`, `--workload=${w}`, `--out=${out}`]), {
+          env: { TSMALLOC_BACKEND: backend },
+          timeoutS: 900,
+          logName: `${rt}-memory-${row}-${w}.log`,
+          echo: false,
+        });
+        const j = readJson(out);
+        if (j) perRuntime[rt].memory.push(j);
+        else perRuntime[rt].memory.push({ peer: row, workload: w, status: "error", reason: `${r.timedOut ? "timed out" : `exit ${r.signal ?? r.code}`}: ${tail(r.out)}` });
+        const res = j?.result;
+        log(`memory ${rt} ${row} ${w}: ${j?.status ?? "error"}${res?.peakPerLive ? ` peak/live ${res.peakPerLive.toFixed(2)}` : ""}${res?.returnedFraction != null ? ` returned ${(res.returnedFraction * 100).toFixed(0)}%` : ""}${j?.reason ? " " + j.reason : ""}`);
+      }
+    }
+  }
+  if (opts.native) {
+    for (const name of ["glibc", "mimalloc"]) {
+      if (!nativeBuilds[name]?.ok) continue;
+      for (const w of ["frag", "rss-return"]) {
+        const r = await run([join(nativeBin, `bench-${name}`), "memory", mode, w], { timeoutS: 600, echo: false });
+        let j = null;
+        try {
+          j = JSON.parse(r.out);
+        } catch { /* reported below */ }
+        native.memory.push(j ? { ...j, peer: `native-${name}` } : { peer: `native-${name}`, workload: w, status: "error", reason: tail(r.out) });
+      }
+    }
+  }
+  timings.memoryMs = Date.now() - s;
+}
+
+// ---------------------------------------------------------------- 6. versions, results, report
+function firstLine(s) {
+  return s ? s.split("\n")[0] : null;
+}
+function pkgVersion(name) {
+  return readJson(join(root, "node_modules", name, "package.json"))?.version ?? null;
+}
+const cpuinfo = (() => {
+  try {
+    return readFileSync("/proc/cpuinfo", "utf8");
+  } catch {
+    return "";
+  }
+})();
+meta.machine = {
+  cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? "?",
+  cores: cpus().length,
+  ramBytes: totalmem(),
+  kernel: release(),
+  os: firstLine(sh("sh", ["-c", ". /etc/os-release && echo $PRETTY_NAME"])),
+};
+meta.versions = {
+  node: process.version,
+  deno: firstLine(sh(bin("deno"), ["--version"])),
+  bun: sh(bin("bun"), ["--version"]),
+  libmimalloc: sh("dpkg-query", ["-W", "-f=${Version}", "libmimalloc2.0"]),
+  libmimallocDev: sh("dpkg-query", ["-W", "-f=${Version}", "libmimalloc-dev"]),
+  glibc: sh("dpkg-query", ["-W", "-f=${Version}", "libc6"]),
+  thingMalloc: pkgVersion("@thi.ng/malloc"),
+  koffi: pkgVersion("koffi"),
+  mitata: pkgVersion("mitata"),
+  esbuild: pkgVersion("esbuild"),
+  cc: firstLine(sh("cc", ["--version"])),
+  git: sh("git", ["rev-parse", "--short", "HEAD"]) ?? "(no commit yet)",
+};
+meta.load.end = loadavg();
+meta.finishedAt = new Date().toISOString();
+timings.totalMs = Date.now() - t0;
+
+for (const rt of opts.runtimes) writeFileSync(join(resultsDir, `${rt}.json`), JSON.stringify(perRuntime[rt], null, 1) + "\n");
+if (opts.native) writeFileSync(join(resultsDir, "native.json"), JSON.stringify(native, null, 1) + "\n");
+writeFileSync(join(resultsDir, "meta.json"), JSON.stringify(meta, null, 1) + "\n");
+const files = writeReport(root, mode);
+log(`wrote ${relative(root, resultsDir)}/*.json, ${files.join(", ")} in ${(timings.totalMs / 60000).toFixed(1)} min`);
+const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length;
+if (failed) log(`${failed} benchmark process(es) failed; see RESULTS.md and .out/bench/logs`);
