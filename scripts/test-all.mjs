@@ -8,10 +8,10 @@
 //     --runtime=node,deno,bun   only these runtimes (default: all)
 //     --backend=ffi,buffer,auto only these backends (auto = the Deno run without --allow-ffi)
 //     --jobs=N                  runs in parallel (default 1: timing-sensitive tests stay honest)
-//     --timeout=SECONDS         per run (default 900, or TSMALLOC_TEST_TIMEOUT)
+//     --timeout=SECONDS         per run (default 600, or TSMALLOC_TEST_TIMEOUT)
 //   file-filter: substrings of test file names, passed to test/run.ts.
 //
-// Node 20 cannot run .ts, so the test directory is bundled with esbuild into .out/test
+// Node 20 cannot run .ts, so the test directory is bundled with esbuild into .out/test-<pid>
 // (code splitting: every test file shares one instance of mod.ts; npm packages stay
 // external so uvu is one instance too). Deno and Bun run the .ts sources directly.
 import { spawn } from "node:child_process";
@@ -21,11 +21,12 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
-const outDir = join(root, ".out", "test");
+// Per invocation, so concurrent `npm test` runs in one checkout do not rebuild each other's bundle.
+const outDir = join(root, ".out", `test-${process.pid}`);
 const logDir = join(root, ".out", "logs");
 
 // ---- options
-const opts = { runtime: null, backend: null, jobs: 1, timeout: Number(process.env.TSMALLOC_TEST_TIMEOUT) || 900 };
+const opts = { runtime: null, backend: null, jobs: 1, timeout: Number(process.env.TSMALLOC_TEST_TIMEOUT) || 600 };
 const filters = [];
 for (const arg of process.argv.slice(2)) {
   const m = /^--(\w+)=(.*)$/.exec(arg);
@@ -95,7 +96,7 @@ async function buildForNode() {
   // Every .ts under test/ is an entry point (tests, run.ts, helpers, worker scripts), so a
   // test can start a worker from new URL("./x.worker" + ext, import.meta.url) on every runtime.
   const entryPoints = listTs(join(root, "test"));
-  writeFileSync(join(root, ".out", "test-entries.txt"), entryPoints.map((p) => relative(root, p)).join("\n") + "\n");
+  writeFileSync(join(outDir, "entries.txt"), entryPoints.map((p) => relative(root, p)).join("\n") + "\n");
   try {
     await esbuild.build({
       entryPoints,
@@ -119,6 +120,7 @@ async function buildForNode() {
 }
 
 // ---- run one configuration
+const active = new Set(); // process groups of the runs in progress
 const strip = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 
 function runOne(r) {
@@ -139,6 +141,7 @@ function runOne(r) {
     } catch (e) {
       return done({ ...r, out: String(e), code: null, signal: null, timedOut: false, ms: 0 });
     }
+    active.add(child.pid);
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     let timedOut = false;
@@ -153,6 +156,7 @@ function runOne(r) {
     child.on("error", (e) => (out += `\n[spawn error] ${e.message}\n`));
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      active.delete(child.pid);
       done({ ...r, out, code, signal, timedOut, ms: Date.now() - t0 });
     });
   });
@@ -173,6 +177,10 @@ function score(res) {
   if (total === null || passed === null || skipped === null) {
     f = 1;
     notes.push(res.timedOut ? `timed out after ${opts.timeout}s` : `crashed: no uvu summary (exit ${res.signal ?? res.code})`);
+    // Where it stopped: the last file header uvu printed, and the tests that passed before.
+    const files = [...text.matchAll(/^(\S+\.test\.[jt]s)$/gm)];
+    const done = [...text.matchAll(/\((\d+) \/ \d+\)/g)].reduce((a, m) => a + Number(m[1]), 0);
+    if (files.length) notes.push(`in ${files[files.length - 1][1]}, after ${done} passed`);
   } else {
     p = passed;
     f = total - passed + skipped;
@@ -201,6 +209,15 @@ function capped(text, max = 1200) {
 
 // ---- main
 const buildError = RUNS.some((r) => r.runtime === "node") ? await buildForNode() : null;
+process.on("exit", () => {
+  for (const pid of active) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+  rmSync(outDir, { recursive: true, force: true });
+});
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 mkdirSync(logDir, { recursive: true });
 
 const results = new Array(RUNS.length);

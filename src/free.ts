@@ -7,8 +7,8 @@ import { InvalidPointerError } from "./errors.ts";
 import { freeHuge } from "./huge.ts";
 import {
   P_BSIZE, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_KEY, P_LOCAL_FREE, P_OWNER,
-  P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED, PF_IN_FULL, S_COOKIE, S_PAGE_SHIFT, S_PAGES,
-  SEGMENT_MASK,
+  P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE, S_COOKIE, S_PAGE_SHIFT, S_PAGES,
+  SEGMENT_MASK, SEGMENT_SHIFT,
 } from "./layout.ts";
 import { isBlockStart, pushThreadFree } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
@@ -31,7 +31,10 @@ export function free(p: number): void {
     ) {
       m[off >> 2] = m[pg + P_LOCAL_FREE];
       m[pg + P_LOCAL_FREE] = off;
-      if (--m[pg + P_USED] === 0) emptied(r.pages[((seg >>> 22) << 6) + ((pg - s - S_PAGES) >> 4)]!);
+      // an emptied allocation page stays (the next malloc wants it); others go back
+      if (--m[pg + P_USED] === 0 && (m[pg + P_FLAGS] & PF_RETIRE) !== 0) {
+        emptied(r.pages[((seg >>> SEGMENT_SHIFT) << 6) + ((pg - s - S_PAGES) >> 4)]!);
+      }
       return;
     }
   }

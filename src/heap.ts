@@ -10,7 +10,7 @@ import { free, freeGeneric, locate, located } from "./free.ts";
 import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
-  P_FREE, P_HEAP, P_LOCAL_FREE, P_START, P_THREAD_FREE, P_USED, PF_HAS_ALIGNED, PF_IN_FULL,
+  P_FREE, P_HEAP, P_LOCAL_FREE, P_START, P_THREAD_FREE, P_USED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
 import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
 import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
@@ -20,6 +20,8 @@ import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 const BIN_HUGE = BIN_FULL + 1;
 const QUEUES = BIN_HUGE + 1;
 const DIRECT_WORDS = (DIRECT_SIZE_MAX >>> 3) + 1;
+/** Slow-path allocations between sweeps for empty pages. */
+const COLLECT_EVERY = 1024;
 
 /** A page handle whose free list is always empty: directs malloc to the generic path. */
 const EMPTY: PageRef = new PageRef(sentinelRegion(), 0, 0);
@@ -50,6 +52,8 @@ export class Heap {
   private state: "live" | "deleted" | "destroyed" = "live";
   /** Pages (including huge) owned by this heap. */
   pageCount = 0;
+  /** Generic-path calls since empty pages were last given back. */
+  private slowCalls = 0;
 
   constructor() {
     let id = heaps.indexOf(undefined, 1);
@@ -83,7 +87,12 @@ export class Heap {
       if (pr !== null) {
         const m = pr.m;
         const pg = pr.pg;
-        const b = m[pg];
+        let b = m[pg];
+        if (b === 0) {
+          // the owner's own frees are the next free list (thread-free waits for the slow path)
+          b = m[pg + P_LOCAL_FREE];
+          m[pg + P_LOCAL_FREE] = 0;
+        }
         if (b !== 0) {
           m[pg] = m[b >> 2];
           m[pg + P_USED]++;
@@ -100,6 +109,10 @@ export class Heap {
   private mallocSlow(bin: number): number {
     this.checkLive();
     ensureInit();
+    if (++this.slowCalls >= COLLECT_EVERY) {
+      this.slowCalls = 0;
+      this.freeEmptyPages();
+    }
     const pr = this.findPage(bin);
     if (pr === null) return 0;
     const m = pr.m;
@@ -165,9 +178,12 @@ export class Heap {
     pr.queue = q;
     pr.prev = null;
     pr.next = this.first[q];
-    if (pr.next !== null) pr.next.prev = pr;
-    else this.last[q] = pr;
+    if (pr.next !== null) {
+      pr.next.prev = pr;
+      setRetire(pr.next, true);
+    } else this.last[q] = pr;
     this.first[q] = pr;
+    setRetire(pr, q >= BIN_FULL);
   }
 
   private push(pr: PageRef, q: number): void {
@@ -177,17 +193,21 @@ export class Heap {
     if (pr.prev !== null) pr.prev.next = pr;
     else this.first[q] = pr;
     this.last[q] = pr;
+    setRetire(pr, q >= BIN_FULL || pr.prev !== null);
   }
 
   private remove(pr: PageRef): void {
     const q = pr.queue;
     if (pr.prev !== null) pr.prev.next = pr.next;
-    else this.first[q] = pr.next;
+    else {
+      this.first[q] = pr.next;
+      if (pr.next !== null && q < BIN_FULL) setRetire(pr.next, false);
+    }
     if (pr.next !== null) pr.next.prev = pr.prev;
     else this.last[q] = pr.prev;
     pr.next = pr.prev = null;
     pr.queue = -1;
-    if (q < BIN_FULL && this.first[q] !== pr && BIN_SIZE[q] <= DIRECT_SIZE_MAX) this.updateDirect(q);
+    if (q < BIN_FULL && BIN_SIZE[q] <= DIRECT_SIZE_MAX) this.updateDirect(q);
   }
 
   private updateDirect(bin: number): void {
@@ -218,8 +238,8 @@ export class Heap {
   /** The last live block of a page was freed locally. */
   pageEmptied(pr: PageRef): void {
     const q = pr.queue;
-    // keep the only page of a class: allocating again right away is the common case
-    if (q < BIN_FULL && this.first[q] === pr && pr.next === null) return;
+    // keep a class's allocation page: allocating again right away is the common case
+    if (q < BIN_FULL && this.first[q] === pr) return;
     this.freePage(pr);
   }
 
@@ -337,12 +357,17 @@ export class Heap {
 
   /** Frees empty pages; with force also purges expired (or all) free memory. */
   collect(force: boolean): void {
+    this.freeEmptyPages();
+    purgeExpired(force);
+  }
+
+  /** Gives pages without live blocks back to their segments (the free fast path leaves them queued). */
+  private freeEmptyPages(): void {
     for (const pr of this.pages()) {
       if (pr.queue === BIN_HUGE) continue;
       collectPage(pr.m, pr.pg);
       if (pr.m[pr.pg + P_USED] === 0) this.freePage(pr);
     }
-    purgeExpired(force);
   }
 
   /** Frees every block of the heap at once. */
@@ -427,6 +452,13 @@ function alignedShift(m: Int32Array, off: number, bsize: number): number {
   if (m[off >> 2] !== (ALIGNED_TAG ^ off)) return 0;
   const shift = m[(off >> 2) + 1];
   return shift >= 16 && shift < bsize && (shift & 15) === 0 ? shift : 0;
+}
+
+/** Marks whether a page is given back as soon as it is empty (every page but a queue's first). */
+function setRetire(pr: PageRef, retire: boolean): void {
+  if (pr.m === EMPTY.m) return;
+  const f = pr.m[pr.pg + P_FLAGS];
+  pr.m[pr.pg + P_FLAGS] = retire ? f | PF_RETIRE : f & ~PF_RETIRE;
 }
 
 /** Largest alignment mallocAligned honours (larger returns 0). */

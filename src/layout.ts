@@ -67,6 +67,10 @@ export const P_END = 12; //        region byte offset just past the last block t
 
 export const PF_IN_FULL = 1;
 export const PF_HAS_ALIGNED = 2;
+/** Not its queue's allocation page: give it back as soon as it is empty. Does not affect P_KEY. */
+export const PF_RETIRE = 4;
+/** Flags that send free off the fast path. */
+export const PF_SLOW_FREE = PF_IN_FULL | PF_HAS_ALIGNED;
 
 /** Cookie mixed into S_COOKIE so stale or foreign memory is not mistaken for a segment. */
 export const SEGMENT_COOKIE = 0x7a11_0c5e;

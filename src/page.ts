@@ -5,7 +5,7 @@
 import { BIN_SIZE } from "./bins.ts";
 import {
   P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
-  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS,
+  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, PF_SLOW_FREE,
 } from "./layout.ts";
 
 /** Blocks threaded into the free list per extension: 4 KiB worth, at least 4. */
@@ -127,7 +127,7 @@ export function pushThreadFree(m: Int32Array, pg: number, off: number): void {
 /** Updates page flags and the fast-free key derived from them. */
 export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
   m[pg + P_FLAGS] = flags;
-  m[pg + P_KEY] = flags === 0 ? m[pg + P_OWNER] : 0;
+  m[pg + P_KEY] = (flags & PF_SLOW_FREE) === 0 ? m[pg + P_OWNER] : 0;
 }
 
 /** Live blocks of a page: used minus blocks waiting on the thread-free list. */

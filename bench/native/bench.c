@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef USE_MIMALLOC
 #include <mimalloc.h>
@@ -430,9 +431,13 @@ static void memory(int full, const char *which) {
     for (long i = 0; i < M; i++) A_FREE(a[i]);
     long after_free = status_kb("VmRSS") - base;
     const char *how = A_COLLECT();
+    long after_collect_now = status_kb("VmRSS") - base;
+    /* same protocol as bench/memory.ts: 300 ms grace period, give-back call again, measure */
+    usleep(300000);
+    A_COLLECT();
     long after_collect = status_kb("VmRSS") - base;
-    printf("{\"workload\": \"rss-return\", \"status\": \"ok\", \"result\": {\"blocks\": %ld, \"requestedBytes\": %.0f, \"loadedBytes\": %ld, \"afterFreeBytes\": %ld, \"afterCollectBytes\": %ld, \"collect\": \"%s\", \"returnedFraction\": %.4f, \"fail\": 0}}\n",
-           M, bytes, loaded, after_free, after_collect, how, loaded > 0 ? 1.0 - (double)after_collect / loaded : 0.0);
+    printf("{\"workload\": \"rss-return\", \"status\": \"ok\", \"result\": {\"blocks\": %ld, \"requestedBytes\": %.0f, \"loadedBytes\": %ld, \"afterFreeBytes\": %ld, \"afterCollectNowBytes\": %ld, \"afterCollectBytes\": %ld, \"collect\": \"%s\", \"returnedFraction\": %.4f, \"fail\": 0}}\n",
+           M, bytes, loaded, after_free, after_collect_now, after_collect, how, loaded > 0 ? 1.0 - (double)after_collect / loaded : 0.0);
     free(a);
     free(sizes);
   }
