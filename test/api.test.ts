@@ -520,7 +520,11 @@ t("good-size parity: goodSize(n) === usableSize(malloc(n)), n in 0..4 MiB", () =
     if (g !== u || g < n) assert.unreachable(`n=${n}: goodSize ${g}, usableSize(malloc(n)) ${u}`);
   };
   for (let n = 0; n <= 64 * KiB; n++) check(n);
-  for (let n = 64 * KiB + 512; n <= 4 * MiB; n += 512) {
+  for (let n = 64 * KiB; n <= 2 * MiB; n += 16) { // every class boundary (multiples of 16) and the byte after
+    check(n);
+    check(n + 1);
+  }
+  for (let n = 2 * MiB + 512; n <= 4 * MiB; n += 512) {
     check(n - 1);
     check(n);
     check(n + 1);

@@ -35,7 +35,7 @@ import { checkPattern, env, FULL_PATTERN_LIMIT, fillPattern, hex, KiB, makeRng, 
 const SEED = env("TSMALLOC_SEED") !== undefined
   ? Number(env("TSMALLOC_SEED")) >>> 0
   : ((Date.now() ^ Math.floor(Math.random() * 2 ** 32)) >>> 0);
-const OPS = Number(env("TSMALLOC_RANDOM_OPS") ?? 100_000);
+const OPS = Number(env("TSMALLOC_RANDOM_OPS") ?? 200_000);
 const HEAP_OPS = Math.max(20_000, Math.floor(OPS / 5));
 
 interface Rec {
@@ -232,7 +232,7 @@ function runPhase(
       onFree?.(r.ptr);
     }
 
-    if (op % 2500 === 2499) checkAll(m, base, `${what} (sweep)`);
+    if (op % 1000 === 999) checkAll(m, base, `${what} (sweep)`);
   }
 }
 
