@@ -6,9 +6,8 @@ import { ctx } from "./context.ts";
 import { InvalidPointerError } from "./errors.ts";
 import { freeHuge } from "./huge.ts";
 import {
-  P_BSIZE, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_KEY, P_LOCAL_FREE, P_OWNER,
-  P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE, S_COOKIE, S_PAGE_SHIFT, S_PAGES,
-  SEGMENT_MASK, SEGMENT_SHIFT,
+  P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED,
+  PF_IN_FULL, S_COOKIE, S_PAGE_SHIFT, S_PAGES, SEGMENT_MASK,
 } from "./layout.ts";
 import { isBlockStart, pushThreadFree } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
@@ -16,26 +15,35 @@ import { pageRefAt, segmentCookie } from "./segment.ts";
 import { checkPointer } from "./validate.ts";
 
 export function free(p: number): void {
+  // Literal offsets: see HOT_PATH_LITERALS in layout.ts (runtimes that run .ts directly do
+  // not fold imported constants, and every load counts here).
   const r = ctx.lastRegion;
-  const off = p - r.base;
-  if (off > 0 && off < r.limit) {
+  const delta = p - r.base;
+  if (delta > 0 && delta < r.limit) {
+    const off = delta | 0; // int32 from here on (an arena is < 2 GiB)
     const m = r.i32;
-    const seg = off & ~SEGMENT_MASK;
+    const seg = off & -4194304; //                                    ~SEGMENT_MASK
     const s = seg >> 2;
-    const pg = s + S_PAGES + ((off - seg) >>> m[s + S_PAGE_SHIFT]) * PAGE_WORDS;
-    const d = off - m[pg + P_START];
-    const k = m[pg + P_DIV_SHIFT];
+    // the index is masked so a dead segment (shift word 0) still lands on a zeroed descriptor
+    const pg = s + 16 + ((((off - seg) >>> m[s + 2]) & 63) << 4); //  S_PAGES, S_PAGE_SHIFT, PAGE_WORDS
+    const d = off - m[pg + 7]; //                                       P_START
+    const k = m[pg + 14]; //                                            P_DIV_SHIFT
     if (
-      m[pg + P_KEY] === ctx.tag && d >= 0 && off < m[pg + P_END] && ((d >>> k) << k) === d &&
-      (Math.imul(d >>> k, m[pg + P_DIV_INV]) >>> 0) <= (m[pg + P_DIV_LIMIT] >>> 0)
+      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //        P_END
+      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
     ) {
-      m[off >> 2] = m[pg + P_LOCAL_FREE];
-      m[pg + P_LOCAL_FREE] = off;
-      // an emptied allocation page stays (the next malloc wants it); others go back
-      if (--m[pg + P_USED] === 0 && (m[pg + P_FLAGS] & PF_RETIRE) !== 0) {
-        emptied(r.pages[((seg >>> SEGMENT_SHIFT) << 6) + ((pg - s - S_PAGES) >> 4)]!);
+      // a block handed out from a live page (a released page has END 0)
+      if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, no flags
+        m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
+        m[pg + 1] = off;
+        // an emptied allocation page stays (the next malloc wants it); others go back
+        if (--m[pg + 3] === 0 && (m[pg + 9] & 4) !== 0) emptied(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!); // P_USED, P_FLAGS & PF_RETIRE
+        return;
       }
-      return;
+      if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
+        freeBlock(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!, off);
+        return;
+      }
     }
   }
   freeGeneric(p);
@@ -97,6 +105,13 @@ export function freeGeneric(p: number): void {
     return;
   }
   if (pr.r.kind === RegionKind.Arena) ctx.lastRegion = pr.r;
+  freeBlock(pr, off);
+}
+
+/** Frees the block at region offset `off` of a live (non-huge) page. */
+function freeBlock(pr: PageRef, off: number): void {
+  const m = pr.m;
+  const pg = pr.pg;
   if (m[pg + P_OWNER] !== ctx.tag) {
     pushThreadFree(m, pg, off);
     return;

@@ -65,14 +65,15 @@ export class Heap {
   // ---------------------------------------------------------------- malloc
 
   malloc(size: number): number {
-    if ((size >>> 0) === size && size <= DIRECT_SIZE_MAX) {
+    // literal offsets: see HOT_PATH_LITERALS in layout.ts
+    if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX
       const pr = this.direct[(size + 7) >>> 3];
       const m = pr.m;
       const pg = pr.pg;
-      const b = m[pg];
+      const b = m[pg]; //                                  P_FREE
       if (b !== 0) {
         m[pg] = m[b >> 2];
-        m[pg + P_USED]++;
+        m[pg + 3]++; //                                    P_USED
         return pr.base + b;
       }
     }
@@ -87,15 +88,15 @@ export class Heap {
       if (pr !== null) {
         const m = pr.m;
         const pg = pr.pg;
-        let b = m[pg];
+        let b = m[pg]; //                                  P_FREE
         if (b === 0) {
           // the owner's own frees are the next free list (thread-free waits for the slow path)
-          b = m[pg + P_LOCAL_FREE];
-          m[pg + P_LOCAL_FREE] = 0;
+          b = m[pg + 1]; //                                P_LOCAL_FREE
+          m[pg + 1] = 0;
         }
         if (b !== 0) {
           m[pg] = m[b >> 2];
-          m[pg + P_USED]++;
+          m[pg + 3]++; //                                  P_USED
           return pr.base + b;
         }
       }

@@ -78,4 +78,16 @@ export const SEGMENT_COOKIE = 0x7a11_0c5e;
 // ---- block-start check without division (exact divisibility by bsize = odd * 2^k) ----
 export const P_DIV_SHIFT = 14; //  k
 export const P_DIV_INV = 15; //    multiplicative inverse of odd mod 2^32
-export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd), compared unsigned
+export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd) with the sign bit flipped (unsigned compare as int32)
+
+/**
+ * The malloc/free fast paths (heap.ts `malloc`, `mallocGeneric`; free.ts `free`) spell these
+ * as number literals: Deno and Bun run the .ts sources and do not fold imported constants.
+ * test/layout.test.ts fails if a constant here drifts from its literal.
+ */
+export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
+  SEGMENT_MASK_INVERTED: -4194304, SEGMENT_SHIFT: 22, S_PAGES: 16, S_PAGE_SHIFT: 2, PAGE_WORDS: 16,
+  P_FREE: 0, P_LOCAL_FREE: 1, P_USED: 3, P_START: 7, P_KEY: 8, P_FLAGS: 9, P_END: 12,
+  P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, PF_RETIRE: 4, DIRECT_SIZE_MAX: 1024,
+  PAGES_PER_SEGMENT_SHIFT: 6,
+};

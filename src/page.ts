@@ -8,8 +8,8 @@ import {
   P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, PF_SLOW_FREE,
 } from "./layout.ts";
 
-/** Blocks threaded into the free list per extension: 4 KiB worth, at least 4. */
-const EXTEND_BYTES = 4096;
+/** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
+const EXTEND_BYTES = 16384;
 
 /** Sets up a page descriptor for blocks of class `bin` in [start, end). */
 export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number): void {
@@ -36,7 +36,8 @@ function setDivisor(m: Int32Array, pg: number, bsize: number): void {
   for (let i = 0; i < 5; i++) inv = Math.imul(inv, 2 - Math.imul(odd, inv));
   m[pg + P_DIV_SHIFT] = k;
   m[pg + P_DIV_INV] = inv;
-  m[pg + P_DIV_LIMIT] = Math.floor(0xffffffff / odd) | 0;
+  // stored with the sign bit flipped so the fast path compares unsigned values as int32
+  m[pg + P_DIV_LIMIT] = (Math.floor(0xffffffff / odd) | 0) ^ -2147483648;
 }
 
 /** True when region offset `off` is the start of a block handed out from this page. */
@@ -45,7 +46,7 @@ export function isBlockStart(m: Int32Array, pg: number, off: number): boolean {
   if (d < 0 || off >= m[pg + P_END]) return false;
   const k = m[pg + P_DIV_SHIFT];
   if ((d >>> k) << k !== d) return false;
-  return (Math.imul(d >>> k, m[pg + P_DIV_INV]) >>> 0) <= (m[pg + P_DIV_LIMIT] >>> 0);
+  return (Math.imul(d >>> k, m[pg + P_DIV_INV]) ^ -2147483648) <= m[pg + P_DIV_LIMIT];
 }
 
 /** Threads more never-used blocks onto the free list; false when the page is fully extended. */

@@ -1,0 +1,27 @@
+// The fast paths spell layout constants as literals (see HOT_PATH_LITERALS in src/layout.ts);
+// this fails when a constant changes and the literal copies were not updated with it.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import * as L from "../src/layout.ts";
+
+const t = suite("layout");
+
+t("hot-path literals match the layout constants", () => {
+  const actual: Record<string, number> = {
+    SEGMENT_MASK_INVERTED: ~L.SEGMENT_MASK, SEGMENT_SHIFT: L.SEGMENT_SHIFT, S_PAGES: L.S_PAGES,
+    S_PAGE_SHIFT: L.S_PAGE_SHIFT, PAGE_WORDS: L.PAGE_WORDS, P_FREE: L.P_FREE, P_LOCAL_FREE: L.P_LOCAL_FREE,
+    P_USED: L.P_USED, P_START: L.P_START, P_KEY: L.P_KEY, P_FLAGS: L.P_FLAGS, P_END: L.P_END,
+    P_DIV_LIMIT: L.P_DIV_LIMIT, P_DIV_SHIFT: L.P_DIV_SHIFT, P_DIV_INV: L.P_DIV_INV, PF_RETIRE: L.PF_RETIRE,
+    DIRECT_SIZE_MAX: L.DIRECT_SIZE_MAX,
+    PAGES_PER_SEGMENT_SHIFT: L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT,
+  };
+  assert.equal(actual, { ...L.HOT_PATH_LITERALS });
+});
+
+t("page descriptors fit the segment header", () => {
+  const pages = 1 << (L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT);
+  assert.ok((L.S_PAGES + pages * L.PAGE_WORDS) * 4 <= L.SEGMENT_HEADER_SIZE);
+  assert.is(L.PAGE_WORDS, 16, "free.ts shifts by 4 for PAGE_WORDS");
+});
+
+t.run();
