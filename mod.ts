@@ -15,9 +15,15 @@
  *
  * @module
  */
+import { readEnv } from "./ffi/env.ts";
 import { selectOs, type BackendWant } from "./ffi/select.ts";
-import { initialize, isInitialized, setOsProvider } from "./src/allocator.ts";
+import {
+  getOptionValue, initialize, isInitialized, setEnvReader, setOptionValue, setOsProvider,
+} from "./src/allocator.ts";
+import { arenaExists, reserveArena } from "./src/arena.ts";
 import { ctx } from "./src/context.ts";
+import { formatStats as formatStatsTable } from "./src/format.ts";
+import { type OptionName, type Options, parseSize } from "./src/options.ts";
 import { AllocationError, InvalidPointerError } from "./src/errors.ts";
 import { free as freeBlock } from "./src/free.ts";
 import { bytesAt, defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
@@ -29,6 +35,7 @@ import { checkPointer, checkSize } from "./src/validate.ts";
 
 export { AllocationError, InvalidPointerError };
 export type { Stats };
+export type { ArenaStats, OsCallCounts } from "./src/stats.ts";
 
 /** Largest size a single allocation may request; larger requests return 0. */
 export const MAX_ALLOC_SIZE: number = MAX_SIZE;
@@ -46,19 +53,18 @@ export interface ConfigureOptions {
 let wantBackend: BackendWant | null = null;
 
 function envBackend(): BackendWant {
-  let v: string | undefined;
-  try {
-    const g = globalThis as { Deno?: { env: { get(k: string): string | undefined } }; process?: { env: Record<string, string | undefined> } };
-    v = g.Deno !== undefined ? g.Deno.env.get("TSMALLOC_BACKEND") : g.process?.env.TSMALLOC_BACKEND;
-  } catch {
-    v = undefined; // Deno without --allow-env
-  }
+  const v = readEnv("TSMALLOC_BACKEND");
   if (v === undefined || v === "") return "auto";
   if (v !== "auto" && v !== "ffi" && v !== "buffer") throw new RangeError(`tsmalloc: TSMALLOC_BACKEND must be auto, ffi or buffer, got "${v}"`);
   return v;
 }
 
-setOsProvider(() => selectOs(wantBackend ?? envBackend()));
+setEnvReader(readEnv);
+setOsProvider(() => {
+  const o = selectOs(wantBackend ?? envBackend());
+  if (ctx.options.showStats) installExitHook();
+  return o;
+});
 
 /** Chooses the backend and options. Throws if the allocator is already in use. */
 export function configure(options: ConfigureOptions): void {
@@ -154,9 +160,19 @@ export function pointer(ptr: number): unknown {
   return initialize().pointer(ptr);
 }
 
-/** A snapshot of the allocator's accounting, in bytes. */
+/** A snapshot of the allocator's accounting, in bytes: plain JSON-able data. */
 export function stats(): Stats {
   return collectStats();
+}
+
+/** Stats as a readable table (the current ones unless given). */
+export function formatStats(s: Stats = collectStats()): string {
+  return formatStatsTable(s);
+}
+
+/** Prints {@link formatStats} (to the console by default; pass a writer for a line-oriented sink). */
+export function printStats(write: (text: string) => void = (t) => console.log(t)): void {
+  write(formatStats());
 }
 
 /** Frees empty pages of every heap; `force` also purges freed memory now instead of after the delay. */
@@ -166,13 +182,110 @@ export function collect(force = false): void {
   heap.collect(force);
 }
 
+// ---------------------------------------------------------------- options
+
+/** Option names and value types for {@link getOption} / {@link setOption}. */
+export type { OptionName };
+export type OptionValues = Omit<Options, "arenaMax">;
+
+/**
+ * The current value of an option. The TSMALLOC_<NAME> environment variables (e.g.
+ * TSMALLOC_PURGE_DELAY) are read once, at the first use of the allocator or of the options.
+ * Unknown names throw RangeError.
+ */
+export function getOption<K extends OptionName>(name: K): OptionValues[K] {
+  return getOptionValue(name) as OptionValues[K];
+}
+
+/**
+ * Sets an option at once (overrides its environment variable). Booleans take booleans,
+ * integer options numbers, sizes a byte count or a string like "64MiB". A wrong type
+ * throws TypeError, an unknown name or a value out of range RangeError.
+ */
+export function setOption<K extends OptionName>(name: K, value: OptionValues[K] | (OptionValues[K] extends number ? string : never)): void {
+  setOptionValue(name, value);
+  if (name === "showStats" && value === true) installExitHook();
+}
+
+let exitHookInstalled = false;
+/** showStats: print the stats table to stderr when the process exits (checked at exit). */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const report = function tsmallocShowStats(): void {
+    if (ctx.options.showStats && isInitialized()) console.error(formatStats());
+  };
+  const g = globalThis as {
+    addEventListener?: (type: string, f: () => void) => void;
+    process?: { on?: (ev: string, f: () => void) => void };
+  };
+  // Node, Bun and Deno 2 all emit process "exit"; a bare Deno-like host gets "unload"
+  if (typeof g.process?.on === "function") g.process.on("exit", report);
+  else if (typeof g.addEventListener === "function") g.addEventListener("unload", report);
+}
+
+// ---------------------------------------------------------------- arenas
+
+/** Options for {@link reserveOsMemory}. */
+export interface ReserveOptions {
+  /** Only heaps created with `Heap.create({ arena: id })` use it, and they use nothing else. */
+  exclusive?: boolean;
+}
+
+/**
+ * Reserves `size` bytes (a byte count or a string like "256MiB"; rounded up to 4 MiB
+ * segments) as an arena up front and returns its id. A non-exclusive arena serves every
+ * heap; an exclusive one only heaps bound to it with `Heap.create({ arena: id })`, whose
+ * allocations return 0 when it is full instead of taking memory elsewhere. Counts against
+ * maxReserved; throws AllocationError when the budget or the OS refuses.
+ */
+export function reserveOsMemory(size: number | string, options: ReserveOptions = {}): number {
+  let bytes: number;
+  if (typeof size === "string") {
+    bytes = parseSize(size);
+    if (Number.isNaN(bytes)) throw new RangeError(`tsmalloc: reserveOsMemory: size must be a byte count like 4096, "64MiB" or "1G", got ${JSON.stringify(size)}`);
+  } else {
+    checkSize(size);
+    bytes = size;
+  }
+  if (bytes === 0) throw new RangeError("tsmalloc: reserveOsMemory: size must be positive");
+  if (bytes > MAX_SIZE) throw new RangeError(`tsmalloc: reserveOsMemory: size ${bytes} is larger than MAX_ALLOC_SIZE`);
+  if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: reserveOsMemory: options must be an object");
+  for (const k of Object.keys(options)) if (k !== "exclusive") throw new RangeError(`tsmalloc: reserveOsMemory: unknown option "${k}" (known: exclusive)`);
+  if (options.exclusive !== undefined && typeof options.exclusive !== "boolean") {
+    throw new TypeError(`tsmalloc: reserveOsMemory: exclusive must be a boolean, got ${String(options.exclusive)}`);
+  }
+  initialize();
+  ctx.refusal = "";
+  const id = reserveArena(bytes, options.exclusive ?? false);
+  if (id === 0) throw new AllocationError(bytes, collectStats(), ctx.refusal || "the OS refused the reservation");
+  return id;
+}
+
+// ---------------------------------------------------------------- heaps
+
+/** Options for {@link Heap.create}. */
+export interface HeapOptions {
+  /** An arena id from {@link reserveOsMemory}: the heap allocates only from that arena (0 when it is full). */
+  arena?: number;
+}
+
 const liveHeaps = new Set<Heap>();
 
 /** A first-class heap: allocate from it, then `destroy()` it to free everything at once. */
 export class Heap extends CoreHeap {
-  /** Creates a heap owned by the calling worker. */
-  static create(_options?: Record<string, never>): Heap {
-    const h = new Heap();
+  /** Creates a heap owned by the calling worker, optionally bound to an arena. */
+  static create(options: HeapOptions = {}): Heap {
+    if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: Heap.create: options must be an object");
+    for (const k of Object.keys(options)) if (k !== "arena") throw new RangeError(`tsmalloc: Heap.create: unknown option "${k}" (known: arena)`);
+    const arena = options.arena ?? 0;
+    if (options.arena !== undefined) {
+      if (typeof arena !== "number") throw new TypeError(`tsmalloc: Heap.create: arena must be an arena id (number), got ${typeof arena}`);
+      if (!Number.isInteger(arena) || arena <= 0 || !arenaExists(arena)) {
+        throw new RangeError(`tsmalloc: Heap.create: no arena with id ${arena} (reserveOsMemory returns arena ids)`);
+      }
+    }
+    const h = new Heap(arena);
     liveHeaps.add(h);
     return h;
   }

@@ -55,8 +55,23 @@ export function createBufferOs(reason = "buffer"): Os {
     }
     return r;
   }
+  /**
+   * Zeroes a range page by page, skipping pages that already read as zero: writing zeroes
+   * into never-touched pages would make them resident, so a purge would grow RSS.
+   */
   function zero(r: Reservation, addr: number, size: number): void {
-    new Uint8Array(r.buffer, addr - r.base, size).fill(0);
+    const off = addr - r.base;
+    if (off % PAGE !== 0 || size % PAGE !== 0) {
+      new Uint8Array(r.buffer, off, size).fill(0);
+      return;
+    }
+    const w = new Int32Array(r.buffer, off, size / 4);
+    const PW = PAGE / 4;
+    for (let p = 0; p < w.length; p += PW) {
+      let any = 0;
+      for (let i = p; i < p + PW; i++) any |= w[i];
+      if (any !== 0) w.fill(0, p, p + PW);
+    }
   }
 
   return {
@@ -96,6 +111,11 @@ export function createBufferOs(reason = "buffer"): Os {
 
     purge(addr: number, size: number): void {
       zero(owner("purge", addr, size), addr, size);
+    },
+
+    // No OS to tell: the contents stay (allowed: they are undefined after a reset).
+    reset(addr: number, size: number): void {
+      owner("reset", addr, size);
     },
 
     protect(): void {

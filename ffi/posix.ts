@@ -19,11 +19,15 @@ export interface Platform {
   readonly mapFixed: number;
   /** Linux: SYS_gettid for `syscall`; 0 on macOS (uses pthread_mach_thread_np). */
   readonly sysGettid: number;
+  /** madvise advice for a lazy reset: MADV_FREE (Linux 8, macOS 5). */
+  readonly madvFree: number;
 }
 
 export const PROT_NONE = 0;
 export const PROT_RW = 3; // PROT_READ | PROT_WRITE
 const MADV_DONTNEED = 4; // Linux: pages read as zero afterwards and leave RSS at once
+const EINVAL = 22;
+const EAGAIN = 11; // Linux; macOS has 35, but its MADV_FREE does not fail that way
 
 /**
  * Constants for `os`/`arch` as reported by the runtime (`process.platform`/`process.arch`
@@ -35,11 +39,11 @@ export function platformFor(os: string, arch: string): Platform {
     const sysGettid = a === "x64" ? 186 : a === "arm64" ? 178 : 0;
     if (sysGettid === 0) throw new Error(`unsupported architecture for the FFI backend: linux/${arch}`);
     // MAP_PRIVATE 0x02 | MAP_ANONYMOUS 0x20 | MAP_NORESERVE 0x4000
-    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid };
+    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, madvFree: 8 };
   }
   if (os === "darwin") {
     // MAP_PRIVATE 0x02 | MAP_ANON 0x1000 (no MAP_NORESERVE on macOS)
-    return { os: "darwin", libc: "libSystem.B.dylib", mapFlags: 0x02 | 0x1000, mapFixed: 0x10, sysGettid: 0 };
+    return { os: "darwin", libc: "libSystem.B.dylib", mapFlags: 0x02 | 0x1000, mapFixed: 0x10, sysGettid: 0, madvFree: 5 };
   }
   throw new Error(`unsupported platform for the FFI backend: ${os}/${arch}`);
 }
@@ -85,6 +89,7 @@ export function posixOs(parts: PosixParts): Os {
   const pageSize = libc.getpagesize();
   const flags = platform.mapFlags;
   let vec: Uint8Array | undefined;
+  let freeAdvice = platform.madvFree;
 
   function fail(call: string, addr: number, size: number): never {
     const e = libc.errno();
@@ -93,6 +98,17 @@ export function posixOs(parts: PosixParts): Os {
   function checkRange(call: string, addr: number, size: number): void {
     if (!(addr > 0 && size >= 0 && addr % pageSize === 0 && addr + size <= Number.MAX_SAFE_INTEGER)) {
       throw new RangeError(`${call}: bad range 0x${addr.toString(16)} + ${size} (page size ${pageSize})`);
+    }
+  }
+
+  function purge(addr: number, size: number): void {
+    checkRange("purge", addr, size);
+    if (size === 0) return;
+    if (platform.os === "linux") {
+      if (libc.madvise(addr, size, MADV_DONTNEED) !== 0) fail("madvise", addr, size);
+    } else {
+      // macOS: MADV_FREE_REUSABLE does not guarantee zeroes; map fresh zero pages over the range.
+      if (libc.mmap(addr, size, PROT_RW, flags | platform.mapFixed) !== addr) fail("mmap(MAP_FIXED)", addr, size);
     }
   }
 
@@ -129,15 +145,19 @@ export function posixOs(parts: PosixParts): Os {
       if (libc.munmap(addr, size) !== 0) fail("munmap", addr, size);
     },
 
-    purge(addr: number, size: number): void {
-      checkRange("purge", addr, size);
+    purge,
+
+    reset(addr: number, size: number): void {
+      checkRange("reset", addr, size);
       if (size === 0) return;
-      if (platform.os === "linux") {
-        if (libc.madvise(addr, size, MADV_DONTNEED) !== 0) fail("madvise", addr, size);
-      } else {
-        // macOS: MADV_FREE_REUSABLE does not guarantee zeroes; map fresh zero pages over the range.
-        if (libc.mmap(addr, size, PROT_RW, flags | platform.mapFixed) !== addr) fail("mmap(MAP_FIXED)", addr, size);
+      for (let tries = 0; freeAdvice !== MADV_DONTNEED; tries++) {
+        if (libc.madvise(addr, size, freeAdvice) === 0) return;
+        const e = libc.errno();
+        if (e === EAGAIN && tries < 3) continue;
+        if (e !== EINVAL) fail("madvise", addr, size);
+        freeAdvice = MADV_DONTNEED; // a kernel without MADV_FREE (Linux < 4.5): purge from now on
       }
+      purge(addr, size);
     },
 
     protect(addr: number, size: number): void {

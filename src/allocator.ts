@@ -1,35 +1,93 @@
 /**
- * Wiring: the OS backend is supplied once (by mod.ts, which knows the runtimes); the core
- * initializes on the first allocation that needs memory.
+ * Wiring: the OS backend and the environment are supplied once (by mod.ts, which knows
+ * the runtimes); the core initializes on the first allocation that needs memory.
+ * Options: TSMALLOC_<NAME> environment variables are read once, at the first use of the
+ * allocator or of getOption/setOption; setOption overrides them.
  */
 import { ctx } from "./context.ts";
-import { setInitHook, setStatsHook } from "./heap.ts";
+import { applyModes, setInitHook, setStatsHook } from "./heap.ts";
+import { INIT_ONLY_OPTIONS, type OptionName, type Options, optionsFromEnv, optionSpec, validateOption } from "./options.ts";
 import type { Os } from "./os.ts";
+import { countingOs } from "./oscount.ts";
 import { collectStats } from "./report.ts";
+import { replanPurge } from "./segment.ts";
+import { configureSecure } from "./secure.ts";
 
 let provider: (() => Os) | null = null;
+let getenv: (name: string) => string | undefined = () => undefined;
+let envLoaded = false;
+/** Options set by the environment or setOption (not left at their defaults). */
+const explicit = new Set<OptionName>();
 
 /** Registers how to obtain the backend; called at first use. */
 export function setOsProvider(f: () => Os): void {
   provider = f;
 }
 
+/** Registers how to read an environment variable (undefined when unset or not permitted). */
+export function setEnvReader(f: (name: string) => string | undefined): void {
+  getenv = f;
+}
+
 export function isInitialized(): boolean {
   return ctx.os !== null;
+}
+
+/** Reads TSMALLOC_<NAME> once; a bad value throws (every time, until it is fixed). */
+export function loadEnvOptions(): void {
+  if (envLoaded) return;
+  const got = optionsFromEnv(getenv);
+  envLoaded = true;
+  for (const [name, value] of Object.entries(got) as [OptionName, number | boolean][]) {
+    if (!explicit.has(name)) apply(name, value);
+  }
+}
+
+function apply(name: OptionName, value: number | boolean): void {
+  (ctx.options as unknown as Record<string, number | boolean>)[name] = value;
+  explicit.add(name);
+  if (ctx.os === null) return;
+  if (name === "purgeDelay" || name === "arenaPurgeMult") replanPurge();
+  if (name === "hugeCacheMax") ctx.huge?.trim();
+  if (name === "guardedSampleRate" || name === "guardedMin" || name === "guardedMax") applyModes();
+}
+
+/** getOption: the current value (the environment is read first if it has not been). */
+export function getOptionValue(name: OptionName): number | boolean {
+  optionSpec(name);
+  loadEnvOptions();
+  return ctx.options[name];
+}
+
+/** setOption: validates (TypeError/RangeError) and applies at once. */
+export function setOptionValue(name: OptionName, value: unknown): void {
+  const v = validateOption(name, value);
+  loadEnvOptions();
+  if (ctx.os !== null && INIT_ONLY_OPTIONS.has(name) && v !== ctx.options[name]) {
+    throw new Error(`tsmalloc: option ${name} can only be set before the first allocation (it is ${ctx.options[name]})`);
+  }
+  apply(name, v);
 }
 
 /** Picks the backend now (idempotent). */
 export function initialize(): Os {
   if (ctx.os !== null) return ctx.os;
   if (provider === null) throw new Error("tsmalloc: no OS backend provider");
+  loadEnvOptions();
   const o = provider();
-  ctx.os = o;
+  ctx.os = countingOs(o, ctx.counters);
   ctx.tag = (o.threadId() & 0x3fffffff) || 1;
-  if (o.kind === "buffer") ctx.options.arenaReserve = Math.min(ctx.options.arenaReserve, 256 * 1024 * 1024);
-  return o;
+  // secure mode and debug fill are fixed now, before the first segment exists
+  configureSecure(ctx.options.secure, ctx.options.debugFill, o.pageSize, o.canProtect);
+  applyModes();
+  // SharedArrayBuffer arenas: start smaller unless asked otherwise
+  if (o.kind === "buffer" && !explicit.has("arenaReserve")) ctx.options.arenaReserve = Math.min(ctx.options.arenaReserve, 256 * 1024 * 1024);
+  return ctx.os;
 }
 
 setInitHook(() => {
   if (ctx.os === null) initialize();
 });
 setStatsHook(collectStats);
+
+export type { Options };

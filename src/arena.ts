@@ -1,128 +1,435 @@
 /**
- * Arenas: large aligned reservations that segments are carved from. A freed segment stays
- * committed ("dirty") for purgeDelay ms so churn reuses it, then its pages go back to the
- * OS with one purge per run of adjacent segments. Reservations are never unmapped and
- * remapped in a loop: virtual size grows only when every arena is full.
+ * Arenas, as mimalloc's: large aligned reservations that 4 MiB segments are carved from.
+ * Auto-created arenas grow geometrically (arenaReserve, doubling per arena up to 2^8,
+ * capped at ARENA_MAX); `reserveArena` adds user-requested ones, optionally exclusive
+ * (only heaps bound to that arena id use them, and they use nothing else).
+ *
+ * Segment state lives in the arena's own native memory, in a metadata page right after the
+ * last segment, so a later worker can share it: an in-use bitmap claimed with
+ * Atomics.compareExchange, a dirty bitmap (free, memory not purged yet) and per segment the
+ * bytes counted as committed. A freed segment stays committed for the arena purge delay so
+ * churn reuses it, then goes back to the OS with one purge per run of adjacent segments.
+ * Reservations are never unmapped and remapped in a loop: virtual size grows only when the
+ * arenas a heap may use are full.
  */
+import { allowReserve, noteFailure, reserveRoom } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import { SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
+import { message } from "./log.ts";
+import { formatSize } from "./options.ts";
 import { Region, RegionKind } from "./region.ts";
 
-const enum SegState { Clean = 0, Used = 1, Dirty = 2 }
+// ---- arena metadata (word indices from Arena.meta, the first word after the last segment)
+const A_MAGIC = 0; //   ARENA_MAGIC
+const A_SEGS = 1; //    segment count
+const A_FLAGS = 2; //   AF_*
+const A_ID = 3; //      arena id
+const A_USED = 4; //    segments in use (Atomics.add)
+const A_DIRTY = 5; //   free segments whose memory has not been purged or reset yet
+const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment
+const ARENA_MAGIC = 0x7a_a4e0; // even: never a segment cookie (those have bit 0 set)
+const AF_EXCLUSIVE = 1;
+
+let nextArenaId = 1;
+
+/** Index of the lowest set bit of a nonzero int32. */
+function lowBit(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
 
 export class Arena {
+  readonly id: number;
+  readonly exclusive: boolean;
   readonly region: Region;
   readonly segCount: number;
-  readonly state: Uint8Array;
-  readonly freedAt: Float64Array;
-  used = 0;
-  dirty = 0;
-  /** Lowest slot that may be free (search hint). */
+  /** Bytes of the metadata page(s) after the segments. */
+  readonly metaBytes: number;
+  /** Word index of the metadata in region.i32. */
+  private readonly meta: number;
+  /** Bitmap words per bitmap. */
+  private readonly words: number;
+  /** Word indices of the bitmaps: in use, dirty (free, not purged or reset yet), reset (free, reset, still committed). */
+  private readonly inuse: number;
+  private readonly dirty: number;
+  private readonly reset: number;
+  private readonly committed: number;
+  /** When each free segment was freed (this worker's clock; the purge schedule). */
+  private readonly freedAt: Float64Array;
+  /** Lowest word that may hold a clean free segment (search hint). */
   private hint = 0;
 
-  constructor(region: Region) {
+  constructor(region: Region, segCount: number, metaBytes: number, id: number, exclusive: boolean) {
     this.region = region;
-    this.segCount = Math.floor(region.size / SEGMENT_SIZE);
-    this.state = new Uint8Array(this.segCount);
-    this.freedAt = new Float64Array(this.segCount);
+    this.segCount = segCount;
+    this.metaBytes = metaBytes;
+    this.id = id;
+    this.exclusive = exclusive;
+    this.words = Math.ceil(segCount / 32);
+    this.meta = (segCount * SEGMENT_SIZE) / 4;
+    this.inuse = this.meta + A_BITMAPS;
+    this.dirty = this.inuse + this.words;
+    this.reset = this.dirty + this.words;
+    this.committed = this.reset + this.words;
+    if ((this.committed + segCount - this.meta) * 4 > metaBytes) throw new Error("tsmalloc: arena metadata does not fit");
+    const m = region.i32;
+    m[this.meta + A_SEGS] = segCount;
+    m[this.meta + A_FLAGS] = exclusive ? AF_EXCLUSIVE : 0;
+    m[this.meta + A_ID] = id;
+    // bits past the last segment count as in use, so no scan ever hands them out
+    if (segCount % 32 !== 0) m[this.inuse + this.words - 1] = ~((1 << (segCount % 32)) - 1);
+    Atomics.store(m, this.meta + A_MAGIC, ARENA_MAGIC);
+    this.freedAt = new Float64Array(segCount);
   }
 
-  /** Claims a segment; returns its byte offset or -1. Dirty (still committed) slots first. */
-  claim(): number {
-    let idx = -1;
-    if (this.dirty > 0) {
-      for (let i = 0; i < this.segCount; i++) {
-        if (this.state[i] === SegState.Dirty) { idx = i; break; }
+  /** Segments in use (by segments of pages or huge blocks). */
+  get used(): number {
+    return Atomics.load(this.region.i32, this.meta + A_USED);
+  }
+  /** Free segments whose memory has not been purged or reset yet. */
+  get dirtyCount(): number {
+    return Atomics.load(this.region.i32, this.meta + A_DIRTY);
+  }
+
+  private bit(map: number, i: number): boolean {
+    return (Atomics.load(this.region.i32, map + (i >>> 5)) & (1 << (i & 31))) !== 0;
+  }
+  isUsed(i: number): boolean {
+    return this.bit(this.inuse, i);
+  }
+  isDirty(i: number): boolean {
+    return this.bit(this.dirty, i);
+  }
+  /** Bytes of segment i counted as committed (whether it is in use or free). */
+  committedOf(i: number): number {
+    return this.region.i32[this.committed + i];
+  }
+  /** Sets segment i's committed bytes and moves the global counter by the difference. */
+  setCommitted(i: number, bytes: number): void {
+    const d = bytes - this.region.i32[this.committed + i];
+    this.region.i32[this.committed + i] = bytes;
+    if (d > 0) ctx.counters.commit(d);
+    else if (d < 0) ctx.counters.decommit(-d);
+  }
+  /** Bytes counted as committed over the arena, metadata included. */
+  committedBytes(): number {
+    let n = this.metaBytes;
+    for (let i = 0; i < this.segCount; i++) n += this.region.i32[this.committed + i];
+    return n;
+  }
+  /** Committed bytes of free segments (waiting for their purge, or reset but still counted). */
+  freeCommittedBytes(): number {
+    let n = 0;
+    for (let i = 0; i < this.segCount; i++) if (!this.isUsed(i)) n += this.region.i32[this.committed + i];
+    return n;
+  }
+
+  /** Atomically sets the in-use bits of [i, i+n); all or nothing. */
+  private tryClaimRun(i: number, n: number): boolean {
+    const m = this.region.i32;
+    for (let k = 0; k < n; k++) {
+      const w = this.inuse + ((i + k) >>> 5);
+      const bit = 1 << ((i + k) & 31);
+      let v = Atomics.load(m, w);
+      for (;;) {
+        if ((v & bit) !== 0) {
+          this.unclaimRun(i, k);
+          return false;
+        }
+        const seen = Atomics.compareExchange(m, w, v, v | bit);
+        if (seen === v) break;
+        v = seen;
       }
-      this.dirty--;
+    }
+    return true;
+  }
+
+  private unclaimRun(i: number, n: number): void {
+    for (let k = 0; k < n; k++) Atomics.and(this.region.i32, this.inuse + ((i + k) >>> 5), ~(1 << ((i + k) & 31)));
+  }
+
+  /** Clears bit i of a bitmap; true when it was set. */
+  private clearBit(map: number, i: number): boolean {
+    const bit = 1 << (i & 31);
+    return (Atomics.and(this.region.i32, map + (i >>> 5), ~bit) & bit) !== 0;
+  }
+  /** Sets bit i of a bitmap; true when it was clear. */
+  private setBit(map: number, i: number): boolean {
+    const bit = 1 << (i & 31);
+    return (Atomics.or(this.region.i32, map + (i >>> 5), bit) & bit) === 0;
+  }
+
+  /** Claims one free segment marked in bitmap `map` (dirty or reset; -1: any free one); -1 when none. */
+  private claimMarked(map: number): number {
+    const m = this.region.i32;
+    for (let w = 0; w < this.words; w++) {
+      let bits = (map < 0 ? -1 : Atomics.load(m, map + w)) & ~Atomics.load(m, this.inuse + w);
+      while (bits !== 0) {
+        const i = (w << 5) + lowBit(bits);
+        if (this.tryClaimRun(i, 1)) return i;
+        bits &= bits - 1;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Claims n adjacent free segments; returns the first index or -1. A single segment is
+   * taken dirty (recently freed, still committed) first, then reset (still committed), then clean.
+   */
+  claim(n: number): number {
+    if (this.used + n > this.segCount) return -1;
+    const m = this.region.i32;
+    let got = -1;
+    if (n === 1) {
+      if (this.dirtyCount > 0) got = this.claimMarked(this.dirty);
+      if (got < 0) got = this.claimMarked(this.reset);
+      for (let w = this.hint; got < 0 && w < this.words; w++) {
+        let bits = ~(Atomics.load(m, this.inuse + w) | Atomics.load(m, this.dirty + w) | Atomics.load(m, this.reset + w));
+        while (bits !== 0) {
+          const i = (w << 5) + lowBit(bits);
+          if (this.tryClaimRun(i, 1)) {
+            got = i;
+            break;
+          }
+          bits &= bits - 1;
+        }
+        if (got < 0) this.hint = w + 1;
+      }
+      if (got < 0) got = this.claimMarked(-1); // anything free (a stale hint)
     } else {
-      for (let i = this.hint; i < this.segCount; i++) {
-        if (this.state[i] === SegState.Clean) { idx = i; break; }
+      for (let i = 0; i + n <= this.segCount; i++) {
+        let k = 0;
+        while (k < n && !this.isUsed(i + k)) k++;
+        if (k < n) {
+          i += k; // skip past the used segment
+          continue;
+        }
+        if (this.tryClaimRun(i, n)) {
+          got = i;
+          break;
+        }
       }
-      if (idx < 0) return -1;
-      this.hint = idx + 1;
-      ctx.counters.commit(SEGMENT_SIZE);
     }
-    this.state[idx] = SegState.Used;
-    this.used++;
-    return idx << SEGMENT_SHIFT;
+    if (got < 0) return -1;
+    for (let k = got; k < got + n; k++) {
+      if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
+      this.clearBit(this.reset, k);
+    }
+    Atomics.add(m, this.meta + A_USED, n);
+    return got;
   }
 
-  /** Gives a segment back; it is purged after the delay (at once when delay is 0). */
-  release(seg: number): void {
-    const idx = seg >>> SEGMENT_SHIFT;
-    this.state[idx] = SegState.Dirty;
-    this.freedAt[idx] = ctx.now();
-    this.used--;
-    this.dirty++;
-    if (idx < this.hint) this.hint = idx;
+  /** Gives back [i, i+n); segments with committed memory become dirty and are purged after the delay. */
+  release(i: number, n: number): void {
+    const now = ctx.now();
+    const m = this.region.i32;
+    for (let k = i; k < i + n; k++) {
+      if (this.committedOf(k) > 0 && this.setBit(this.dirty, k)) Atomics.add(m, this.meta + A_DIRTY, 1);
+      this.freedAt[k] = now;
+    }
+    Atomics.sub(m, this.meta + A_USED, n);
+    this.unclaimRun(i, n);
+    if (i >>> 5 < this.hint) this.hint = i >>> 5;
   }
 
-  /** Purges dirty segments older than `delay` ms (all when force). Adjacent runs are one OS call. */
-  purge(now: number, delay: number, force: boolean): void {
-    if (this.dirty === 0) return;
+  /**
+   * Purges free segments freed at least `delay` ms ago (all when force), one OS call per
+   * run of adjacent segments. decommit: MADV_DONTNEED and the bytes leave `committed`
+   * (segments that were only reset are purged too); else MADV_FREE, still committed.
+   * Segments are claimed (in-use bits) while purged, so no one takes them meanwhile.
+   * Returns the bytes decommitted.
+   */
+  purge(now: number, delay: number, force: boolean, decommit: boolean): number {
+    const m = this.region.i32;
+    let any = this.dirtyCount > 0;
+    if (!any && decommit) for (let w = 0; w < this.words && !any; w++) any = Atomics.load(m, this.reset + w) !== 0;
+    if (!any) return 0;
+    let dropped = 0;
     let runStart = -1;
+    let runCommitted = 0;
     for (let i = 0; i <= this.segCount; i++) {
-      const expired = i < this.segCount && this.state[i] === SegState.Dirty &&
-        (force || now - this.freedAt[i] >= delay);
-      if (expired) {
+      const take = i < this.segCount && (this.isDirty(i) || (decommit && this.bit(this.reset, i))) && !this.isUsed(i) &&
+        (force || now - this.freedAt[i] >= delay) && this.tryClaimRun(i, 1);
+      if (take) {
         if (runStart < 0) runStart = i;
-        this.state[i] = SegState.Clean;
-        this.dirty--;
-      } else if (runStart >= 0) {
-        const bytes = (i - runStart) * SEGMENT_SIZE;
-        os().purge(this.region.base + runStart * SEGMENT_SIZE, bytes);
-        ctx.counters.purge(bytes);
-        ctx.counters.decommit(bytes);
-        runStart = -1;
+        runCommitted += this.committedOf(i);
+        continue;
       }
+      if (runStart < 0) continue;
+      const addr = this.region.base + runStart * SEGMENT_SIZE;
+      const bytes = (i - runStart) * SEGMENT_SIZE;
+      if (decommit) {
+        os().purge(addr, bytes);
+        ctx.counters.purge(bytes);
+        dropped += runCommitted;
+      } else {
+        os().reset(addr, bytes);
+        ctx.counters.reset(bytes);
+      }
+      message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free segments in arena ${this.id}`);
+      for (let k = runStart; k < i; k++) {
+        if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
+        if (decommit) {
+          this.setCommitted(k, 0);
+          this.clearBit(this.reset, k);
+          if (k >>> 5 < this.hint) this.hint = k >>> 5; // clean again
+        } else this.setBit(this.reset, k);
+      }
+      this.unclaimRun(runStart, i - runStart);
+      runStart = -1;
+      runCommitted = 0;
     }
+    return dropped;
+  }
+
+  /** Earliest time a dirty segment's purge is due (Infinity when none). */
+  nextDue(delay: number): number {
+    if (this.dirtyCount === 0) return Infinity;
+    let t = Infinity;
+    for (let i = 0; i < this.segCount; i++) {
+      if (this.isDirty(i) && !this.isUsed(i) && this.freedAt[i] + delay < t) t = this.freedAt[i] + delay;
+    }
+    return t;
   }
 }
 
-/** Reserves a new arena (sizes double from options.arenaReserve); null when the OS refuses. */
-export function newArena(): Arena | null {
+/** Rounds up to whole OS pages. */
+function metaSizeFor(segCount: number): number {
+  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + segCount) * 4;
+  const page = os().pageSize;
+  return Math.ceil(bytes / page) * page;
+}
+
+/** Maps one arena of `segCount` segments; null when the OS refuses. Budget checked by the caller. */
+function mapArena(segCount: number, id: number, exclusive: boolean): Arena | null {
   const o = os();
-  const opts = ctx.options;
-  let size = opts.arenaReserve * 2 ** Math.min(ctx.arenas.length, 8);
-  if (size > opts.arenaMax) size = opts.arenaMax;
-  size = Math.floor(size / SEGMENT_SIZE) * SEGMENT_SIZE;
-  if (size > o.maxView) size = Math.floor(o.maxView / SEGMENT_SIZE) * SEGMENT_SIZE;
-  let base = 0;
-  while (size >= SEGMENT_SIZE) {
-    base = o.reserve(size, SEGMENT_SIZE);
-    ctx.counters.osCall("reserve");
-    if (base !== 0) break;
-    size = Math.floor(size / 2 / SEGMENT_SIZE) * SEGMENT_SIZE; // the OS refused: try smaller
-  }
+  const size = segCount * SEGMENT_SIZE;
+  const metaBytes = metaSizeFor(segCount);
+  const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;
-  ctx.counters.reserve(size);
-  const region = new Region(base, size, RegionKind.Arena, o.view(base, size));
+  ctx.counters.reserve(size + metaBytes);
+  ctx.counters.commit(metaBytes);
+  const region = new Region(base, size, RegionKind.Arena, o.view(base, size + metaBytes));
   ctx.regions.add(region);
-  const arena = new Arena(region);
+  const arena = new Arena(region, segCount, metaBytes, id, exclusive);
   ctx.arenas.push(arena);
+  message(1, `reserved ${exclusive ? "exclusive " : ""}arena ${id}: ${formatSize(size)} at 0x${base.toString(16)}`);
   return arena;
 }
 
-/** A fresh segment from any arena, reserving a new arena when all are full. */
-export function claimSegment(): { arena: Arena; seg: number } | null {
+/** Largest segment count of one arena on this backend. */
+function maxSegments(): number {
+  const o = os();
+  const limit = Math.min(ctx.options.arenaMax, o.maxView - 64 * 1024);
+  return Math.floor(limit / SEGMENT_SIZE);
+}
+
+/**
+ * Reserves a new shared (non-exclusive) arena with room for at least `minSegs` segments:
+ * sizes double from options.arenaReserve, shrink to fit maxReserved, and halve while the
+ * OS refuses. null when the budget or the OS says no.
+ */
+export function newArena(minSegs = 1): Arena | null {
+  const opts = ctx.options;
+  const auto = ctx.arenas.filter((a) => !a.exclusive).length;
+  let segs = Math.ceil(opts.arenaReserve * 2 ** Math.min(auto, 8) / SEGMENT_SIZE);
+  segs = Math.max(Math.min(segs, maxSegments()), minSegs);
+  const need = (n: number) => n * SEGMENT_SIZE + metaSizeFor(n);
+  if (need(segs) > reserveRoom()) {
+    // the budget allows less than the usual size: take what fits, or refuse (after relief)
+    if (!allowReserve(need(minSegs))) return null;
+    const room = reserveRoom();
+    let fit = Math.floor(room / SEGMENT_SIZE);
+    while (fit > minSegs && need(fit) > room) fit--;
+    segs = Math.max(minSegs, Math.min(segs, fit));
+  }
+  for (;;) {
+    const a = mapArena(segs, nextArenaId, false);
+    if (a !== null) {
+      nextArenaId++;
+      return a;
+    }
+    if (segs === minSegs) break;
+    segs = Math.max(minSegs, Math.floor(segs / 2)); // the OS refused: try smaller
+  }
+  noteFailure(`the OS refused to reserve an arena of ${formatSize(minSegs * SEGMENT_SIZE)}`);
+  return null;
+}
+
+/**
+ * Reserves `size` bytes (rounded up to 4 MiB segments) as one arena id, split into several
+ * reservations when larger than one arena may be. Exclusive arenas serve only heaps bound
+ * to them. Returns the id, or 0 (with the reason in ctx.refusal) when the budget or the OS
+ * refuses; nothing stays reserved then.
+ */
+export function reserveArena(size: number, exclusive: boolean): number {
+  let segs = Math.ceil(size / SEGMENT_SIZE);
+  const per = maxSegments();
+  let total = 0;
+  for (let left = segs; left > 0; left -= per) total += Math.min(left, per) * SEGMENT_SIZE + metaSizeFor(Math.min(left, per));
+  if (!allowReserve(total)) return 0;
+  const id = nextArenaId++;
+  const made: Arena[] = [];
+  for (; segs > 0; segs -= per) {
+    const a = mapArena(Math.min(segs, per), id, exclusive);
+    if (a === null) {
+      for (const b of made) dropArena(b);
+      noteFailure(`the OS refused to reserve ${formatSize(size)}`);
+      return 0;
+    }
+    made.push(a);
+  }
+  return id;
+}
+
+/** Unmaps an unused arena (only for a reserveArena that failed half way). */
+function dropArena(a: Arena): void {
+  ctx.arenas.splice(ctx.arenas.indexOf(a), 1);
+  ctx.regions.remove(a.region);
+  os().release(a.region.base, a.region.size + a.metaBytes);
+  ctx.counters.unreserve(a.region.size + a.metaBytes);
+  ctx.counters.decommit(a.metaBytes);
+}
+
+/** May a heap bound to `arenaId` (0 = none) take segments from arena a? */
+export function suitable(a: Arena, arenaId: number): boolean {
+  return arenaId === 0 ? !a.exclusive : a.id === arenaId;
+}
+
+/** True when some arena has this id. */
+export function arenaExists(id: number): boolean {
+  return ctx.arenas.some((a) => a.id === id);
+}
+
+/**
+ * n adjacent free segments from an arena that heaps bound to `arenaId` may use; reserves a
+ * new shared arena when those are full and the heap is not bound to an arena. Dirty
+ * (still committed) segments are preferred. null when none can be had.
+ */
+export function claimSegments(arenaId: number, n: number): { arena: Arena; idx: number } | null {
   const arenas = ctx.arenas;
   for (let pass = 0; pass < 2; pass++) {
     // first pass: arenas with dirty segments (reuse committed memory); second: any
     for (let i = 0; i < arenas.length; i++) {
       const a = arenas[i];
-      if (a.used >= a.segCount || (pass === 0 && a.dirty === 0)) continue;
-      const seg = a.claim();
-      if (seg >= 0) return { arena: a, seg };
+      if (!suitable(a, arenaId) || a.used + n > a.segCount || (pass === 0 && (n > 1 || a.dirtyCount === 0))) continue;
+      const idx = a.claim(n);
+      if (idx >= 0) return { arena: a, idx };
     }
   }
-  const a = newArena();
+  if (arenaId !== 0) {
+    noteFailure(`arena ${arenaId} has no ${n > 1 ? `run of ${n} free segments` : "free segment"} left`);
+    return null;
+  }
+  const a = newArena(n);
   if (a === null) return null;
-  const seg = a.claim();
-  return seg >= 0 ? { arena: a, seg } : null;
+  const idx = a.claim(n);
+  return idx >= 0 ? { arena: a, idx } : null;
 }
 
 export function arenaOf(r: Region): Arena | null {
   for (const a of ctx.arenas) if (a.region === r) return a;
   return null;
 }
+
+export { SEGMENT_SHIFT };

@@ -1,49 +1,143 @@
 /**
- * Heap validation: walks every page of this worker's segments and checks the free-list
- * invariants (links inside the page, on block starts, no cycles, counts add up).
+ * Heap validation (`validate()`): walks every page of this worker's segments and every huge
+ * block and checks the free-list invariants — links inside their page and on block starts,
+ * encoded links (checked pages) that pass their check word, no block listed twice, counts
+ * that add up (free + local-free + used = capacity) — plus, under debugFill, that free
+ * blocks still hold the 0xDF fill (a write after free otherwise). Never on a fast path.
  */
-import { P_BSIZE, P_CAPACITY, P_END, P_FREE, P_LOCAL_FREE, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, S_PAGE_COUNT, S_PAGES } from "./layout.ts";
+import { ctx } from "./context.ts";
+import { hugeRegions } from "./huge.ts";
+import {
+  P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED,
+  PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, PF_SLOW_FREE, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
+} from "./layout.ts";
+import { detected, forEachFree, guardedBlocks, sec } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
 
-/** Returns a list of problems found (empty when the heap is consistent). */
-export function validateHeaps(): string[] {
+/** What validate() found. */
+export interface ValidateReport {
+  /** No problems now and no corruption detected since the start. */
+  ok: boolean;
+  segments: number;
+  pages: number;
+  hugeBlocks: number;
+  /** Blocks handed out and not freed (huge blocks included). */
+  liveBlocks: number;
+  /** Blocks on free lists. */
+  freeBlocks: number;
+  /** Inconsistencies found by this walk (empty when the heap is consistent). */
+  problems: string[];
+  /** Corrupted free lists detected at run time by secure mode and dropped (count, and the latest messages). */
+  detectedCount: number;
+  detected: string[];
+}
+
+const MAX_PROBLEMS = 100;
+
+export function validateAll(): ValidateReport {
   const problems: string[] = [];
-  for (const s of liveSegments()) {
+  const add = (p: string) => {
+    if (problems.length < MAX_PROBLEMS) problems.push(p);
+  };
+  let pages = 0, liveBlocks = 0, freeBlocks = 0;
+  const segs = liveSegments();
+  for (const s of segs) {
     const m = s.r.i32;
     const sw = s.seg >> 2;
     const count = m[sw + S_PAGE_COUNT];
+    let used = 0;
     for (let i = 0; i < count; i++) {
       const pg = sw + S_PAGES + i * PAGE_WORDS;
       const bsize = m[pg + P_BSIZE];
       if (bsize === 0) continue;
+      used++;
+      pages++;
       const where = `segment 0x${(s.r.base + s.seg).toString(16)} page ${i} (block size ${bsize})`;
-      const start = m[pg + P_START];
-      const cap = m[pg + P_CAPACITY];
-      if (cap > m[pg + P_RESERVED]) problems.push(`${where}: capacity ${cap} > reserved ${m[pg + P_RESERVED]}`);
-      if (m[pg + P_END] !== start + cap * bsize) problems.push(`${where}: end does not match capacity`);
-      const seen = new Uint8Array(cap);
-      let listed = 0;
-      for (const [name, head] of [["free", m[pg + P_FREE]], ["local-free", m[pg + P_LOCAL_FREE]], ["thread-free", m[pg + P_THREAD_FREE] & ~15]] as const) {
-        for (let b = head; b !== 0; b = m[b >> 2]) {
-          const d = b - start;
-          if (d < 0 || d >= cap * bsize || d % bsize !== 0) {
-            problems.push(`${where}: ${name} list links to 0x${b.toString(16)}, not a block of this page`);
-            break;
-          }
-          const idx = d / bsize;
-          if (seen[idx]) {
-            problems.push(`${where}: block ${idx} is twice on the free lists (double free or cycle)`);
-            break;
-          }
-          seen[idx] = 1;
-          listed++;
+      const r = checkPage(s.r.i32, s.r.u8, pg, where, add);
+      liveBlocks += r.live;
+      freeBlocks += r.free;
+    }
+    if (used !== m[sw + S_USED_PAGES]) add(`segment 0x${(s.r.base + s.seg).toString(16)}: ${m[sw + S_USED_PAGES]} pages counted in use, ${used} found`);
+  }
+  const huge = hugeRegions();
+  liveBlocks += huge.length;
+  for (const [block, g] of guardedBlocks) {
+    const m = g.pr.m;
+    if (m[g.pr.pg + P_BSIZE] <= 0 || (m[g.pr.pg + P_FLAGS] & PF_HAS_ALIGNED) === 0) {
+      add(`guarded allocation 0x${g.p.toString(16)}: its page is not live or not marked as holding shifted blocks`);
+      continue;
+    }
+    let free = false;
+    forEachFree(m, g.pr.pg, (b) => {
+      if (g.pr.base + b === block) free = true;
+      return !free;
+    });
+    if (free) add(`guarded allocation 0x${g.p.toString(16)}: its block is on a free list`);
+  }
+  return {
+    ok: problems.length === 0 && detected.count === 0,
+    segments: segs.length,
+    pages,
+    hugeBlocks: huge.length,
+    liveBlocks,
+    freeBlocks,
+    problems,
+    detectedCount: detected.count,
+    detected: [...detected.recent],
+  };
+}
+
+function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add: (p: string) => void): { live: number; free: number } {
+  const bsize = m[pg + P_BSIZE];
+  const start = m[pg + P_START];
+  const cap = m[pg + P_CAPACITY];
+  const flags = m[pg + P_FLAGS];
+  const checked = (flags & PF_CHECKED) !== 0;
+  if (cap > m[pg + P_RESERVED]) add(`${where}: capacity ${cap} > reserved ${m[pg + P_RESERVED]}`);
+  if (m[pg + P_END] !== start + cap * bsize) add(`${where}: end does not match capacity`);
+  const used = m[pg + P_USED];
+  if (used < 0 || used > cap) add(`${where}: used ${used} outside 0..${cap}`);
+  const key = (flags & PF_SLOW_FREE) === 0 ? m[pg + P_OWNER] : 0;
+  if (m[pg + P_KEY] !== key) add(`${where}: fast-free key ${m[pg + P_KEY]} does not match its flags (expected ${key})`);
+  if (checked !== sec.checked) add(`${where}: ${checked ? "checked" : "plain"} page in a ${sec.checked ? "checked" : "plain"} configuration`);
+  if (checked && (m[pg + P_FREE] !== 0 || m[pg + P_LOCAL_FREE] !== 0)) add(`${where}: checked page with a plain list head (the fast path could follow an encoded link)`);
+  const seen = new Uint8Array(cap);
+  const counts: Record<string, number> = { "free": 0, "local-free": 0, "thread-free": 0 };
+  let badFill = "";
+  const problem = forEachFree(m, pg, (b, list) => {
+    const d = b - start;
+    if (d % bsize !== 0) {
+      add(`${where}: ${list} list links to offset 0x${b.toString(16)}, not a block start`);
+      return false;
+    }
+    const idx = d / bsize;
+    if (seen[idx]) {
+      add(`${where}: block ${idx} is twice on the free lists (double free or cycle)`);
+      return false;
+    }
+    seen[idx] = 1;
+    counts[list]++;
+    if (sec.fill && checked && badFill === "") {
+      for (let k = b + 8; k < b + bsize; k++) {
+        if (u8[k] !== 0xdf) {
+          badFill = `${where}: free block at offset 0x${b.toString(16)} was written after free (byte ${k - b} is 0x${u8[k].toString(16)}, not 0xdf)`;
+          break;
         }
       }
-      const used = m[pg + P_USED];
-      const threadFree = [...seen].length; // placeholder to keep types simple
-      void threadFree;
-      if (used < 0 || used > cap) problems.push(`${where}: used ${used} outside 0..${cap}`);
     }
-  }
-  return problems;
+  });
+  const corrupt = (flags & PF_CORRUPT) !== 0;
+  if (problem !== "" && !corrupt) add(`${where}: ${problem}`);
+  if (badFill !== "") add(badFill);
+  const free = counts["free"] + counts["local-free"];
+  // thread-free blocks stay counted in used until their owner collects them
+  if (free + used !== cap && !corrupt) add(`${where}: ${free} free + ${used} used blocks != capacity ${cap}`);
+  return { live: used - counts["thread-free"], free: free + counts["thread-free"] };
 }
+
+/** The problems validateAll finds (empty when the heap is consistent). */
+export function validateHeaps(): string[] {
+  return validateAll().problems;
+}
+
+void ctx;

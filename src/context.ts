@@ -21,6 +21,8 @@ export class Context {
   huge: HugeCache | null = null;
   options: Options = defaultOptions();
   counters: OsCounters = new OsCounters();
+  /** Why the last allocation failed (budget, exclusive arena full, OS refusal); for AllocationError. */
+  refusal = "";
   /** Monotonic ms clock for purge delays. */
   now: () => number = () => performance.now();
 }

@@ -21,3 +21,14 @@ export class InvalidPointerError extends Error {
     this.ptr = ptr;
   }
 }
+
+/**
+ * Thrown by free/realloc in secure mode (level 3+, or with debugFill) for a block that is
+ * already free. Nothing was changed: every live block is intact and the heap keeps working.
+ */
+export class DoubleFreeError extends InvalidPointerError {
+  constructor(ptr: number) {
+    super(ptr, "double free (the block is already free)");
+    this.name = "DoubleFreeError";
+  }
+}

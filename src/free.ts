@@ -3,14 +3,15 @@
  * worker in the region of the previous free; everything else goes through `locate`.
  */
 import { ctx } from "./context.ts";
-import { InvalidPointerError } from "./errors.ts";
+import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { freeHuge } from "./huge.ts";
 import {
-  P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED,
+  P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
   PF_IN_FULL, S_COOKIE, S_PAGE_SHIFT, S_PAGES, SEGMENT_MASK,
 } from "./layout.ts";
 import { isBlockStart, pushThreadFree } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
+import { guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec } from "./secure.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
 import { checkPointer } from "./validate.ts";
 
@@ -105,6 +106,13 @@ export function freeGeneric(p: number): void {
     return;
   }
   if (pr.r.kind === RegionKind.Arena) ctx.lastRegion = pr.r;
+  if (guardedBlocks.size !== 0 && (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
+    const g = guardedBlocks.get(pr.base + off);
+    if (g !== undefined) {
+      if (p !== g.p) throw new InvalidPointerError(p, "free: not the start of a block (inside a guarded allocation)");
+      removeGuarded(pr.base + off, g);
+    }
+  }
   freeBlock(pr, off);
 }
 
@@ -112,12 +120,36 @@ export function freeGeneric(p: number): void {
 function freeBlock(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
+  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+    freeChecked(pr, off);
+    return;
+  }
   if (m[pg + P_OWNER] !== ctx.tag) {
     pushThreadFree(m, pg, off);
     return;
   }
   m[off >> 2] = m[pg + P_LOCAL_FREE];
   m[pg + P_LOCAL_FREE] = off;
+  const used = --m[pg + P_USED];
+  const heap = pr.heap!;
+  if ((m[pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
+  if (used === 0) heap.pageEmptied(pr);
+}
+
+/**
+ * free on a checked page (secure level >= 2 or debugFill): double-free check (confirmed
+ * before it throws; nothing changed then), debug fill, encoded push.
+ */
+function freeChecked(pr: PageRef, off: number): void {
+  const m = pr.m;
+  const pg = pr.pg;
+  if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
+  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
+  if (m[pg + P_OWNER] !== ctx.tag) {
+    pushThreadFreeChecked(m, pg, off);
+    return;
+  }
+  pushLocalChecked(m, pg, pr.sec, off);
   const used = --m[pg + P_USED];
   const heap = pr.heap!;
   if ((m[pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);

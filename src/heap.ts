@@ -5,16 +5,20 @@
  */
 import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
 import { ctx } from "./context.ts";
-import { AllocationError } from "./errors.ts";
+import { AllocationError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
 import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
-  P_FREE, P_HEAP, P_LOCAL_FREE, P_START, P_THREAD_FREE, P_USED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
+  P_FREE, P_HEAP, P_START, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
 import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
 import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
+import {
+  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, popChecked, randomInt32, removeGuarded, sec,
+} from "./secure.ts";
+import { syncPage } from "./usage.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 
 const BIN_HUGE = BIN_FULL + 1;
@@ -55,11 +59,16 @@ export class Heap {
   /** Generic-path calls since empty pages were last given back. */
   private slowCalls = 0;
 
-  constructor() {
+  /** Arena id this heap is bound to (0 = the shared arenas): its pages and huge blocks come only from there. */
+  readonly arenaId: number;
+
+  constructor(arenaId = 0) {
+    this.arenaId = arenaId;
     let id = heaps.indexOf(undefined, 1);
     if (id < 0) id = Math.max(heaps.length, 1);
     this.id = id;
     heaps[id] = this;
+    if (ctx.os !== null) this.setMode();
   }
 
   // ---------------------------------------------------------------- malloc
@@ -118,22 +127,29 @@ export class Heap {
     if (pr === null) return 0;
     const m = pr.m;
     const pg = pr.pg;
+    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return this.filled(pr, popChecked(m, pg, pr.sec));
     const b = m[pg + P_FREE];
     m[pg + P_FREE] = m[b >> 2];
     m[pg + P_USED]++;
     return pr.base + b;
   }
 
-  private mallocHuge(size: number, align: number): number {
+  /** flush: a guarded allocation of exactly `size` bytes ending at a guard page. */
+  private mallocHuge(size: number, align: number, flush = false): number {
     this.checkLive();
     ensureInit();
-    const got = allocHuge(size, align, this.id);
+    const got = allocHuge(size, align, this.id, this.arenaId, flush);
     if (got === null) return 0;
     const pr = got.pr;
     pr.heap = this;
     this.push(pr, BIN_HUGE);
     this.pageCount++;
-    return pr.base + pr.m[pr.pg + P_START];
+    const p = pr.base + pr.m[pr.pg + P_START];
+    if (sec.fill) {
+      fillBytes(p, hugeSize(pr.r), 0xd0);
+      pr.r.fresh = false;
+    }
+    return p;
   }
 
   /** A page of class `bin` with a free block, moved to the front of its queue. */
@@ -143,7 +159,8 @@ export class Heap {
       const next = pr.next;
       const m = pr.m;
       collectPage(m, pr.pg);
-      if (m[pr.pg + P_FREE] !== 0 || extendPage(m, pr.pg)) break;
+      syncPage(pr); // peakInUse sample
+      if (m[pr.pg + P_FREE] !== 0 || m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (sec: checked pages' list)
       this.toFull(pr);
       pr = next;
     }
@@ -163,10 +180,10 @@ export class Heap {
   }
 
   private freshPage(bin: number): PageRef | null {
-    const got = claimPage(pageKindOfBin(bin));
+    const got = claimPage(pageKindOfBin(bin), this.arenaId);
     if (got === null) return null;
     const { pr, start, end } = got;
-    initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag);
+    initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag, sec.checked ? PF_CHECKED : 0);
     pr.heap = this;
     this.pushFront(pr, bin);
     this.pageCount++;
@@ -275,8 +292,9 @@ export class Heap {
 
   /** Like malloc but throws AllocationError instead of returning 0. */
   alloc(size: number): number {
+    ctx.refusal = "";
     const p = this.malloc(size);
-    if (p === 0) throw new AllocationError(size, statsHook(), size > MAX_ALLOC_SIZE ? "larger than MAX_ALLOC_SIZE" : "out of memory");
+    if (p === 0) throw new AllocationError(size, statsHook(), size > MAX_ALLOC_SIZE ? "larger than MAX_ALLOC_SIZE" : ctx.refusal || "out of memory");
     return p;
   }
 
@@ -286,9 +304,10 @@ export class Heap {
     if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;
     if (alignment <= 16) return this.malloc(size);
     // page starts are 8 KiB aligned: blocks of a multiple of the alignment are aligned
-    if (size <= LARGE_OBJ_MAX && alignment <= 8192 && goodSizeOf(size) % alignment === 0) return this.malloc(size);
+    // (never a guarded allocation from here on: those are only 16-byte aligned)
+    if (size <= LARGE_OBJ_MAX && alignment <= 8192 && goodSizeOf(size) % alignment === 0) return this.mallocUnsampled(size);
     if (Math.max(size, 16) + alignment > LARGE_OBJ_MAX || alignment > HUGE_HEADER_SIZE) return this.mallocHuge(Math.max(size, 1), alignment);
-    const p = this.malloc(Math.max(size, 16) + alignment - 16);
+    const p = this.mallocUnsampled(Math.max(size, 16) + alignment - 16);
     if (p === 0) return 0;
     if (p % alignment === 0) return p;
     const q = p - (p % alignment) + alignment; // q - p >= 16: room for the shift record
@@ -374,6 +393,8 @@ export class Heap {
   /** Frees every block of the heap at once. */
   destroy(): void {
     if (this.state !== "live") return;
+    // guard pages of live guarded allocations go before their pages are reused
+    for (const [block, g] of guardedBlocks) if (g.pr.heap === this) removeGuarded(block, g);
     for (const pr of this.pages()) {
       if (pr.queue === BIN_HUGE) {
         this.removeHuge(pr);
@@ -438,8 +459,128 @@ export class Heap {
     }
     if (pr.heap !== this) return false;
     if (pr.m[pr.pg + P_BSIZE] === -1) return true;
+    const g = guardedAt(pr, located.off);
+    if (g !== undefined && g.p !== p) return false;
     return !isOnFreeList(pr, located.off);
   }
+
+  // ---------------------------------------------------------------- secure mode, debug fill, guarded allocations
+
+  /** Allocations in guarded range until the next guarded one (guardedSampleRate). */
+  private guardCount = 0;
+
+  /**
+   * Picks this heap's malloc for the process's configuration (src/secure.ts). With secure
+   * level < 2, no debugFill and no guarded sampling nothing changes: the prototype's malloc,
+   * the fast path. Otherwise `malloc` becomes an own property: mallocChecked (checked pages:
+   * encoded lists, debug fill) or mallocSampled (guarded allocations, then either).
+   */
+  setMode(): void {
+    const sampled = guardedActive();
+    const want = sampled ? this.mallocSampled : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
+    if (this.malloc !== want) this.malloc = want;
+    if (sampled) {
+      const rate = ctx.options.guardedSampleRate;
+      this.guardCount = rate > 1 ? ((randomInt32() >>> 0) % rate) + 1 : 1; // as mimalloc: a random start
+    }
+  }
+
+  /** malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each link. */
+  mallocChecked(size: number): number {
+    if ((size >>> 0) === size && size <= 1024) {
+      const pr = this.direct[(size + 7) >>> 3];
+      const b = popChecked(pr.m, pr.pg, pr.sec);
+      if (b !== 0) return sec.fill ? this.filled(pr, b) : pr.base + b;
+    }
+    return this.mallocCheckedGeneric(size);
+  }
+
+  private mallocCheckedGeneric(size: number): number {
+    if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) {
+      const bin = binOf(size);
+      const pr = this.first[bin];
+      if (pr !== null) {
+        const m = pr.m;
+        const h = pr.sec;
+        if (m[h] === 0) { // the owner's own frees are the next free list
+          m[h] = m[h + 1];
+          m[h + 1] = 0;
+        }
+        const b = popChecked(m, pr.pg, h);
+        if (b !== 0) return this.filled(pr, b);
+      }
+      return this.mallocSlow(bin);
+    }
+    checkSize(size);
+    if (size > MAX_ALLOC_SIZE) return 0;
+    return this.mallocHuge(size, 0);
+  }
+
+  /** A popped block (region offset b) as an address, filled with 0xD0 under debugFill. */
+  private filled(pr: PageRef, b: number): number {
+    if (sec.fill) pr.r.u8.fill(0xd0, b, b + pr.m[pr.pg + P_BSIZE]);
+    return pr.base + b;
+  }
+
+  /** malloc without guarded sampling (aligned allocations, the block behind a guarded one). */
+  private mallocUnsampled(size: number): number {
+    if (this.malloc !== this.mallocSampled) return this.malloc(size);
+    return sec.checked ? this.mallocChecked(size) : Heap.prototype.malloc.call(this, size);
+  }
+
+  /** malloc with guarded sampling: one in guardedSampleRate allocations in [guardedMin, guardedMax]. */
+  private mallocSampled(size: number): number {
+    const o = ctx.options;
+    if (typeof size === "number" && size >= o.guardedMin && size <= Math.max(o.guardedMin, o.guardedMax) && --this.guardCount <= 0) {
+      this.guardCount = o.guardedSampleRate;
+      if (Number.isInteger(size) && size <= MAX_ALLOC_SIZE) return this.mallocGuarded(size);
+    }
+    return sec.checked ? this.mallocChecked(size) : Heap.prototype.malloc.call(this, size);
+  }
+
+  /**
+   * A guarded allocation (mimalloc MI_GUARDED): the object (size rounded up to 16) ends
+   * flush against a PROT_NONE page at the end of its block, which is a run of whole OS
+   * pages; usableSize is exactly the object's size. Larger ones are huge blocks placed the same way.
+   */
+  private mallocGuarded(size: number): number {
+    const P = sec.pageSize;
+    const obj = size <= 16 ? 16 : Math.ceil(size / 16) * 16;
+    for (let req = Math.ceil((obj + 16) / P) * P + P; req <= LARGE_OBJ_MAX; req += P) {
+      const b = sec.checked ? this.mallocChecked(req) : Heap.prototype.malloc.call(this, req);
+      if (b === 0) return 0;
+      const pr = locate(b, "malloc");
+      const m = pr.m;
+      const pg = pr.pg;
+      const guard = Math.floor((b + m[pg + P_BSIZE] - P) / P) * P;
+      const p = guard - obj;
+      if (p < b + 16) { // the block is not page aligned enough: a larger class
+        free(b);
+        continue;
+      }
+      const off = b - pr.base;
+      m[off >> 2] = GUARDED_TAG ^ off; // (a record no aligned shift or free-list check matches)
+      m[(off >> 2) + 1] = p - b;
+      setPageFlags(m, pg, m[pg + P_FLAGS] | PF_HAS_ALIGNED);
+      addGuarded(b, { p, usable: obj, guard, pr });
+      return p;
+    }
+    return this.mallocHuge(obj, 0, true);
+  }
+}
+
+/** Re-picks every live heap's malloc (the configuration was fixed, or a guarded option changed). */
+export function applyModes(): void {
+  for (const h of heaps) if (h !== undefined) h.setMode();
+}
+
+/** Block tag of a guarded allocation (negative: never an aligned record or a plain link). */
+const GUARDED_TAG = 0x9a4d3d0f | 0;
+
+/** The guarded allocation whose block starts at region offset off of pr's page, if any. */
+function guardedAt(pr: PageRef, off: number): GuardedBlock | undefined {
+  if (guardedBlocks.size === 0 || (pr.m[pr.pg + P_FLAGS] & PF_HAS_ALIGNED) === 0) return undefined;
+  return guardedBlocks.get(pr.base + off);
 }
 
 /**
@@ -472,7 +613,18 @@ export function usableSize(p: number): number {
   const pr = locate(p, "usableSize");
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return hugeSize(pr.r);
+  const g = guardedAt(pr, located.off);
+  if (g !== undefined) {
+    if (g.p !== p) throw new InvalidPointerError(p, "usableSize: not the start of a block (inside a guarded allocation)");
+    return g.usable;
+  }
   return bsize - (p - pr.base - located.off);
+}
+
+/** Fills [p, p+len) with a byte (chunked: huge blocks may exceed one view). */
+function fillBytes(p: number, len: number, v: number): void {
+  const CHUNK = 1 << 30;
+  for (let done = 0; done < len; done += CHUNK) bytesAt(p + done, Math.min(CHUNK, len - done)).fill(v);
 }
 
 /** Zeroes a fresh block, except a huge block on a mapping that still reads as zero. */
@@ -492,7 +644,7 @@ export function bytesAt(p: number, len: number): Uint8Array {
   const r = ctx.regions.find(p);
   if (r !== null) {
     const off = p - r.base;
-    if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, off, len);
+    if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, r.u8.byteOffset + off, len);
   }
   const o = ctx.os;
   if (o === null || o.kind === "buffer") throw new RangeError(`tsmalloc: no memory of ours at 0x${p.toString(16)} (+${len})`);
@@ -509,11 +661,12 @@ export function copyBytes(dst: number, src: number, len: number): void {
 }
 
 function isOnFreeList(pr: PageRef, off: number): boolean {
-  const m = pr.m;
-  for (const head of [m[pr.pg + P_FREE], m[pr.pg + P_LOCAL_FREE], Atomics.load(m, pr.pg + P_THREAD_FREE) & ~15]) {
-    for (let b = head; b !== 0; b = m[b >> 2]) if (b === off) return true;
-  }
-  return false;
+  let found = false;
+  forEachFree(pr.m, pr.pg, (b) => {
+    if (b === off) found = true;
+    return !found;
+  });
+  return found;
 }
 
 function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean | void): boolean {
@@ -524,13 +677,18 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
   const start = m[pg + P_START];
   const cap = m[pg + P_CAPACITY];
   const isFree = new Uint8Array(cap);
-  for (const head of [m[pg + P_FREE], m[pg + P_LOCAL_FREE], Atomics.load(m, pg + P_THREAD_FREE) & ~15]) {
-    for (let b = head; b !== 0; b = m[b >> 2]) isFree[(b - start) / bsize] = 1;
-  }
+  forEachFree(m, pg, (b) => {
+    isFree[Math.floor((b - start) / bsize)] = 1;
+  });
   const aligned = (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0;
   for (let i = 0; i < cap; i++) {
     if (isFree[i]) continue;
     const off = start + i * bsize;
+    const g = aligned ? guardedAt(pr, off) : undefined;
+    if (g !== undefined) {
+      if (cb(g.p, g.usable) === false) return false;
+      continue;
+    }
     const shift = aligned ? alignedShift(m, off, bsize) : 0;
     if (cb(pr.base + off + shift, bsize - shift) === false) return false;
   }

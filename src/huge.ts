@@ -1,24 +1,42 @@
 /**
- * Huge blocks (> LARGE_OBJ_MAX, or alignments beyond what pages give): each gets its own
- * mapping with a one-page segment header. Freed mappings are cached for reuse and purged
- * after the delay, so alloc/free loops do not unmap and remap.
+ * Huge blocks (> LARGE_OBJ_MAX, or alignments beyond what pages give). For heaps not bound
+ * to an arena each gets its own mapping with a one-page segment header; freed mappings are
+ * cached (up to hugeCacheMax bytes) for reuse and purged after the arena delay, so
+ * alloc/free loops do not unmap and remap. Heaps bound to an arena carve huge blocks from
+ * runs of whole segments of that arena instead (a region nested in the arena's), so an
+ * exclusive arena is all the memory such a heap ever uses.
  */
+import { type Arena, claimSegments } from "./arena.ts";
 import { hugeBlockSize } from "./bins.ts";
+import { allowCommit, allowReserve, noteFailure } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
   HUGE_HEADER_SIZE, HUGE_ROUND, P_BSIZE, P_CAPACITY, P_END, P_HEAP, P_OWNER, P_RESERVED, P_START,
   P_USED, PAGE_WORDS, PageKind, S_COOKIE, S_HUGE_SIZE_F64, S_KIND, S_OWNER, S_PAGE_COUNT,
-  S_PAGE_SHIFT, S_PAGES, S_USED_PAGES,
+  S_PAGE_SHIFT, S_PAGES, S_USED_PAGES, SEGMENT_SIZE,
 } from "./layout.ts";
-import { PageRef, Region, RegionKind } from "./region.ts";
-import { segmentCookie } from "./segment.ts";
+import { message } from "./log.ts";
+import { formatSize } from "./options.ts";
+import { insertSorted, PageRef, Region, RegionKind } from "./region.ts";
+import { maybePurge, schedulePurge, segmentCookie } from "./segment.ts";
+import { guardHuge, hugeTailGuard, sec, unguardHuge } from "./secure.ts";
+import { addHuge } from "./usage.ts";
 
-interface Cached { r: Region; freedAt: number; dirty: boolean }
+interface Cached {
+  r: Region;
+  freedAt: number;
+  /** Not purged or reset since it was freed. */
+  dirty: boolean;
+  /** Counted in `committed` (false once purged with decommit). */
+  committed: boolean;
+}
+
+/** Huge blocks carved from an arena: the segment run behind each such region. */
+const runs = new Map<Region, { arena: Arena; idx: number; n: number }>();
 
 export class HugeCache {
   private cached: Cached[] = [];
   cachedBytes = 0;
-  dirtyBytes = 0;
 
   /** A cached mapping that fits `bsize` at an `align`-aligned offset, or null. */
   take(bsize: number, align: number): { r: Region; start: number; zero: boolean } | null {
@@ -28,40 +46,82 @@ export class HugeCache {
       const need = start + bsize;
       // reuse only when it fits and wastes at most half the mapping
       if (need > c.r.size || need < c.r.size / 2) continue;
+      // (a commit relief only purges cached entries, it never removes them)
+      if (!c.committed && !allowCommit(c.r.size)) return null;
       this.cached.splice(i, 1);
       this.cachedBytes -= c.r.size;
-      if (c.dirty) this.dirtyBytes -= c.r.size;
-      else ctx.counters.commit(c.r.size);
-      return { r: c.r, start, zero: !c.dirty };
+      if (!c.committed) ctx.counters.commit(c.r.size);
+      return { r: c.r, start, zero: !c.committed };
     }
     return null;
   }
 
   /** Keeps a freed mapping if the cache has room; otherwise unmaps it. */
   put(r: Region): void {
-    const max = ctx.options.hugeCacheMax;
-    if (this.cachedBytes + r.size > max) {
-      ctx.regions.remove(r);
-      os().release(r.base, r.size);
-      ctx.counters.unreserve(r.size);
-      ctx.counters.decommit(r.size);
+    if (this.cachedBytes + r.size > ctx.options.hugeCacheMax) {
+      unmap(r, true);
       return;
     }
-    this.cached.push({ r, freedAt: ctx.now(), dirty: true });
+    const now = ctx.now();
+    this.cached.push({ r, freedAt: now, dirty: true, committed: true });
     this.cachedBytes += r.size;
-    this.dirtyBytes += r.size;
+    schedulePurge(now + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
   }
 
-  purge(now: number, delay: number, force: boolean): void {
+  /** Purges (decommit) or resets cached mappings freed at least `delay` ms ago (all when force). */
+  purge(now: number, delay: number, force: boolean, decommit: boolean): void {
     for (const c of this.cached) {
-      if (!c.dirty || (!force && now - c.freedAt < delay)) continue;
-      os().purge(c.r.base, c.r.size);
-      ctx.counters.purge(c.r.size);
-      ctx.counters.decommit(c.r.size);
+      if (!(c.dirty || (decommit && c.committed)) || (!force && now - c.freedAt < delay)) continue;
+      if (decommit) {
+        os().purge(c.r.base, c.r.size);
+        ctx.counters.purge(c.r.size);
+        if (c.committed) ctx.counters.decommit(c.r.size);
+        c.committed = false;
+      } else {
+        os().reset(c.r.base, c.r.size);
+        ctx.counters.reset(c.r.size);
+      }
       c.dirty = false;
-      this.dirtyBytes -= c.r.size;
+      message(2, `${decommit ? "purged" : "reset"} a cached huge mapping of ${formatSize(c.r.size)}`);
     }
   }
+
+  /** Unmaps every cached mapping (a reserve budget is about to refuse). */
+  releaseAll(): void {
+    for (const c of this.cached) unmap(c.r, c.committed);
+    this.cached = [];
+    this.cachedBytes = 0;
+  }
+
+  /** Unmaps the oldest cached mappings until the cache fits hugeCacheMax. */
+  trim(): void {
+    while (this.cachedBytes > ctx.options.hugeCacheMax) {
+      const c = this.cached.shift()!;
+      this.cachedBytes -= c.r.size;
+      unmap(c.r, c.committed);
+    }
+  }
+
+  /** Committed bytes held by the cache. */
+  committedBytes(): number {
+    let n = 0;
+    for (const c of this.cached) if (c.committed) n += c.r.size;
+    return n;
+  }
+
+  /** Earliest time a dirty cached mapping is due for purging. */
+  nextDue(delay: number): number {
+    let t = Infinity;
+    for (const c of this.cached) if (c.dirty && c.freedAt + delay < t) t = c.freedAt + delay;
+    return t;
+  }
+}
+
+function unmap(r: Region, committed: boolean): void {
+  ctx.regions.remove(r);
+  os().release(r.base, r.size);
+  ctx.counters.unreserve(r.size);
+  if (committed) ctx.counters.decommit(r.size);
 }
 
 /** First offset >= HUGE_HEADER_SIZE at which base+offset is align-aligned. */
@@ -70,28 +130,72 @@ function blockOffset(base: number, align: number): number {
   return Math.ceil((base + HUGE_HEADER_SIZE) / align) * align - base;
 }
 
-/**
- * Maps a huge block of at least `size` bytes whose address is a multiple of `align`.
- * Returns its page handle (block at pr.base + start) or null when the OS refuses.
- */
-export function allocHuge(size: number, align: number, heapId: number): { pr: PageRef } | null {
-  const bsize = hugeBlockSize(size);
-  const cache = ctx.huge ??= new HugeCache();
-  let got = cache.take(bsize, align);
-  if (got === null) {
-    const o = os();
-    const start = align <= HUGE_HEADER_SIZE ? HUGE_HEADER_SIZE : align;
-    const mapSize = Math.ceil((start + bsize) / HUGE_ROUND) * HUGE_ROUND;
-    const base = o.reserve(mapSize, Math.max(align, HUGE_ROUND));
-    ctx.counters.osCall("reserve");
-    if (base === 0) return null;
-    ctx.counters.reserve(mapSize);
-    ctx.counters.commit(mapSize);
-    const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)));
-    ctx.regions.add(r);
-    got = { r, start: blockOffset(base, align), zero: true };
+/** A run of segments of arena `arenaId` holding a huge block of bsize bytes at an align-aligned address. */
+function fromArena(bsize: number, align: number, arenaId: number): { r: Region; start: number; zero: boolean } | null {
+  // run starts are segment-aligned, so the block offset is at most max(header, align)
+  const n = Math.ceil((Math.max(HUGE_HEADER_SIZE, align) + bsize) / SEGMENT_SIZE);
+  const got = claimSegments(arenaId, n);
+  if (got === null) return null;
+  const { arena, idx } = got;
+  let prev = 0;
+  let zero = true;
+  for (let k = idx; k < idx + n; k++) {
+    prev += arena.committedOf(k);
+    if (arena.committedOf(k) !== 0) zero = false;
   }
-  const { r, start } = got;
+  if (!allowCommit(n * SEGMENT_SIZE - prev)) {
+    arena.release(idx, n);
+    return null;
+  }
+  // relief may have purged nothing of ours (the run is claimed), so prev still holds
+  for (let k = idx; k < idx + n; k++) arena.setCommitted(k, SEGMENT_SIZE);
+  const parent = arena.region;
+  const off = idx * SEGMENT_SIZE;
+  const r = new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE);
+  r.parent = parent;
+  insertSorted(parent.children!, r);
+  runs.set(r, { arena, idx, n });
+  return { r, start: blockOffset(r.base, align), zero };
+}
+
+/** A fresh mapping for a huge block (heaps not bound to an arena). */
+function fresh(bsize: number, align: number): { r: Region; start: number; zero: boolean } | null {
+  const o = os();
+  const start = align <= HUGE_HEADER_SIZE ? HUGE_HEADER_SIZE : align;
+  const mapSize = Math.ceil((start + bsize) / HUGE_ROUND) * HUGE_ROUND;
+  if (!allowReserve(mapSize) || !allowCommit(mapSize)) return null;
+  const base = o.reserve(mapSize, Math.max(align, HUGE_ROUND));
+  if (base === 0) {
+    noteFailure(`the OS refused to map ${formatSize(mapSize)} for a huge block`);
+    return null;
+  }
+  ctx.counters.reserve(mapSize);
+  ctx.counters.commit(mapSize);
+  const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)));
+  ctx.regions.add(r);
+  return { r, start: blockOffset(base, align), zero: true };
+}
+
+/**
+ * A huge block of at least `size` bytes whose address is a multiple of `align`, for a heap
+ * bound to arena `arenaId` (0 = none). Returns its page handle (block at pr.base + start)
+ * or null when the OS, the arena or a budget refuses.
+ */
+export function allocHuge(size: number, align: number, heapId: number, arenaId = 0, flush = false): { pr: PageRef } | null {
+  maybePurge();
+  // flush (a guarded allocation): exactly `size` bytes ending at a page boundary, then a guard page
+  const bsize = flush ? size : hugeBlockSize(size);
+  const body = flush ? Math.ceil(size / sec.pageSize) * sec.pageSize : bsize;
+  const space = body + hugeTailGuard(flush); // room for the guard after the block (secure level 1+)
+  let got: { r: Region; start: number; zero: boolean } | null;
+  if (arenaId !== 0) got = fromArena(space, align, arenaId);
+  else {
+    const cache = ctx.huge ??= new HugeCache();
+    got = cache.take(space, align) ?? fresh(space, align);
+  }
+  if (got === null) return null;
+  const r = got.r;
+  const start = got.start + body - bsize;
   r.fresh = got.zero;
   const m = r.i32;
   m.fill(0, 0, S_PAGES + PAGE_WORDS);
@@ -113,16 +217,39 @@ export function allocHuge(size: number, align: number, heapId: number): { pr: Pa
   m[S_COOKIE] = segmentCookie(0);
   let pr = r.pages[0];
   if (pr === undefined) r.pages[0] = pr = new PageRef(r, pg, 0);
+  addHuge(bsize);
+  guardHuge(r, start, bsize, flush);
   return { pr };
 }
 
-/** Frees a huge block's mapping (cached for reuse). */
+/** Frees a huge block: its segment run goes back to its arena, or its mapping to the cache. */
 export function freeHuge(pr: PageRef): void {
-  const m = pr.m;
-  m.fill(0, 0, S_PAGES + PAGE_WORDS);
-  ctx.huge!.put(pr.r);
+  const r = pr.r;
+  unguardHuge(r);
+  addHuge(-hugeSize(r));
+  r.i32.fill(0, 0, S_PAGES + PAGE_WORDS);
+  const run = runs.get(r);
+  if (run !== undefined) {
+    runs.delete(r);
+    const kids = r.parent!.children!;
+    kids.splice(kids.indexOf(r), 1);
+    run.arena.release(run.idx, run.n);
+    schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
+    return;
+  }
+  (ctx.huge ??= new HugeCache()).put(r);
 }
 
 export function hugeSize(r: Region): number {
   return r.f64[S_HUGE_SIZE_F64];
+}
+
+/** Every live huge block region (own mappings and arena runs). */
+export function hugeRegions(): Region[] {
+  const out: Region[] = [];
+  for (const r of ctx.regions.all()) {
+    if (r.kind === RegionKind.Huge && r.i32[S_PAGES + P_BSIZE] === -1) out.push(r);
+    if (r.children !== null) for (const c of r.children) out.push(c);
+  }
+  return out;
 }

@@ -21,6 +21,10 @@ export const SMALL_PAGE_SHIFT = 16; //  64 KiB pages, 64 per segment
 export const MEDIUM_PAGE_SHIFT = 19; // 512 KiB pages, 8 per segment
 export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT; // one page per segment
 
+/** Commit and purge granularity inside a segment (64 per segment); slice 0 holds the header. */
+export const SLICE_SHIFT = 16;
+export const SLICE_SIZE = 1 << SLICE_SHIFT;
+
 export const SMALL_OBJ_MAX = 8 * KiB;
 export const MEDIUM_OBJ_MAX = 64 * KiB;
 export const LARGE_OBJ_MAX = 2 * MiB;
@@ -46,6 +50,10 @@ export const S_PAGE_SHIFT = 2; //  log2 of the page size
 export const S_PAGE_COUNT = 3; //  page slots in this segment
 export const S_USED_PAGES = 4; //  page slots in use
 export const S_OWNER = 5; //       thread tag of the owning worker (0 = abandoned)
+export const S_COMMIT_LO = 6; //   arena segments: committed 64 KiB slices 0..31 (bit i = slice i)
+export const S_COMMIT_HI = 7; //   ... slices 32..63
+export const S_PURGE_LO = 10; //   arena segments: committed slices of free page slots awaiting purge, 0..31
+export const S_PURGE_HI = 11; //   ... slices 32..63
 export const S_HUGE_SIZE_F64 = 4; // float64 index (bytes 32..39): a huge block's size
 export const S_PAGES = 16; //      first page descriptor
 
@@ -69,8 +77,24 @@ export const PF_IN_FULL = 1;
 export const PF_HAS_ALIGNED = 2;
 /** Not its queue's allocation page: give it back as soon as it is empty. Does not affect P_KEY. */
 export const PF_RETIRE = 4;
+/**
+ * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists live in the
+ * segment's secure table with encoded links; P_FREE and P_LOCAL_FREE stay 0 and P_KEY 0, so
+ * the plain malloc/free fast paths never follow an encoded link.
+ */
+export const PF_CHECKED = 8;
+/** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */
+export const PF_CORRUPT = 16;
 /** Flags that send free off the fast path. */
-export const PF_SLOW_FREE = PF_IN_FULL | PF_HAS_ALIGNED;
+export const PF_SLOW_FREE = PF_IN_FULL | PF_HAS_ALIGNED | PF_CHECKED;
+
+// ---- secure table: one record per page slot after the descriptors (checked pages only) ----
+export const S_SEC = S_PAGES + 64 * PAGE_WORDS; // word 1040 (byte 4160)
+export const SEC_WORDS = 4;
+export const SEC_FREE = 0; //      free list head (region byte offset, 0 = empty); links encoded
+export const SEC_LOCAL = 1; //     local-free list head
+export const SEC_K0 = 2; //        the page's two random keys
+export const SEC_K1 = 3;
 
 /** Cookie mixed into S_COOKIE so stale or foreign memory is not mistaken for a segment. */
 export const SEGMENT_COOKIE = 0x7a11_0c5e;

@@ -31,6 +31,12 @@ export interface Os {
   release(addr: number, size: number): void;
   /** Discard the contents of a page-aligned range; it stays mapped and reads as zero after. */
   purge(addr: number, size: number): void;
+  /**
+   * Tell the OS a page-aligned range is unused without waiting for it (Linux `MADV_FREE`):
+   * the kernel reclaims the pages lazily (RSS may not drop until memory is short) and the
+   * contents are undefined afterwards (old data or zeroes). The range stays usable.
+   */
+  reset(addr: number, size: number): void;
   /** Make a page-aligned range inaccessible (PROT_NONE). Throws if `canProtect` is false. */
   protect(addr: number, size: number): void;
   /** Make a page-aligned range readable/writable again. */

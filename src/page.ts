@@ -5,23 +5,32 @@
 import { BIN_SIZE } from "./bins.ts";
 import {
   P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
-  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, PF_SLOW_FREE,
+  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, PF_CHECKED, PF_SLOW_FREE,
+  SEC_WORDS,
 } from "./layout.ts";
+import { collectChecked, initChecked, liveChecked, secOf, threadChecked } from "./secure.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
 const EXTEND_BYTES = 16384;
 
-/** Sets up a page descriptor for blocks of class `bin` in [start, end). */
-export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number): void {
+/**
+ * Sets up a page descriptor for blocks of class `bin` in [start, end). `flags` PF_CHECKED
+ * makes a checked page (secure level >= 2 or debugFill: src/secure.ts).
+ */
+export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number, flags = 0): void {
   const bsize = BIN_SIZE[bin];
   m.fill(0, pg, pg + PAGE_WORDS);
+  const h = secOf(pg);
+  m.fill(0, h, h + SEC_WORDS);
   m[pg + P_RESERVED] = Math.floor((end - start) / bsize);
   m[pg + P_BSIZE] = bsize;
   m[pg + P_START] = start;
   m[pg + P_END] = start;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
-  m[pg + P_KEY] = tag;
+  m[pg + P_FLAGS] = flags;
+  m[pg + P_KEY] = (flags & PF_SLOW_FREE) === 0 ? tag : 0;
+  if ((flags & PF_CHECKED) !== 0) initChecked(m, h);
   setDivisor(m, pg, bsize);
   extendPage(m, pg);
 }
@@ -49,7 +58,10 @@ export function isBlockStart(m: Int32Array, pg: number, off: number): boolean {
   return (Math.imul(d >>> k, m[pg + P_DIV_INV]) ^ -2147483648) <= m[pg + P_DIV_LIMIT];
 }
 
-/** Threads more never-used blocks onto the free list; false when the page is fully extended. */
+/**
+ * Threads more never-used blocks onto the free list; false when the page is fully extended.
+ * Checked pages thread encoded links (in random order at secure level 3+).
+ */
 export function extendPage(m: Int32Array, pg: number): boolean {
   const cap = m[pg + P_CAPACITY];
   const reserved = m[pg + P_RESERVED];
@@ -59,6 +71,12 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   if (n < 4) n = 4;
   if (n > reserved - cap) n = reserved - cap;
   const first = m[pg + P_START] + cap * bsize;
+  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+    m[pg + P_CAPACITY] = cap + n;
+    m[pg + P_END] = first + n * bsize;
+    threadChecked(m, pg, first, n, bsize);
+    return true;
+  }
   let b = first;
   for (let i = 1; i < n; i++) {
     const next = b + bsize;
@@ -77,6 +95,10 @@ export function extendPage(m: Int32Array, pg: number): boolean {
  * the free list. Returns the number of blocks collected from other workers.
  */
 export function collectPage(m: Int32Array, pg: number): void {
+  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+    collectChecked(m, pg);
+    return;
+  }
   if ((m[pg + P_THREAD_FREE] & ~15) !== 0) collectThreadFree(m, pg);
   const local = m[pg + P_LOCAL_FREE];
   if (local !== 0) {
@@ -133,6 +155,7 @@ export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
 
 /** Live blocks of a page: used minus blocks waiting on the thread-free list. */
 export function liveBlocks(m: Int32Array, pg: number): number {
+  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return liveChecked(m, pg);
   let n = m[pg + P_USED];
   let t = Atomics.load(m, pg + P_THREAD_FREE) & ~15;
   while (t !== 0) {

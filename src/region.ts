@@ -5,6 +5,7 @@
  */
 import type { Os } from "./os.ts";
 import type { Heap } from "./heap.ts";
+import { S_PAGES, S_SEC, SEGMENT_SIZE } from "./layout.ts";
 
 export const enum RegionKind { Arena = 0, Huge = 1, Sentinel = 2 }
 
@@ -25,17 +26,30 @@ export class Region {
   viewSize: number;
   /** Huge regions: the block's memory still reads as zero (fresh or purged mapping). */
   fresh = false;
+  /**
+   * Arenas: huge blocks carved from this arena (runs of whole segments), sorted by base;
+   * address lookups prefer them. null for other regions.
+   */
+  children: Region[] | null;
+  /** A huge block carved from an arena: the arena's region (else null). */
+  parent: Region | null = null;
 
-  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer) {
+  /**
+   * `buffer` holds the region's bytes from `byteOffset` on (0 for a region that owns its
+   * mapping; a segment offset for a huge block carved from an arena, whose views alias the
+   * arena's). The views cover `length` bytes (default: the rest of the buffer).
+   */
+  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, length = buffer.byteLength - byteOffset) {
     this.base = base;
     this.size = size;
     this.kind = kind;
     this.limit = kind === RegionKind.Arena ? size : 0;
-    this.viewSize = buffer.byteLength;
-    // byteLength may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
-    this.i32 = new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 4));
-    this.u8 = new Uint8Array(buffer, 0, buffer.byteLength);
-    this.f64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
+    this.viewSize = length;
+    // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
+    this.i32 = new Int32Array(buffer, byteOffset, Math.floor(length / 4));
+    this.u8 = new Uint8Array(buffer, byteOffset, length);
+    this.f64 = new Float64Array(buffer, byteOffset, Math.floor(length / 8));
+    this.children = kind === RegionKind.Arena ? [] : null;
     // dense from the start: a sparse array would fall back to dictionary lookups
     const slots = kind === RegionKind.Arena ? Math.ceil(size / 2 ** 22) * 64 : 1;
     this.pages = new Array<PageRef | undefined>(slots).fill(undefined);
@@ -61,6 +75,10 @@ export class PageRef {
   heap: Heap | null = null;
   /** Size class (kept while the page is parked in the full queue). */
   bin = 0;
+  /** Used blocks as of the last slow-path visit (src/usage.ts, for peakInUse). */
+  syncedUsed = 0;
+  /** Word index of the page's secure record (checked pages: list heads and keys); 0 outside arenas. */
+  sec: number;
 
   constructor(r: Region, pg: number, seg: number) {
     this.r = r;
@@ -68,6 +86,8 @@ export class PageRef {
     this.base = r.base;
     this.pg = pg;
     this.seg = seg;
+    const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
+    this.sec = r.kind === RegionKind.Arena ? s + S_SEC + ((pg - s - S_PAGES) >> 2) : 0;
   }
 }
 
@@ -76,13 +96,7 @@ export class RegionTable {
   private list: Region[] = [];
 
   add(r: Region): void {
-    let i = this.list.length;
-    this.list.push(r);
-    while (i > 0 && this.list[i - 1].base > r.base) {
-      this.list[i] = this.list[i - 1];
-      i--;
-    }
-    this.list[i] = r;
+    insertSorted(this.list, r);
   }
 
   remove(r: Region): void {
@@ -90,23 +104,40 @@ export class RegionTable {
     if (i >= 0) this.list.splice(i, 1);
   }
 
-  /** The region containing addr, or null. */
+  /** The region containing addr (a huge block carved from an arena before the arena), or null. */
   find(addr: number): Region | null {
-    const l = this.list;
-    let lo = 0, hi = l.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const r = l[mid];
-      if (addr < r.base) hi = mid - 1;
-      else if (addr >= r.base + r.size) lo = mid + 1;
-      else return r;
-    }
-    return null;
+    const r = search(this.list, addr);
+    if (r === null || r.children === null || r.children.length === 0) return r;
+    return search(r.children, addr) ?? r;
   }
 
   all(): readonly Region[] {
     return this.list;
   }
+}
+
+/** Binary search of a base-sorted list of disjoint regions. */
+function search(l: Region[], addr: number): Region | null {
+  let lo = 0, hi = l.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = l[mid];
+    if (addr < r.base) hi = mid - 1;
+    else if (addr >= r.base + r.size) lo = mid + 1;
+    else return r;
+  }
+  return null;
+}
+
+/** Inserts r into a base-sorted list. */
+export function insertSorted(l: Region[], r: Region): void {
+  let i = l.length;
+  l.push(r);
+  while (i > 0 && l[i - 1].base > r.base) {
+    l[i] = l[i - 1];
+    i--;
+  }
+  l[i] = r;
 }
 
 /** Placeholder region whose single page has an empty free list: sends malloc to the generic path. */

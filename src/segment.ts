@@ -2,17 +2,30 @@
  * Segments: 4 MiB slices of an arena holding pages of one kind (64 small, 8 medium or
  * one large page) behind a header with the page descriptors. Segments belong to a worker;
  * the pages in them to that worker's heaps.
+ *
+ * Commit tracking: a segment is 64 slices of 64 KiB; the header keeps a mask of committed
+ * slices (slice 0, with the header, is committed while the segment lives) and a mask of
+ * committed slices of free page slots waiting to be purged. Page slots commit their slices
+ * when claimed (the whole segment at once with eagerCommit); freed page slots inside a
+ * live segment are purged after purgeDelay, freed segments after purgeDelay *
+ * arenaPurgeMult (arena.ts), cached huge blocks likewise (huge.ts).
  */
-import { type Arena, arenaOf, claimSegment } from "./arena.ts";
-import { ctx } from "./context.ts";
+import { type Arena, claimSegments } from "./arena.ts";
+import { allowCommit, setRelief } from "./budget.ts";
+import { ctx, os } from "./context.ts";
 import {
-  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, PAGE_WORDS, PageKind, S_COOKIE, S_KIND, S_OWNER,
-  S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_USED_PAGES, SEGMENT_COOKIE, SEGMENT_HEADER_SIZE,
-  SEGMENT_SHIFT, SMALL_PAGE_SHIFT,
+  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, PAGE_WORDS, PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
+  S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_PURGE_HI, S_PURGE_LO, S_USED_PAGES, SEGMENT_COOKIE,
+  SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT,
 } from "./layout.ts";
+import { message } from "./log.ts";
+import { formatSize } from "./options.ts";
 import { PageRef, type Region } from "./region.ts";
+import { guardPageEnd, guardSegmentHead, pageGuardBytes, sec } from "./secure.ts";
+import { dropPage } from "./usage.ts";
 
 const PAGE_SHIFT_OF_KIND = [SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, LARGE_PAGE_SHIFT];
+const SLICES = SEGMENT_SIZE >>> SLICE_SHIFT; // 64
 
 /** Value of S_COOKIE for a live segment at byte offset seg (never 0). */
 export function segmentCookie(seg: number): number {
@@ -23,31 +36,47 @@ export function segmentCookie(seg: number): number {
 export class SegmentRef {
   readonly arena: Arena;
   readonly r: Region;
+  /** Byte offset in the arena, and segment index. */
   readonly seg: number;
+  readonly idx: number;
   readonly kind: PageKind;
+  /** Arena id the heaps using it are bound to (0 = the shared arenas). */
+  readonly pool: number;
   /** Position in the worker's list of segments with free page slots, or -1. */
   availIndex = -1;
-  constructor(arena: Arena, seg: number, kind: PageKind) {
+  /** When the free page slots marked in S_PURGE_* are due for purging (0 = nothing pending). */
+  purgeDue = 0;
+  constructor(arena: Arena, seg: number, kind: PageKind, pool: number) {
     this.arena = arena;
     this.r = arena.region;
     this.seg = seg;
+    this.idx = seg >>> SEGMENT_SHIFT;
     this.kind = kind;
+    this.pool = pool;
   }
 }
 
-/** Segments with at least one free page slot, per page kind. */
-const avail: SegmentRef[][] = [[], [], []];
+/** Segments with at least one free page slot, per pool (bound arena id) and page kind. */
+const avail = new Map<number, SegmentRef[][]>();
 /** SegmentRef by region and segment index. */
 const refs = new Map<Region, (SegmentRef | undefined)[]>();
+/** Segments with free page slots waiting to be purged. */
+const pending = new Set<SegmentRef>();
+
+function availOf(pool: number, kind: PageKind): SegmentRef[] {
+  let l = avail.get(pool);
+  if (l === undefined) avail.set(pool, l = [[], [], []]);
+  return l[kind];
+}
 
 function addAvail(s: SegmentRef): void {
-  const l = avail[s.kind];
+  const l = availOf(s.pool, s.kind);
   s.availIndex = l.length;
   l.push(s);
 }
 
 function removeAvail(s: SegmentRef): void {
-  const l = avail[s.kind];
+  const l = availOf(s.pool, s.kind);
   const last = l.pop()!;
   if (last !== s) {
     l[s.availIndex] = last;
@@ -56,12 +85,40 @@ function removeAvail(s: SegmentRef): void {
   s.availIndex = -1;
 }
 
-function newSegment(kind: PageKind): SegmentRef | null {
-  const got = claimSegment();
+// ---- slice masks (two words each in the segment header)
+
+function bitOf(m: Int32Array, word: number, k: number): boolean {
+  return (m[word + (k >>> 5)] & (1 << (k & 31))) !== 0;
+}
+function setBit(m: Int32Array, word: number, k: number, on: boolean): void {
+  if (on) m[word + (k >>> 5)] |= 1 << (k & 31);
+  else m[word + (k >>> 5)] &= ~(1 << (k & 31));
+}
+
+function uncommitted(m: Int32Array, sw: number, first: number, n: number): number {
+  let c = 0;
+  for (let k = first; k < first + n; k++) if (!bitOf(m, sw + S_COMMIT_LO, k)) c++;
+  return c;
+}
+
+function newSegment(kind: PageKind, pool: number): SegmentRef | null {
+  maybePurge();
+  const got = claimSegments(pool, 1);
   if (got === null) return null;
-  const { arena, seg } = got;
+  const { arena, idx } = got;
+  const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
   const s = seg >> 2;
+  // Reuse a committed segment as committed (a partly committed one is counted whole);
+  // a clean one commits its header slice, or all of it with eagerCommit.
+  const prev = arena.committedOf(idx);
+  const whole = prev > 0 || ctx.options.eagerCommit;
+  const target = whole ? SEGMENT_SIZE : SLICE_SIZE;
+  if (!allowCommit(target - arena.committedOf(idx))) {
+    arena.release(idx, 1);
+    return null;
+  }
+  arena.setCommitted(idx, target);
   const shift = PAGE_SHIFT_OF_KIND[kind];
   const count = 1 << (SEGMENT_SHIFT - shift);
   m.fill(0, s, s + S_PAGES + count * PAGE_WORDS);
@@ -69,19 +126,36 @@ function newSegment(kind: PageKind): SegmentRef | null {
   m[s + S_PAGE_SHIFT] = shift;
   m[s + S_PAGE_COUNT] = count;
   m[s + S_OWNER] = ctx.tag;
+  m[s + S_COMMIT_LO] = whole ? -1 : 1;
+  m[s + S_COMMIT_HI] = whole ? -1 : 0;
   m[s + S_COOKIE] = segmentCookie(seg);
-  const ref = new SegmentRef(arena, seg, kind);
+  guardSegmentHead(arena.region, seg, true); // secure level 1+
+  const ref = new SegmentRef(arena, seg, kind, pool);
   let l = refs.get(arena.region);
   if (l === undefined) refs.set(arena.region, l = []);
-  l[seg >>> SEGMENT_SHIFT] = ref;
+  l[idx] = ref;
   addAvail(ref);
   return ref;
 }
 
+/** An empty segment goes back to its arena (purged after the arena delay). */
+function releaseSegment(ref: SegmentRef): void {
+  const m = ref.r.i32;
+  if (ref.availIndex >= 0) removeAvail(ref);
+  pending.delete(ref);
+  ref.purgeDue = 0;
+  m[(ref.seg >> 2) + S_COOKIE] = 0;
+  guardSegmentHead(ref.r, ref.seg, false);
+  refs.get(ref.r)![ref.idx] = undefined;
+  ref.arena.release(ref.idx, 1);
+  schedulePurge(ctx.now() + arenaDelay());
+}
+
 /** Byte range [start, end) of page slot i in a segment. */
 export function pageArea(seg: number, shift: number, i: number): [number, number] {
-  const start = i === 0 ? seg + SEGMENT_HEADER_SIZE : seg + i * (1 << shift);
-  return [start, seg + (i + 1) * (1 << shift)];
+  // secure level 1+: page 0 starts after a head guard, the last page (level 4: every page) ends before a guard
+  const start = i === 0 ? seg + sec.page0 : seg + i * (1 << shift);
+  return [start, seg + (i + 1) * (1 << shift) - pageGuardBytes(shift, i)];
 }
 
 /** The handle of page slot i of the segment at `seg` in region r. */
@@ -92,10 +166,14 @@ export function pageRefAt(r: Region, seg: number, i: number): PageRef {
   return pr;
 }
 
-/** Claims a free page slot of `kind`; the caller initializes the descriptor. */
-export function claimPage(kind: PageKind): { pr: PageRef; start: number; end: number } | null {
-  const l = avail[kind];
-  const s = l.length > 0 ? l[l.length - 1] : newSegment(kind);
+/**
+ * Claims a free page slot of `kind` for a heap bound to arena `arenaId` (0 = none) and
+ * commits its slices; the caller initializes the descriptor. null when no segment can be
+ * had or the commit budget says no.
+ */
+export function claimPage(kind: PageKind, arenaId = 0): { pr: PageRef; start: number; end: number } | null {
+  const l = availOf(arenaId, kind);
+  const s = l.length > 0 ? l[l.length - 1] : newSegment(kind, arenaId);
   if (s === null) return null;
   const m = s.r.i32;
   const sw = s.seg >> 2;
@@ -103,29 +181,121 @@ export function claimPage(kind: PageKind): { pr: PageRef; start: number; end: nu
   let i = 0;
   while (i < count && m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE] !== 0) i++;
   if (i === count) throw new Error("tsmalloc: segment page count is inconsistent");
+  const shift = m[sw + S_PAGE_SHIFT];
+  const n = 1 << (shift - SLICE_SHIFT); // the slot's slices
+  const first = i * n;
+  // commit the slot's slices (a budget relief may purge this very slot: count again after it)
+  for (;;) {
+    const need = uncommitted(m, sw, first, n) * SLICE_SIZE;
+    if (!allowCommit(need)) {
+      if (m[sw + S_USED_PAGES] === 0) releaseSegment(s);
+      return null;
+    }
+    if (uncommitted(m, sw, first, n) * SLICE_SIZE === need) break;
+  }
+  let added = 0;
+  for (let k = first; k < first + n; k++) {
+    if (!bitOf(m, sw + S_COMMIT_LO, k)) {
+      setBit(m, sw + S_COMMIT_LO, k, true);
+      added += SLICE_SIZE;
+    }
+    setBit(m, sw + S_PURGE_LO, k, false);
+  }
+  if (added > 0) s.arena.setCommitted(s.idx, s.arena.committedOf(s.idx) + added);
+  if (s.purgeDue !== 0 && m[sw + S_PURGE_LO] === 0 && m[sw + S_PURGE_HI] === 0) {
+    pending.delete(s);
+    s.purgeDue = 0;
+  }
   if (++m[sw + S_USED_PAGES] === count) removeAvail(s);
-  const [start, end] = pageArea(s.seg, m[sw + S_PAGE_SHIFT], i);
+  const [start, end] = pageArea(s.seg, shift, i);
+  guardPageEnd(s.r, s.seg, shift, i, true);
   return { pr: pageRefAt(s.r, s.seg, i), start, end };
 }
 
-/** Returns a page slot to its segment; an empty segment goes back to its arena. */
+/**
+ * Returns a page slot to its segment: an empty segment goes back to its arena; otherwise
+ * the slot's committed slices (never slice 0, the header's) are purged after purgeDelay.
+ */
 export function releasePage(pr: PageRef): void {
   const m = pr.m;
   const sw = pr.seg >> 2;
+  dropPage(pr);
+  guardPageEnd(pr.r, pr.seg, m[sw + S_PAGE_SHIFT], (pr.pg - sw - S_PAGES) / PAGE_WORDS, false);
   m.fill(0, pr.pg, pr.pg + PAGE_WORDS);
   const count = m[sw + S_PAGE_COUNT];
   const used = --m[sw + S_USED_PAGES];
   const ref = refs.get(pr.r)![pr.seg >>> SEGMENT_SHIFT]!;
   if (used === 0) {
-    if (ref.availIndex >= 0) removeAvail(ref);
-    m[sw + S_COOKIE] = 0;
-    refs.get(pr.r)![pr.seg >>> SEGMENT_SHIFT] = undefined;
-    const arena = arenaOf(pr.r)!;
-    arena.release(pr.seg);
-    schedulePurge();
-  } else if (used === count - 1) {
-    addAvail(ref);
+    releaseSegment(ref);
+    maybePurge();
+    return;
   }
+  if (used === count - 1) addAvail(ref);
+  const delay = ctx.options.purgeDelay;
+  if (delay < 0) return;
+  const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT); // the slot's slices
+  const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
+  let marked = false;
+  for (let k = Math.max(first, 1); k < first + n; k++) {
+    if (bitOf(m, sw + S_COMMIT_LO, k)) {
+      setBit(m, sw + S_PURGE_LO, k, true);
+      marked = true;
+    }
+  }
+  if (!marked) return;
+  if (delay === 0) {
+    purgePages(ref, ctx.options.purgeDecommits, false);
+    return;
+  }
+  if (ref.purgeDue === 0) {
+    ref.purgeDue = ctx.now() + delay;
+    pending.add(ref);
+    schedulePurge(ref.purgeDue);
+  }
+  maybePurge();
+}
+
+/**
+ * Purges slices of free page slots of a live segment, one OS call per run of adjacent
+ * slices: those marked for purging, or (all) every committed slice of a free slot but the
+ * header's. decommit: MADV_DONTNEED and the slices leave `committed`; else MADV_FREE.
+ * Returns the bytes decommitted.
+ */
+function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
+  const m = ref.r.i32;
+  const sw = ref.seg >> 2;
+  const shift = m[sw + S_PAGE_SHIFT];
+  const perPage = shift - SLICE_SHIFT;
+  let dropped = 0;
+  let runStart = -1;
+  for (let k = 1; k <= SLICES; k++) {
+    const take = k < SLICES && (all ? bitOf(m, sw + S_COMMIT_LO, k) : bitOf(m, sw + S_PURGE_LO, k)) &&
+      m[sw + S_PAGES + (k >>> perPage) * PAGE_WORDS + P_BSIZE] === 0; // never a slice of a live page
+    if (take) {
+      if (runStart < 0) runStart = k;
+      continue;
+    }
+    if (runStart < 0) continue;
+    const addr = ref.r.base + ref.seg + runStart * SLICE_SIZE;
+    const bytes = (k - runStart) * SLICE_SIZE;
+    if (decommit) {
+      os().purge(addr, bytes);
+      ctx.counters.purge(bytes);
+      for (let j = runStart; j < k; j++) setBit(m, sw + S_COMMIT_LO, j, false);
+      dropped += bytes;
+    } else {
+      os().reset(addr, bytes);
+      ctx.counters.reset(bytes);
+    }
+    message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free pages in arena ${ref.arena.id} segment ${ref.idx}`);
+    runStart = -1;
+  }
+  if (dropped > 0) ref.arena.setCommitted(ref.idx, ref.arena.committedOf(ref.idx) - dropped);
+  m[sw + S_PURGE_LO] = 0;
+  m[sw + S_PURGE_HI] = 0;
+  pending.delete(ref);
+  ref.purgeDue = 0;
+  return dropped;
 }
 
 /** Every live segment of this worker (for stats and visits). */
@@ -135,34 +305,104 @@ export function liveSegments(): SegmentRef[] {
   return out;
 }
 
-// ---- delayed purge ----
-
-let purgeTimer: ReturnType<typeof setTimeout> | null = null;
-
-/** Purges what has been free for purgeDelay ms (everything when force). */
-export function purgeExpired(force: boolean): void {
-  const delay = ctx.options.purgeDelay;
-  if (delay < 0 && !force) return;
-  const now = ctx.now();
-  for (const a of ctx.arenas) a.purge(now, delay, force);
-  ctx.huge?.purge(now, delay, force);
+/** Committed bytes of free page slots waiting for their purge. */
+export function pendingPageBytes(): number {
+  let n = 0;
+  for (const ref of pending) {
+    const m = ref.r.i32;
+    const sw = ref.seg >> 2;
+    for (let k = 1; k < SLICES; k++) if (bitOf(m, sw + S_PURGE_LO, k) && bitOf(m, sw + S_COMMIT_LO, k)) n += SLICE_SIZE;
+  }
+  return n;
 }
 
-/** Arms a timer so freed memory returns to the OS after the delay even when the program idles. */
-export function schedulePurge(): void {
+// ---- delayed purge
+
+let purgeTimer: ReturnType<typeof setTimeout> | null = null;
+/** When the armed timer fires (Infinity: none armed). */
+let timerDue = Infinity;
+/** Earliest pending deadline known (checked at slow-path events: loops that never yield still purge). */
+let nextDue = Infinity;
+
+function arenaDelay(): number {
+  return ctx.options.purgeDelay * ctx.options.arenaPurgeMult;
+}
+
+/** Purges what has waited its delay (everything when force), batched per segment and arena. */
+export function purgeExpired(force: boolean): void {
   const delay = ctx.options.purgeDelay;
-  if (delay === 0) { purgeExpired(false); return; }
-  if (delay < 0 || purgeTimer !== null || typeof setTimeout !== "function") return;
-  purgeTimer = setTimeout(() => {
-    purgeTimer = null;
+  if (ctx.os === null || (delay < 0 && !force)) return;
+  const decommit = ctx.options.purgeDecommits;
+  const now = ctx.now();
+  for (const ref of [...pending]) if (force || now >= ref.purgeDue) purgePages(ref, decommit, false);
+  const adelay = arenaDelay();
+  for (const a of ctx.arenas) a.purge(now, adelay, force, decommit);
+  ctx.huge?.purge(now, adelay, force, decommit);
+  nextDue = dueTime();
+}
+
+/** Gives back all cached memory at once, decommitting (a budget is about to refuse). */
+function relieve(unmap: boolean): void {
+  if (ctx.os === null) return;
+  const now = ctx.now();
+  for (const ref of liveSegments()) purgePages(ref, true, true);
+  for (const a of ctx.arenas) a.purge(now, 0, true, true);
+  if (ctx.huge !== null) {
+    ctx.huge.purge(now, 0, true, true);
+    if (unmap) ctx.huge.releaseAll();
+  }
+  nextDue = dueTime();
+}
+setRelief(relieve);
+
+/** Earliest deadline of anything waiting to be purged (Infinity when nothing is). */
+function dueTime(): number {
+  if (ctx.options.purgeDelay < 0) return Infinity;
+  let t = Infinity;
+  for (const ref of pending) if (ref.purgeDue < t) t = ref.purgeDue;
+  const adelay = arenaDelay();
+  for (const a of ctx.arenas) t = Math.min(t, a.nextDue(adelay));
+  if (ctx.huge !== null) t = Math.min(t, ctx.huge.nextDue(adelay));
+  return t;
+}
+
+/** Purges now if a deadline has passed (called at slow-path events). */
+export function maybePurge(): void {
+  if (nextDue !== Infinity && ctx.now() >= nextDue) purgeExpired(false);
+}
+
+/**
+ * Something becomes due for purging at `due` (ms, ctx.now() clock): arms a timer so freed
+ * memory returns to the OS even when the program idles (slow-path events also check).
+ */
+export function schedulePurge(due: number): void {
+  const delay = ctx.options.purgeDelay;
+  if (delay < 0) return;
+  if (delay === 0) {
     purgeExpired(false);
-    if (hasDirty()) schedulePurge();
-  }, delay + 1);
+    return;
+  }
+  if (due < nextDue) nextDue = due;
+  if (due >= timerDue || typeof setTimeout !== "function") return;
+  if (purgeTimer !== null) clearTimeout(purgeTimer);
+  timerDue = due;
+  purgeTimer = setTimeout(onTimer, Math.max(1, Math.ceil(due - ctx.now()) + 1));
   const t = purgeTimer as { unref?: () => void };
   if (typeof t.unref === "function") t.unref();
 }
 
-function hasDirty(): boolean {
-  for (const a of ctx.arenas) if (a.dirty > 0) return true;
-  return ctx.huge !== null && ctx.huge.dirtyBytes > 0;
+function onTimer(): void {
+  purgeTimer = null;
+  timerDue = Infinity;
+  purgeExpired(false);
+  if (nextDue !== Infinity) schedulePurge(nextDue);
+}
+
+/** Drops the armed timer and re-plans (purgeDelay changed). */
+export function replanPurge(): void {
+  if (purgeTimer !== null) clearTimeout(purgeTimer);
+  purgeTimer = null;
+  timerDue = Infinity;
+  nextDue = ctx.os === null ? Infinity : dueTime();
+  if (nextDue !== Infinity) schedulePurge(nextDue);
 }

@@ -1,15 +1,36 @@
-/** Counters kept at OS-call granularity (never on the fast paths). */
+/** Counters kept at OS-call and page granularity (never on the fast paths). */
+
+/** OS calls by kind: every call the core makes through `Os` is counted (src/oscount.ts). */
+export interface OsCallCounts {
+  reserve: number;
+  release: number;
+  purge: number;
+  reset: number;
+  protect: number;
+  unprotect: number;
+  view: number;
+  /** mincore calls behind `resident` (stats() asks the kernel). */
+  resident: number;
+}
+
 export class OsCounters {
   reserved = 0;
   committed = 0;
   peakReserved = 0;
   peakCommitted = 0;
-  purged = 0;
+  peakResident = 0;
+  /** Purge operations (MADV_DONTNEED, batched: one per coalesced run) and bytes purged. */
   purges = 0;
-  calls: Record<string, number> = { reserve: 0, release: 0, purge: 0, protect: 0, unprotect: 0, view: 0 };
+  purged = 0;
+  /** Reset operations (MADV_FREE, purgeDecommits = false) and bytes reset. */
+  resets = 0;
+  resetBytes = 0;
+  /** Allocations refused by maxReserved / maxCommitted (after purging cached memory). */
+  budgetRefusals = 0;
+  calls: OsCallCounts = { reserve: 0, release: 0, purge: 0, reset: 0, protect: 0, unprotect: 0, view: 0, resident: 0 };
 
-  osCall(kind: string): void {
-    this.calls[kind] = (this.calls[kind] ?? 0) + 1;
+  osCall(kind: keyof OsCallCounts): void {
+    this.calls[kind]++;
   }
   reserve(bytes: number): void {
     this.reserved += bytes;
@@ -17,7 +38,6 @@ export class OsCounters {
   }
   unreserve(bytes: number): void {
     this.reserved -= bytes;
-    this.osCall("release");
   }
   commit(bytes: number): void {
     this.committed += bytes;
@@ -29,18 +49,41 @@ export class OsCounters {
   purge(bytes: number): void {
     this.purges++;
     this.purged += bytes;
-    this.osCall("purge");
+  }
+  reset(bytes: number): void {
+    this.resets++;
+    this.resetBytes += bytes;
   }
 }
 
-/** What `stats()` returns: plain numbers (bytes unless named a count). */
+/** One arena in stats(). */
+export interface ArenaStats {
+  /** The id reserveOsMemory returned (auto-created arenas get ids too). */
+  id: number;
+  /** Address of the first segment. */
+  base: number;
+  /** Bytes of segments (the reservation also holds one metadata page after them). */
+  size: number;
+  exclusive: boolean;
+  /** 4 MiB segments: in use (by pages or huge blocks), free with memory not yet purged, total. */
+  segmentsUsed: number;
+  segmentsDirty: number;
+  segments: number;
+  /** Bytes counted as committed in this arena. */
+  committed: number;
+}
+
+/** What `stats()` returns: plain JSON-able numbers (bytes unless named a count). */
 export interface Stats {
   backend: string;
-  /** Virtual bytes reserved from the OS. */
+  /** Virtual bytes reserved from the OS (arenas and huge mappings, cached ones included). */
   reserved: number;
-  /** Bytes the allocator treats as committed (in use or awaiting purge). */
+  /**
+   * Bytes counted as committed: page slots handed to heaps (64 KiB granularity, whole
+   * segments with eagerCommit), huge blocks, and freed memory not yet purged.
+   */
   committed: number;
-  /** Bytes of our ranges resident in RAM per the kernel (mincore); -1 when unknown. */
+  /** Bytes of our own ranges resident in RAM per the kernel (mincore); -1 when unknown (buffer backend). */
   resident: number;
   /** Usable bytes of live blocks. */
   inUse: number;
@@ -48,15 +91,34 @@ export interface Stats {
   blocks: number;
   peakReserved: number;
   peakCommitted: number;
-  /** Purge operations and bytes purged. */
+  /** Highest `resident` seen by a stats() call (-1 when unknown). */
+  peakResident: number;
+  /**
+   * Highest in-use bytes seen, sampled at slow-path events (a page taken or filled, a huge
+   * block mapped) and at stats() calls: it can miss a spike served entirely by the fast
+   * paths, by at most about one page per size class and heap.
+   */
+  peakInUse: number;
+  /** Committed bytes of freed memory waiting for its purge delay (free segments, free page slots, cached huge blocks). */
+  pendingPurge: number;
+  /** Purge operations (MADV_DONTNEED; adjacent ranges coalesced into one) and bytes purged. */
   purges: number;
   purged: number;
+  /** Reset operations (MADV_FREE, purgeDecommits = false) and bytes reset. */
+  resets: number;
+  resetBytes: number;
+  /** Allocations refused by maxReserved/maxCommitted. */
+  budgetRefusals: number;
   /** OS calls by kind. */
-  osCalls: Record<string, number>;
+  osCalls: OsCallCounts;
   arenas: number;
   segments: number;
   pages: number;
   hugeBlocks: number;
-  /** Per size class (block size in bytes): live blocks and pages. */
-  bins: { size: number; blocks: number; pages: number }[];
+  /** Workers sharing this allocator (1 until workers attach). */
+  workers: number;
+  /** Per arena. */
+  arenaList: ArenaStats[];
+  /** Per size class (block size in bytes): live blocks, their bytes, and pages. */
+  bins: { size: number; blocks: number; bytes: number; pages: number }[];
 }

@@ -1,0 +1,52 @@
+/**
+ * Wraps the backend so every call the core makes to the OS is counted by kind
+ * (stats().osCalls). Installed once, when the backend is picked.
+ */
+import type { Os } from "./os.ts";
+import type { OsCounters } from "./stats.ts";
+
+export function countingOs(o: Os, c: OsCounters): Os {
+  return {
+    kind: o.kind,
+    reason: o.reason,
+    pageSize: o.pageSize,
+    canProtect: o.canProtect,
+    maxView: o.maxView,
+    canPurge: o.canPurge,
+    reserve(size, align) {
+      c.osCall("reserve");
+      return o.reserve(size, align);
+    },
+    release(addr, size) {
+      c.osCall("release");
+      o.release(addr, size);
+    },
+    purge(addr, size) {
+      c.osCall("purge");
+      o.purge(addr, size);
+    },
+    reset(addr, size) {
+      c.osCall("reset");
+      o.reset(addr, size);
+    },
+    protect(addr, size) {
+      c.osCall("protect");
+      o.protect(addr, size);
+    },
+    unprotect(addr, size) {
+      c.osCall("unprotect");
+      o.unprotect(addr, size);
+    },
+    view(addr, size) {
+      c.osCall("view");
+      return o.view(addr, size);
+    },
+    pointer: (addr) => o.pointer(addr),
+    resident(addr, size) {
+      c.osCall("resident");
+      return o.resident(addr, size);
+    },
+    pid: () => o.pid(),
+    threadId: () => o.threadId(),
+  };
+}

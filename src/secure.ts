@@ -1,0 +1,492 @@
+/**
+ * Secure mode and debug fill (doc/SECURE.md). Levels are cumulative, chosen once before
+ * first use (`configure({ secure })`, TSMALLOC_SECURE):
+ *
+ * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
+ *      its last page; around huge blocks likewise. Removed before the memory is reused,
+ *      purged or given back.
+ * - 2: checked pages: free-list links encoded with two random keys per page, a keyed
+ *      check word beside each link, and the encoded null is the page's own descriptor
+ *      offset. A link that fails its check or decodes outside its page is reported and
+ *      the rest of that list dropped, never followed.
+ * - 3: the blocks of each page extension are threaded in random order, and free() detects
+ *      a double free (confirmed by a search of the page's lists) and throws DoubleFreeError.
+ * - 4: also a guard page after every page.
+ *
+ * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF
+ * beyond their first 8 bytes (the encoded link and its check word), and double frees throw.
+ *
+ * A checked page keeps its list heads in the segment's secure table (S_SEC), never in
+ * P_FREE/P_LOCAL_FREE, and has P_KEY 0: the plain fast paths see an empty page and take
+ * the slow paths, which dispatch here on PF_CHECKED.
+ */
+import { ctx, os } from "./context.ts";
+import {
+  P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CORRUPT, S_PAGES,
+  S_SEC, SEC_FREE, SEC_K0, SEC_K1, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
+} from "./layout.ts";
+import type { PageRef, Region } from "./region.ts";
+
+/** The process's secure configuration (fixed by configureSecure at first use). */
+export const sec = {
+  /** 0..4 */
+  level: 0,
+  /** Pages are checked: encoded lists in the secure table (level >= 2 or debugFill). */
+  checked: false,
+  /** debugFill: 0xD0 on malloc, 0xDF on free. */
+  fill: false,
+  /** free() looks for double frees (level >= 3 or debugFill). */
+  doubleFree: false,
+  /** Page extensions are threaded in random order (level >= 3). */
+  shuffle: false,
+  /** Bytes of one guard (the OS page size) when level >= 1, else 0. Geometry uses it on every backend. */
+  guard: 0,
+  /** Level 4: a guard after every page, not only the segment's last. */
+  everyPage: false,
+  /** Offset of page 0 in a segment: after the header and, with guards, the head guard (8 KiB aligned). */
+  page0: SEGMENT_HEADER_SIZE,
+  /** The head guard: [headGuard, page0) of each segment (0 = none). */
+  headGuard: 0,
+  /** The backend really protects memory (false on the buffer backend: guards are a no-op there). */
+  protect: false,
+  /** OS page size (guarded allocations). */
+  pageSize: 4096,
+};
+
+/**
+ * Fixes the configuration. Called once, when the backend is picked (before any segment
+ * exists). `canProtect` false (buffer backend): the geometry is the same, nothing is protected.
+ */
+export function configureSecure(level: number, fill: boolean, pageSize: number, canProtect: boolean): void {
+  sec.level = level;
+  sec.fill = fill;
+  sec.checked = level >= 2 || fill;
+  sec.doubleFree = level >= 3 || fill;
+  sec.shuffle = level >= 3;
+  sec.everyPage = level >= 4;
+  sec.protect = canProtect;
+  sec.pageSize = pageSize;
+  sec.guard = level >= 1 ? pageSize : 0;
+  if (sec.guard !== 0) {
+    sec.headGuard = alignUp(SEGMENT_HEADER_SIZE, pageSize);
+    // page starts stay 8 KiB aligned (mallocAligned relies on it)
+    sec.page0 = alignUp(sec.headGuard + pageSize, 8192);
+  } else {
+    sec.headGuard = 0;
+    sec.page0 = SEGMENT_HEADER_SIZE;
+  }
+}
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** Guard bytes at the end of page slot i of a segment with pages of 2^shift bytes (0 or sec.guard). */
+export function pageGuardBytes(shift: number, i: number): number {
+  if (sec.guard === 0) return 0;
+  return sec.everyPage || ((i + 1) << shift) === SEGMENT_SIZE ? sec.guard : 0;
+}
+
+// ---------------------------------------------------------------- randomness
+
+const pool = new Int32Array(256);
+let poolAt = pool.length;
+
+/** A random int32 from the platform CSPRNG (crypto.getRandomValues, batched). */
+export function randomInt32(): number {
+  if (poolAt === pool.length) {
+    const c = (globalThis as { crypto?: { getRandomValues(a: Int32Array): Int32Array } }).crypto;
+    if (c === undefined) throw new Error("tsmalloc: secure mode needs crypto.getRandomValues");
+    c.getRandomValues(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++];
+}
+
+// ---------------------------------------------------------------- encoding
+
+/** Encodes a link (region byte offset) with the page keys: rotl(x ^ k1, k0 & 31) + k0. */
+export function enc(x: number, k0: number, k1: number): number {
+  const v = x ^ k1;
+  const r = k0 & 31;
+  return (((v << r) | (v >>> (32 - r))) + k0) | 0;
+}
+
+/** Inverse of enc. */
+export function dec(w: number, k0: number, k1: number): number {
+  const v = (w - k0) | 0;
+  const r = k0 & 31;
+  return ((v >>> r) | (v << (32 - r))) ^ k1;
+}
+
+/** The check word stored beside the encoded link w of the free block at offset b. */
+export function mac(w: number, b: number, k0: number, k1: number): number {
+  let h = ((w ^ k1) + b) | 0;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ k0;
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+  return h ^ (h >>> 15);
+}
+
+/** Word index of the secure record of the page whose descriptor is at word pg (arena segments). */
+export function secOf(pg: number): number {
+  const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
+  return s + S_SEC + ((pg - s - S_PAGES) >> 2);
+}
+
+// ---------------------------------------------------------------- checked pages
+
+/** Sets up the secure record of a fresh checked page: empty lists, new keys. */
+export function initChecked(m: Int32Array, h: number): void {
+  m[h + SEC_FREE] = 0;
+  m[h + SEC_LOCAL] = 0;
+  m[h + SEC_K0] = randomInt32();
+  m[h + SEC_K1] = randomInt32();
+}
+
+/** Writes the encoded link to `next` (0 = end of list) and its check word into free block b. */
+export function link(m: Int32Array, pg: number, h: number, b: number, next: number): void {
+  const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+  const w = enc(next === 0 ? pg << 2 : next, k0, k1);
+  m[b >> 2] = w;
+  m[(b >> 2) + 1] = mac(w, b, k0, k1);
+}
+
+/**
+ * The next block after free block b (0 at the end of the list), or -1 when b's link fails
+ * its check or points outside the page: the corruption is reported and the page flagged.
+ */
+export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: string): number {
+  const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+  const w = m[b >> 2];
+  if (m[(b >> 2) + 1] !== mac(w, b, k0, k1)) return corrupt(m, pg, list, b, "its check word does not match");
+  const x = dec(w, k0, k1);
+  if (x === pg << 2) return 0;
+  const start = m[pg + P_START];
+  if (((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return corrupt(m, pg, list, b, `it decodes to offset 0x${(x >>> 0).toString(16)}, outside the page`);
+  return x;
+}
+
+/**
+ * Pops the first block of a checked page's free list (region offset; 0 when empty) and
+ * counts it used. A corrupted link ends the list: the block is still good (it was reached
+ * through checked links), the rest is dropped.
+ */
+export function popChecked(m: Int32Array, pg: number, h: number): number {
+  const b = m[h];
+  if (b === 0) return 0;
+  const i = b >> 2;
+  const k0 = m[h + 2], k1 = m[h + 3]; //                        SEC_K0, SEC_K1
+  const w = m[i];
+  let x = dec(w, k0, k1);
+  if (m[i + 1] !== mac(w, b, k0, k1)) x = corrupt(m, pg, "free", b, "its check word does not match") + 1;
+  else if (x === pg << 2) x = 0;
+  else if (((x - m[pg + 7]) >>> 0) >= ((m[pg + 12] - m[pg + 7]) >>> 0)) { //  P_START, P_END
+    x = corrupt(m, pg, "free", b, `it decodes to offset 0x${(x >>> 0).toString(16)}, outside the page`) + 1;
+  }
+  m[h] = x;
+  m[i] = 0; // the caller never sees an encoded link or its check word
+  m[i + 1] = 0;
+  m[pg + 3]++; //                                               P_USED
+  return b;
+}
+
+/** Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random order at level 3+). */
+export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
+  const h = secOf(pg);
+  if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, n * bsize).fill(0xdf);
+  let next = m[h + SEC_FREE];
+  if (sec.shuffle && n > 1) {
+    const order = shuffled(n);
+    for (let j = n - 1; j >= 0; j--) {
+      const b = first + order[j] * bsize;
+      link(m, pg, h, b, next);
+      next = b;
+    }
+  } else {
+    for (let j = n - 1; j >= 0; j--) {
+      const b = first + j * bsize;
+      link(m, pg, h, b, next);
+      next = b;
+    }
+  }
+  m[h + SEC_FREE] = next;
+}
+
+let order = new Uint16Array(1024);
+
+/** A random permutation of 0..n-1 (Fisher-Yates, xorshift32 seeded from the CSPRNG). */
+function shuffled(n: number): Uint16Array {
+  if (order.length < n) order = new Uint16Array(n);
+  let s = randomInt32() | 1;
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const j = (s >>> 0) % (i + 1);
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  return order;
+}
+
+/** Moves thread-free and local-free blocks of a checked page back to its free list. */
+export function collectChecked(m: Int32Array, pg: number): void {
+  const h = secOf(pg);
+  if ((m[pg + P_THREAD_FREE] & ~15) !== 0) collectThreadFreeChecked(m, pg, h);
+  const local = m[h + SEC_LOCAL];
+  if (local === 0) return;
+  const free = m[h + SEC_FREE];
+  if (free !== 0) {
+    // append the free list after the local list's last block (reached through checked links)
+    const cap = m[pg + P_CAPACITY];
+    let t = local;
+    for (let n = 0; n < cap; n++) {
+      const x = nextFree(m, pg, h, t, "local-free");
+      if (x <= 0) break;
+      t = x;
+    }
+    link(m, pg, h, t, free);
+  }
+  m[h + SEC_FREE] = local;
+  m[h + SEC_LOCAL] = 0;
+}
+
+function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
+  let tf = m[pg + P_THREAD_FREE];
+  for (;;) {
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
+    if (seen === tf) break;
+    tf = seen;
+  }
+  const head = tf & ~15;
+  if (head === 0) return;
+  const cap = m[pg + P_CAPACITY];
+  let count = 1;
+  let t = head;
+  for (; count <= cap; count++) {
+    const x = nextFree(m, pg, h, t, "thread-free");
+    if (x <= 0) break;
+    t = x;
+  }
+  link(m, pg, h, t, m[h + SEC_LOCAL]);
+  m[h + SEC_LOCAL] = head;
+  m[pg + P_USED] -= count;
+}
+
+/** Free from another worker: atomic push onto the thread-free list, the link encoded. */
+export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): void {
+  const h = secOf(pg);
+  let tf = Atomics.load(m, pg + P_THREAD_FREE);
+  for (;;) {
+    link(m, pg, h, off, tf & ~15);
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, off | (tf & 15));
+    if (seen === tf) return;
+    tf = seen;
+  }
+}
+
+/** Free by the owner: push onto the local-free list. */
+export function pushLocalChecked(m: Int32Array, pg: number, h: number, off: number): void {
+  link(m, pg, h, off, m[h + SEC_LOCAL]);
+  m[h + SEC_LOCAL] = off;
+}
+
+/**
+ * Double-free test for a block being freed: it looks free (its first two words are a valid
+ * link and check word — after malloc they are zero, so a live block matches only by a
+ * 2^-32 chance) and it is confirmed by finding it on the page's lists.
+ */
+export function isFreeBlock(m: Int32Array, pg: number, off: number): boolean {
+  const h = secOf(pg);
+  const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+  const w = m[off >> 2];
+  if (m[(off >> 2) + 1] !== mac(w, off, k0, k1)) return false;
+  const x = dec(w, k0, k1);
+  const start = m[pg + P_START];
+  if (x !== pg << 2 && ((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return false;
+  let found = false;
+  forEachFree(m, pg, (b) => {
+    if (b === off) found = true;
+    return !found;
+  });
+  return found;
+}
+
+/** Live blocks of a checked page: used minus blocks waiting on the thread-free list. */
+export function liveChecked(m: Int32Array, pg: number): number {
+  let n = m[pg + P_USED];
+  const h = secOf(pg);
+  const cap = m[pg + P_CAPACITY];
+  let t = Atomics.load(m, pg + P_THREAD_FREE) & ~15;
+  for (let k = 0; t > 0 && k < cap; k++) {
+    n--;
+    t = nextFree(m, pg, h, t, "thread-free");
+  }
+  return n;
+}
+
+/**
+ * Calls cb(offset, list) for each block on a page's free, local-free and thread-free lists
+ * (plain or checked), stopping a list at a corrupted link or after `capacity` blocks, and
+ * everything when cb returns false. Returns a description of the first bad link found, or "".
+ */
+export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: string) => boolean | void): string {
+  const checked = (m[pg + P_FLAGS] & 8) !== 0; //                 PF_CHECKED
+  const h = checked ? secOf(pg) : 0;
+  const heads: [string, number][] = checked
+    ? [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) & ~15]]
+    : [["free", m[pg]], ["local-free", m[pg + 1]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) & ~15]];
+  const cap = m[pg + P_CAPACITY];
+  const start = m[pg + P_START], end = m[pg + P_END];
+  let problem = "";
+  for (const [list, head] of heads) {
+    let b = head;
+    for (let n = 0; b !== 0; n++) {
+      if (n >= cap) {
+        problem ||= `${list} list is longer than the page's capacity (a cycle: double free?)`;
+        break;
+      }
+      if (b < start || b >= end) {
+        problem ||= `${list} list links to offset 0x${(b >>> 0).toString(16)}, outside the page`;
+        break;
+      }
+      if (cb(b, list) === false) return problem;
+      if (checked) {
+        const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+        const w = m[b >> 2];
+        if (m[(b >> 2) + 1] !== mac(w, b, k0, k1)) {
+          problem ||= `${list} list: the link of the free block at offset 0x${b.toString(16)} fails its check word`;
+          break;
+        }
+        const x = dec(w, k0, k1);
+        b = x === pg << 2 ? 0 : x;
+      } else {
+        b = m[b >> 2];
+      }
+    }
+  }
+  return problem;
+}
+
+// ---------------------------------------------------------------- corruption reports
+
+/** Corruptions detected at run time (lists dropped): a count and the most recent messages. */
+export const detected = { count: 0, recent: [] as string[] };
+const RECENT_MAX = 64;
+
+function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string): -1 {
+  const already = (m[pg + P_FLAGS] & PF_CORRUPT) !== 0;
+  m[pg + P_FLAGS] |= PF_CORRUPT;
+  const r = regionOf(m);
+  const addr = r === null ? `offset 0x${b.toString(16)}` : `0x${(r.base + b).toString(16)}`;
+  const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
+    `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? ` +
+    `The rest of the list was dropped, never followed.`;
+  detected.count++;
+  detected.recent.push(text);
+  if (detected.recent.length > RECENT_MAX) detected.recent.shift();
+  if (!already || ctx.options.verbose >= 1) console.error("tsmalloc: " + text);
+  return -1;
+}
+
+function regionOf(m: Int32Array): Region | null {
+  for (const r of ctx.regions.all()) {
+    if (r.i32 === m) return r;
+    if (r.children !== null) for (const c of r.children) if (c.i32 === m) return c;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- guard pages
+
+function protect(addr: number, len: number): void {
+  if (sec.protect && len > 0) os().protect(addr, len);
+}
+function unprotect(addr: number, len: number): void {
+  if (sec.protect && len > 0) os().unprotect(addr, len);
+}
+
+/** Protects (on) or unprotects the head guard of the segment at byte offset seg of region r. */
+export function guardSegmentHead(r: Region, seg: number, on: boolean): void {
+  if (sec.headGuard === 0) return;
+  const addr = r.base + seg + sec.headGuard;
+  const len = sec.page0 - sec.headGuard;
+  if (on) protect(addr, len);
+  else unprotect(addr, len);
+}
+
+/** Protects (on) or unprotects the guard after page slot i (if it has one) of the segment at seg. */
+export function guardPageEnd(r: Region, seg: number, shift: number, i: number, on: boolean): void {
+  const g = pageGuardBytes(shift, i);
+  if (g === 0) return;
+  const addr = r.base + seg + ((i + 1) << shift) - g;
+  if (on) protect(addr, g);
+  else unprotect(addr, g);
+}
+
+/** Protected ranges of each huge block region, [addr, len, ...], undone when it is freed. */
+const hugeGuards = new Map<Region, number[]>();
+
+/**
+ * Guards of a huge block whose bytes are [start, start + size) of region r: at level 1+ the
+ * header pages after the first and a page after the block; a guarded allocation (flush) only
+ * needs the page after it. The block end must be page aligned and the mapping hold one more page.
+ */
+export function guardHuge(r: Region, start: number, size: number, flush: boolean): void {
+  const P = sec.pageSize;
+  const ranges: number[] = [];
+  if (sec.guard !== 0) {
+    const headEnd = Math.floor(start / P) * P;
+    if (headEnd > P) ranges.push(r.base + P, headEnd - P);
+  }
+  if (sec.guard !== 0 || flush) ranges.push(r.base + start + size, P);
+  if (ranges.length === 0 || !sec.protect) return;
+  for (let i = 0; i < ranges.length; i += 2) protect(ranges[i], ranges[i + 1]);
+  hugeGuards.set(r, ranges);
+}
+
+/** Removes a huge block's guards (before its memory is cached, reused or given back). */
+export function unguardHuge(r: Region): void {
+  const ranges = hugeGuards.get(r);
+  if (ranges === undefined) return;
+  hugeGuards.delete(r);
+  for (let i = 0; i < ranges.length; i += 2) unprotect(ranges[i], ranges[i + 1]);
+}
+
+/** Bytes a huge mapping needs after a block of `size` bytes for its guard (0 when none). */
+export function hugeTailGuard(flush: boolean): number {
+  return sec.guard !== 0 || flush ? sec.pageSize : 0;
+}
+
+// ---------------------------------------------------------------- guarded allocations
+
+/** A live guarded allocation inside a page block: the object [p, p + usable) ends at the guard page. */
+export interface GuardedBlock {
+  p: number;
+  usable: number;
+  guard: number;
+  pr: PageRef;
+}
+
+/** Live guarded allocations in pages, by block address (huge ones are ordinary huge blocks with a flush tail guard). */
+export const guardedBlocks: Map<number, GuardedBlock> = new Map();
+
+/** Registers a guarded block and protects its guard page. */
+export function addGuarded(block: number, g: GuardedBlock): void {
+  protect(g.guard, sec.pageSize);
+  guardedBlocks.set(block, g);
+}
+
+/** Unprotects and forgets the guarded block at `block`, freed through pointer p (must be the object's start). */
+export function removeGuarded(block: number, g: GuardedBlock): void {
+  unprotect(g.guard, sec.pageSize);
+  guardedBlocks.delete(block);
+}
+
+/** True when guarded allocations are sampled: the backend protects and the sample rate is positive. */
+export function guardedActive(): boolean {
+  return sec.protect && ctx.options.guardedSampleRate > 0;
+}
+

@@ -1,0 +1,217 @@
+// Arenas (issue 5): reserveOsMemory(size, { exclusive }) and Heap.create({ arena }).
+//   - an exclusive arena serves only heaps bound to it, and they use nothing else: every
+//     block (huge ones included) lies inside it; when it is full malloc returns 0 at once
+//     (no new reservation, no other arena touched) and alloc throws AllocationError; freeing
+//     makes room; heaps not bound to it never get memory from it
+//   - a non-exclusive reservation is an ordinary arena that a bound heap can also pin
+//   - segment state lives in the arena's native memory (in-use bitmap claimed with Atomics)
+//   - bad arguments are clear errors
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { AllocationError, collect, free, Heap, malloc, reserveOsMemory, setOption, stats, usableSize } from "../mod.ts";
+import { ctx } from "../src/context.ts";
+import { checkPattern, fillPattern } from "./_util.ts";
+import { dropHugeCache, mib, MiB } from "./_mem.ts";
+
+const t = suite("arena");
+
+interface B {
+  p: number;
+  size: number;
+  id: number;
+}
+
+function arenaInfo(id: number) {
+  const a = stats().arenaList.filter((x) => x.id === id);
+  assert.is(a.length, 1, `one arena with id ${id}`);
+  return a[0];
+}
+
+const SIZES = [32, 1000, 6000, 40000, 200000, 1500000, 5 * MiB];
+
+t("exclusive arena: bound heap stays inside it; exhaustion returns 0 without touching other arenas; freeing makes room", () => {
+  const before = stats();
+  const id = reserveOsMemory(32 * MiB, { exclusive: true });
+  assert.ok(Number.isInteger(id) && id > 0, `arena id ${id}`);
+  const s1 = stats();
+  const info = arenaInfo(id);
+  assert.is(info.exclusive, true);
+  assert.is(info.size, 32 * MiB);
+  assert.is(info.segments, 8);
+  assert.is(info.segmentsUsed, 0);
+  assert.ok(s1.reserved - before.reserved >= 32 * MiB && s1.reserved - before.reserved <= 32 * MiB + 64 * 1024, `reserved grew ${s1.reserved - before.reserved}`);
+  const lo = info.base, hi = info.base + info.size;
+  const others = () => stats().arenaList.filter((a) => a.id !== id).map((a) => `${a.id}:${a.segmentsUsed}`).join(" ");
+  const othersBefore = others();
+
+  const h = Heap.create({ arena: id });
+  const live: B[] = [];
+  let n = 0;
+  let refusedAt = -1;
+  for (let i = 0; i < 100000; i++) {
+    const size = SIZES[i % SIZES.length];
+    const p = h.malloc(size);
+    if (p === 0) {
+      refusedAt = i;
+      break;
+    }
+    assert.ok(p >= lo && p + size <= hi, `block of ${size} at 0x${p.toString(16)} outside the exclusive arena [0x${lo.toString(16)}, 0x${hi.toString(16)})`);
+    fillPattern(p, size, ++n);
+    live.push({ p, size, id: n });
+  }
+  assert.ok(refusedAt > 0, "the exclusive arena fills up");
+  const used = live.reduce((a, b) => a + b.size, 0);
+  assert.ok(used > 12 * MiB && used <= 32 * MiB, `${mib(used)} fit in the 32 MiB arena`);
+  assert.is(arenaInfo(id).segmentsUsed, 8, "all its segments are in use");
+  // full: every size returns 0 at once, nothing new is reserved, no other arena is touched
+  const reserved = stats().reserved;
+  const t0 = Date.now();
+  for (let i = 0; i < 200; i++) {
+    for (const size of [16, 5000, 100000, 3 * MiB]) {
+      const p = h.malloc(size);
+      if (p !== 0) {
+        // a free block left in a live page is fine, but it must be inside the arena
+        assert.ok(p >= lo && p < hi, "inside the arena");
+        fillPattern(p, size, ++n);
+        live.push({ p, size, id: n });
+      }
+    }
+  }
+  assert.ok(Date.now() - t0 < 3000, `800 refused mallocs took ${Date.now() - t0} ms`);
+  assert.is(h.malloc(8 * MiB), 0, "a huge block does not fit");
+  assert.is(stats().reserved, reserved, "exhaustion reserves nothing new");
+  assert.is(others(), othersBefore, "no other arena gained or lost a segment");
+  let err: unknown;
+  try {
+    h.alloc(8 * MiB);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof AllocationError, `alloc threw ${String(err)}`);
+  assert.match((err as Error).message, `arena ${id}`);
+
+  // the default heap and other heaps never get memory from it
+  const outside: number[] = [];
+  for (const size of SIZES) {
+    const p = malloc(size);
+    assert.ok(p !== 0 && (p + size <= lo || p >= hi), `default-heap block of ${size} inside the exclusive arena`);
+    outside.push(p);
+  }
+  const g = Heap.create();
+  const q = g.malloc(1000);
+  assert.ok(q + 1000 <= lo || q >= hi, "unbound heap block inside the exclusive arena");
+  g.destroy();
+  for (const p of outside) free(p);
+
+  for (const b of live) {
+    const off = checkPattern(b.p, b.size, b.id);
+    assert.is(off, -1, `block ${b.id} (${b.size} B) intact`);
+  }
+  // freeing makes room (a huge block frees its segment run)
+  const huge = live.find((b) => b.size === 5 * MiB)!;
+  free(huge.p);
+  live.splice(live.indexOf(huge), 1);
+  const again = h.malloc(5 * MiB);
+  assert.ok(again >= lo && again < hi, "after freeing a 5 MiB block another one fits");
+  assert.ok(usableSize(again) >= 5 * MiB);
+  fillPattern(again, 5 * MiB, ++n);
+  live.push({ p: again, size: 5 * MiB, id: n });
+  for (const b of live) assert.is(checkPattern(b.p, b.size, b.id), -1, `block ${b.id} intact after reuse`);
+
+  h.destroy();
+  collect(true);
+  assert.is(arenaInfo(id).segmentsUsed, 0, "destroy gives every segment back to the arena");
+  // a new heap bound to it reuses it
+  const reservedNow = stats().reserved;
+  const h2 = Heap.create({ arena: id });
+  const r = h2.malloc(100000);
+  assert.ok(r >= lo && r < hi);
+  assert.is(stats().reserved, reservedNow, "reuse reserves nothing");
+  h2.destroy();
+});
+
+t("a non-exclusive reservation is a shared arena; a heap bound to it allocates only there", () => {
+  const id = reserveOsMemory("32MiB");
+  const info = arenaInfo(id);
+  assert.is(info.exclusive, false);
+  assert.is(info.size, 32 * MiB);
+  const h = Heap.create({ arena: id });
+  const ps: number[] = [];
+  for (const size of [64, 5000, 90000, 1 * MiB, 5 * MiB]) {
+    const p = h.malloc(size);
+    assert.ok(p >= info.base && p + size <= info.base + info.size, `bound heap block of ${size} outside its arena`);
+    ps.push(p);
+  }
+  let zero = 0;
+  for (let i = 0; i < 50 && zero === 0; i++) if (h.malloc(3 * MiB) === 0) zero++;
+  assert.is(zero, 1, "a heap bound to a full arena gets 0 (no fallback), even if the arena is shared");
+  h.destroy();
+});
+
+t("reserveOsMemory rounds up to 4 MiB segments and splits sizes above one arena's limit", () => {
+  const id = reserveOsMemory(5 * MiB + 1, { exclusive: true });
+  assert.is(arenaInfo(id).size, 8 * MiB);
+  assert.is(arenaInfo(id).segments, 2);
+});
+
+t("segment state lives in the arena's native memory (in-use bitmap claimed with Atomics)", () => {
+  const id = reserveOsMemory(16 * MiB, { exclusive: true });
+  const a = ctx.arenas.find((x) => x.id === id)!;
+  const h = Heap.create({ arena: id });
+  const p = h.malloc(100);
+  const q = h.malloc(5 * MiB); // a run of 2 segments
+  assert.ok(p !== 0 && q !== 0);
+  // the metadata page right after the segments: magic, count, flags, id, used, dirty, ..., bitmaps
+  const meta = new Int32Array(a.region.i32.buffer, a.region.i32.byteOffset + a.region.size, 16);
+  assert.is(meta[1], 4, "segment count");
+  assert.is(meta[2] & 1, 1, "exclusive flag");
+  assert.is(meta[3], id, "arena id");
+  assert.is(meta[4], 3, "3 segments in use (one of small pages, a 2-segment huge run)");
+  assert.is(Atomics.load(meta, 8) & 0xf, 0b0111, "in-use bitmap");
+  h.destroy();
+  assert.is(meta[4], 0);
+  assert.is(Atomics.load(meta, 8) & 0xf, 0, "in-use bitmap cleared");
+  assert.is(Atomics.load(meta, 9) & 0xf, 0b0111, "freed segments are dirty until purged");
+  collect(true);
+  assert.is(Atomics.load(meta, 9) & 0xf, 0, "purged: no longer dirty");
+});
+
+t("bad arguments: reserveOsMemory and Heap.create({ arena })", () => {
+  assert.throws(() => reserveOsMemory(-1), RangeError);
+  assert.throws(() => reserveOsMemory(0), RangeError);
+  assert.throws(() => reserveOsMemory(1.5), RangeError);
+  assert.throws(() => reserveOsMemory(NaN), RangeError);
+  assert.throws(() => reserveOsMemory("lots"), RangeError);
+  assert.throws(() => reserveOsMemory({} as unknown as number), TypeError);
+  assert.throws(() => reserveOsMemory(4 * MiB, { exclusive: "yes" } as unknown as { exclusive: boolean }), TypeError);
+  assert.throws(() => reserveOsMemory(4 * MiB, { exlusive: true } as unknown as { exclusive: boolean }), RangeError);
+  assert.throws(() => Heap.create({ arena: 987654 }), RangeError);
+  assert.throws(() => Heap.create({ arena: 0 }), RangeError);
+  assert.throws(() => Heap.create({ arena: 1.5 }), RangeError);
+  assert.throws(() => Heap.create({ arena: "1" as unknown as number }), TypeError);
+  assert.throws(() => Heap.create({ arenna: 1 } as unknown as { arena: number }), RangeError);
+  assert.throws(() => reserveOsMemory(2 ** 46 + 1), RangeError, "beyond MAX_ALLOC_SIZE");
+});
+
+t("reserveOsMemory counts against maxReserved: a refusal throws AllocationError and reserves nothing", () => {
+  dropHugeCache(); // nothing cached that a relief could unmap
+  const reserved = stats().reserved;
+  setOption("maxReserved", reserved + 8 * MiB);
+  try {
+    let err: unknown;
+    try {
+      reserveOsMemory(64 * MiB, { exclusive: true });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof AllocationError, `reserveOsMemory past maxReserved: ${String(err)}`);
+    assert.match((err as Error).message, "maxReserved");
+    assert.ok(stats().reserved <= reserved, "nothing was reserved");
+    const id = reserveOsMemory(4 * MiB, { exclusive: true }); // fits
+    assert.ok(id > 0);
+  } finally {
+    setOption("maxReserved", 0);
+  }
+});
+
+t.run();

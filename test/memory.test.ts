@@ -1,0 +1,396 @@
+// Memory returned to the OS and truthful accounting (issue 5):
+//   - FFI: RSS (VmRSS) returns to within a few MiB of its baseline after ~300 MiB of mixed
+//     sizes are freed and collect(true) runs; buffer backend: RSS cannot drop (documented),
+//     freed memory is reused instead (a second round does not grow RSS)
+//   - reserved (virtual) stays flat over many rounds of allocating and freeing ~200 MiB
+//   - stats().resident moves with the kernel's VmRSS
+//   - freed memory is purged after the delay without collect (timer), free segments wait
+//     purgeDelay * arenaPurgeMult; collect(true) purges free page slots inside live segments
+//   - purgeDecommits = false resets (MADV_FREE) and keeps the bytes committed
+//   - OS calls are counted by kind; stats() is plain JSON-able data; printStats prints a table
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  backend, bytes, collect, formatStats, free, getOption, Heap, malloc, printStats, setOption, stats,
+} from "../mod.ts";
+import { checkPattern, fillPattern } from "./_util.ts";
+import { usage } from "../src/usage.ts";
+import { gc, isFfi, mib, MiB, mixedSizes, rss, settle, sleep } from "./_mem.ts";
+
+const t = suite("memory");
+const ffi = isFfi();
+const kind = backend().kind;
+
+/** Allocates every size, writes all of it; returns the addresses (in a typed array: no JS garbage per block). */
+function allocAll(sizes: number[], out: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < sizes.length; i++) {
+    const p = malloc(sizes[i]);
+    if (p === 0) assert.unreachable(`malloc(${sizes[i]}) returned 0`);
+    bytes(p, sizes[i]).fill((i & 255) | 1);
+    out[i] = p;
+    total += sizes[i];
+  }
+  return total;
+}
+function freeAll(ps: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) free(ps[i]);
+}
+
+const SIZES_300 = mixedSizes(300 * MiB, 1);
+const PS = new Float64Array(SIZES_300.length);
+
+if (ffi) {
+  t(`${kind}: RSS returns to within 8 MiB of the baseline after freeing ~300 MiB of mixed sizes and collect(true)`, () => {
+    const base = settle();
+    const total = allocAll(SIZES_300, PS);
+    const peak = rss();
+    // the memory really was touched: otherwise the test below proves nothing
+    assert.ok(peak - base.rss > total * 0.9, `RSS grew only ${mib(peak - base.rss)} for ${mib(total)} written`);
+    freeAll(PS, SIZES_300.length);
+    const after = settle();
+    assert.ok(
+      after.rss - base.rss < 8 * MiB,
+      `RSS ${mib(base.rss)} -> ${mib(peak)} (${mib(total)} live) -> ${mib(after.rss)} after free + collect(true)`,
+    );
+    assert.ok(after.committed - base.committed < 1 * MiB, `committed ${mib(base.committed)} -> ${mib(after.committed)}`);
+    assert.ok(after.resident - base.resident < 1 * MiB, `resident ${mib(base.resident)} -> ${mib(after.resident)}`);
+  });
+} else {
+  t("buffer backend: RSS cannot drop (SharedArrayBuffer memory is never returned to the OS), so freed memory is reused: a second ~300 MiB round does not grow RSS", () => {
+    const base = settle();
+    allocAll(SIZES_300, PS);
+    freeAll(PS, SIZES_300.length);
+    const first = settle();
+    const total = allocAll(SIZES_300, PS);
+    freeAll(PS, SIZES_300.length);
+    const second = settle();
+    assert.ok(
+      second.rss - first.rss < 8 * MiB,
+      `RSS ${mib(base.rss)} -> ${mib(first.rss)} after round 1 -> ${mib(second.rss)} after round 2 (${mib(total)} per round)`,
+    );
+    // the accounting still drops: the memory is free (and zeroed), only the OS cannot take it back
+    assert.ok(second.committed - base.committed < 1 * MiB, `committed ${mib(base.committed)} -> ${mib(second.committed)}`);
+    assert.is(stats().resident, -1, "resident is unknown (-1) on the buffer backend");
+  });
+}
+
+t("reserved stays flat over 12 rounds of allocating and freeing ~200 MiB (collect(true) every third round)", () => {
+  const sizes = mixedSizes(200 * MiB, 7);
+  const ps = new Float64Array(sizes.length);
+  const order = sizes.map((_, i) => i);
+  let x = 99;
+  const reserved: number[] = [];
+  let peakAfterFirst = 0;
+  let firstPeak = 0;
+  for (let round = 0; round < 12; round++) {
+    // same sizes, different order each round
+    for (let i = order.length - 1; i > 0; i--) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const j = x % (i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (const i of order) {
+      const p = malloc(sizes[i]);
+      if (p === 0) assert.unreachable(`round ${round}: malloc(${sizes[i]}) returned 0`);
+      bytes(p, Math.min(sizes[i], 4096)).fill(round);
+      ps[i] = p;
+    }
+    const r = stats().reserved;
+    if (round === 0) firstPeak = r;
+    else peakAfterFirst = Math.max(peakAfterFirst, r);
+    for (let k = order.length - 1; k >= 0; k--) free(ps[order[k]]);
+    if (round % 3 === 2) collect(true);
+    reserved.push(stats().reserved);
+  }
+  assert.ok(
+    peakAfterFirst <= firstPeak + 64 * MiB,
+    `reserved at the peak of round 1: ${mib(firstPeak)}, later rounds up to ${mib(peakAfterFirst)}; after each round: ${reserved.map(mib).join(", ")}`,
+  );
+  const last = reserved.slice(3);
+  assert.ok(Math.max(...last) - Math.min(...last) <= 64 * MiB, `reserved after rounds 4..12: ${last.map(mib).join(", ")}`);
+});
+
+if (ffi) {
+  t(`${kind}: stats().resident moves with the kernel's VmRSS (within 4 MiB over ~100 MiB)`, () => {
+    const hs: number[] = [];
+    const s0 = settle();
+    const r0 = rss();
+    const res0 = stats().resident;
+    hs.push(malloc(40 * MiB));
+    for (let i = 0; i < 2000; i++) hs.push(malloc(16 * 1024));
+    for (let i = 0; i < 200; i++) hs.push(malloc(100 * 1024));
+    for (const p of hs) bytes(p, 1).fill(1); // touch one page of each...
+    bytes(hs[0], 40 * MiB).fill(2); // ...and all of the huge block
+    for (let i = 1; i < hs.length; i++) bytes(hs[i], i <= 2000 ? 16 * 1024 : 100 * 1024).fill(3);
+    const r1 = rss();
+    const res1 = stats().resident;
+    const dk = r1 - r0, ds = res1 - res0;
+    assert.ok(ds > 80 * MiB, `resident grew only ${mib(ds)}`);
+    assert.ok(Math.abs(dk - ds) < 4 * MiB, `VmRSS grew ${mib(dk)}, stats().resident ${mib(ds)}`);
+    for (const p of hs) free(p);
+    collect(true);
+    const r2 = rss();
+    const res2 = stats().resident;
+    assert.ok(Math.abs((r2 - r1) - (res2 - res1)) < 4 * MiB, `after free: VmRSS moved ${mib(r2 - r1)}, stats().resident ${mib(res2 - res1)}`);
+    assert.ok(res2 - res0 < 1 * MiB, `resident ${mib(res0)} -> ${mib(res2)}`);
+    void s0;
+  });
+} else {
+  t("buffer backend: stats().resident and peakResident are -1 (the kernel cannot be asked about SharedArrayBuffers)", () => {
+    const s = stats();
+    assert.is(s.resident, -1);
+    assert.is(s.peakResident, -1);
+  });
+}
+
+t("freed memory is purged after purgeDelay without collect (timer); purgeDelay -1 never purges by itself", async () => {
+  const delay0 = getOption("purgeDelay"), mult0 = getOption("arenaPurgeMult");
+  try {
+    setOption("purgeDelay", 5);
+    setOption("arenaPurgeMult", 2);
+    const base = settle();
+    const ps: number[] = [];
+    for (let i = 0; i < 48; i++) {
+      const p = malloc(1 * MiB + 4096);
+      bytes(p, 1 * MiB).fill(7);
+      ps.push(p);
+    }
+    const live = rss();
+    for (const p of ps) free(p);
+    const freed = stats();
+    assert.ok(freed.pendingPurge >= 40 * MiB, `right after free ${mib(freed.pendingPurge)} should wait for the purge`);
+    await sleep(120);
+    const later = stats();
+    assert.ok(later.pendingPurge < 1 * MiB, `pendingPurge ${mib(later.pendingPurge)} 120 ms after free (delay 5 ms x 2)`);
+    // the heap keeps the (emptied) page it allocates from until collect: one large page, up to 4 MiB
+    assert.ok(later.committed - base.committed <= 4 * MiB, `committed ${mib(base.committed)} -> ${mib(later.committed)}`);
+    if (ffi) assert.ok(live - rss() > 40 * MiB, `RSS ${mib(live)} -> ${mib(rss())}: the timer purge should return ~48 MiB`);
+
+    setOption("purgeDelay", -1);
+    for (let i = 0; i < 16; i++) ps[i] = malloc(1 * MiB + 4096);
+    for (let i = 0; i < 16; i++) bytes(ps[i], 1 * MiB).fill(1);
+    for (let i = 0; i < 16; i++) free(ps[i]);
+    await sleep(50);
+    assert.ok(stats().pendingPurge >= 14 * MiB, "purgeDelay -1: nothing is purged by a timer");
+    collect(true);
+    assert.ok(stats().pendingPurge < 1 * MiB, "purgeDelay -1: collect(true) still purges");
+  } finally {
+    setOption("purgeDelay", delay0);
+    setOption("arenaPurgeMult", mult0);
+  }
+});
+
+t("arenaPurgeMult: free page slots purge after purgeDelay, free segments only after purgeDelay * arenaPurgeMult", async () => {
+  const delay0 = getOption("purgeDelay"), mult0 = getOption("arenaPurgeMult");
+  const h = Heap.create();
+  try {
+    setOption("purgeDelay", 5);
+    setOption("arenaPurgeMult", 1000); // free segments wait 5 s
+    settle();
+    // whole segments: 1 MiB blocks live in large pages (one page per segment)
+    const big: number[] = [];
+    for (let i = 0; i < 12; i++) big.push(h.malloc(1 * MiB + 4096));
+    // medium pages (512 KiB) with one keeper per segment so the segments stay live
+    const med: number[] = [];
+    for (let i = 0; i < 64; i++) med.push(h.malloc(60 * 1024));
+    for (const p of [...big, ...med]) bytes(p, 4096).fill(1);
+    const keep = new Map<number, number>();
+    for (const p of med) if (!keep.has(Math.floor(p / (4 * MiB)))) keep.set(Math.floor(p / (4 * MiB)), p);
+    const keepers = new Set(keep.values());
+    for (const p of med) if (!keepers.has(p)) free(p);
+    h.collect(false); // empty pages back to their segments (the delay still applies)
+    for (const p of big) free(p);
+    const before = stats();
+    await sleep(120);
+    const after = stats();
+    const segFree = after.arenaList.reduce((a, s) => a + s.segmentsDirty, 0);
+    assert.ok(segFree >= 2, `free segments should still wait (arena delay 5 s): ${segFree} dirty`);
+    assert.ok(
+      before.pendingPurge - after.pendingPurge >= 2 * MiB,
+      `free page slots should have been purged after 5 ms: pending ${mib(before.pendingPurge)} -> ${mib(after.pendingPurge)}`,
+    );
+    assert.ok(after.pendingPurge >= 8 * MiB, `free segments still pending: ${mib(after.pendingPurge)}`);
+  } finally {
+    setOption("purgeDelay", delay0);
+    setOption("arenaPurgeMult", mult0);
+    h.destroy();
+    collect(true);
+  }
+});
+
+t("collect(true) purges free page slots inside live segments (medium and small pages), keeping their live neighbours", () => {
+  const h = Heap.create();
+  try {
+    settle();
+    const blocks: { p: number; size: number; id: number }[] = [];
+    let id = 1;
+    for (let i = 0; i < 96; i++) blocks.push({ p: h.malloc(60 * 1024), size: 60 * 1024, id: id++ }); // medium pages
+    for (let i = 0; i < 1024; i++) blocks.push({ p: h.malloc(1000), size: 1000, id: id++ }); // small pages
+    for (const b of blocks) fillPattern(b.p, b.size, b.id);
+    // keep the first block of each segment (and size) so every segment stays live
+    const seen = new Set<string>();
+    const keep = blocks.filter((b) => {
+      const k = `${Math.floor(b.p / (4 * MiB))}/${b.size}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    for (const b of blocks) if (!keep.includes(b)) free(b.p);
+    const s1 = stats();
+    collect(true);
+    const s2 = stats();
+    assert.is(s2.segments, s1.segments, "no segment was released: the purge happened inside live segments");
+    assert.ok(s1.committed - s2.committed >= 3 * MiB, `committed ${mib(s1.committed)} -> ${mib(s2.committed)}`);
+    assert.ok(s2.purges > s1.purges, "purge calls were made");
+    if (ffi) assert.ok(s1.resident - s2.resident >= 3 * MiB, `resident ${mib(s1.resident)} -> ${mib(s2.resident)}`);
+    for (const b of keep) assert.is(checkPattern(b.p, b.size, b.id), -1, `keeper block ${b.id} intact`);
+    // the purged slots are usable again
+    const again: number[] = [];
+    for (let i = 0; i < 64; i++) {
+      const p = h.malloc(60 * 1024);
+      bytes(p, 60 * 1024).fill(9);
+      again.push(p);
+    }
+    for (const b of keep) assert.is(checkPattern(b.p, b.size, b.id), -1, `keeper block ${b.id} intact after reuse`);
+  } finally {
+    h.destroy();
+  }
+});
+
+t("purgeDecommits = false resets (MADV_FREE): bytes stay committed; purgeDecommits = true purges them", () => {
+  const dec0 = getOption("purgeDecommits");
+  try {
+    setOption("purgeDecommits", false);
+    const base = settle();
+    const ps: number[] = [];
+    for (let i = 0; i < 24; i++) {
+      const p = malloc(1 * MiB + 4096);
+      bytes(p, 1 * MiB).fill(3);
+      ps.push(p);
+    }
+    for (const p of ps) free(p);
+    const s1 = stats();
+    collect(true);
+    const s2 = stats();
+    assert.ok(s2.resets > s1.resets, "collect(true) reset the freed memory");
+    assert.ok(s2.resetBytes - s1.resetBytes >= 20 * MiB, `reset ${mib(s2.resetBytes - s1.resetBytes)}`);
+    assert.ok(s2.committed - base.committed >= 20 * MiB, `reset memory stays committed: ${mib(base.committed)} -> ${mib(s2.committed)}`);
+    // reset segments are reused first, without new commits
+    for (let i = 0; i < 24; i++) ps[i] = malloc(1 * MiB + 4096);
+    assert.ok(stats().committed <= s2.committed + 1 * MiB, "reusing reset memory commits nothing new");
+    for (const p of ps) free(p);
+    setOption("purgeDecommits", true);
+    collect(true);
+    const s3 = stats();
+    assert.ok(s3.committed - base.committed < 1 * MiB, `purgeDecommits = true: committed ${mib(s3.committed)} (base ${mib(base.committed)})`);
+    assert.ok(s3.purges > s2.purges);
+  } finally {
+    setOption("purgeDecommits", dec0);
+    collect(true);
+  }
+});
+
+t("OS calls are counted by kind (reserve, release, purge, view, resident)", () => {
+  const cache0 = getOption("hugeCacheMax");
+  try {
+    setOption("hugeCacheMax", 0); // a freed huge block is unmapped at once
+    const c0 = stats().osCalls;
+    const p = malloc(6 * MiB);
+    bytes(p, 6 * MiB).fill(1);
+    const c1 = stats().osCalls;
+    assert.is(c1.reserve, c0.reserve + 1, "one mapping for the huge block");
+    assert.is(c1.view, c0.view + 1, "one view over it");
+    assert.ok(c1.resident > c0.resident, "stats() asked the kernel (mincore)");
+    const reserved = stats().reserved;
+    free(p);
+    const c2 = stats().osCalls;
+    assert.is(c2.release, c1.release + 1, "hugeCacheMax 0: unmapped at once");
+    assert.ok(stats().reserved <= reserved - 6 * MiB, "reserved dropped by the unmapped block");
+    const q = malloc(1 * MiB + 4096);
+    bytes(q, 1 * MiB).fill(1);
+    free(q);
+    collect(true);
+    assert.ok(stats().osCalls.purge > c2.purge, "collect(true) purged the freed segment");
+    for (const k of ["reserve", "release", "purge", "reset", "protect", "unprotect", "view", "resident"]) {
+      assert.type((c2 as unknown as Record<string, number>)[k], "number", `osCalls.${k}`);
+    }
+  } finally {
+    setOption("hugeCacheMax", cache0);
+  }
+});
+
+t("hugeCacheMax keeps freed huge mappings for reuse (no new reservation)", () => {
+  const cache0 = getOption("hugeCacheMax");
+  try {
+    setOption("hugeCacheMax", 64 * MiB);
+    const p = malloc(8 * MiB);
+    const reserved = stats().reserved;
+    free(p);
+    assert.is(stats().reserved, reserved, "the mapping stays reserved in the cache");
+    const calls = stats().osCalls.reserve;
+    const q = malloc(7 * MiB);
+    assert.is(stats().osCalls.reserve, calls, "the cached mapping was reused");
+    free(q);
+    setOption("hugeCacheMax", 0); // shrinking the cache unmaps at once
+    assert.ok(stats().reserved <= reserved - 8 * MiB, "setting hugeCacheMax 0 releases the cached mapping");
+  } finally {
+    setOption("hugeCacheMax", cache0);
+  }
+});
+
+t("stats() is plain JSON-able data with every field; peaks bound the current values", () => {
+  const p = malloc(3 * MiB);
+  const s = stats();
+  free(p);
+  assert.equal(JSON.parse(JSON.stringify(s)), s);
+  for (
+    const k of [
+      "reserved", "committed", "resident", "inUse", "blocks", "peakReserved", "peakCommitted", "peakResident", "peakInUse",
+      "pendingPurge", "purges", "purged", "resets", "resetBytes", "budgetRefusals", "arenas", "segments", "pages", "hugeBlocks", "workers",
+    ]
+  ) assert.type((s as unknown as Record<string, unknown>)[k], "number", k);
+  assert.is(s.workers, 1);
+  assert.ok(s.peakReserved >= s.reserved && s.peakCommitted >= s.committed && s.peakInUse >= s.inUse);
+  assert.ok(s.committed <= s.reserved, "committed <= reserved");
+  assert.ok(s.inUse <= s.committed, "inUse <= committed");
+  if (ffi) assert.ok(s.resident <= s.committed + 1 * MiB, `resident ${mib(s.resident)} <= committed ${mib(s.committed)}`);
+  assert.is(s.arenas, s.arenaList.length);
+  assert.ok(s.hugeBlocks >= 1 && s.inUse >= 3 * MiB);
+  const counted = s.bins.reduce((a, b) => a + b.blocks, 0);
+  assert.is(counted + s.hugeBlocks, s.blocks, "per size class counts add up to blocks");
+  assert.ok(s.bins.every((b) => b.bytes === b.blocks * b.size), "bin bytes = blocks x size");
+});
+
+t("peakInUse follows a burst (sampled at slow-path events)", () => {
+  // white box: lower the recorded peak to now, so a modest burst must raise it
+  const saved = usage.peak;
+  const inUse0 = stats().inUse;
+  usage.peak = usage.synced;
+  try {
+    const ps: number[] = [];
+    for (let i = 0; i < 1200; i++) ps.push(malloc(64 * 1024 - 1024)); // ~74 MiB of medium blocks
+    ps.push(malloc(2000)); // one more slow-path event after the last page filled
+    for (const p of ps) free(p);
+    collect(true);
+    const s = stats();
+    assert.ok(s.peakInUse >= inUse0 + 70 * MiB, `peakInUse ${mib(s.peakInUse)} after a ~74 MiB burst over ${mib(inUse0)} in use`);
+    assert.ok(s.peakInUse <= inUse0 + 80 * MiB, `peakInUse ${mib(s.peakInUse)} overshoots the burst (${mib(inUse0)} + ~74 MiB)`);
+  } finally {
+    usage.peak = Math.max(saved, usage.peak);
+  }
+});
+
+t("printStats prints a readable table (formatStats returns it)", () => {
+  const p = malloc(100);
+  let text = "";
+  printStats((s) => (text += s));
+  free(p);
+  for (const w of ["tsmalloc stats", "reserved", "committed", "resident", "in use", "peak", "os calls", "arena", "block size"]) {
+    assert.ok(text.includes(w), `printStats output lacks "${w}":\n${text}`);
+  }
+  assert.match(formatStats(), /reserved\s+[\d.]+ [KMG]?i?B/);
+  gc();
+});
+
+t.run();
