@@ -24,7 +24,8 @@ import { arenaExists, reserveArena } from "./src/arena.ts";
 import { ctx } from "./src/context.ts";
 import { formatStats as formatStatsTable } from "./src/format.ts";
 import { type OptionName, type Options, parseSize } from "./src/options.ts";
-import { AllocationError, InvalidPointerError } from "./src/errors.ts";
+import { AllocationError, DoubleFreeError, InvalidPointerError } from "./src/errors.ts";
+import { type ValidateReport, validateAll } from "./src/check.ts";
 import { free as freeBlock } from "./src/free.ts";
 import { bytesAt, defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
 import { goodSizeOf } from "./src/bins.ts";
@@ -33,7 +34,8 @@ import { collectStats } from "./src/report.ts";
 import type { Stats } from "./src/stats.ts";
 import { checkPointer, checkSize } from "./src/validate.ts";
 
-export { AllocationError, InvalidPointerError };
+export { AllocationError, DoubleFreeError, InvalidPointerError };
+export type { ValidateReport };
 export type { Stats };
 export type { ArenaStats, OsCallCounts } from "./src/stats.ts";
 
@@ -46,8 +48,15 @@ export const MAX_ALIGN: number = MAX_ALIGNMENT;
 export interface ConfigureOptions {
   /** "auto" (default: FFI when permitted, else buffer), "ffi" (fail loudly without FFI) or "buffer". */
   backend?: BackendWant;
-  /** Secure level 0–4 (0 = off). Levels above 0 are not implemented yet and are refused. */
+  /**
+   * Secure level 0–4 (0 = off; also TSMALLOC_SECURE): 1 guard pages around segment metadata
+   * and after each segment's last page, 2 also encoded free lists (a corrupted link is
+   * reported, never followed), 3 also random free-list order and DoubleFreeError, 4 also a
+   * guard page after every page. See doc/SECURE.md.
+   */
   secure?: number;
+  /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (also TSMALLOC_DEBUG_FILL). */
+  debugFill?: boolean;
 }
 
 let wantBackend: BackendWant | null = null;
@@ -79,15 +88,44 @@ export function configure(options: ConfigureOptions): void {
     if (!Number.isInteger(options.secure) || options.secure < 0 || options.secure > 4) {
       throw new RangeError(`tsmalloc: secure must be an integer 0..4, got ${options.secure}`);
     }
-    if (options.secure !== 0) throw new Error("tsmalloc: secure mode is not implemented yet");
+    setOptionValue("secure", options.secure);
+  }
+  if (options.debugFill !== undefined) {
+    if (typeof options.debugFill !== "boolean") throw new TypeError(`tsmalloc: debugFill must be a boolean, got ${String(options.debugFill)}`);
+    setOptionValue("debugFill", options.debugFill);
   }
   if (options.backend === "ffi") initialize(); // fail loudly now, not at the first malloc
 }
 
+/** What {@link backend} reports. */
+export interface BackendInfo {
+  kind: "node" | "deno" | "bun" | "buffer";
+  reason: string;
+  /**
+   * Guard pages really fault (the backend can make memory inaccessible). false on the buffer
+   * backend: there secure-mode guard pages and guarded allocations are a no-op (the reason
+   * says so when they were asked for); the other secure features work on every backend.
+   */
+  guardPages: boolean;
+}
+
 /** Which backend is live and why (initializes the allocator if needed). */
-export function backend(): { kind: "node" | "deno" | "bun" | "buffer"; reason: string } {
+export function backend(): BackendInfo {
   const o = initialize();
-  return { kind: o.kind, reason: o.reason };
+  let reason = o.reason;
+  if (!o.canProtect && (ctx.options.secure >= 1 || ctx.options.guardedSampleRate > 0)) {
+    reason += "; guard pages unavailable: this backend cannot protect memory, so secure-mode guard pages and guarded allocations are a no-op";
+  }
+  return { kind: o.kind, reason, guardPages: o.canProtect };
+}
+
+/**
+ * Walks every page and huge block of this worker and checks the free-list invariants
+ * (decoding encoded lists; under debugFill also that free blocks were not written). Also
+ * reports corrupted free lists secure mode detected and dropped at run time.
+ */
+export function validate(): ValidateReport {
+  return validateAll();
 }
 
 const heap: CoreHeap = defaultHeap();

@@ -53,6 +53,7 @@ function fmtNs(v) {
 }
 function fmtRatio(r) {
   if (!Number.isFinite(r)) return "";
+  if (r < 0.01) return `${r.toFixed(3)}×`;
   if (r >= 100) return `${r.toFixed(0)}×`;
   if (r >= 10) return `${r.toFixed(1)}×`;
   return `${r.toFixed(2)}×`;
@@ -170,7 +171,9 @@ function svgChart(perRt) {
         const r = v / ref;
         const cx = gx + pi * cw, cy = top + wi * ch;
         x.push(`<rect x="${cx}" y="${cy}" width="${cw - 2}" height="${ch - 2}" fill="${color(r)}"><title>${xmlEsc(`${rt} ${w} ${colName[id] ?? id}: ${fmtNs(v)} / tsmalloc ${fmtNs(ref)} = ${fmtRatio(r) || "n/a"}`)}</title></rect>`);
-        x.push(`<text x="${cx + (cw - 2) / 2}" y="${cy + 14}" text-anchor="middle" font-size="9.5" fill="#222">${Number.isFinite(r) ? fmtRatio(r) : ""}</text>`);
+        const st = agg.cells.get(`${w}|${id}`)?.status;
+        const label = Number.isFinite(r) ? fmtRatio(r) : st === "n/a" ? "n/a" : st === "unavailable" ? "unavail." : st === "error" ? "error" : "";
+        x.push(`<text x="${cx + (cw - 2) / 2}" y="${cy + 14}" text-anchor="middle" font-size="9.5" fill="${Number.isFinite(r) ? "#222" : "#999"}">${label}</text>`);
       });
     });
   });
@@ -236,7 +239,7 @@ export function writeReport(root, mode = "quick") {
   L.push(`| @thi.ng/malloc | ${esc(v.thingMalloc)} |`);
   L.push(`| mitata / esbuild | ${esc(v.mitata)} / ${esc(v.esbuild)} |`);
   L.push(`| C compiler | ${esc(v.cc)} |`);
-  L.push(`| tree | ${esc(v.git)} |`);
+  L.push(`| tree | git ${esc(v.git)}; benchmarked sources (mod.ts, src/, ffi/) sha256 ${esc(meta.snapshot?.sha256 ?? "?")} (${meta.snapshot?.files ?? "?"} files, frozen for the whole run) |`);
   L.push(`| load average (1 min) at start / end | ${meta.load?.start?.[0]?.toFixed(2) ?? "?"} / ${meta.load?.end?.[0]?.toFixed(2) ?? "?"} |`);
   L.push("");
   L.push(`## How to read`);
@@ -327,7 +330,8 @@ export function writeReport(root, mode = "quick") {
     for (const f of x.data.failures ?? []) L.push(`- process failure: ${f.process}, round ${f.round}: ${esc(f.reason)}`);
     // anomaly checks (per-call spread only means something on a quiet machine)
     const loadsAll = x.data.rounds.map((r) => r.load?.start).filter((l) => l != null);
-    const quiet = loadsAll.length > 0 && Math.max(...loadsAll) <= (m.cores ?? 2) * 0.5;
+    const busy = 1 + (m.cores ?? 2) * 0.4; // the benchmark process itself counts ~1
+    const quiet = loadsAll.length > 0 && Math.max(...loadsAll) <= busy;
     for (const w of agg.workloads.keys()) {
       const stub = agg.value(w, "stub");
       for (const [id] of COLS) {
@@ -347,7 +351,7 @@ export function writeReport(root, mode = "quick") {
     }
     const rounds = x.data.rounds;
     const loads = rounds.map((r) => r.load?.start).filter((l) => l != null);
-    if (loads.length && Math.max(...loads) > (m.cores ?? 2) * 0.5) notes.push(`${x.rt}: load average up to ${Math.max(...loads).toFixed(2)} at the start of a process on ${m.cores} cores — other work was running. The CPU-time figures are robust to that; the wall-clock tables are not (per-call spread checks skipped).`);
+    if (loads.length && Math.max(...loads) > busy) notes.push(`${x.rt}: load average up to ${Math.max(...loads).toFixed(2)} at the start of a process on ${m.cores} cores — other work was running. The CPU-time figures are robust to that; the wall-clock tables are not (per-call spread checks skipped).`);
   }
   // memory
   L.push(`## Memory`);

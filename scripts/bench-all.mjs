@@ -22,7 +22,8 @@
 // with cc -O2 into bench/native/bin (gitignored) -> esbuild bundle for Node (.out/bench)
 // -> speed rounds -> memory workloads (one process per peer and workload) -> report.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,6 +35,10 @@ const rawDir = join(outDir, "raw");
 const logDir = join(outDir, "logs");
 let resultsDir = join(root, "bench", "results"); // full mode: bench/results/full
 const nativeBin = join(root, "bench", "native", "bin");
+// Every process of a run benchmarks one frozen copy of the sources (mod.ts, src/, ffi/ and
+// the bench entry points): the allocator may be edited while a run is under way, and Deno
+// and Bun would otherwise load whatever is on disk when each process starts.
+const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
 const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: 4, only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
@@ -77,9 +82,36 @@ const DENO_SPEED = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-rea
 const DENO_MEMORY = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-all"];
 
 function cmdFor(rt, entry, args) {
+  const ts = join(snapDir, "bench", `${entry}.ts`);
   if (rt === "node") return [process.execPath, "--expose-gc", join(outDir, `${entry}.js`), ...args];
-  if (rt === "deno") return [bin("deno"), ...(entry === "memory" ? DENO_MEMORY : DENO_SPEED), `bench/${entry}.ts`, ...args];
-  return [bin("bun"), `bench/${entry}.ts`, ...args];
+  if (rt === "deno") return [bin("deno"), ...(entry === "memory" ? DENO_MEMORY : DENO_SPEED), ts, ...args];
+  return [bin("bun"), ts, ...args];
+}
+
+const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/peers"];
+function listFiles(p) {
+  if (!existsSync(p)) return [];
+  if (!statSync(p).isDirectory()) return [p];
+  return readdirSync(p).sort().flatMap((n) => listFiles(join(p, n)));
+}
+/** Copies the sources into .out/bench/snapshot; returns a hash of the allocator part. */
+function snapshot() {
+  rmSync(snapDir, { recursive: true, force: true });
+  const h = createHash("sha256");
+  let files = 0;
+  for (const rel of SNAPSHOT) {
+    const src = join(root, rel);
+    if (!existsSync(src)) continue;
+    cpSync(src, join(snapDir, rel), { recursive: true });
+    if (!rel.startsWith("bench")) {
+      for (const f of listFiles(join(snapDir, rel))) {
+        h.update(relative(snapDir, f));
+        h.update(readFileSync(f));
+        files++;
+      }
+    }
+  }
+  return { sha256: h.digest("hex").slice(0, 16), files };
 }
 
 // ---------------------------------------------------------------- helpers
@@ -181,13 +213,15 @@ if (opts.native) {
   timings.nativeBuildMs = Date.now() - s;
 }
 
-// ---------------------------------------------------------------- 3. bundle for Node
+// ---------------------------------------------------------------- 3. snapshot + bundle for Node
+meta.snapshot = snapshot();
+log(`sources frozen in ${relative(root, snapDir)} (mod.ts+src+ffi sha256 ${meta.snapshot.sha256}, ${meta.snapshot.files} files)`);
 let bundleNote = null;
 async function bundle() {
   const esbuild = await import("esbuild");
   const build = (stubMod) =>
     esbuild.build({
-      entryPoints: [join(root, "bench", "main.ts"), join(root, "bench", "memory.ts")],
+      entryPoints: [join(snapDir, "bench", "main.ts"), join(snapDir, "bench", "memory.ts")],
       outdir: outDir,
       bundle: true,
       format: "esm",

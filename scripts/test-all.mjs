@@ -9,6 +9,8 @@
 //     --backend=ffi,buffer,auto only these backends (auto = the Deno run without --allow-ffi)
 //     --jobs=N                  runs in parallel (default 1: timing-sensitive tests stay honest)
 //     --timeout=SECONDS         per run (default 600, or TSMALLOC_TEST_TIMEOUT)
+//     --secure=N                level of the extra secure-mode run per runtime (FFI backend,
+//                               TSMALLOC_SECURE=N; default 4, 0 = no extra runs)
 //   file-filter: substrings of test file names, passed to test/run.ts.
 //
 // Node 20 cannot run .ts, so the test directory is bundled with esbuild into .out/test-<pid>
@@ -26,7 +28,7 @@ const outDir = join(root, ".out", `test-${process.pid}`);
 const logDir = join(root, ".out", "logs");
 
 // ---- options
-const opts = { runtime: null, backend: null, jobs: 1, timeout: Number(process.env.TSMALLOC_TEST_TIMEOUT) || 600 };
+const opts = { runtime: null, backend: null, jobs: 1, timeout: Number(process.env.TSMALLOC_TEST_TIMEOUT) || 600, secure: 4 };
 const filters = [];
 for (const arg of process.argv.slice(2)) {
   const m = /^--(\w+)=(.*)$/.exec(arg);
@@ -34,6 +36,7 @@ for (const arg of process.argv.slice(2)) {
   else if (m && m[1] === "backend") opts.backend = m[2].split(",");
   else if (m && m[1] === "jobs") opts.jobs = Math.max(1, Number(m[2]) | 0);
   else if (m && m[1] === "timeout") opts.timeout = Number(m[2]);
+  else if (m && m[1] === "secure") opts.secure = Math.max(0, Math.min(4, Number(m[2]) | 0));
   else if (arg.startsWith("-")) {
     console.error(`unknown option ${arg}`);
     process.exit(2);
@@ -41,8 +44,9 @@ for (const arg of process.argv.slice(2)) {
 }
 
 // Deno permissions: ffi for Deno.dlopen, env for TSMALLOC_* and uvu's colour checks,
-// read for test discovery (readdir). --no-prompt: a missing permission is an error, never a hang.
-const DENO_BASE = ["run", "--no-prompt", "--allow-env", "--allow-read", "--v8-flags=--expose-gc"];
+// read for test discovery (readdir), run for tests that start a child process (secure mode,
+// guard pages). --no-prompt: a missing permission is an error, never a hang.
+const DENO_BASE = ["run", "--no-prompt", "--allow-env", "--allow-read", "--allow-run", "--v8-flags=--expose-gc"];
 const RUNS = [
   { runtime: "node", backend: "ffi", cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
   { runtime: "node", backend: "buffer", cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
@@ -52,6 +56,12 @@ const RUNS = [
   { runtime: "bun", backend: "buffer", cmd: [bin("bun"), "test/run.ts"] },
   // No --allow-ffi: "auto" must choose the buffer backend by itself.
   { runtime: "deno", backend: "auto", label: "auto/no-ffi", expect: "buffer", cmd: [bin("deno"), ...DENO_BASE, "test/run.ts"] },
+  // The whole suite once more per runtime in secure mode (guard pages, encoded lists, ...).
+  ...(opts.secure > 0 ? [
+    { runtime: "node", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
+    { runtime: "deno", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
+    { runtime: "bun", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [bin("bun"), "test/run.ts"] },
+  ] : []),
 ].filter((r) => (!opts.runtime || opts.runtime.includes(r.runtime)) && (!opts.backend || opts.backend.includes(r.backend)));
 for (const r of RUNS) {
   r.label ??= r.backend;
@@ -128,6 +138,7 @@ function runOne(r) {
     const t0 = Date.now();
     const env = {
       ...process.env,
+      ...r.env,
       TSMALLOC_BACKEND: r.backend,
       TSMALLOC_EXPECT_BACKEND: r.expect,
       NO_COLOR: "1",

@@ -6,7 +6,8 @@
  */
 import { ctx } from "./context.ts";
 import { applyModes, setInitHook, setStatsHook } from "./heap.ts";
-import { INIT_ONLY_OPTIONS, type OptionName, type Options, optionsFromEnv, optionSpec, validateOption } from "./options.ts";
+import { message } from "./log.ts";
+import { INIT_ONLY_OPTIONS, OPTION_NAMES, type OptionName, type Options, optionsFromEnv, optionSpec, validateOption } from "./options.ts";
 import type { Os } from "./os.ts";
 import { countingOs } from "./oscount.ts";
 import { collectStats } from "./report.ts";
@@ -76,6 +77,7 @@ export function initialize(): Os {
   loadEnvOptions();
   const o = provider();
   ctx.os = countingOs(o, ctx.counters);
+  message(1, `backend ${o.kind} (${o.reason}); options ${OPTION_NAMES.map((n) => `${n}=${ctx.options[n]}`).join(" ")}`);
   ctx.tag = (o.threadId() & 0x3fffffff) || 1;
   // secure mode and debug fill are fixed now, before the first segment exists
   configureSecure(ctx.options.secure, ctx.options.debugFill, o.pageSize, o.canProtect);

@@ -5,7 +5,7 @@
  */
 import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
 import { ctx } from "./context.ts";
-import { AllocationError, InvalidPointerError } from "./errors.ts";
+import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
 import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
 import {
@@ -16,7 +16,7 @@ import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./p
 import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
-  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, popChecked, randomInt32, removeGuarded, sec,
+  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, isFreeBlock, popChecked, randomInt32, removeGuarded, sec,
 } from "./secure.ts";
 import { syncPage } from "./usage.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
@@ -109,16 +109,20 @@ export class Heap {
           return pr.base + b;
         }
       }
-      return this.mallocSlow(bin);
+      return this.mallocSlow(bin, size);
     }
     checkSize(size);
     if (size > MAX_ALLOC_SIZE) return 0;
     return this.mallocHuge(size, 0);
   }
 
-  private mallocSlow(bin: number): number {
+  private mallocSlow(bin: number, size: number): number {
     this.checkLive();
-    ensureInit();
+    if (ctx.os === null) {
+      ensureInit();
+      // the first allocation: the configuration may have given this heap another malloc
+      if (this.malloc !== Heap.prototype.malloc) return this.malloc(size);
+    }
     if (++this.slowCalls >= COLLECT_EVERY) {
       this.slowCalls = 0;
       this.freeEmptyPages();
@@ -137,7 +141,10 @@ export class Heap {
   /** flush: a guarded allocation of exactly `size` bytes ending at a guard page. */
   private mallocHuge(size: number, align: number, flush = false): number {
     this.checkLive();
-    ensureInit();
+    if (ctx.os === null) {
+      ensureInit();
+      if (align === 0 && this.malloc !== Heap.prototype.malloc) return this.malloc(size);
+    }
     const got = allocHuge(size, align, this.id, this.arenaId, flush);
     if (got === null) return 0;
     const pr = got.pr;
@@ -155,11 +162,11 @@ export class Heap {
   /** A page of class `bin` with a free block, moved to the front of its queue. */
   private findPage(bin: number): PageRef | null {
     let pr = this.first[bin];
+    if (pr !== null) syncPage(pr); // peakInUse sample: the page fast-path mallocs took from
     while (pr !== null) {
       const next = pr.next;
       const m = pr.m;
       collectPage(m, pr.pg);
-      syncPage(pr); // peakInUse sample
       if (m[pr.pg + P_FREE] !== 0 || m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (sec: checked pages' list)
       this.toFull(pr);
       pr = next;
@@ -330,7 +337,7 @@ export class Heap {
     if (p === 0) return this.malloc(size);
     checkPointer(p);
     checkSize(size);
-    const usable = usableSize(p);
+    const usable = usableSizeFor(p, "realloc");
     if (size <= usable && size >= Math.floor(usable / 2)) return p;
     if (size > MAX_ALLOC_SIZE) return 0;
     const q = this.malloc(size);
@@ -345,7 +352,7 @@ export class Heap {
     checkPointer(p);
     checkSize(size);
     checkAlignment(alignment);
-    const usable = usableSize(p);
+    const usable = usableSizeFor(p, "realloc");
     if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
     const q = this.mallocAligned(size, alignment);
     if (q === 0) return 0;
@@ -459,9 +466,14 @@ export class Heap {
     }
     if (pr.heap !== this) return false;
     if (pr.m[pr.pg + P_BSIZE] === -1) return true;
-    const g = guardedAt(pr, located.off);
-    if (g !== undefined && g.p !== p) return false;
-    return !isOnFreeList(pr, located.off);
+    const off = located.off;
+    if ((pr.m[pr.pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
+      // a page with shifted blocks accepts interior pointers: only the address handed out counts
+      const g = guardedAt(pr, off);
+      const want = g !== undefined ? g.p : pr.base + off + alignedShift(pr.m, off, pr.m[pr.pg + P_BSIZE]);
+      if (p !== want) return false;
+    }
+    return !isOnFreeList(pr, off);
   }
 
   // ---------------------------------------------------------------- secure mode, debug fill, guarded allocations
@@ -509,7 +521,7 @@ export class Heap {
         const b = popChecked(m, pr.pg, h);
         if (b !== 0) return this.filled(pr, b);
       }
-      return this.mallocSlow(bin);
+      return this.mallocSlow(bin, size);
     }
     checkSize(size);
     if (size > MAX_ALLOC_SIZE) return 0;
@@ -608,14 +620,25 @@ export const MAX_ALIGNMENT = 1024 * 1024 * 1024;
 
 /** Size of the block at p usable by the caller (from p to the block's end). */
 export function usableSize(p: number): number {
+  return usableSizeFor(p, "usableSize");
+}
+
+/**
+ * usableSize for `op` (realloc: a freed block is a double free there). With double-free
+ * checks on (secure level 3+, debugFill) a block that is already free throws.
+ */
+function usableSizeFor(p: number, op: string): number {
   if (p === 0) return 0;
   checkPointer(p);
-  const pr = locate(p, "usableSize");
+  const pr = locate(p, op);
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return hugeSize(pr.r);
+  if (sec.doubleFree && (pr.m[pr.pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(pr.m, pr.pg, located.off)) {
+    throw op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: the block is free (use after free)`);
+  }
   const g = guardedAt(pr, located.off);
   if (g !== undefined) {
-    if (g.p !== p) throw new InvalidPointerError(p, "usableSize: not the start of a block (inside a guarded allocation)");
+    if (g.p !== p) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a guarded allocation)`);
     return g.usable;
   }
   return bsize - (p - pr.base - located.off);

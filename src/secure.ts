@@ -408,20 +408,35 @@ function unprotect(addr: number, len: number): void {
   if (sec.protect && len > 0) os().unprotect(addr, len);
 }
 
-/** Protects (on) or unprotects the head guard of the segment at byte offset seg of region r. */
-export function guardSegmentHead(r: Region, seg: number, on: boolean): void {
-  if (sec.headGuard === 0) return;
-  const addr = r.base + seg + sec.headGuard;
-  const len = sec.page0 - sec.headGuard;
-  if (on) protect(addr, len);
-  else unprotect(addr, len);
+/**
+ * Protects (on) or unprotects a segment's own guards, kept for its whole life: the head guard
+ * between its metadata and page 0, and the tail guard after its last page (an overflow that
+ * runs through free page slots still stops there).
+ */
+export function guardSegment(r: Region, seg: number, on: boolean): void {
+  if (sec.guard === 0) return;
+  const head = r.base + seg + sec.headGuard;
+  const tail = r.base + seg + SEGMENT_SIZE - sec.guard;
+  if (on) {
+    protect(head, sec.page0 - sec.headGuard);
+    protect(tail, sec.guard);
+  } else {
+    unprotect(head, sec.page0 - sec.headGuard);
+    unprotect(tail, sec.guard);
+  }
 }
 
-/** Protects (on) or unprotects the guard after page slot i (if it has one) of the segment at seg. */
+/**
+ * Level 4: protects (on) or unprotects the guard after page slot i while the slot holds a
+ * page (a free slot may be purged). The last slot's guard is the segment's tail guard: it
+ * is only protected again (a purge may have reset it), never removed here.
+ */
 export function guardPageEnd(r: Region, seg: number, shift: number, i: number, on: boolean): void {
   const g = pageGuardBytes(shift, i);
   if (g === 0) return;
-  const addr = r.base + seg + ((i + 1) << shift) - g;
+  const end = (i + 1) << shift;
+  if (end === SEGMENT_SIZE && !on) return;
+  const addr = r.base + seg + end - g;
   if (on) protect(addr, g);
   else unprotect(addr, g);
 }

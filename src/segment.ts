@@ -21,7 +21,7 @@ import {
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { PageRef, type Region } from "./region.ts";
-import { guardPageEnd, guardSegmentHead, pageGuardBytes, sec } from "./secure.ts";
+import { guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
 import { dropPage } from "./usage.ts";
 
 const PAGE_SHIFT_OF_KIND = [SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, LARGE_PAGE_SHIFT];
@@ -101,6 +101,17 @@ function uncommitted(m: Int32Array, sw: number, first: number, n: number): numbe
   return c;
 }
 
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+
+/** A header commit mask worth trusting: slice 0 set and exactly `bytes` worth of slices. */
+function maskMatches(lo: number, hi: number, bytes: number): boolean {
+  return (lo & 1) !== 0 && (popcount(lo) + popcount(hi)) * SLICE_SIZE === bytes;
+}
+
 function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   maybePurge();
   const got = claimSegments(pool, 1);
@@ -109,11 +120,19 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
   const s = seg >> 2;
-  // Reuse a committed segment as committed (a partly committed one is counted whole);
-  // a clean one commits its header slice, or all of it with eagerCommit.
+  // A clean segment commits its header slice (all of it with eagerCommit). A segment that
+  // still holds memory keeps the commit mask its header remembers when that mask accounts
+  // for exactly its committed bytes (a segment freed by pages); else it counts as wholly
+  // committed (it held a huge block, or a reset may have zeroed its header).
   const prev = arena.committedOf(idx);
-  const whole = prev > 0 || ctx.options.eagerCommit;
-  const target = whole ? SEGMENT_SIZE : SLICE_SIZE;
+  let lo = 1, hi = 0;
+  if (ctx.options.eagerCommit || (prev > 0 && !(prev < SEGMENT_SIZE && maskMatches(m[s + S_COMMIT_LO], m[s + S_COMMIT_HI], prev)))) {
+    lo = hi = -1;
+  } else if (prev > 0) {
+    lo = m[s + S_COMMIT_LO];
+    hi = m[s + S_COMMIT_HI];
+  }
+  const target = (popcount(lo) + popcount(hi)) * SLICE_SIZE;
   if (!allowCommit(target - arena.committedOf(idx))) {
     arena.release(idx, 1);
     return null;
@@ -126,10 +145,10 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   m[s + S_PAGE_SHIFT] = shift;
   m[s + S_PAGE_COUNT] = count;
   m[s + S_OWNER] = ctx.tag;
-  m[s + S_COMMIT_LO] = whole ? -1 : 1;
-  m[s + S_COMMIT_HI] = whole ? -1 : 0;
+  m[s + S_COMMIT_LO] = lo;
+  m[s + S_COMMIT_HI] = hi;
   m[s + S_COOKIE] = segmentCookie(seg);
-  guardSegmentHead(arena.region, seg, true); // secure level 1+
+  guardSegment(arena.region, seg, true); // secure level 1+: head and tail guards
   const ref = new SegmentRef(arena, seg, kind, pool);
   let l = refs.get(arena.region);
   if (l === undefined) refs.set(arena.region, l = []);
@@ -145,7 +164,7 @@ function releaseSegment(ref: SegmentRef): void {
   pending.delete(ref);
   ref.purgeDue = 0;
   m[(ref.seg >> 2) + S_COOKIE] = 0;
-  guardSegmentHead(ref.r, ref.seg, false);
+  guardSegment(ref.r, ref.seg, false);
   refs.get(ref.r)![ref.idx] = undefined;
   ref.arena.release(ref.idx, 1);
   schedulePurge(ctx.now() + arenaDelay());
@@ -334,7 +353,12 @@ export function purgeExpired(force: boolean): void {
   if (ctx.os === null || (delay < 0 && !force)) return;
   const decommit = ctx.options.purgeDecommits;
   const now = ctx.now();
-  for (const ref of [...pending]) if (force || now >= ref.purgeDue) purgePages(ref, decommit, false);
+  if (force) {
+    // every free page slot of every live segment, also ones never marked (purgeDelay -1, or reset before)
+    for (const ref of liveSegments()) purgePages(ref, decommit, true);
+  } else {
+    for (const ref of [...pending]) if (now >= ref.purgeDue) purgePages(ref, decommit, false);
+  }
   const adelay = arenaDelay();
   for (const a of ctx.arenas) a.purge(now, adelay, force, decommit);
   ctx.huge?.purge(now, adelay, force, decommit);

@@ -8,7 +8,7 @@
 //   - bad arguments are clear errors
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { AllocationError, collect, free, Heap, malloc, reserveOsMemory, setOption, stats, usableSize } from "../mod.ts";
+import { AllocationError, collect, free, getOption, Heap, malloc, reserveOsMemory, setOption, stats, usableSize } from "../mod.ts";
 import { ctx } from "../src/context.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { dropHugeCache, mib, MiB } from "./_mem.ts";
@@ -174,6 +174,32 @@ t("segment state lives in the arena's native memory (in-use bitmap claimed with 
   assert.is(Atomics.load(meta, 9) & 0xf, 0b0111, "freed segments are dirty until purged");
   collect(true);
   assert.is(Atomics.load(meta, 9) & 0xf, 0, "purged: no longer dirty");
+});
+
+t("a freed segment reused before its purge keeps its exact commit (64 KiB slices, not the whole segment)", () => {
+  const delay0 = getOption("purgeDelay");
+  try {
+    setOption("purgeDelay", -1); // keep the freed segment dirty
+    const id = reserveOsMemory(4 * MiB, { exclusive: true });
+    const committed = () => arenaInfo(id).committed;
+    const meta = committed();
+    const h = Heap.create({ arena: id });
+    const ps = [h.malloc(16), h.malloc(20000), h.malloc(40000)]; // small pages 0 and 1 or so
+    const c1 = committed() - meta;
+    assert.ok(c1 >= 64 * 1024 && c1 <= 4 * 64 * 1024, `a few small pages commit a few slices: ${c1}`);
+    for (const p of ps) free(p);
+    h.destroy();
+    assert.is(arenaInfo(id).segmentsDirty, 1, "the segment is free and dirty");
+    assert.is(committed() - meta, c1, "still committed until purged");
+    const h2 = Heap.create({ arena: id });
+    h2.malloc(16);
+    assert.is(committed() - meta, c1, "reused with its commit mask: nothing new committed, not 4 MiB");
+    h2.destroy();
+    collect(true);
+    assert.is(committed() - meta, 0, "purged");
+  } finally {
+    setOption("purgeDelay", delay0);
+  }
 });
 
 t("bad arguments: reserveOsMemory and Heap.create({ arena })", () => {

@@ -32,6 +32,11 @@ const DEFAULTS: Record<OptionName, number | boolean> = {
   hugeCacheMax: 256 * MiB,
   verbose: 0,
   showStats: false,
+  secure: 0,
+  debugFill: false,
+  guardedMin: 0,
+  guardedMax: 1024 * MiB,
+  guardedSampleRate: 0,
 };
 
 /** Runs f with every option saved and restored afterwards. */
@@ -68,6 +73,12 @@ t("setOption round-trips valid values for every option", () => {
       hugeCacheMax: [0, "1.5GiB", 256 * MiB],
       verbose: [0, 1, 2, 0],
       showStats: [true, false],
+      // fixed at first use: only the current value round-trips (secure.test.ts covers the rest)
+      secure: [getOption("secure")],
+      debugFill: [getOption("debugFill")],
+      guardedMin: [16, "4KiB", 0],
+      guardedMax: [4096, "1GiB"],
+      guardedSampleRate: [1000, 0],
     };
     for (const n of OPTION_NAMES) {
       for (const v of values[n]) {
@@ -79,7 +90,7 @@ t("setOption round-trips valid values for every option", () => {
 });
 
 t("unknown option names are RangeError; non-string names TypeError", () => {
-  for (const bad of ["purge_delay", "PurgeDelay", "purgedelay", "guardedMin", "", "toString", "__proto__", "arenaMax"]) {
+  for (const bad of ["purge_delay", "PurgeDelay", "purgedelay", "guarded_min", "", "toString", "__proto__", "arenaMax"]) {
     assert.throws(() => getOption(bad as OptionName), RangeError, `getOption(${JSON.stringify(bad)})`);
     assert.throws(() => setOption(bad as OptionName, 1 as never), RangeError, `setOption(${JSON.stringify(bad)})`);
   }

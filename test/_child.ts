@@ -1,0 +1,55 @@
+// Runs test/fixtures/<name>.ts in a child process of the same runtime (secure mode, debug
+// fill and guard pages are fixed at first use, and a guard-page hit kills the process).
+// Node runs the esbuild bundle of the fixture (.out/test-<pid>/fixtures/<name>.js), Deno and
+// Bun the .ts source. Not a test file itself.
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { detectRuntime } from "../ffi/select.ts";
+
+export interface ChildResult {
+  /** Exit code, or null when a signal ended it. */
+  status: number | null;
+  /** "SIGSEGV" etc. when a signal ended it. */
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** The scenario's RESULT line, parsed (null when it printed none). */
+  result: Record<string, unknown> | null;
+}
+
+/**
+ * Runs fixture `name` with `args`. `env` adds to (and overrides) the parent's environment;
+ * TSMALLOC_SECURE and TSMALLOC_DEBUG_FILL default to off so a secure-mode test run does not
+ * leak into children that did not ask for it.
+ */
+export function runChild(name: string, args: string[], env: Record<string, string>): ChildResult {
+  const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
+  const file = fileURLToPath(new URL(`./fixtures/${name}${ext}`, import.meta.url));
+  const rt = detectRuntime();
+  const exe = rt === "deno" ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
+  const argv = rt === "deno"
+    ? ["run", "--no-prompt", "--allow-env", "--allow-read", "--allow-ffi", file, ...args]
+    : [file, ...args];
+  const r = spawnSync(exe, argv, {
+    env: { ...process.env, TSMALLOC_SECURE: "0", TSMALLOC_DEBUG_FILL: "0", NO_COLOR: "1", ...env },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (r.error) throw r.error;
+  const stdout = String(r.stdout ?? "");
+  const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  return {
+    status: r.status,
+    signal: r.signal,
+    stdout,
+    stderr: String(r.stderr ?? ""),
+    result: line === undefined ? null : JSON.parse(line.slice(7)),
+  };
+}
+
+/** A one-line summary of a child's end for assertion messages. */
+export function describeChild(c: ChildResult): string {
+  const tail = (s: string) => s.trim().split("\n").slice(-6).join("\n    ");
+  return `exit ${c.status}, signal ${c.signal}\n  stdout: ${tail(c.stdout)}\n  stderr: ${tail(c.stderr)}`;
+}

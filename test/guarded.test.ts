@@ -1,0 +1,59 @@
+// Guard pages (secure level 1+, issue 6) and guarded allocations (mimalloc MI_GUARDED, any
+// level): native writes made with libc memset through this runtime's FFI, in child processes
+// (test/fixtures/secure-child.ts). A write into a guard page must kill the child with SIGSEGV;
+// the same write inside the block must succeed. The buffer backend cannot protect memory:
+// there the guards are a documented no-op that backend() reports.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { describeChild, runChild } from "./_child.ts";
+
+const t = suite("guarded");
+const FFI = { TSMALLOC_BACKEND: "ffi" };
+
+function expectSegv(args: string[], env: Record<string, string>, what: string): void {
+  const c = runChild("secure-child", args, { ...FFI, ...env });
+  assert.is(c.signal, "SIGSEGV", `${what}: expected SIGSEGV, got ${describeChild(c)}`);
+  assert.ok(/writing/.test(c.stdout), `${what}: the child got as far as the write\n${describeChild(c)}`);
+}
+
+function expectOk(args: string[], env: Record<string, string>, what: string): Record<string, unknown> {
+  const c = runChild("secure-child", args, { ...FFI, ...env });
+  assert.ok(c.status === 0 && c.result !== null, `${what}: ${describeChild(c)}`);
+  return c.result!;
+}
+
+for (const [size, level, kind] of [[100, "0", "small page"], [20000, "2", "medium page, secure 2"], [3 * 1024 * 1024, "0", "huge"]] as const) {
+  t(`guarded allocation of ${size} bytes (${kind}): memset of its usable size succeeds, one byte more is SIGSEGV`, () => {
+    const r = expectOk(["guarded", String(size), "inside"], { TSMALLOC_SECURE: level }, "inside");
+    assert.is(r.secure, Number(level));
+    assert.is(r.usable, Math.ceil(size / 16) * 16, "usableSize is exactly what fits before the guard");
+    assert.ok((r.protects as number) >= 1, `a guard page was protected (osCalls.protect ${r.protects})`);
+    assert.ok(r.ok, "validate() after free and reuse");
+    expectSegv(["guarded", String(size), "past"], { TSMALLOC_SECURE: level }, "past");
+  });
+}
+
+t("guard pages, secure 1: a write into a segment's head guard or its tail guard is SIGSEGV", () => {
+  expectSegv(["guard", "head"], { TSMALLOC_SECURE: "1" }, "head guard");
+  expectSegv(["guard", "tail"], { TSMALLOC_SECURE: "1" }, "tail guard");
+});
+
+t("guard pages, secure 4: the end of every page is a guard too (secure 1 leaves it writable)", () => {
+  expectSegv(["guard", "page"], { TSMALLOC_SECURE: "4" }, "page 0's end guard at level 4");
+  const r = expectOk(["guard", "page"], { TSMALLOC_SECURE: "1" }, "the same byte at level 1");
+  assert.is(r.survived, true);
+});
+
+t("buffer backend: guards unavailable — a documented no-op reported by backend(), other secure features work", () => {
+  const r = expectOk(["buffer"], { TSMALLOC_BACKEND: "buffer", TSMALLOC_SECURE: "4" }, "buffer, secure 4");
+  assert.is(r.kind, "buffer");
+  assert.is(r.secure, 4);
+  assert.is(r.guardPages, false, "backend().guardPages");
+  assert.match(r.reason as string, /guard pages unavailable/, "backend().reason says so");
+  assert.is(r.usable, 160, "no guarded allocation: malloc(130) is an ordinary 160-byte block");
+  assert.is(r.protects, 0, "nothing was protected");
+  assert.is(r.doubleFree, "DoubleFreeError", "encoded lists and double-free checks still work");
+  assert.ok(r.ok, "validate()");
+});
+
+t.run();
