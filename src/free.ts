@@ -11,7 +11,7 @@ import {
 } from "./layout.ts";
 import { isBlockStart, pushThreadFree } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
-import { guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec } from "./secure.ts";
+import { guardedBlocks, isFreeBlock, pushThreadFreeChecked, removeGuarded, sec } from "./secure.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
 import { checkPointer } from "./validate.ts";
 
@@ -143,15 +143,35 @@ function freeBlock(pr: PageRef, off: number): void {
 function freeChecked(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
-  if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
-  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
-  if (m[pg + P_OWNER] !== ctx.tag) {
+  if (sec.slowFree) freeCheckedSlow(pr, off);
+  if (m[pg + 11] !== ctx.tag) { //                                 P_OWNER
     pushThreadFreeChecked(m, pg, off);
     return;
   }
-  pushLocalChecked(m, pg, pr.sec, off);
-  const used = --m[pg + P_USED];
+  // push onto the local-free list: encoded link (to the old head, or the page's null) and check word
+  const h = pr.sec;
+  const k0 = m[h + 2], k1 = m[h + 3]; //                          SEC_K0, SEC_K1
+  const head = m[h + 1]; //                                       SEC_LOCAL
+  let v = (head === 0 ? pg << 2 : head) ^ k1;
+  v = ((v << k0) | (v >>> (32 - k0))) + k0 | 0; // enc
+  const c = Math.imul((v ^ k1) + off, 0x2c1b3c6d); // mac
+  m[off >> 2] = v;
+  m[(off >> 2) + 1] = c ^ (c >>> 15) ^ k0;
+  m[h + 1] = off;
+  // as the plain fast path: an emptied page goes back unless it is its queue's allocation page
+  if (--m[pg + 3] === 0 ? (m[pg + 9] & 5) !== 0 : (m[pg + 9] & 1) !== 0) freeCheckedTail(pr); // P_USED; PF_IN_FULL | PF_RETIRE
+}
+
+/** Double-free check and debug fill (secure level 3+, debugFill). */
+function freeCheckedSlow(pr: PageRef, off: number): void {
+  const m = pr.m;
+  const pg = pr.pg;
+  if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
+  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
+}
+
+function freeCheckedTail(pr: PageRef): void {
   const heap = pr.heap!;
-  if ((m[pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
-  if (used === 0) heap.pageEmptied(pr);
+  if ((pr.m[pr.pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
+  if (pr.m[pr.pg + P_USED] === 0) heap.pageEmptied(pr);
 }

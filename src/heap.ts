@@ -131,7 +131,7 @@ export class Heap {
     if (pr === null) return 0;
     const m = pr.m;
     const pg = pr.pg;
-    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return this.filled(pr, popChecked(m, pg, pr.sec));
+    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return pr.base + popChecked(m, pg, pr.sec);
     const b = m[pg + P_FREE];
     m[pg + P_FREE] = m[b >> 2];
     m[pg + P_USED]++;
@@ -489,7 +489,7 @@ export class Heap {
    */
   setMode(): void {
     const sampled = guardedActive();
-    const want = sampled ? this.mallocSampled : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
+    const want = sampled ? this.mallocSampled : this.baseMalloc();
     if (this.malloc !== want) this.malloc = want;
     if (sampled) {
       const rate = ctx.options.guardedSampleRate;
@@ -497,14 +497,26 @@ export class Heap {
     }
   }
 
+  /** The malloc without guarded sampling: the prototype's, mallocChecked or mallocCheckedFill. */
+  private baseMalloc(): (size: number) => number {
+    return sec.fill ? this.mallocCheckedFill : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
+  }
+
   /** malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each link. */
   mallocChecked(size: number): number {
     if ((size >>> 0) === size && size <= 1024) {
       const pr = this.direct[(size + 7) >>> 3];
       const b = popChecked(pr.m, pr.pg, pr.sec);
-      if (b !== 0) return sec.fill ? this.filled(pr, b) : pr.base + b;
+      if (b !== 0) return pr.base + b;
     }
     return this.mallocCheckedGeneric(size);
+  }
+
+  /** mallocChecked with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
+  mallocCheckedFill(size: number): number {
+    const p = this.mallocChecked(size);
+    if (p !== 0 && size <= LARGE_OBJ_MAX) fillBytes(p, usableSize(p), 0xd0);
+    return p;
   }
 
   private mallocCheckedGeneric(size: number): number {
@@ -519,7 +531,7 @@ export class Heap {
           m[h + 1] = 0;
         }
         const b = popChecked(m, pr.pg, h);
-        if (b !== 0) return this.filled(pr, b);
+        if (b !== 0) return pr.base + b;
       }
       return this.mallocSlow(bin, size);
     }
@@ -528,16 +540,10 @@ export class Heap {
     return this.mallocHuge(size, 0);
   }
 
-  /** A popped block (region offset b) as an address, filled with 0xD0 under debugFill. */
-  private filled(pr: PageRef, b: number): number {
-    if (sec.fill) pr.r.u8.fill(0xd0, b, b + pr.m[pr.pg + P_BSIZE]);
-    return pr.base + b;
-  }
-
   /** malloc without guarded sampling (aligned allocations, the block behind a guarded one). */
   private mallocUnsampled(size: number): number {
     if (this.malloc !== this.mallocSampled) return this.malloc(size);
-    return sec.checked ? this.mallocChecked(size) : Heap.prototype.malloc.call(this, size);
+    return this.baseMalloc().call(this, size);
   }
 
   /** malloc with guarded sampling: one in guardedSampleRate allocations in [guardedMin, guardedMax]. */
@@ -547,7 +553,7 @@ export class Heap {
       this.guardCount = o.guardedSampleRate;
       if (Number.isInteger(size) && size <= MAX_ALLOC_SIZE) return this.mallocGuarded(size);
     }
-    return sec.checked ? this.mallocChecked(size) : Heap.prototype.malloc.call(this, size);
+    return this.baseMalloc().call(this, size);
   }
 
   /**
@@ -559,7 +565,7 @@ export class Heap {
     const P = sec.pageSize;
     const obj = size <= 16 ? 16 : Math.ceil(size / 16) * 16;
     for (let req = Math.ceil((obj + 16) / P) * P + P; req <= LARGE_OBJ_MAX; req += P) {
-      const b = sec.checked ? this.mallocChecked(req) : Heap.prototype.malloc.call(this, req);
+      const b = this.baseMalloc().call(this, req);
       if (b === 0) return 0;
       const pr = locate(b, "malloc");
       const m = pr.m;

@@ -37,6 +37,8 @@ export const sec = {
   fill: false,
   /** free() looks for double frees (level >= 3 or debugFill). */
   doubleFree: false,
+  /** free() has work before the push: doubleFree or fill. */
+  slowFree: false,
   /** Page extensions are threaded in random order (level >= 3). */
   shuffle: false,
   /** Bytes of one guard (the OS page size) when level >= 1, else 0. Geometry uses it on every backend. */
@@ -63,6 +65,7 @@ export function configureSecure(level: number, fill: boolean, pageSize: number, 
   sec.checked = level >= 2 || fill;
   sec.doubleFree = level >= 3 || fill;
   sec.shuffle = level >= 3;
+  sec.slowFree = sec.doubleFree || fill;
   sec.everyPage = level >= 4;
   sec.protect = canProtect;
   sec.pageSize = pageSize;
@@ -108,23 +111,19 @@ export function randomInt32(): number {
 /** Encodes a link (region byte offset) with the page keys: rotl(x ^ k1, k0 & 31) + k0. */
 export function enc(x: number, k0: number, k1: number): number {
   const v = x ^ k1;
-  const r = k0 & 31;
-  return (((v << r) | (v >>> (32 - r))) + k0) | 0;
+  return (((v << k0) | (v >>> (32 - k0))) + k0) | 0; // shift counts are mod 32
 }
 
 /** Inverse of enc. */
 export function dec(w: number, k0: number, k1: number): number {
   const v = (w - k0) | 0;
-  const r = k0 & 31;
-  return ((v >>> r) | (v << (32 - r))) ^ k1;
+  return ((v >>> k0) | (v << (32 - k0))) ^ k1;
 }
 
 /** The check word stored beside the encoded link w of the free block at offset b. */
 export function mac(w: number, b: number, k0: number, k1: number): number {
-  let h = ((w ^ k1) + b) | 0;
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ k0;
-  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-  return h ^ (h >>> 15);
+  const c = Math.imul((w ^ k1) + b, 0x2c1b3c6d);
+  return c ^ (c >>> 15) ^ k0;
 }
 
 /** Word index of the secure record of the page whose descriptor is at word pg (arena segments). */
@@ -172,22 +171,29 @@ export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: 
  * through checked links), the rest is dropped.
  */
 export function popChecked(m: Int32Array, pg: number, h: number): number {
+  // literal offsets (hot): SEC_K0 2, SEC_K1 3, P_START 7, P_END 12, P_USED 3
   const b = m[h];
   if (b === 0) return 0;
   const i = b >> 2;
-  const k0 = m[h + 2], k1 = m[h + 3]; //                        SEC_K0, SEC_K1
-  const w = m[i];
-  let x = dec(w, k0, k1);
-  if (m[i + 1] !== mac(w, b, k0, k1)) x = corrupt(m, pg, "free", b, "its check word does not match") + 1;
-  else if (x === pg << 2) x = 0;
-  else if (((x - m[pg + 7]) >>> 0) >= ((m[pg + 12] - m[pg + 7]) >>> 0)) { //  P_START, P_END
-    x = corrupt(m, pg, "free", b, `it decodes to offset 0x${(x >>> 0).toString(16)}, outside the page`) + 1;
-  }
+  const k0 = m[h + 2], k1 = m[h + 3], w = m[i];
+  const v = (w - k0) | 0;
+  let x = ((v >>> k0) | (v << (32 - k0))) ^ k1; // dec (shift counts are mod 32)
+  const c = Math.imul((w ^ k1) + b, 0x2c1b3c6d);
+  // the end of the list (x is the page's null) also takes the out-of-line branch
+  if (m[i + 1] !== (c ^ (c >>> 15) ^ k0) || ((x - m[pg + 7]) >>> 0) >= ((m[pg + 12] - m[pg + 7]) >>> 0)) x = popEnd(m, pg, b, x);
   m[h] = x;
   m[i] = 0; // the caller never sees an encoded link or its check word
   m[i + 1] = 0;
-  m[pg + 3]++; //                                               P_USED
+  m[pg + 3]++;
   return b;
+}
+
+/** popChecked's other branch: 0 at the end of the list, else the bad link is reported and the list ends. */
+function popEnd(m: Int32Array, pg: number, b: number, x: number): number {
+  const h = secOf(pg);
+  if (x === pg << 2 && m[(b >> 2) + 1] === mac(m[b >> 2], b, m[h + SEC_K0], m[h + SEC_K1])) return 0;
+  nextFree(m, pg, h, b, "free");
+  return 0;
 }
 
 /** Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random order at level 3+). */
@@ -285,12 +291,6 @@ export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): v
     if (seen === tf) return;
     tf = seen;
   }
-}
-
-/** Free by the owner: push onto the local-free list. */
-export function pushLocalChecked(m: Int32Array, pg: number, h: number, off: number): void {
-  link(m, pg, h, off, m[h + SEC_LOCAL]);
-  m[h + SEC_LOCAL] = off;
 }
 
 /**

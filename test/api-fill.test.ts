@@ -13,11 +13,11 @@
 //   (b) zero-init on REUSE: a block filled with 0xFF and freed, then zalloc/calloc/zallocAligned
 //       of the same size must be all zero — over many sizes, in the default heap and in a Heap.
 //
-// Not applicable yet: the debug-fill checks (MI_DEBUG >= 2):
+// The debug-fill checks (MI_DEBUG >= 2):
 //   uninit-{malloc,malloc_small,realloc,mallocn,reallocn,malloc_aligned,realloc_aligned}-{small,large}
 //   (every byte 0xD0 = MI_DEBUG_UNINIT) and fill-freed-small/large (bytes [8,size) are 0xDF =
-//   MI_DEBUG_FREED after free). They belong to the later debugFill option of secure mode; the
-//   contract has no debug-fill option yet, and malloc'ed memory is otherwise unspecified.
+//   MI_DEBUG_FREED after free) need the debugFill option, which is fixed at first use: they run
+//   in a child process, in test/fill.test.ts (scenario "fill" of test/fixtures/secure-child.ts).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {

@@ -65,6 +65,16 @@ for (const level of ["3", "4"]) {
   });
 }
 
+t("secure 3: frees from another worker (thread-free list) are encoded, collected back, and a double free there is caught", () => {
+  const r = child(["threadFree"], { TSMALLOC_SECURE: "3" }, "thread-free");
+  assert.ok((r.freed as number) > 10, `freed ${r.freed}`);
+  assert.ok(r.pending, "the blocks wait on the thread-free list");
+  assert.ok(r.ok1, "validate() decodes the thread-free list");
+  assert.is(r.back, r.freed, "every block freed by the other worker is allocated again");
+  assert.ok(r.ok2, "validate() after collection");
+  assert.is(r.second, "DoubleFreeError");
+});
+
 t("debugFill alone (secure 0) also detects double frees", () => {
   const r = child(["doubleFree"], { TSMALLOC_SECURE: "0", TSMALLOC_DEBUG_FILL: "1" }, "double free with debugFill");
   assert.ok((r.thrown as number) > 500);
