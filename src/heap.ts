@@ -16,7 +16,8 @@ import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./p
 import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
-  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, isFreeBlock, popChecked, randomInt32, removeGuarded, sec,
+  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, popChecked, randomInt32, removeGuarded,
+  sec,
 } from "./secure.ts";
 import { syncPage } from "./usage.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
@@ -551,7 +552,7 @@ export class Heap {
     const o = ctx.options;
     if (typeof size === "number" && size >= o.guardedMin && size <= Math.max(o.guardedMin, o.guardedMax) && --this.guardCount <= 0) {
       this.guardCount = o.guardedSampleRate;
-      if (Number.isInteger(size) && size <= MAX_ALLOC_SIZE) return this.mallocGuarded(size);
+      if (Number.isInteger(size) && size <= MAX_ALLOC_SIZE && guardRoom(1)) return this.mallocGuarded(size);
     }
     return this.baseMalloc().call(this, size);
   }

@@ -276,6 +276,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
     if (x <= 0) break;
     t = x;
   }
+  if (count > cap) count = cap; // a cycle (a double free below level 3): never count more than exist
   link(m, pg, h, t, m[h + SEC_LOCAL]);
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
@@ -401,11 +402,55 @@ function regionOf(m: Int32Array): Region | null {
 
 // ---------------------------------------------------------------- guard pages
 
-function protect(addr: number, len: number): void {
-  if (sec.protect && len > 0) os().protect(addr, len);
+/**
+ * Every protected range splits its mapping: up to two more kernel mappings each, and Linux
+ * allows 65,530 per process by default (vm.max_map_count; past it mprotect fails with ENOMEM
+ * and the runtime itself can no longer map memory). So guards have a budget: at most
+ * GUARD_BUDGET ranges protected at once (about half the default limit). Segment head and
+ * tail guards may use all of it; level-4 page guards and guarded allocations stop at 3/4,
+ * so a large heap keeps its segment guards. Over budget, a guard is skipped (counted, one
+ * message on stderr), never an error; a guarded allocation becomes an ordinary one.
+ */
+export const GUARD_BUDGET = 16384;
+
+/** Protected ranges now, address -> length; and guards skipped for the budget. */
+const protectedRanges = new Map<number, number>();
+export const guardCounts = { skipped: 0, budget: GUARD_BUDGET };
+
+/** Guards live now. */
+export function guardsLive(): number {
+  return protectedRanges.size;
 }
-function unprotect(addr: number, len: number): void {
-  if (sec.protect && len > 0) os().unprotect(addr, len);
+
+/** Room for a guard of this priority (0: segment head/tail, 1: page guards, guarded allocations)? */
+export function guardRoom(priority: number): boolean {
+  return protectedRanges.size < (priority === 0 ? guardCounts.budget : (guardCounts.budget * 3) >> 2);
+}
+
+function protect(addr: number, len: number, priority: number): void {
+  if (!sec.protect || len <= 0 || protectedRanges.has(addr)) return;
+  if (!guardRoom(priority)) return skipGuard("the guard budget is used up");
+  try {
+    os().protect(addr, len);
+  } catch (e) {
+    guardCounts.budget = protectedRanges.size; // the kernel's limit is lower than ours
+    return skipGuard((e as Error).message);
+  }
+  protectedRanges.set(addr, len);
+}
+
+function unprotect(addr: number): void {
+  const len = protectedRanges.get(addr);
+  if (len === undefined) return; // never protected (skipped, or the buffer backend)
+  protectedRanges.delete(addr);
+  os().unprotect(addr, len);
+}
+
+function skipGuard(why: string): void {
+  if (guardCounts.skipped++ === 0) {
+    console.error(`tsmalloc: guard pages are being skipped (${protectedRanges.size} protected; ${why}): ` +
+      `each splits a kernel mapping and vm.max_map_count limits them; guarded allocations become ordinary ones`);
+  }
 }
 
 /**
@@ -418,11 +463,11 @@ export function guardSegment(r: Region, seg: number, on: boolean): void {
   const head = r.base + seg + sec.headGuard;
   const tail = r.base + seg + SEGMENT_SIZE - sec.guard;
   if (on) {
-    protect(head, sec.page0 - sec.headGuard);
-    protect(tail, sec.guard);
+    protect(head, sec.page0 - sec.headGuard, 0);
+    protect(tail, sec.guard, 0);
   } else {
-    unprotect(head, sec.page0 - sec.headGuard);
-    unprotect(tail, sec.guard);
+    unprotect(head);
+    unprotect(tail);
   }
 }
 
@@ -437,11 +482,11 @@ export function guardPageEnd(r: Region, seg: number, shift: number, i: number, o
   const end = (i + 1) << shift;
   if (end === SEGMENT_SIZE && !on) return;
   const addr = r.base + seg + end - g;
-  if (on) protect(addr, g);
-  else unprotect(addr, g);
+  if (on) protect(addr, g, end === SEGMENT_SIZE ? 0 : 1);
+  else unprotect(addr);
 }
 
-/** Protected ranges of each huge block region, [addr, len, ...], undone when it is freed. */
+/** Guard addresses of each huge block region, undone when it is freed. */
 const hugeGuards = new Map<Region, number[]>();
 
 /**
@@ -458,16 +503,20 @@ export function guardHuge(r: Region, start: number, size: number, flush: boolean
   }
   if (sec.guard !== 0 || flush) ranges.push(r.base + start + size, P);
   if (ranges.length === 0 || !sec.protect) return;
-  for (let i = 0; i < ranges.length; i += 2) protect(ranges[i], ranges[i + 1]);
-  hugeGuards.set(r, ranges);
+  const addrs: number[] = [];
+  for (let i = 0; i < ranges.length; i += 2) {
+    protect(ranges[i], ranges[i + 1], flush ? 1 : 0);
+    addrs.push(ranges[i]);
+  }
+  hugeGuards.set(r, addrs);
 }
 
 /** Removes a huge block's guards (before its memory is cached, reused or given back). */
 export function unguardHuge(r: Region): void {
-  const ranges = hugeGuards.get(r);
-  if (ranges === undefined) return;
+  const addrs = hugeGuards.get(r);
+  if (addrs === undefined) return;
   hugeGuards.delete(r);
-  for (let i = 0; i < ranges.length; i += 2) unprotect(ranges[i], ranges[i + 1]);
+  for (const a of addrs) unprotect(a);
 }
 
 /** Bytes a huge mapping needs after a block of `size` bytes for its guard (0 when none). */
@@ -490,13 +539,13 @@ export const guardedBlocks: Map<number, GuardedBlock> = new Map();
 
 /** Registers a guarded block and protects its guard page. */
 export function addGuarded(block: number, g: GuardedBlock): void {
-  protect(g.guard, sec.pageSize);
+  protect(g.guard, sec.pageSize, 1);
   guardedBlocks.set(block, g);
 }
 
 /** Unprotects and forgets the guarded block at `block`, freed through pointer p (must be the object's start). */
 export function removeGuarded(block: number, g: GuardedBlock): void {
-  unprotect(g.guard, sec.pageSize);
+  unprotect(g.guard);
   guardedBlocks.delete(block);
 }
 
