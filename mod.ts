@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { threadId as jsThreadId } from "node:worker_threads";
 import { readEnv } from "./ffi/env.ts";
 import { selectOs, type BackendWant } from "./ffi/select.ts";
 import {
@@ -33,6 +34,10 @@ import { MAX_ALLOC_SIZE as MAX_SIZE } from "./src/layout.ts";
 import { collectStats } from "./src/report.ts";
 import type { Stats } from "./src/stats.ts";
 import { checkPointer, checkSize } from "./src/validate.ts";
+import {
+  abandonedSegments, checkHandle, detachWorker, joinHandle, lockStats, makeHandle, releaseDeadWorker, testLocks,
+  type WorkerHandle,
+} from "./src/shared.ts";
 
 export { AllocationError, DoubleFreeError, InvalidPointerError };
 export type { ValidateReport };
@@ -342,5 +347,94 @@ export class Heap extends CoreHeap {
     this.destroy();
   }
 }
+
+// ---------------------------------------------------------------- workers
+
+export type { WorkerHandle };
+
+/**
+ * A structured-clonable ticket another worker passes to {@link attach} (in `workerData` or
+ * `postMessage`) to allocate from this same allocator: the same arenas, each worker with its
+ * own default heap. Either worker may free, realloc or ask the usable size of the other's
+ * blocks. On the buffer backend the handle carries the SharedArrayBuffers.
+ */
+export function workerHandle(): WorkerHandle {
+  initialize();
+  return makeHandle(jsThreadId ?? 0);
+}
+
+/**
+ * Joins the allocator a {@link workerHandle} came from. Call it before this worker allocates;
+ * the backend follows the handle (a different configured backend is an error). Malformed,
+ * stale or foreign handles throw.
+ */
+export function attach(handle: WorkerHandle): void {
+  const h = checkHandle(handle);
+  const want: BackendWant = h.backend === "buffer" ? "buffer" : "ffi";
+  if (!isInitialized()) {
+    if (wantBackend !== null && wantBackend !== "auto" && wantBackend !== want) {
+      throw new Error(`tsmalloc: attach: this worker was configured for the ${wantBackend} backend, the handle is for ${h.backend}`);
+    }
+    wantBackend = want;
+  }
+  initialize();
+  joinHandle(h, jsThreadId ?? 0);
+  attachedHere = true;
+  const proc = (globalThis as { process?: { on?: (ev: string, f: () => void) => void } }).process;
+  // a worker that ends normally leaves by itself (a terminated one needs releaseWorker)
+  if (!exitDetachInstalled && typeof proc?.on === "function") {
+    exitDetachInstalled = true;
+    proc.on("exit", () => {
+      if (attachedHere && !detached) {
+        try {
+          detach();
+        } catch { /* exiting anyway */ }
+      }
+    });
+  }
+}
+let attachedHere = false;
+let exitDetachInstalled = false;
+let detached = false;
+
+/**
+ * This worker leaves the shared allocator: empty pages go back, segments with live blocks
+ * are abandoned (other workers reclaim them; the blocks stay valid and freeable anywhere).
+ * Afterwards this worker can still free blocks but no longer allocate.
+ */
+export function detach(): void {
+  if (detached) return;
+  detachWorker([heap, ...[...liveHeaps].filter((h) => h.isLive)]);
+  detached = true;
+  liveHeaps.clear();
+}
+
+/**
+ * A worker that was terminated (or crashed) cannot detach: call this from another worker
+ * with its `threadId` (or the Worker object). Marks it dead (locks it held become free) and
+ * abandons its segments so others reclaim them. True when such a live worker was attached.
+ */
+export function releaseWorker(worker: number | { threadId: number }): boolean {
+  const id = typeof worker === "number" ? worker : worker?.threadId;
+  if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: releaseWorker: pass a Worker or its threadId");
+  if (!isInitialized()) return false;
+  return releaseDeadWorker(id);
+}
+
+/** Calls {@link releaseWorker} when the worker exits (normally or terminated). */
+export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () => void) => unknown; addEventListener?: (ev: string, f: () => void) => void }): void {
+  const id = worker.threadId;
+  const f = () => void releaseWorker(id);
+  if (typeof worker.on === "function") worker.on("exit", f);
+  else worker.addEventListener?.("error", f);
+}
+
+/** Process-wide sharing state: abandoned segments waiting to be reclaimed, locks recovered by this worker. */
+export function sharedStats(): { shared: boolean; tag: number; abandonedSegments: number; locksRecovered: number } {
+  return { shared: ctx.shared, tag: ctx.tag, abandonedSegments: abandonedSegments(), locksRecovered: lockStats().recovered };
+}
+
+/** @internal test hooks (not API): the process-wide locks. */
+export const _testing = { locks: testLocks };
 
 void ctx;

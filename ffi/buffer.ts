@@ -22,6 +22,22 @@ const GAP = 64 * 1024;
 /** Typed arrays over a buffer are limited to 4 GiB on Node 20 and Bun. */
 const BUFFER_MAX_VIEW = 4 * 1024 ** 3;
 
+/** Where the shared pool lives (synthetic addresses): far above the per-reservation counter. */
+const POOL_BASE = 2 ** 44;
+/** Pool reservations are rounded to this unit (the pool's bump pointer counts units). */
+const POOL_UNIT = 64 * 1024;
+
+/**
+ * What a worker needs to see this backend's memory: the shared pool (a growable
+ * SharedArrayBuffer every worker carves reservations from once the allocator is shared)
+ * and the reservations made before sharing began. Structured-clonable.
+ */
+export interface BufferShareState {
+  pool: SharedArrayBuffer;
+  poolBase: number;
+  reservations: { base: number; size: number; buffer: ArrayBuffer }[];
+}
+
 interface Reservation {
   base: number;
   size: number;
@@ -31,11 +47,72 @@ interface Reservation {
 }
 
 /** The buffer `Os`. Works everywhere; never throws for lack of FFI. */
-export function createBufferOs(reason = "buffer"): Os {
+export function createBufferOs(reason = "buffer"): Os & {
+  shareState(): BufferShareState;
+  adopt(state: BufferShareState): void;
+} {
   const Shared = typeof SharedArrayBuffer === "function" ? SharedArrayBuffer : undefined;
   // Sorted by base: addresses only grow, so appending keeps the order.
   const list: Reservation[] = [];
   let next = FIRST_ADDRESS;
+  /**
+   * The shared pool, once the allocator is shared between workers: a growable
+   * SharedArrayBuffer at synthetic address POOL_BASE; word 0 is the bump pointer (in
+   * POOL_UNITs, Atomics), the first unit is its header. Every reservation made after sharing
+   * comes from it, so any worker can view any of them (a worker cannot receive a
+   * SharedArrayBuffer synchronously, but it sees the pool grow). Pool space is never
+   * returned (released ranges are zeroed); in shared mode only arenas and the shared root
+   * are reserved (huge blocks come from arena segment runs), and arenas are never released.
+   */
+  let pool: SharedArrayBuffer | null = null;
+  let poolWords: Int32Array | null = null;
+
+  function makePool(): SharedArrayBuffer {
+    if (!Shared) throw new Error("buffer backend: SharedArrayBuffer is unavailable, so memory cannot be shared between workers");
+    const Ctor = Shared as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer;
+    for (const max of [2 ** 36, 2 ** 34, BUFFER_MAX_VIEW]) {
+      try {
+        return new Ctor(POOL_UNIT, { maxByteLength: max });
+      } catch { /* too large for this runtime: try smaller */ }
+    }
+    throw new Error("buffer backend: cannot create a growable SharedArrayBuffer for the shared pool");
+  }
+  function usePool(p: SharedArrayBuffer): void {
+    pool = p;
+    poolWords = new Int32Array(p, 0, 4);
+    Atomics.compareExchange(poolWords, 0, 0, 1); // unit 0 is the header
+    if (!list.some((r) => r.base === POOL_BASE)) insert({ base: POOL_BASE, size: p.maxByteLength, live: p.maxByteLength, buffer: p as unknown as ArrayBuffer });
+  }
+  function insert(r: Reservation): void {
+    let i = list.length;
+    list.push(r);
+    while (i > 0 && list[i - 1].base > r.base) {
+      list[i] = list[i - 1];
+      i--;
+    }
+    list[i] = r;
+  }
+  function reservePool(size: number, align: number): number {
+    const p = pool!, w = poolWords!;
+    const alignUnits = Math.max(1, Math.ceil(align / POOL_UNIT));
+    const units = Math.ceil(size / POOL_UNIT);
+    for (;;) {
+      const cur = Atomics.load(w, 0);
+      const first = Math.ceil(cur / alignUnits) * alignUnits;
+      const end = (first + units) * POOL_UNIT;
+      if (end > p.maxByteLength) return 0;
+      if (Atomics.compareExchange(w, 0, cur, first + units) !== cur) continue;
+      while (p.byteLength < end) {
+        try {
+          p.grow(end);
+        } catch {
+          // a concurrent grow past `end` makes ours throw (grow never shrinks); else out of memory
+          if (p.byteLength < end) return 0;
+        }
+      }
+      return POOL_BASE + first * POOL_UNIT;
+    }
+  }
 
   function find(addr: number): Reservation | undefined {
     let lo = 0, hi = list.length - 1;
@@ -86,6 +163,7 @@ export function createBufferOs(reason = "buffer"): Os {
       if (!(size > 0 && size % PAGE === 0)) throw new RangeError(`reserve: size ${size} is not a positive multiple of ${PAGE}`);
       if (!isPowerOfTwo(align)) throw new RangeError(`reserve: alignment ${align} is not a power of two`);
       if (size > BUFFER_MAX_VIEW) return 0;
+      if (pool !== null) return reservePool(size, align);
       const base = Math.ceil(next / align) * align;
       if (base + size + GAP > Number.MAX_SAFE_INTEGER) return 0;
       let buffer: ArrayBuffer;
@@ -101,6 +179,10 @@ export function createBufferOs(reason = "buffer"): Os {
 
     release(addr: number, size: number): void {
       const r = owner("release", addr, size);
+      if (r.base === POOL_BASE) {
+        zero(r, addr, size); // pool space is not returned (see makePool)
+        return;
+      }
       if (size === r.size) r.live = 0;
       else {
         zero(r, addr, size);
@@ -134,6 +216,31 @@ export function createBufferOs(reason = "buffer"): Os {
         );
       }
       return r.buffer;
+    },
+
+    region(addr: number, size: number): { buffer: ArrayBuffer; byteOffset: number } {
+      const r = owner("view", addr, size);
+      if (r.base === POOL_BASE) return { buffer: r.buffer, byteOffset: addr - r.base };
+      return { buffer: this.view(addr, size), byteOffset: 0 };
+    },
+
+    shareState(): BufferShareState {
+      if (pool === null) usePool(makePool());
+      return {
+        pool: pool!,
+        poolBase: POOL_BASE,
+        reservations: list.filter((r) => r.base !== POOL_BASE).map((r) => ({ base: r.base, size: r.size, buffer: r.buffer })),
+      };
+    },
+
+    adopt(state: BufferShareState): void {
+      if (state.poolBase !== POOL_BASE) throw new Error("buffer backend: the shared pool is at an unexpected address");
+      for (const r of state.reservations) {
+        if (!list.some((x) => x.base === r.base)) insert({ base: r.base, size: r.size, live: r.size, buffer: r.buffer });
+      }
+      usePool(state.pool);
+      // this worker's own reservations (none yet, or only private ones) must not collide with the others'
+      next = Math.max(next, ...state.reservations.map((r) => r.base + r.size + GAP));
     },
 
     pointer(): never {

@@ -17,6 +17,7 @@ import { ctx, os } from "./context.ts";
 import { SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
+import { regionView } from "./os.ts";
 import { Region, RegionKind } from "./region.ts";
 
 // ---- arena metadata (word indices from Arena.meta, the first word after the last segment)
@@ -31,6 +32,27 @@ const ARENA_MAGIC = 0x7a_a4e0; // even: never a segment cookie (those have bit 0
 const AF_EXCLUSIVE = 1;
 
 let nextArenaId = 1;
+
+/**
+ * Set by src/shared.ts once the allocator is shared between workers: arena ids come from
+ * the process-wide root, new arenas are published in its directory, arenas other workers
+ * created are discovered before reserving another, and reserving one is serialized by a
+ * robust process-wide lock (so workers do not each reserve an arena at the same time).
+ */
+export const arenaHooks: {
+  nextId: (() => number) | null;
+  publish: ((a: Arena) => void) | null;
+  discover: (() => boolean) | null;
+  locked: (<T>(f: () => T) => T) | null;
+} = { nextId: null, publish: null, discover: null, locked: null };
+
+function takeArenaId(): number {
+  return arenaHooks.nextId !== null ? arenaHooks.nextId() : nextArenaId++;
+}
+/** The next id this worker would give (the shared root starts its counter there). */
+export function peekArenaId(): number {
+  return nextArenaId;
+}
 
 /** Index of the lowest set bit of a nonzero int32. */
 function lowBit(x: number): number {
@@ -58,7 +80,8 @@ export class Arena {
   /** Lowest word that may hold a clean free segment (search hint). */
   private hint = 0;
 
-  constructor(region: Region, segCount: number, metaBytes: number, id: number, exclusive: boolean) {
+  /** init false: the arena exists already (another worker's, seen through this worker's view). */
+  constructor(region: Region, segCount: number, metaBytes: number, id: number, exclusive: boolean, init = true) {
     this.region = region;
     this.segCount = segCount;
     this.metaBytes = metaBytes;
@@ -71,14 +94,20 @@ export class Arena {
     this.reset = this.dirty + this.words;
     this.committed = this.reset + this.words;
     if ((this.committed + segCount - this.meta) * 4 > metaBytes) throw new Error("tsmalloc: arena metadata does not fit");
+    this.freedAt = new Float64Array(segCount);
     const m = region.i32;
+    if (!init) {
+      if (Atomics.load(m, this.meta + A_MAGIC) !== ARENA_MAGIC || m[this.meta + A_SEGS] !== segCount) {
+        throw new Error(`tsmalloc: no arena at 0x${region.base.toString(16)} (shared directory out of date?)`);
+      }
+      return;
+    }
     m[this.meta + A_SEGS] = segCount;
     m[this.meta + A_FLAGS] = exclusive ? AF_EXCLUSIVE : 0;
     m[this.meta + A_ID] = id;
     // bits past the last segment count as in use, so no scan ever hands them out
     if (segCount % 32 !== 0) m[this.inuse + this.words - 1] = ~((1 << (segCount % 32)) - 1);
     Atomics.store(m, this.meta + A_MAGIC, ARENA_MAGIC);
-    this.freedAt = new Float64Array(segCount);
   }
 
   /** Segments in use (by segments of pages or huge blocks). */
@@ -309,10 +338,12 @@ function mapArena(segCount: number, id: number, exclusive: boolean): Arena | nul
   if (base === 0) return null;
   ctx.counters.reserve(size + metaBytes);
   ctx.counters.commit(metaBytes);
-  const region = new Region(base, size, RegionKind.Arena, o.view(base, size + metaBytes));
+  const v = regionView(o, base, size + metaBytes);
+  const region = new Region(base, size, RegionKind.Arena, v.buffer, v.byteOffset, size + metaBytes);
   ctx.regions.add(region);
   const arena = new Arena(region, segCount, metaBytes, id, exclusive);
   ctx.arenas.push(arena);
+  arenaHooks.publish?.(arena);
   message(1, `reserved ${exclusive ? "exclusive " : ""}arena ${id}: ${formatSize(size)} at 0x${base.toString(16)}`);
   return arena;
 }
@@ -344,9 +375,9 @@ export function newArena(minSegs = 1): Arena | null {
     segs = Math.max(minSegs, Math.min(segs, fit));
   }
   for (;;) {
-    const a = mapArena(segs, nextArenaId, false);
+    const a = mapArena(segs, arenaHooks.nextId !== null ? arenaHooks.nextId() : nextArenaId, false);
     if (a !== null) {
-      nextArenaId++;
+      if (arenaHooks.nextId === null) nextArenaId++;
       return a;
     }
     if (segs === minSegs) break;
@@ -368,7 +399,7 @@ export function reserveArena(size: number, exclusive: boolean): number {
   let total = 0;
   for (let left = segs; left > 0; left -= per) total += Math.min(left, per) * SEGMENT_SIZE + metaSizeFor(Math.min(left, per));
   if (!allowReserve(total)) return 0;
-  const id = nextArenaId++;
+  const id = takeArenaId();
   const made: Arena[] = [];
   for (; segs > 0; segs -= per) {
     const a = mapArena(Math.min(segs, per), id, exclusive);
@@ -421,10 +452,32 @@ export function claimSegments(arenaId: number, n: number): { arena: Arena; idx: 
     noteFailure(`arena ${arenaId} has no ${n > 1 ? `run of ${n} free segments` : "free segment"} left`);
     return null;
   }
-  const a = newArena(n);
-  if (a === null) return null;
-  const idx = a.claim(n);
-  return idx >= 0 ? { arena: a, idx } : null;
+  const fresh = (): { arena: Arena; idx: number } | null => {
+    // shared: arenas other workers reserved meanwhile may have room
+    if (arenaHooks.discover !== null && arenaHooks.discover()) {
+      for (const a of ctx.arenas) {
+        if (!suitable(a, 0) || a.used + n > a.segCount) continue;
+        const idx = a.claim(n);
+        if (idx >= 0) return { arena: a, idx };
+      }
+    }
+    const a = newArena(n);
+    if (a === null) return null;
+    const idx = a.claim(n);
+    return idx >= 0 ? { arena: a, idx } : null;
+  };
+  return arenaHooks.locked !== null ? arenaHooks.locked(fresh) : fresh();
+}
+
+/** Sees an arena another worker reserved (shared allocator): this worker's own views of it. */
+export function adoptArena(base: number, segCount: number, metaBytes: number, id: number, exclusive: boolean): Arena {
+  const size = segCount * SEGMENT_SIZE;
+  const v = regionView(os(), base, size + metaBytes);
+  const region = new Region(base, size, RegionKind.Arena, v.buffer, v.byteOffset, size + metaBytes);
+  const arena = new Arena(region, segCount, metaBytes, id, exclusive, false);
+  ctx.regions.add(region);
+  ctx.arenas.push(arena);
+  return arena;
 }
 
 export function arenaOf(r: Region): Arena | null {

@@ -6,6 +6,8 @@
 import type { Os } from "./os.ts";
 import { Region, RegionTable, sentinelRegion } from "./region.ts";
 import type { Arena } from "./arena.ts";
+import type { Heap } from "./heap.ts";
+import type { PageRef } from "./region.ts";
 import type { HugeCache } from "./huge.ts";
 import { defaultOptions, type Options } from "./options.ts";
 import { OsCounters } from "./stats.ts";
@@ -23,11 +25,23 @@ export class Context {
   counters: OsCounters = new OsCounters();
   /** Why the last allocation failed (budget, exclusive arena full, OS refusal); for AllocationError. */
   refusal = "";
+  /** The allocator is shared with other workers (workerHandle/attach, src/shared.ts). */
+  shared = false;
   /** Monotonic ms clock for purge delays. */
   now: () => number = () => performance.now();
 }
 
 export const ctx: Context = new Context();
+
+/** Slow-path hooks installed by src/shared.ts once the allocator is shared between workers. */
+export const sharedHooks: {
+  /** Reclaims abandoned segments into `heap`; true when it got any. */
+  reclaim: ((heap: Heap) => boolean) | null;
+  /** An address no known region (or no live segment) covers: learn what other workers made; true when something new is known. */
+  locateMiss: ((addr: number) => boolean) | null;
+  /** Frees a huge block owned by another (or no) worker. */
+  freeForeignHuge: ((pr: PageRef) => void) | null;
+} = { reclaim: null, locateMiss: null, freeForeignHuge: null };
 
 /** The OS backend; only valid after initialization (generic paths call this). */
 export function os(): Os {

@@ -2,12 +2,12 @@
  * free and pointer lookup. The fast path handles a block of a plain page owned by this
  * worker in the region of the previous free; everything else goes through `locate`.
  */
-import { ctx } from "./context.ts";
+import { ctx, sharedHooks } from "./context.ts";
 import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
-import { freeHuge } from "./huge.ts";
+import { dropStaleForeignRun, freeHuge } from "./huge.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
-  PF_IN_FULL, S_COOKIE, S_PAGE_SHIFT, S_PAGES, SEGMENT_MASK,
+  P_THREAD_FREE, PageKind, PF_IN_FULL, S_COOKIE, S_KIND, S_PAGE_SHIFT, S_PAGES, SEGMENT_MASK,
 } from "./layout.ts";
 import { isBlockStart, pushThreadFree } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
@@ -42,7 +42,9 @@ export function free(p: number): void {
         return;
       }
       if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
-        freeBlock(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!, off);
+        const slot = ((seg >>> 22) << 6) + ((pg - s - 16) >> 4);
+        // (another worker's page this worker never looked at has no handle yet)
+        freeBlock(r.pages[slot] ?? pageRefAt(r, seg, slot & 63), off);
         return;
       }
     }
@@ -63,12 +65,18 @@ export const located = { off: 0 };
  */
 export function locate(p: number, op: string): PageRef {
   const r = ctx.regions.find(p);
-  if (r === null) throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated`);
+  if (r === null) {
+    // shared allocator: an arena another worker reserved since we last looked
+    if (sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op);
+    throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated`);
+  }
   const m = r.i32;
   const off = p - r.base;
   if (r.kind === RegionKind.Huge) {
     const start = m[S_PAGES + P_START];
-    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1) {
+    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) {
+      // another worker's huge block this worker saw once: its segments may hold something else now
+      if (dropStaleForeignRun(r)) return locate(p, op);
       throw new InvalidPointerError(p, `${op}: block was already freed`);
     }
     if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block`);
@@ -77,7 +85,11 @@ export function locate(p: number, op: string): PageRef {
   }
   const seg = off - (off & SEGMENT_MASK);
   const s = seg >> 2;
-  if (m[s + S_COOKIE] !== segmentCookie(seg)) throw new InvalidPointerError(p, `${op}: no live segment at this address`);
+  if (m[s + S_COOKIE] !== segmentCookie(seg) || m[s + S_KIND] === PageKind.Huge) {
+    // shared allocator: maybe a huge block another worker carved from this arena
+    if (sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op);
+    throw new InvalidPointerError(p, `${op}: no live segment at this address`);
+  }
   const i = (off - seg) >>> m[s + S_PAGE_SHIFT];
   const pg = s + S_PAGES + i * PAGE_WORDS;
   const bsize = m[pg + P_BSIZE];
@@ -101,6 +113,10 @@ export function freeGeneric(p: number): void {
   const m = pr.m;
   const pg = pr.pg;
   if (m[pg + P_BSIZE] === -1) {
+    if (m[pg + P_OWNER] !== ctx.tag && sharedHooks.freeForeignHuge !== null) {
+      sharedHooks.freeForeignHuge(pr);
+      return;
+    }
     pr.heap!.removeHuge(pr);
     freeHuge(pr);
     return;

@@ -4,13 +4,13 @@
  * owned by one worker; their pages live in that worker's segments.
  */
 import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
-import { ctx } from "./context.ts";
+import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
 import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
-  P_FREE, P_HEAP, P_START, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
+  P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
 import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
 import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
@@ -54,7 +54,7 @@ export class Heap {
   private direct: PageRef[] = new Array<PageRef>(DIRECT_WORDS).fill(EMPTY);
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   private last: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
-  private state: "live" | "deleted" | "destroyed" = "live";
+  private state: "live" | "deleted" | "destroyed" | "detached" = "live";
   /** Pages (including huge) owned by this heap. */
   pageCount = 0;
   /** Generic-path calls since empty pages were last given back. */
@@ -146,6 +146,7 @@ export class Heap {
       ensureInit();
       if (align === 0 && this.malloc !== Heap.prototype.malloc) return this.malloc(size);
     }
+    if (ctx.shared) this.reapHuge();
     const got = allocHuge(size, align, this.id, this.arenaId, flush);
     if (got === null) return 0;
     const pr = got.pr;
@@ -164,14 +165,9 @@ export class Heap {
   private findPage(bin: number): PageRef | null {
     let pr = this.first[bin];
     if (pr !== null) syncPage(pr); // peakInUse sample: the page fast-path mallocs took from
-    while (pr !== null) {
-      const next = pr.next;
-      const m = pr.m;
-      collectPage(m, pr.pg);
-      if (m[pr.pg + P_FREE] !== 0 || m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (sec: checked pages' list)
-      this.toFull(pr);
-      pr = next;
-    }
+    pr = this.scanQueue(pr);
+    // shared allocator: blocks other workers freed into full pages, and abandoned segments, before new memory
+    if (pr === null && ctx.shared && this.rescue()) pr = this.scanQueue(this.first[bin]);
     if (pr === null) {
       pr = this.freshPage(bin);
       if (pr === null) {
@@ -185,6 +181,96 @@ export class Heap {
     }
     this.updateDirect(bin);
     return pr;
+  }
+
+  /** The first page from pr on with a free block (or room to extend); full ones move to the full queue. */
+  private scanQueue(pr: PageRef | null): PageRef | null {
+    while (pr !== null) {
+      const next = pr.next;
+      const m = pr.m;
+      collectPage(m, pr.pg);
+      if (m[pr.pg + P_FREE] !== 0 || m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (sec: checked pages' list)
+      this.toFull(pr);
+      pr = next;
+    }
+    return pr;
+  }
+
+  /**
+   * Shared allocator, before taking new memory: pages parked in the full queue that other
+   * workers freed blocks into go back to their class queues (no cross-worker free is lost:
+   * this runs whenever the heap would otherwise claim a fresh page); huge blocks other
+   * workers freed are reaped; then abandoned segments are reclaimed. True when anything changed.
+   */
+  rescue(): boolean {
+    let got = false;
+    for (let pr = this.first[BIN_FULL]; pr !== null;) {
+      const next = pr.next;
+      const m = pr.m;
+      if ((Atomics.load(m, pr.pg + P_THREAD_FREE) & ~15) !== 0) {
+        collectPage(m, pr.pg);
+        this.unfull(pr);
+        if (m[pr.pg + P_USED] === 0) this.pageEmptied(pr);
+        got = true;
+      }
+      pr = next;
+    }
+    this.reapHuge();
+    if (this.arenaId === 0 && sharedHooks.reclaim !== null && sharedHooks.reclaim(this)) got = true;
+    return got;
+  }
+
+  /** Frees huge blocks of this heap that other workers freed (they set bit 0 of the thread-free word). */
+  reapHuge(): void {
+    for (let pr = this.first[BIN_HUGE]; pr !== null;) {
+      const next = pr.next;
+      if ((Atomics.load(pr.m, pr.pg + P_THREAD_FREE) & 1) !== 0) {
+        this.removeHuge(pr);
+        freeHuge(pr);
+      }
+      pr = next;
+    }
+  }
+
+  /** Takes over a live page of a reclaimed segment (its owner word already names this worker). */
+  reclaimPage(pr: PageRef): void {
+    const m = pr.m;
+    const pg = pr.pg;
+    m[pg + P_OWNER] = ctx.tag;
+    setPageFlags(m, pg, m[pg + P_FLAGS] & ~(PF_IN_FULL | PF_RETIRE));
+    const bin = binOf(m[pg + P_BSIZE]);
+    pr.bin = bin;
+    this.adopt(pr, bin);
+    collectPage(m, pg);
+    if (m[pg + P_USED] === 0) this.pageEmptied(pr);
+  }
+
+  /**
+   * Detach: gives back empty pages; returns the pages still holding live blocks (the
+   * caller abandons their segments) and retires the heap.
+   */
+  abandon(): PageRef[] {
+    const live: PageRef[] = [];
+    if (this.state !== "live") return live;
+    for (const pr of this.pages()) {
+      if (pr.queue === BIN_HUGE) {
+        this.remove(pr);
+        this.pageCount--;
+        pr.heap = null;
+        live.push(pr);
+        continue;
+      }
+      collectPage(pr.m, pr.pg);
+      if (pr.m[pr.pg + P_USED] === 0) this.freePage(pr);
+      else {
+        this.remove(pr);
+        this.pageCount--;
+        pr.heap = null;
+        live.push(pr);
+      }
+    }
+    this.retire("detached");
+    return live;
   }
 
   private freshPage(bin: number): PageRef | null {
@@ -436,7 +522,7 @@ export class Heap {
     if (q < BIN_FULL && this.first[q] === pr) this.updateDirect(q);
   }
 
-  private retire(state: "deleted" | "destroyed"): void {
+  private retire(state: "deleted" | "destroyed" | "detached"): void {
     this.state = state;
     this.direct.fill(EMPTY);
     this.first.fill(null);
@@ -671,7 +757,9 @@ function zeroBlock(p: number, size: number): void {
 
 /** A Uint8Array over [p, p+len): a sub-view of the region's view when it covers the range. */
 export function bytesAt(p: number, len: number): Uint8Array {
-  const r = ctx.regions.find(p);
+  let r = ctx.regions.find(p);
+  // shared allocator: memory another worker reserved since we last looked
+  if ((r === null || (r.kind === RegionKind.Arena && p + len > r.base + r.size)) && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) r = ctx.regions.find(p);
   if (r !== null) {
     const off = p - r.base;
     if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, r.u8.byteOffset + off, len);

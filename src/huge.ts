@@ -11,7 +11,7 @@ import { hugeBlockSize } from "./bins.ts";
 import { allowCommit, allowReserve, noteFailure } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
-  HUGE_HEADER_SIZE, HUGE_ROUND, P_BSIZE, P_CAPACITY, P_END, P_HEAP, P_OWNER, P_RESERVED, P_START,
+  HUGE_HEADER_SIZE, HUGE_ROUND, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_HEAP, P_OWNER, P_RESERVED, P_START, PF_HAS_ALIGNED,
   P_USED, PAGE_WORDS, PageKind, S_COOKIE, S_HUGE_SIZE_F64, S_KIND, S_OWNER, S_PAGE_COUNT,
   S_PAGE_SHIFT, S_PAGES, S_USED_PAGES, SEGMENT_SIZE,
 } from "./layout.ts";
@@ -30,6 +30,9 @@ interface Cached {
   /** Counted in `committed` (false once purged with decommit). */
   committed: boolean;
 }
+
+/** Header word of a huge block carved from an arena: the run's segment count (for other workers). */
+export const S_HUGE_RUN = 12;
 
 /** Huge blocks carved from an arena: the segment run behind each such region. */
 const runs = new Map<Region, { arena: Arena; idx: number; n: number }>();
@@ -188,7 +191,8 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
   const body = flush ? Math.ceil(size / sec.pageSize) * sec.pageSize : bsize;
   const space = body + hugeTailGuard(flush); // room for the guard after the block (secure level 1+)
   let got: { r: Region; start: number; zero: boolean } | null;
-  if (arenaId !== 0) got = fromArena(space, align, arenaId);
+  // shared between workers: from arena segment runs, which every worker can find and view
+  if (arenaId !== 0 || ctx.shared) got = fromArena(space, align, arenaId);
   else {
     const cache = ctx.huge ??= new HugeCache();
     got = cache.take(space, align) ?? fresh(space, align);
@@ -214,6 +218,12 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
   m[pg + P_RESERVED] = 1;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = ctx.tag;
+  const run = runs.get(r);
+  if (run !== undefined) {
+    m[S_HUGE_RUN] = run.n;
+    // a run is inside an arena: the free fast path (which sees the arena) must send it to freeGeneric
+    m[pg + P_FLAGS] = PF_HAS_ALIGNED;
+  }
   m[S_COOKIE] = segmentCookie(0);
   let pr = r.pages[0];
   if (pr === undefined) r.pages[0] = pr = new PageRef(r, pg, 0);
@@ -252,4 +262,42 @@ export function hugeRegions(): Region[] {
     if (r.children !== null) for (const c of r.children) out.push(c);
   }
   return out;
+}
+
+// ---- shared allocator: huge blocks other workers carved from arenas
+
+/** This worker's view of a huge block another worker carved from `arena` at segment idx (n segments). */
+export function adoptForeignRun(arena: Arena, idx: number, n: number): Region {
+  const parent = arena.region;
+  const off = idx * SEGMENT_SIZE;
+  const r = new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE);
+  r.parent = parent;
+  insertSorted(parent.children!, r);
+  r.pages[0] = new PageRef(r, S_PAGES, 0);
+  return r;
+}
+
+/** Forgets this worker's view of another worker's huge block (not its own); true when dropped. */
+export function dropStaleForeignRun(r: Region): boolean {
+  if (r.parent === null || runs.has(r)) return false;
+  const kids = r.parent.children!;
+  const i = kids.indexOf(r);
+  if (i < 0) return false;
+  kids.splice(i, 1);
+  return true;
+}
+
+/** Frees another worker's huge block whose run this worker claimed (its owner is gone). */
+export function releaseForeignRun(r: Region, arena: Arena): void {
+  const idx = Math.round((r.base - arena.region.base) / SEGMENT_SIZE);
+  const n = r.size / SEGMENT_SIZE;
+  r.i32.fill(0, 0, S_PAGES + PAGE_WORDS);
+  dropStaleForeignRun(r);
+  arena.release(idx, n);
+  schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
+}
+
+/** True when r is one of this worker's own huge blocks carved from an arena. */
+export function isOwnRun(r: Region): boolean {
+  return runs.has(r);
 }

@@ -47,6 +47,16 @@ export interface Os {
    * inside one reservation.
    */
   view(addr: number, size: number): ArrayBuffer;
+  /**
+   * Optional: the buffer and byte offset at which [addr, addr+size) starts, for backends whose
+   * reservations may share one buffer (the buffer backend's shared pool). Without it,
+   * `{ buffer: view(addr, size), byteOffset: 0 }`.
+   */
+  region?(addr: number, size: number): { buffer: ArrayBuffer; byteOffset: number };
+  /** Optional (buffer backend): what another worker needs to see this memory (structured-clonable). */
+  shareState?(): unknown;
+  /** Optional (buffer backend): sees the memory described by another worker's shareState(). */
+  adopt?(state: unknown): void;
   /** The runtime's FFI pointer for an address (bigint on Node/koffi, Deno.PointerObject, number on Bun). */
   pointer(addr: number): unknown;
   /** Bytes of [addr, addr+size) the kernel says are resident in RAM (mincore); -1 if unknown. */
@@ -58,3 +68,8 @@ export interface Os {
 }
 
 export type OsKind = "node" | "deno" | "bun" | "buffer";
+
+/** The buffer and offset of [addr, addr+size) (see Os.region). */
+export function regionView(o: Os, addr: number, size: number): { buffer: ArrayBuffer; byteOffset: number } {
+  return o.region !== undefined ? o.region(addr, size) : { buffer: o.view(addr, size), byteOffset: 0 };
+}

@@ -42,6 +42,12 @@ export function countingOs(o: Os, c: OsCounters): Os {
       return o.view(addr, size);
     },
     pointer: (addr) => o.pointer(addr),
+    region: o.region === undefined ? undefined : (addr, size) => {
+      c.osCall("view");
+      return o.region!(addr, size);
+    },
+    shareState: o.shareState === undefined ? undefined : () => o.shareState!(),
+    adopt: o.adopt === undefined ? undefined : (state) => o.adopt!(state),
     resident(addr, size) {
       c.osCall("resident");
       return o.resident(addr, size);

@@ -430,3 +430,32 @@ export function replanPurge(): void {
   nextDue = ctx.os === null ? Infinity : dueTime();
   if (nextDue !== Infinity) schedulePurge(nextDue);
 }
+
+// ---- shared allocator (src/shared.ts): segments change hands between workers
+
+/** This worker's handle on segment idx of an arena, if it owns it. */
+export function segmentRefOf(r: Region, idx: number): SegmentRef | undefined {
+  return refs.get(r)?.[idx];
+}
+
+/** Takes over a segment another worker abandoned (its header already names us as owner). */
+export function adoptSegment(arena: Arena, idx: number): SegmentRef {
+  const seg = idx << SEGMENT_SHIFT;
+  const m = arena.region.i32;
+  const sw = seg >> 2;
+  const ref = new SegmentRef(arena, seg, m[sw + S_KIND] as PageKind, 0);
+  let l = refs.get(arena.region);
+  if (l === undefined) refs.set(arena.region, l = []);
+  l[idx] = ref;
+  if (m[sw + S_USED_PAGES] < m[sw + S_PAGE_COUNT]) addAvail(ref);
+  if (m[sw + S_USED_PAGES] === 0) releaseSegment(ref);
+  return ref;
+}
+
+/** Gives up this worker's handle on a segment it abandons (its pages are still live). */
+export function forgetSegment(ref: SegmentRef): void {
+  if (ref.availIndex >= 0) removeAvail(ref);
+  pending.delete(ref);
+  ref.purgeDue = 0;
+  refs.get(ref.r)![ref.idx] = undefined;
+}

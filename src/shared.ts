@@ -1,0 +1,443 @@
+/**
+ * One allocator shared by the workers of a process (workerHandle / attach).
+ *
+ * The process-wide state lives in a small "root" reservation in native memory (for the
+ * buffer backend: in the shared pool, see ffi/buffer.ts), which every attached worker views:
+ *
+ * - counters: the next thread tag (each worker a distinct nonzero tag) and the next arena id;
+ * - the arena directory: an append-only table of (base, segments, metadata bytes, id, flags).
+ *   Appending is lock-free (claim a slot with Atomics.add, write it, publish its `ready` word
+ *   last), so a reader never sees a half-written entry. A worker learns about arenas other
+ *   workers reserved lazily: when it meets an address it does not know, and before it
+ *   reserves a new arena itself (under the arena lock, so workers do not all reserve at once);
+ * - the worker table: per attached worker its tag, state (alive / gone), JS threadId and pid.
+ *   A terminated worker cannot say it is gone: its parent calls releaseWorker(threadId)
+ *   (mod.ts watchWorker does it on the Worker's "exit" event), which marks it gone and
+ *   abandons its segments on its behalf. Liveness is this explicit word, not a heartbeat:
+ *   it works the same on every runtime and never declares a slow worker dead;
+ * - the robust arena lock (src/lock.ts) and the count of abandoned segments.
+ *
+ * Ownership (mimalloc's): a segment's header names its owner's tag (0 = abandoned), and so
+ * does each page. A free of another worker's block is one atomic push onto the page's
+ * thread-free list; the owner collects lazily. Pages parked in the owner's full queue are
+ * revisited whenever the owner would claim a fresh page (Heap.rescue), so no free is lost.
+ * Huge blocks (arena segment runs while shared) freed by another worker get bit 0 of their
+ * thread-free word set; the owner reaps them at its next slow-path event, or, when the
+ * owner is gone (segment owner 0), the freer claims the run and frees it itself.
+ *
+ * Detach / death: the worker's empty pages are given back, the others keep their blocks:
+ * page and segment owners become 0 (every free then goes to a thread-free list), and the
+ * abandoned count grows. A worker that needs a page first reclaims abandoned segments
+ * (compare-exchange of the owner word 0 → its tag decides who gets one), collecting what
+ * was freed into them meanwhile. Nothing a dead worker allocated is lost: it can be freed
+ * from anywhere and its memory is reused.
+ */
+import { adoptArena, type Arena, arenaHooks, peekArenaId } from "./arena.ts";
+import { ctx, os, sharedHooks } from "./context.ts";
+import { DoubleFreeError } from "./errors.ts";
+import type { Heap } from "./heap.ts";
+import { adoptForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
+import {
+  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, PageKind, S_COOKIE, S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGES,
+  SEGMENT_SHIFT, SEGMENT_SIZE,
+} from "./layout.ts";
+import { RobustLock } from "./lock.ts";
+import { regionView } from "./os.ts";
+import { setPageFlags } from "./page.ts";
+import type { PageRef, Region } from "./region.ts";
+import { adoptSegment, forgetSegment, liveSegments, pageRefAt, segmentCookie } from "./segment.ts";
+
+// ---- root layout (int32 word indices)
+const R_MAGIC = 0;
+const R_VERSION = 1;
+const R_PID = 2; //        creating process
+const R_NEXT_TAG = 3; //   Atomics.add
+const R_NEXT_ARENA = 4; // Atomics.add
+const R_DIR_COUNT = 5; //  directory slots claimed
+const R_ABANDONED = 6; //  abandoned segments not reclaimed yet (a hint: reclaim scans only when > 0)
+const R_ID = 7; //         random id: tells this root from stale or foreign memory
+const R_LOCK64 = 4; //     bigint64 index (bytes 32..39): the arena lock
+const R_TEST_LOCK64 = 5; // bigint64 index (bytes 40..47): a lock only tests take
+const R_WORKERS = 64; //   worker table: WORKER_WORDS per entry
+const WORKER_WORDS = 4; // tag, state, JS threadId, pid
+const MAX_WORKERS = 448;
+const R_DIR = 2048; //     directory: DIR_WORDS per entry
+const DIR_WORDS = 8; //    ready, id, segCount, metaBytes, exclusive, -, base (float64 at words 6..7)
+const MAX_ARENAS = 1024;
+export const ROOT_SIZE = 64 * 1024;
+const ROOT_MAGIC = 0x7a5a_ed01;
+const VERSION = 1;
+const W_ALIVE = 1;
+const W_GONE = 2;
+const TAG_MAX = 0x3fffffff;
+
+/** A structured-clonable ticket to join this allocator from another worker. */
+export interface WorkerHandle {
+  tsmalloc: "worker-handle";
+  version: number;
+  backend: string;
+  pid: number;
+  root: number;
+  id: number;
+  /** Buffer backend: the shared memory itself (SharedArrayBuffers). */
+  memory?: unknown;
+}
+
+interface Root {
+  base: number;
+  m: Int32Array;
+  f64: Float64Array;
+  lock: RobustLock;
+  testLock: RobustLock;
+  /** Directory entries this worker has looked at. */
+  seen: number;
+  /** This worker's slot in the worker table. */
+  slot: number;
+}
+
+let root: Root | null = null;
+
+export function isShared(): boolean {
+  return root !== null;
+}
+
+function viewRoot(base: number): Root {
+  const v = regionView(os(), base, ROOT_SIZE);
+  const m = new Int32Array(v.buffer, v.byteOffset, ROOT_SIZE / 4);
+  const f64 = new Float64Array(v.buffer, v.byteOffset, ROOT_SIZE / 8);
+  const b64 = new BigInt64Array(v.buffer, v.byteOffset, 16);
+  const me = () => ({ pid: os().pid(), tag: ctx.tag });
+  const r: Root = {
+    base, m, f64, seen: 0, slot: -1,
+    lock: new RobustLock(b64, R_LOCK64, me, isGone),
+    testLock: new RobustLock(b64, R_TEST_LOCK64, me, isGone),
+  };
+  return r;
+}
+
+/** True when the worker with this tag detached or was released as dead. */
+function isGone(tag: number): boolean {
+  const r = root;
+  if (r === null) return false;
+  for (let i = 0; i < MAX_WORKERS; i++) {
+    const w = R_WORKERS + i * WORKER_WORDS;
+    if (Atomics.load(r.m, w) === tag) return Atomics.load(r.m, w + 1) === W_GONE;
+  }
+  return false;
+}
+
+function register(r: Root, jsThreadId: number): void {
+  const o = os();
+  for (let i = 0; i < MAX_WORKERS; i++) {
+    const w = R_WORKERS + i * WORKER_WORDS;
+    if (Atomics.compareExchange(r.m, w + 1, 0, -1) !== 0) continue; // slot taken
+    r.m[w] = ctx.tag;
+    r.m[w + 2] = jsThreadId;
+    r.m[w + 3] = o.pid();
+    Atomics.store(r.m, w + 1, W_ALIVE);
+    r.slot = i;
+    return;
+  }
+  throw new Error(`tsmalloc: more than ${MAX_WORKERS} workers attached to one allocator`);
+}
+
+function publish(a: Arena): void {
+  const r = root!;
+  const k = Atomics.add(r.m, R_DIR_COUNT, 1);
+  if (k >= MAX_ARENAS) throw new Error(`tsmalloc: more than ${MAX_ARENAS} arenas in a shared allocator`);
+  const e = R_DIR + k * DIR_WORDS;
+  r.m[e + 1] = a.id;
+  r.m[e + 2] = a.segCount;
+  r.m[e + 3] = a.metaBytes;
+  r.m[e + 4] = a.exclusive ? 1 : 0;
+  r.f64[(e + 6) >> 1] = a.region.base;
+  Atomics.store(r.m, e, 1); // ready: published last
+}
+
+/** Views arenas other workers published since we last looked; true when any was new. */
+function discover(): boolean {
+  const r = root;
+  if (r === null) return false;
+  const n = Math.min(Atomics.load(r.m, R_DIR_COUNT), MAX_ARENAS);
+  let found = false;
+  while (r.seen < n) {
+    const e = R_DIR + r.seen * DIR_WORDS;
+    if (Atomics.load(r.m, e) !== 1) break; // being written: look again next time
+    const base = r.f64[(e + 6) >> 1];
+    if (!ctx.arenas.some((a) => a.region.base === base)) {
+      adoptArena(base, r.m[e + 2], r.m[e + 3], r.m[e + 1], r.m[e + 4] === 1);
+      found = true;
+    }
+    r.seen++;
+  }
+  return found;
+}
+
+/** An address we do not know: new arenas, or a huge block another worker carved from an arena. */
+function locateMiss(addr: number): boolean {
+  if (discover()) return true;
+  for (const a of ctx.arenas) {
+    const rg = a.region;
+    if (addr < rg.base || addr >= rg.base + rg.size) continue;
+    const m = rg.i32;
+    // the run's header is in its first segment: walk back to it
+    for (let idx = Math.floor((addr - rg.base) / SEGMENT_SIZE); idx >= 0; idx--) {
+      const s = (idx * SEGMENT_SIZE) >> 2;
+      if (!a.isUsed(idx)) return false;
+      if (m[s + S_KIND] !== PageKind.Huge || m[s + S_COOKIE] !== segmentCookie(0)) {
+        if (m[s + S_COOKIE] === segmentCookie(idx * SEGMENT_SIZE)) return false; // a segment of pages
+        continue;
+      }
+      const n = m[s + S_HUGE_RUN];
+      if (n <= 0 || addr >= rg.base + (idx + n) * SEGMENT_SIZE) return false;
+      if (rg.children!.some((c) => c.base === rg.base + idx * SEGMENT_SIZE)) return false;
+      adoptForeignRun(a, idx, n);
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+function arenaOfRegion(r: Region): Arena {
+  const parent = r.parent ?? r;
+  const a = ctx.arenas.find((x) => x.region === parent);
+  if (a === undefined) throw new Error("tsmalloc: huge block outside every known arena");
+  return a;
+}
+
+/** free of a huge block this worker does not own. */
+function freeForeignHuge(pr: PageRef): void {
+  const m = pr.m;
+  if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) throw new DoubleFreeError(pr.base + m[pr.pg + 7]);
+  // the owner reaps it; an owner that is gone cannot: then whoever claims the run frees it
+  if (r0(m) === 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) releaseForeignRun(pr.r, arenaOfRegion(pr.r));
+  else if (pr.r.parent !== null) {
+    const kids = pr.r.parent.children!;
+    const i = kids.indexOf(pr.r);
+    if (i >= 0) kids.splice(i, 1); // our view of it: the block is gone for us
+  }
+}
+function r0(m: Int32Array): number {
+  return Atomics.load(m, S_OWNER);
+}
+
+/** Reclaims up to a few abandoned segments into heap; true when it got any. */
+function reclaim(heap: Heap): boolean {
+  const r = root;
+  if (r === null || Atomics.load(r.m, R_ABANDONED) <= 0) return false;
+  discover();
+  let got = 0;
+  for (const a of ctx.arenas) {
+    if (a.exclusive) continue;
+    const m = a.region.i32;
+    for (let idx = 0; idx < a.segCount && got < 4; idx++) {
+      if (!a.isUsed(idx)) continue;
+      const s = (idx << SEGMENT_SHIFT) >> 2;
+      if (m[s + S_COOKIE] !== segmentCookie(idx << SEGMENT_SHIFT) || m[s + S_KIND] === PageKind.Huge) continue;
+      if (Atomics.load(m, s + S_OWNER) !== 0 || Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) continue;
+      Atomics.sub(r.m, R_ABANDONED, 1);
+      got++;
+      adoptSegment(a, idx);
+      const count = m[s + S_PAGE_COUNT];
+      const pages: PageRef[] = [];
+      for (let i = 0; i < count; i++) {
+        if (m[s + S_PAGES + i * PAGE_WORDS + P_BSIZE] > 0) pages.push(pageRefAt(a.region, idx << SEGMENT_SHIFT, i));
+      }
+      for (const pr of pages) {
+        pr.m[pr.pg + P_HEAP] = heap.id;
+        heap.reclaimPage(pr);
+      }
+    }
+  }
+  return got > 0;
+}
+
+/** Marks every page of the segment at word s abandoned, then the segment (owner 0). */
+function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean {
+  const count = m[s + S_PAGE_COUNT];
+  for (let i = 0; i < count; i++) {
+    const pg = s + S_PAGES + i * PAGE_WORDS;
+    if (m[pg + P_BSIZE] <= 0) continue;
+    Atomics.store(m, pg + P_OWNER, 0);
+    setPageFlags(m, pg, m[pg + 9]); // fast-free key follows the owner: 0
+  }
+  if (Atomics.compareExchange(m, s + S_OWNER, expectOwner, 0) !== expectOwner) return false;
+  Atomics.add(root!.m, R_ABANDONED, 1);
+  return true;
+}
+
+/** Abandons a huge run (owner 0); frees it at once when another worker already freed the block. */
+function abandonHuge(hr: Region, expectOwner: number): void {
+  const m = hr.i32;
+  Atomics.store(m, S_PAGES + P_OWNER, 0);
+  if (Atomics.compareExchange(m, S_OWNER, expectOwner, 0) !== expectOwner) return;
+  if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) {
+    releaseForeignRun(hr, arenaOfRegion(hr));
+  }
+}
+
+function install(r: Root): void {
+  root = r;
+  ctx.shared = true;
+  arenaHooks.nextId = () => Atomics.add(r.m, R_NEXT_ARENA, 1);
+  arenaHooks.publish = publish;
+  arenaHooks.discover = discover;
+  arenaHooks.locked = (f) => r.lock.with(f);
+  sharedHooks.reclaim = reclaim;
+  sharedHooks.locateMiss = locateMiss;
+  sharedHooks.freeForeignHuge = freeForeignHuge;
+}
+
+/** Creates the root if needed (first call), and returns a handle other workers can attach with. */
+export function makeHandle(jsThreadId: number): WorkerHandle {
+  const o = os();
+  noGuards();
+  if (root === null) {
+    const memory = o.shareState?.(); // buffer backend: from now on reservations come from the shared pool
+    void memory;
+    const base = o.reserve(ROOT_SIZE, ROOT_SIZE);
+    if (base === 0) throw new Error("tsmalloc: cannot reserve the shared root");
+    ctx.counters.reserve(ROOT_SIZE);
+    ctx.counters.commit(ROOT_SIZE);
+    const r = viewRoot(base);
+    r.m[R_VERSION] = VERSION;
+    r.m[R_PID] = o.pid();
+    r.m[R_NEXT_TAG] = Math.min(ctx.tag, TAG_MAX - 1 << 0) + 1;
+    r.m[R_NEXT_ARENA] = peekArenaId();
+    r.m[R_ID] = (Math.random() * 0x7fffffff) | 1;
+    install(r);
+    register(r, jsThreadId);
+    for (const a of ctx.arenas) publish(a);
+    r.seen = Atomics.load(r.m, R_DIR_COUNT);
+    Atomics.store(r.m, R_MAGIC, ROOT_MAGIC);
+  }
+  const r = root!;
+  return {
+    tsmalloc: "worker-handle",
+    version: VERSION,
+    backend: o.kind,
+    pid: r.m[R_PID],
+    root: r.base,
+    id: r.m[R_ID],
+    memory: o.shareState?.(),
+  };
+}
+
+/** Checks a handle's shape (clear errors for anything else). */
+export function checkHandle(h: unknown): WorkerHandle {
+  const bad = (why: string) => new TypeError(`tsmalloc: attach: not a worker handle (${why}); pass the value workerHandle() returned`);
+  if (typeof h !== "object" || h === null) throw bad(`got ${h === null ? "null" : typeof h}`);
+  const x = h as Record<string, unknown>;
+  if (x.tsmalloc !== "worker-handle") throw bad("no tsmalloc marker");
+  if (x.version !== VERSION) throw bad(`version ${String(x.version)}, expected ${VERSION}`);
+  for (const k of ["pid", "root", "id"]) {
+    if (typeof x[k] !== "number" || !Number.isSafeInteger(x[k]) || (x[k] as number) <= 0) throw bad(`bad ${k}`);
+  }
+  if (typeof x.backend !== "string") throw bad("bad backend");
+  return x as unknown as WorkerHandle;
+}
+
+/** Joins the allocator of a handle (the backend is initialized and matches). */
+export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
+  const o = os();
+  noGuards();
+  if (h.pid !== o.pid()) throw new Error(`tsmalloc: attach: the handle comes from another process (pid ${h.pid}, we are ${o.pid()}); memory is shared between workers of one process only`);
+  if (root !== null) {
+    if (root.base === h.root && root.m[R_ID] === h.id) return; // already part of it
+    throw new Error("tsmalloc: attach: this worker already shares another allocator");
+  }
+  if (o.kind !== h.backend) throw new Error(`tsmalloc: attach: the handle is for the ${h.backend} backend, but this worker uses ${o.kind} (configure({ backend }) must match)`);
+  if (h.pid !== o.pid()) throw new Error(`tsmalloc: attach: the handle comes from another process (pid ${h.pid}, we are ${o.pid()}); memory is shared between workers of one process only`);
+  if (ctx.arenas.length > 0 || ctx.huge !== null) throw new Error("tsmalloc: attach must be called before this worker allocates");
+  if (o.kind === "buffer") {
+    if (h.memory === undefined || o.adopt === undefined) throw new TypeError("tsmalloc: attach: a buffer-backend handle must carry its SharedArrayBuffers (pass it by structured clone)");
+    o.adopt(h.memory);
+  }
+  let r: Root;
+  try {
+    r = viewRoot(h.root);
+  } catch (e) {
+    throw new Error(`tsmalloc: attach: no allocator at the handle's address (${(e as Error).message})`);
+  }
+  if (Atomics.load(r.m, R_MAGIC) !== ROOT_MAGIC || r.m[R_ID] !== h.id) throw new Error("tsmalloc: attach: the handle does not name a live allocator (stale or foreign handle)");
+  let tag = Atomics.add(r.m, R_NEXT_TAG, 1);
+  if (tag > TAG_MAX || tag <= 0) throw new Error("tsmalloc: attach: out of thread tags");
+  ctx.tag = tag;
+  install(r);
+  register(r, jsThreadId);
+  discover();
+}
+
+/** This worker leaves: empty pages go back, the rest is abandoned for others to reclaim. */
+export function detachWorker(heaps: Heap[]): void {
+  const r = root;
+  if (r === null) throw new Error("tsmalloc: detach: this worker is not sharing an allocator (workerHandle/attach)");
+  const tag = ctx.tag;
+  const huge: PageRef[] = [];
+  for (const h of heaps) for (const pr of h.abandon()) if (pr.m[pr.pg + P_BSIZE] === -1) huge.push(pr);
+  for (const ref of liveSegments()) {
+    const m = ref.r.i32;
+    forgetSegment(ref);
+    abandonSegment(m, ref.seg >> 2, tag);
+  }
+  for (const pr of huge) abandonHuge(pr.r, tag);
+  if (r.slot >= 0) Atomics.store(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE);
+}
+
+/**
+ * A worker that cannot detach itself (terminated) is gone: marks it so (its locks become
+ * free) and abandons its segments on its behalf. Returns false when no live worker has this
+ * JS threadId.
+ */
+export function releaseDeadWorker(jsThreadId: number): boolean {
+  const r = root;
+  if (r === null) return false;
+  let tag = 0;
+  for (let i = 0; i < MAX_WORKERS && tag === 0; i++) {
+    const w = R_WORKERS + i * WORKER_WORDS;
+    if (Atomics.load(r.m, w + 1) === W_ALIVE && r.m[w + 2] === jsThreadId && r.m[w + 3] === os().pid()) {
+      if (Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_GONE) === W_ALIVE) tag = r.m[w];
+    }
+  }
+  if (tag === 0 || tag === ctx.tag) return false;
+  discover();
+  for (const a of ctx.arenas) {
+    const m = a.region.i32;
+    for (let idx = 0; idx < a.segCount; idx++) {
+      if (!a.isUsed(idx)) continue;
+      const s = (idx << SEGMENT_SHIFT) >> 2;
+      if (Atomics.load(m, s + S_OWNER) !== tag) continue;
+      if (m[s + S_KIND] === PageKind.Huge && m[s + S_COOKIE] === segmentCookie(0)) {
+        let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE);
+        hr ??= adoptForeignRun(a, idx, m[s + S_HUGE_RUN]);
+        abandonHuge(hr, tag);
+      } else if (m[s + S_COOKIE] === segmentCookie(idx << SEGMENT_SHIFT)) {
+        abandonSegment(m, s, tag);
+      }
+    }
+  }
+  return true;
+}
+
+/** Segments abandoned and not yet reclaimed (process-wide). */
+export function abandonedSegments(): number {
+  return root === null ? 0 : Math.max(0, Atomics.load(root.m, R_ABANDONED));
+}
+
+/** Locks recovered from dead holders or another process by this worker. */
+export function lockStats(): { recovered: number } {
+  return { recovered: root === null ? 0 : root.lock.recovered + root.testLock.recovered };
+}
+
+/** Test hooks: the arena lock and a lock only tests use. */
+export function testLocks(): { arena: RobustLock; test: RobustLock } | null {
+  return root === null ? null : { arena: root.lock, test: root.testLock };
+}
+
+/** Guard pages (secure >= 1 on an FFI backend) are tracked per worker: not shareable yet. */
+function noGuards(): void {
+  if (ctx.options.secure >= 1 && os().canProtect) {
+    throw new Error("tsmalloc: sharing the allocator between workers is not supported with secure-mode guard pages yet (secure >= 1 on an FFI backend)");
+  }
+}

@@ -1,0 +1,190 @@
+// Workers (issue 4): one allocator shared by workers (workerHandle/attach), cross-worker
+// frees, abandonment and reclaim of a terminated worker's segments, robust locks, and a port
+// of mimalloc's test-stress.c. Worker side: test/fixtures/shared-worker.ts.
+import process from "node:process";
+import { Worker } from "node:worker_threads";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  _testing, attach, backend, getOption, free, malloc, realloc, releaseWorker, sharedStats, usableSize, watchWorker, workerHandle,
+} from "../mod.ts";
+import { RobustLock, lockIdentity } from "../src/lock.ts";
+import { checkPattern, fillPattern } from "./_util.ts";
+import { freeItems, TRANSFERS } from "./_stress.ts";
+
+const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
+const FIXTURE = new URL("./fixtures/shared-worker" + ext, import.meta.url);
+const env = (k: string, d: number) => Number(process.env[k] ?? "") || d;
+// test-stress.c parameters (defaults sized for ~20 s per run on 2 cores; raise for manual runs:
+// TSMALLOC_STRESS_THREADS=32 TSMALLOC_STRESS_SCALE=25 TSMALLOC_STRESS_ITER=50 are the C defaults)
+const THREADS = env("TSMALLOC_STRESS_THREADS", 4);
+const SCALE = env("TSMALLOC_STRESS_SCALE", 10);
+const ITER = env("TSMALLOC_STRESS_ITER", 4);
+
+interface W {
+  w: Worker;
+  call(op: string, args?: Record<string, unknown>): Promise<unknown>;
+  exited: Promise<number>;
+}
+
+async function start(): Promise<W> {
+  const w = new Worker(FIXTURE, { workerData: { handle: workerHandle() } });
+  const q: ((m: { ok: boolean; value?: unknown; error?: string }) => void)[] = [];
+  const errs: unknown[] = [];
+  w.on("message", (m) => q.shift()?.(m));
+  w.on("error", (e) => {
+    errs.push(e);
+    for (const f of q.splice(0)) f({ ok: false, error: String(e) });
+  });
+  const exited = new Promise<number>((res) => w.on("exit", res));
+  const ready = await new Promise<{ ok: boolean; error?: string }>((res) => q.push(res));
+  if (!ready.ok) throw new Error("worker failed to start: " + ready.error);
+  return {
+    w,
+    exited,
+    call(op, args = {}) {
+      return new Promise((res, rej) => {
+        q.push((m) => (m.ok ? res(m.value) : rej(new Error(`worker ${op}: ${m.error}`))));
+        w.postMessage({ op, ...args });
+      });
+    },
+  };
+}
+
+const SIZES = [1, 8, 16, 100, 1000, 1024, 5000, 8192, 20000, 70000, 500000, 3_000_000];
+
+const guarded = getOption("secure") >= 1 && backend().guardPages;
+if (guarded) {
+  const g = suite("workers (secure guard pages)");
+  g("sharing is refused with secure-mode guard pages (documented limitation)", () => {
+    assert.throws(() => workerHandle(), /not supported with secure-mode guard pages/);
+  });
+  g.run();
+}
+const t0 = suite("workers");
+const t = (guarded ? Object.assign(() => {}, { run() {} }) : t0) as typeof t0;
+
+t("bad handles throw clear errors", () => {
+  for (const bad of [undefined, null, 42, "x", {}, { tsmalloc: "worker-handle" }, { tsmalloc: "worker-handle", version: 1, pid: 1, root: 1, id: 1, backend: 7 }]) {
+    assert.throws(() => attach(bad as never), /not a worker handle/);
+  }
+  const h = workerHandle();
+  assert.throws(() => attach({ ...h, pid: h.pid + 1 }), /another process|already shares/);
+  attach(h); // its own allocator: a no-op
+  assert.throws(() => attach({ ...h, id: h.id ^ 2 }), /already shares another allocator/);
+});
+
+t("blocks move between workers in both directions, contents intact; realloc/usableSize/free of foreign blocks", async () => {
+  const a = await start();
+  try {
+    // worker -> main
+    const theirs = (await a.call("alloc", { sizes: SIZES, base: 1000 })) as number[];
+    for (let i = 0; i < SIZES.length; i++) {
+      assert.ok(usableSize(theirs[i]) >= SIZES[i]);
+      assert.is(checkPattern(theirs[i], SIZES[i], 1000 + i), -1, `pattern of the worker's block ${i}`);
+    }
+    for (let i = 0; i < SIZES.length; i++) {
+      if (i % 2 === 0) free(theirs[i]);
+      else {
+        const q = realloc(theirs[i], SIZES[i] * 3);
+        assert.is(checkPattern(q, SIZES[i], 1000 + i), -1, "realloc of a foreign block keeps contents");
+        free(q);
+      }
+    }
+    // main -> worker
+    const mine = SIZES.map((s, i) => {
+      const p = malloc(s);
+      fillPattern(p, s, 2000 + i);
+      return p;
+    });
+    assert.is(await a.call("checkFree", { ptrs: mine, sizes: SIZES, base: 2000, realloc: true }), 0);
+    // many rounds: the worker's pages fill up, main frees everything (full pages must be revisited)
+    for (let round = 0; round < 20; round++) {
+      const sizes = Array.from({ length: 500 }, (_, i) => 16 + ((i * 37 + round) % 900));
+      const ps = (await a.call("alloc", { sizes, base: round * 1000 })) as number[];
+      for (let i = 0; i < ps.length; i++) {
+        if (checkPattern(ps[i], sizes[i], round * 1000 + i) !== -1) assert.unreachable(`round ${round} block ${i}`);
+        free(ps[i]);
+      }
+    }
+    const info = (await a.call("info")) as { inUse: number; tag: number };
+    assert.is(info.inUse, 0, "the worker collected every block main freed");
+    assert.is.not(info.tag, sharedStats().tag, "distinct thread tags");
+  } finally {
+    await a.w.terminate();
+  }
+});
+
+t("a terminated worker's live blocks stay valid and freeable; its segments are reclaimed", async () => {
+  const a = await start();
+  watchWorker(a.w);
+  const sizes = Array.from({ length: 2000 }, (_, i) => 32 + (i % 50) * 16).concat([300000, 3_000_000]);
+  const ps = (await a.call("alloc", { sizes, base: 5 })) as number[];
+  await a.w.terminate();
+  await a.exited;
+  // watchWorker released it on exit (a second release finds nothing alive)
+  await new Promise((r) => setTimeout(r, 10));
+  assert.is(releaseWorker(a.w.threadId), false);
+  assert.ok(sharedStats().abandonedSegments > 0, "its segments are abandoned");
+  for (let i = 0; i < ps.length; i++) if (checkPattern(ps[i], sizes[i], 5 + i) !== -1) assert.unreachable(`block ${i} intact`);
+  for (const p of ps) free(p);
+  // new memory: abandoned segments are reclaimed before new ones are claimed
+  const before = sharedStats().abandonedSegments;
+  const more: number[] = [];
+  for (let i = 0; i < 20000 && sharedStats().abandonedSegments >= before; i++) more.push(malloc(32 + (i % 50) * 16));
+  assert.ok(sharedStats().abandonedSegments < before, `reclaimed (${before} -> ${sharedStats().abandonedSegments})`);
+  for (const p of more) free(p);
+});
+
+t("fork via FFI is unsafe in a JS runtime (V8/JSC helper threads do not survive fork): lock identity logic tested directly", () => {
+  const sab = new SharedArrayBuffer(16);
+  const w = new BigInt64Array(sab);
+  const dead = new Set<number>();
+  let me = { pid: 1000, tag: 7 };
+  const lock = new RobustLock(w, 0, () => me, (tag) => dead.has(tag));
+  lock.acquire();
+  assert.is(w[0], lockIdentity(1000, 7));
+  // the memory is inherited by a forked child: another pid, same tag; the parent's holder does not exist there
+  me = { pid: 2000, tag: 7 };
+  const child = new RobustLock(w, 0, () => me, () => false);
+  child.acquire();
+  assert.is(w[0], lockIdentity(2000, 7));
+  assert.is(child.recovered, 1);
+  child.release();
+  assert.is(w[0], 0n);
+  // a dead holder in the same process
+  Atomics.store(w, 0, lockIdentity(2000, 9));
+  dead.add(9);
+  const other = new RobustLock(w, 0, () => me, (tag) => dead.has(tag));
+  other.acquire();
+  assert.is(other.recovered, 1);
+  other.release();
+  // a live holder of the same process is waited for
+  assert.not.ok(RobustLock.stale(lockIdentity(2000, 9), 2000, () => false));
+  assert.ok(RobustLock.stale(lockIdentity(1999, 9), 2000, () => false));
+});
+
+t(`test-stress.c port: THREADS=${THREADS} SCALE=${SCALE} ITER=${ITER}`, async () => {
+  const transfer = new SharedArrayBuffer(TRANSFERS * 8);
+  const tr = new BigInt64Array(transfer);
+  let seed = 12345;
+  const chance = (perc: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) | 0;
+    return ((seed >>> 8) % 100) <= perc;
+  };
+  let allocs = 0;
+  for (let n = 0; n < ITER; n++) {
+    const ws = await Promise.all(Array.from({ length: THREADS }, () => start()));
+    const counts = await Promise.all(ws.map((w, tid) => w.call("stress", { tid, scale: SCALE, transfer, allowLarge: false })));
+    allocs += (counts as number[]).reduce((x, y) => x + y, 0);
+    // threads end: they detach (abandon) as a C thread's exit does
+    await Promise.all(ws.map((w) => w.call("detach")));
+    await Promise.all(ws.map((w) => w.w.terminate()));
+    for (let i = 0; i < TRANSFERS; i++) {
+      if (chance(50) || n + 1 === ITER) freeItems(Number(Atomics.exchange(tr, i, 0n)));
+    }
+  }
+  assert.ok(allocs > 0);
+});
+
+t.run();
