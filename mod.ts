@@ -413,17 +413,32 @@ export function detach(): void {
  * A worker that was terminated (or crashed) cannot detach: call this from another worker
  * with its `threadId` (or the Worker object). Marks it dead (locks it held become free) and
  * abandons its segments so others reclaim them. True when such a live worker was attached.
+ *
+ * Node and Bun set `worker.threadId` to -1 once the worker has exited, so read the id
+ * before terminating it (`const id = worker.threadId`), or call {@link watchWorker} right
+ * after creating the worker; a negative id throws RangeError instead of releasing nothing.
  */
 export function releaseWorker(worker: number | { threadId: number }): boolean {
   const id = typeof worker === "number" ? worker : worker?.threadId;
   if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: releaseWorker: pass a Worker or its threadId");
+  if (id < 0) throw new RangeError(exitedIdMessage("releaseWorker", id));
   if (!isInitialized()) return false;
   return releaseDeadWorker(id);
 }
 
-/** Calls {@link releaseWorker} when the worker exits (normally or terminated). */
+function exitedIdMessage(fn: string, id: number): string {
+  return `tsmalloc: ${fn}: threadId ${id}: the worker has already exited (Node and Bun set worker.threadId to -1 then); ` +
+    "read worker.threadId before terminating it, or call watchWorker(worker) when you create it";
+}
+
+/**
+ * Calls {@link releaseWorker} when the worker exits (normally or terminated). Call it right
+ * after creating the worker: it remembers the threadId, which Node and Bun reset on exit.
+ */
 export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () => void) => unknown; addEventListener?: (ev: string, f: () => void) => void }): void {
   const id = worker.threadId;
+  if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: watchWorker: pass a Worker");
+  if (id < 0) throw new RangeError(exitedIdMessage("watchWorker", id));
   const f = () => void releaseWorker(id);
   if (typeof worker.on === "function") worker.on("exit", f);
   else worker.addEventListener?.("error", f);

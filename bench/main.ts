@@ -275,7 +275,7 @@ async function main() {
     mitataPatched: patched,
     startedAt: new Date(t0).toISOString(),
     durationMs: Date.now() - t0,
-    context: { cpu: res.context?.cpu, arch: res.context?.arch, runtime: res.context?.runtime, version: res.context?.version },
+    context: { cpu: res.context?.cpu, arch: res.context?.arch, runtime: res.context?.runtime, version: (res.context as any)?.version },
     tables: {
       sizes: tableSum(sizeTable(SEED_SIZES, 8, 4096)),
       index1000: tableSum(indexTable(SEED_INDEX, 1000)),

@@ -10,7 +10,7 @@ import {
   P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED,
   PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, PF_SLOW_FREE, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
 } from "./layout.ts";
-import { detected, forEachFree, guardedBlocks, sec } from "./secure.ts";
+import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
 
 /** What validate() found. */
@@ -29,6 +29,8 @@ export interface ValidateReport {
   /** Corrupted free lists detected at run time by secure mode and dropped (count, and the latest messages). */
   detectedCount: number;
   detected: string[];
+  /** Guard pages protected now, and those skipped because the guard budget was used up (doc/SECURE.md). */
+  guardPages: { live: number; skipped: number };
 }
 
 const MAX_PROBLEMS = 100;
@@ -83,6 +85,7 @@ export function validateAll(): ValidateReport {
     problems,
     detectedCount: detected.count,
     detected: [...detected.recent],
+    guardPages: { live: guardsLive(), skipped: guardCounts.skipped },
   };
 }
 

@@ -16,8 +16,8 @@ import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./p
 import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
-  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, popChecked, randomInt32, removeGuarded,
-  sec,
+  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
+  removeGuarded, sec,
 } from "./secure.ts";
 import { syncPage } from "./usage.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
@@ -638,7 +638,10 @@ export class Heap {
     const o = ctx.options;
     if (typeof size === "number" && size >= o.guardedMin && size <= Math.max(o.guardedMin, o.guardedMax) && --this.guardCount <= 0) {
       this.guardCount = o.guardedSampleRate;
-      if (Number.isInteger(size) && size <= MAX_ALLOC_SIZE && guardRoom(1)) return this.mallocGuarded(size);
+      if (Number.isInteger(size) && size <= MAX_ALLOC_SIZE) {
+        if (guardRoom(1)) return this.mallocGuarded(size);
+        noteGuardSkipped(); // an ordinary block instead
+      }
     }
     return this.baseMalloc().call(this, size);
   }
@@ -771,6 +774,13 @@ export function bytesAt(p: number, len: number): Uint8Array {
 
 /** memmove of len bytes between blocks (possibly in different regions). */
 export function copyBytes(dst: number, src: number, len: number): void {
+  // common case: both blocks in one region's view — one memmove, no view objects
+  const r = ctx.regions.find(src);
+  if (r !== null && dst >= r.base && dst + len <= r.base + r.viewSize && src + len <= r.base + r.viewSize) {
+    const s = src - r.base;
+    r.u8.copyWithin(dst - r.base, s, s + len);
+    return;
+  }
   const CHUNK = 1 << 30;
   for (let done = 0; done < len; done += CHUNK) {
     const n = Math.min(CHUNK, len - done);

@@ -446,6 +446,11 @@ function unprotect(addr: number): void {
   os().unprotect(addr, len);
 }
 
+/** A guarded allocation was not made for lack of guard budget. */
+export function noteGuardSkipped(): void {
+  skipGuard("the guard budget is used up");
+}
+
 function skipGuard(why: string): void {
   if (guardCounts.skipped++ === 0) {
     console.error(`tsmalloc: guard pages are being skipped (${protectedRanges.size} protected; ${why}): ` +

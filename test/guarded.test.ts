@@ -44,6 +44,18 @@ t("guard pages, secure 4: the end of every page is a guard too (secure 1 leaves 
   assert.is(r.survived, true);
 });
 
+t("guard budget (vm.max_map_count): past 3/4 of it guarded allocations become ordinary blocks, nothing fails", () => {
+  const c = runChild("secure-child", ["budget"], FFI);
+  assert.ok(c.status === 0 && c.result !== null, describeChild(c));
+  const r = c.result!;
+  assert.is(r.guarded, 12288, "guarded allocations up to 3/4 of the 16384-guard budget");
+  assert.is(r.live, 12288, "validate().guardPages.live");
+  assert.ok((r.skipped as number) > 0, "the rest are counted as skipped");
+  assert.match(c.stderr, /guard pages are being skipped/, "and said once on stderr");
+  assert.is(r.after, 0, "freeing them removed every guard");
+  assert.ok(r.ok);
+});
+
 t("buffer backend: guards unavailable — a documented no-op reported by backend(), other secure features work", () => {
   const r = expectOk(["buffer"], { TSMALLOC_BACKEND: "buffer", TSMALLOC_SECURE: "4" }, "buffer, secure 4");
   assert.is(r.kind, "buffer");

@@ -117,6 +117,7 @@ t("blocks move between workers in both directions, contents intact; realloc/usab
 
 t("a terminated worker's live blocks stay valid and freeable; its segments are reclaimed", async () => {
   const a = await start();
+  const id = a.w.threadId; // Node and Bun reset worker.threadId to -1 on exit
   watchWorker(a.w);
   const sizes = Array.from({ length: 2000 }, (_, i) => 32 + (i % 50) * 16).concat([300000, 3_000_000]);
   const ps = (await a.call("alloc", { sizes, base: 5 })) as number[];
@@ -124,7 +125,7 @@ t("a terminated worker's live blocks stay valid and freeable; its segments are r
   await a.exited;
   // watchWorker released it on exit (a second release finds nothing alive)
   await new Promise((r) => setTimeout(r, 10));
-  assert.is(releaseWorker(a.w.threadId), false);
+  assert.is(releaseWorker(id), false);
   assert.ok(sharedStats().abandonedSegments > 0, "its segments are abandoned");
   for (let i = 0; i < ps.length; i++) if (checkPattern(ps[i], sizes[i], 5 + i) !== -1) assert.unreachable(`block ${i} intact`);
   for (const p of ps) free(p);
@@ -162,6 +163,41 @@ t("fork via FFI is unsafe in a JS runtime (V8/JSC helper threads do not survive 
   // a live holder of the same process is waited for
   assert.not.ok(RobustLock.stale(lockIdentity(2000, 9), 2000, () => false));
   assert.ok(RobustLock.stale(lockIdentity(1999, 9), 2000, () => false));
+});
+
+t("a worker terminated while holding the arena lock (test hook: it blocks in Atomics.wait): the others continue within a second", async () => {
+  const a = await start();
+  const id = a.w.threadId; // Node and Bun reset worker.threadId to -1 once it exited
+  // watchWorker(a.w); // on "exit": releaseWorker(id) marks it dead, so the lock word it left is free for the taking
+  const b = await start();
+  const deadline = (ms: number, what: string) => new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer after ${ms} ms`)), ms));
+  try {
+    assert.is(await a.call("holdArenaLockForever"), true);
+    const lock = _testing.locks()!.arena;
+    assert.is.not(lock.word, 0n, "the worker holds the arena lock");
+    let done = false;
+    const waiting = b.call("takeArenaLock").finally(() => (done = true));
+    waiting.catch(() => {}); // awaited below
+    await new Promise((r) => setTimeout(r, 100));
+    assert.not.ok(done, "the other worker waits while the holder is alive");
+    const t1 = Date.now();
+    await a.w.terminate();
+    await a.exited;
+    const got = (await Promise.race([waiting, deadline(5000, "the waiting worker")])) as { ms: number; recovered: number };
+    const ms = Date.now() - t1;
+    assert.ok(ms < 1000, `the waiting worker went on ${ms} ms after terminate()`);
+    assert.ok(got.recovered >= 1, "it recovered the lock of the dead holder");
+    // the main thread takes it at once too
+    const t2 = Date.now();
+    lock.with(() => {});
+    assert.ok(Date.now() - t2 < 1000);
+    assert.is(lock.word, 0n);
+    assert.is(releaseWorker(id), false, "watchWorker released it already");
+    if (a.w.threadId < 0) assert.throws(() => releaseWorker(a.w), /already exited/); // Node, Bun: a clear error, not a silent no-op
+  } finally {
+    await a.w.terminate();
+    await b.w.terminate();
+  }
 });
 
 t(`test-stress.c port: THREADS=${THREADS} SCALE=${SCALE} ITER=${ITER}`, async () => {
