@@ -67,6 +67,9 @@ export function setOptionValue(name: OptionName, value: unknown): void {
   if (ctx.os !== null && INIT_ONLY_OPTIONS.has(name) && v !== ctx.options[name]) {
     throw new Error(`tsmalloc: option ${name} can only be set before the first allocation (it is ${ctx.options[name]})`);
   }
+  if (ctx.shared && name === "guardedSampleRate" && v !== 0) {
+    throw new Error("tsmalloc: guarded allocations are not supported while the allocator is shared between workers");
+  }
   apply(name, v);
 }
 

@@ -46,6 +46,7 @@ import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
 import { adoptSegment, forgetSegment, liveSegments, pageRefAt, segmentCookie } from "./segment.ts";
+import { guardedActive, guardedBlocks } from "./secure.ts";
 
 // ---- root layout (int32 word indices)
 const R_MAGIC = 0;
@@ -439,5 +440,9 @@ export function testLocks(): { arena: RobustLock; test: RobustLock } | null {
 function noGuards(): void {
   if (ctx.options.secure >= 1 && os().canProtect) {
     throw new Error("tsmalloc: sharing the allocator between workers is not supported with secure-mode guard pages yet (secure >= 1 on an FFI backend)");
+  }
+  // guarded allocations too: another worker's free would leave the guard page protected
+  if (guardedActive() || guardedBlocks.size > 0) {
+    throw new Error("tsmalloc: sharing the allocator between workers is not supported with guarded allocations (set guardedSampleRate to 0 and free them first)");
   }
 }

@@ -56,6 +56,16 @@ t("guard budget (vm.max_map_count): past 3/4 of it guarded allocations become or
   assert.ok(r.ok);
 });
 
+t("workers: the allocator is not shared while guarded allocations are on or live, and they cannot be turned on once it is", () => {
+  const c = runChild("secure-child", ["share"], FFI);
+  assert.ok(c.status === 0 && c.result !== null, describeChild(c));
+  const [whileOn, whileLive, afterShare] = c.result!.errors as string[];
+  assert.match(whileOn, /not supported with guarded allocations/);
+  assert.match(whileLive, /not supported with guarded allocations/);
+  assert.match(afterShare, /not supported while the allocator is shared/);
+  assert.is(c.result!.rate, 0);
+});
+
 t("buffer backend: guards unavailable — a documented no-op reported by backend(), other secure features work", () => {
   const r = expectOk(["buffer"], { TSMALLOC_BACKEND: "buffer", TSMALLOC_SECURE: "4" }, "buffer, secure 4");
   assert.is(r.kind, "buffer");

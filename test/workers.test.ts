@@ -168,7 +168,7 @@ t("fork via FFI is unsafe in a JS runtime (V8/JSC helper threads do not survive 
 t("a worker terminated while holding the arena lock (test hook: it blocks in Atomics.wait): the others continue within a second", async () => {
   const a = await start();
   const id = a.w.threadId; // Node and Bun reset worker.threadId to -1 once it exited
-  // watchWorker(a.w); // on "exit": releaseWorker(id) marks it dead, so the lock word it left is free for the taking
+  watchWorker(a.w); // on "exit": releaseWorker(id) marks it dead, so the lock word it left is free for the taking
   const b = await start();
   const deadline = (ms: number, what: string) => new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer after ${ms} ms`)), ms));
   try {
