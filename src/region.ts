@@ -39,7 +39,8 @@ export class Region {
    * mapping; a segment offset for a huge block carved from an arena, whose views alias the
    * arena's). The views cover `length` bytes (default: the rest of the buffer).
    */
-  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, length = buffer.byteLength - byteOffset) {
+  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, viewLength?: number) {
+    const length = viewLength ?? buffer.byteLength - byteOffset;
     this.base = base;
     this.size = size;
     this.kind = kind;
