@@ -114,15 +114,18 @@ export function collectPage(m: Int32Array, pg: number): void {
   }
 }
 
-function collectThreadFree(m: Int32Array, pg: number): void {
+/** Atomically takes a page's whole thread-free list (keeping its flag bits); returns its head or 0. */
+export function takeThreadFree(m: Int32Array, pg: number): number {
   let tf = m[pg + P_THREAD_FREE];
-  // swap the list out, keeping the flag bits
   for (;;) {
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
-    if (seen === tf) break;
+    if (seen === tf) return tf & ~15;
     tf = seen;
   }
-  const head = tf & ~15;
+}
+
+function collectThreadFree(m: Int32Array, pg: number): void {
+  const head = takeThreadFree(m, pg);
   if (head === 0) return;
   let count = 1;
   let t = head;

@@ -26,6 +26,7 @@ import {
   S_SEC, SEC_FREE, SEC_K0, SEC_K1, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
 import type { PageRef, Region } from "./region.ts";
+import { takeThreadFree } from "./page.ts";
 
 /** The process's secure configuration (fixed by configureSecure at first use). */
 export const sec = {
@@ -260,13 +261,7 @@ export function collectChecked(m: Int32Array, pg: number): void {
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
-  let tf = m[pg + P_THREAD_FREE];
-  for (;;) {
-    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
-    if (seen === tf) break;
-    tf = seen;
-  }
-  const head = tf & ~15;
+  const head = takeThreadFree(m, pg);
   if (head === 0) return;
   const cap = m[pg + P_CAPACITY];
   let count = 1;
