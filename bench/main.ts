@@ -6,13 +6,13 @@
 //   bun bench/main.ts
 // Options: --mode=quick|full  --min-ms=N (time per cell)  --call-us=N (target time per call)
 //           --rows=id,id,...  --round=N  --out=file.json  --only=regex
-//          --backend=ffi|buffer (tsmalloc rows)  --workers=N (worker workloads, pending)
+//          --backend=ffi|buffer (tsmalloc rows)  --workers=N (worker workloads)
 import { B, bench, do_not_optimize, group, measure, run } from "mitata";
 import { readFileSync } from "node:fs";
 import { cpuNs, fresh, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS } from "./common.ts";
 import { ALL_JS_ROWS, loadPeers, type Peer } from "./peers/index.ts";
 import { type Mode, workloads, type Workload } from "./workloads.ts";
-import { pendingWorkerWorkloads } from "./workers.ts";
+import { pendingWorkerWorkloads, runWorkerWorkload, workerNa, workerWorkloads } from "./workers.ts";
 
 // deno-lint-ignore-file no-explicit-any
 
@@ -244,7 +244,29 @@ async function main() {
     }
   }
 
+  // multi-worker workloads (bench/workers.ts): wall time of the whole run per op
+  const wwls = workerWorkloads(workers).filter((w) => !only || only.test(w.id));
+  for (const w of wwls) {
+    console.log(`\n# ${w.title}  [${rt}; ns/op = wall time / total ops]`);
+    for (const p of order) {
+      const row: Row = { workload: w.id, peer: p.id, status: "ok" };
+      results.push(row);
+      if (p.unavailable) {
+        Object.assign(row, { status: "unavailable", reason: p.unavailable });
+        continue;
+      }
+      const na = workerNa(p);
+      if (na) {
+        Object.assign(row, { status: "n/a", reason: na });
+        continue;
+      }
+      const r = await runWorkerWorkload(w.id, p, workers, mode);
+      Object.assign(row, r);
+      console.log(`#   ${p.label.padEnd(34)} ${r.status === "ok" ? `${r.nsPerOp!.toFixed(1)} ns/op wall (${r.ops} ops in ${r.wallMs!.toFixed(0)} ms; all-thread CPU ${r.cpuAllThreadsNsPerOp!.toFixed(1)} ns/op)` : `${r.status}: ${r.reason}`}`);
+    }
+  }
   for (const pw of pendingWorkerWorkloads(workers)) {
+    if (only && !only.test(pw.id)) continue;
     for (const p of peers) results.push({ workload: pw.id, peer: p.id, status: "pending", reason: pw.reason });
   }
 
@@ -252,7 +274,7 @@ async function main() {
   console.log(`\n# ns per op, process CPU time (${rt}, round ${round}); op = see workload`);
   const ids = peers.map((p) => p.id);
   console.log(["workload".padEnd(16), ...ids.map((x) => x.padStart(14))].join(""));
-  for (const w of wls) {
+  for (const w of [...wls, ...wwls]) {
     const cells = ids.map((pid) => {
       const r = results.find((x) => x.workload === w.id && x.peer === pid)!;
       const x = r.cpuNsPerOp ?? r.nsPerOp!;
@@ -283,7 +305,7 @@ async function main() {
       stress: tableSum(randomTable(SEED_STRESS)),
     },
     peers: peers.map((p) => ({ id: p.id, label: p.label, version: p.version, unavailable: p.unavailable, na: p.na, info: p.info })),
-    workloads: wls.map((w) => ({ id: w.id, kind: w.kind, title: w.title, op: w.op, opsPerRep: w.opsPerRep, note: w.note })),
+    workloads: [...wls, ...wwls].map((w) => ({ id: w.id, kind: w.kind, title: w.title, op: w.op, opsPerRep: w.opsPerRep, note: w.note })),
     workers,
     results,
   };

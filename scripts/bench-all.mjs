@@ -8,7 +8,7 @@
 //     --rounds=N                interleaved rounds (default quick 1, full 3); every round
 //                               starts fresh processes, rotates the peer order, alternates
 //                               the FFI-backend and buffer-backend processes
-//     --workers=N               worker count for the worker workloads (default 2; pending)
+//     --workers=N               worker count for the worker workloads (default 2): larson-workers, xmalloc
 //     --secure=L                also run tsmalloc (ffi) with configure({secure: L}) in its own
 //                               process (default 4; 0 = skip): secure-mode overhead
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
@@ -88,7 +88,7 @@ function cmdFor(rt, entry, args) {
   return [bin("bun"), ts, ...args];
 }
 
-const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/peers"];
+const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
 function listFiles(p) {
   if (!existsSync(p)) return [];
   if (!statSync(p).isDirectory()) return [p];
@@ -221,7 +221,7 @@ async function bundle() {
   const esbuild = await import("esbuild");
   const build = (stubMod) =>
     esbuild.build({
-      entryPoints: [join(snapDir, "bench", "main.ts"), join(snapDir, "bench", "memory.ts")],
+      entryPoints: [join(snapDir, "bench", "main.ts"), join(snapDir, "bench", "memory.ts"), join(snapDir, "bench", "worker-entry.ts")], // worker-entry: the worker script of bench/workers.ts
       outdir: outDir,
       bundle: true,
       format: "esm",
@@ -257,6 +257,7 @@ if (opts.runtimes.includes("node")) {
   const s = Date.now();
   rmSync(join(outDir, "main.js"), { force: true });
   rmSync(join(outDir, "memory.js"), { force: true });
+  rmSync(join(outDir, "worker-entry.js"), { force: true });
   await bundle();
   timings.bundleMs = Date.now() - s;
 }
