@@ -44,7 +44,7 @@ export function createBunOs(reason = "bun: bun:ffi"): Os {
     getpid: fn([], "i32"),
     getpagesize: fn([], "i32"),
     ...(linux
-      ? { syscall: fn(["i64"], "i64_fast"), __errno_location: fn([], "ptr") }
+      ? { syscall: fn(["i64", "usize", "i32", "i32", "usize"], "i64_fast"), __errno_location: fn([], "ptr") }
       : { pthread_self: fn([], "u64_fast"), pthread_mach_thread_np: fn(["usize"], "u32"), __error: fn([], "ptr") }),
   }).symbols;
   const errnoLocation = linux ? s.__errno_location : s.__error;
@@ -57,8 +57,9 @@ export function createBunOs(reason = "bun: bun:ffi"): Os {
     mincore: (addr, len, vec) => s.mincore(addr, len, vec) as number,
     getpid: () => s.getpid() as number,
     threadId: linux
-      ? () => Number(s.syscall(nr))
+      ? () => Number(s.syscall(nr, 0, 0, 0, 0))
       : () => s.pthread_mach_thread_np(s.pthread_self()) as number,
+    syscall4: linux ? (n, a, b, c, d) => Number(s.syscall(n, a, b, c, d)) : undefined,
     errno: () => {
       const p = errnoLocation() as number | null;
       return p ? ffi.read.i32(p) : -1;

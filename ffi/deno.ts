@@ -46,7 +46,7 @@ export function createDenoOs(reason = "deno: Deno.dlopen"): Os {
   const s = Deno.dlopen(platform.libc, {
     ...common,
     ...(linux
-      ? { syscall: fn(["i64"], "i64"), __errno_location: fn([], "pointer") }
+      ? { syscall: fn(["i64", "usize", "i32", "i32", "usize"], "i64"), __errno_location: fn([], "pointer") }
       : { pthread_self: fn([], "usize"), pthread_mach_thread_np: fn(["usize"], "u32"), __error: fn([], "pointer") }),
   }).symbols;
   const errnoLocation = linux ? s.__errno_location : s.__error;
@@ -60,8 +60,9 @@ export function createDenoOs(reason = "deno: Deno.dlopen"): Os {
     mincore: (addr, len, vec) => s.mincore(addr, len, vec) as number,
     getpid: () => s.getpid() as number,
     threadId: linux
-      ? () => Number(s.syscall(nr))
+      ? () => Number(s.syscall(nr, 0, 0, 0, 0))
       : () => s.pthread_mach_thread_np(s.pthread_self()) as number,
+    syscall4: linux ? (n, a, b, c, d) => Number(s.syscall(n, a, b, c, d)) : undefined,
     errno: () => {
       const p = errnoLocation() as object | null;
       return p ? new Deno.UnsafePointerView(p).getInt32() : -1;

@@ -39,10 +39,13 @@ export function createNodeOs(reason = "node: koffi"): Os {
   const getpid = f("getpid", "int", []);
   const getpagesize = f("getpagesize", "int", []);
   let threadId: () => number;
+  let syscall4: ((nr: number, a: number, b: number, c: number, d: number) => number) | undefined;
   if (platform.os === "linux") {
-    const syscall = f("syscall", "long", ["long"]);
+    // one prototype for gettid and futex: integer arguments only (extra ones are ignored)
+    const syscall = f("syscall", "long", ["long", "uintptr_t", "int", "int", "uintptr_t"]);
     const nr = platform.sysGettid;
-    threadId = () => Number(syscall(nr));
+    threadId = () => Number(syscall(nr, 0, 0, 0, 0));
+    syscall4 = (n, a, b, c, d) => Number(syscall(n, a, b, c, d));
   } else {
     const self = f("pthread_self", "uintptr_t", []);
     const mach = f("pthread_mach_thread_np", "uint32_t", ["uintptr_t"]);
@@ -56,6 +59,7 @@ export function createNodeOs(reason = "node: koffi"): Os {
     mincore: (addr, len, vec) => mincore(addr, len, vec) as number,
     getpid: () => getpid() as number,
     threadId,
+    syscall4,
     errno: () => koffi.errno(),
     getpagesize: () => getpagesize() as number,
   };

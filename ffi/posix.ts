@@ -19,6 +19,8 @@ export interface Platform {
   readonly mapFixed: number;
   /** Linux: SYS_gettid for `syscall`; 0 on macOS (uses pthread_mach_thread_np). */
   readonly sysGettid: number;
+  /** Linux: SYS_futex; 0 where there is none. */
+  readonly sysFutex: number;
   /** madvise advice for a lazy reset: MADV_FREE (Linux 8, macOS 5). */
   readonly madvFree: number;
 }
@@ -39,11 +41,12 @@ export function platformFor(os: string, arch: string): Platform {
     const sysGettid = a === "x64" ? 186 : a === "arm64" ? 178 : 0;
     if (sysGettid === 0) throw new Error(`unsupported architecture for the FFI backend: linux/${arch}`);
     // MAP_PRIVATE 0x02 | MAP_ANONYMOUS 0x20 | MAP_NORESERVE 0x4000
-    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, madvFree: 8 };
+    const sysFutex = a === "x64" ? 202 : 98;
+    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, sysFutex, madvFree: 8 };
   }
   if (os === "darwin") {
     // MAP_PRIVATE 0x02 | MAP_ANON 0x1000 (no MAP_NORESERVE on macOS)
-    return { os: "darwin", libc: "libSystem.B.dylib", mapFlags: 0x02 | 0x1000, mapFixed: 0x10, sysGettid: 0, madvFree: 5 };
+    return { os: "darwin", libc: "libSystem.B.dylib", mapFlags: 0x02 | 0x1000, mapFixed: 0x10, sysGettid: 0, sysFutex: 0, madvFree: 5 };
   }
   throw new Error(`unsupported platform for the FFI backend: ${os}/${arch}`);
 }
@@ -60,6 +63,8 @@ export interface Libc {
   getpid(): number;
   /** The OS thread id (gettid on Linux, the mach thread port on macOS). */
   threadId(): number;
+  /** Linux: syscall(nr, a, b, c, d) with integer arguments (the futex); absent elsewhere. */
+  syscall4?(nr: number, a: number, b: number, c: number, d: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
   getpagesize(): number;
@@ -195,5 +200,41 @@ export function posixOs(parts: PosixParts): Os {
 
     pid: () => libc.getpid(),
     threadId: () => libc.threadId(),
+    ...(libc.syscall4 !== undefined && platform.sysFutex !== 0
+      ? futexOf(libc.syscall4, platform.sysFutex, parts.view, () => libc.mmap(0, pageSize, PROT_RW, flags))
+      : {}),
+  };
+}
+
+const FUTEX_WAIT_PRIVATE = 128;
+const FUTEX_WAKE_PRIVATE = 129;
+
+/** futex wait/wake over `syscall`; the timeout's struct timespec lives in a page of our own. */
+function futexOf(
+  syscall4: (nr: number, a: number, b: number, c: number, d: number) => number,
+  nr: number,
+  view: (addr: number, size: number) => ArrayBuffer,
+  mapPage: () => number,
+): Pick<Os, "futexWait" | "futexWake"> {
+  let ts = 0;
+  let tsView: Int32Array | null = null;
+  return {
+    futexWait(addr: number, expected: number, timeoutMs: number): void {
+      if (tsView === null) {
+        const p = mapPage();
+        if (p === -1 || p === 0) throw new Error("futexWait: cannot map a page for the timeout");
+        ts = p;
+        tsView = new Int32Array(view(ts, 16));
+      }
+      const ms = Math.max(0, timeoutMs);
+      tsView[0] = Math.floor(ms / 1000); // tv_sec (int64, little-endian)
+      tsView[1] = 0;
+      tsView[2] = Math.round((ms % 1000) * 1e6); // tv_nsec
+      tsView[3] = 0;
+      syscall4(nr, addr, FUTEX_WAIT_PRIVATE, expected | 0, ts);
+    },
+    futexWake(addr: number, count: number): void {
+      syscall4(nr, addr, FUTEX_WAKE_PRIVATE, count | 0, 0);
+    },
   };
 }

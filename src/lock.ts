@@ -9,11 +9,11 @@
  *   inherited through fork()); none of its threads exist here, so it is free for us. The
  *   takeover is one compareExchange of the exact stale value, so two contenders cannot both
  *   win.
- * - Waiting: spins briefly, then sleeps with Atomics.wait — on the word itself when the
- *   memory is a SharedArrayBuffer (buffer backend; release notifies), else on a private
- *   SharedArrayBuffer with a timeout growing to 1 ms (FFI views are plain ArrayBuffers and
- *   cannot be waited on; a futex through FFI is not used: it would cost a native call per
- *   wait and differ per runtime). Every wake re-checks the holder's liveness.
+ * - Waiting: spins briefly, then blocks — with Atomics.wait on the word itself when the
+ *   memory is a SharedArrayBuffer (buffer backend; release notifies), with a futex on the
+ *   word's low half (the holder's tag) through FFI on Linux (release wakes), else on a
+ *   private SharedArrayBuffer. Waits time out (growing to 1 ms) so that every wake re-checks
+ *   the holder's liveness: a dead holder never releases.
  */
 
 const SPINS = 100;
@@ -42,11 +42,19 @@ export class RobustLock {
    * `w[i]` is the lock word; `me()` this worker's identity (pid and tag); `isDead(tag)`
    * true when the worker with that tag is known dead.
    */
+  /** Futex waits done (FFI backends), for stats and tests. */
+  futexWaits = 0;
+
+  /**
+   * `futex`, when given, blocks on the word's native address (its low 32 bits, the holder's
+   * tag on little-endian machines) instead of sleeping.
+   */
   constructor(
     w: BigInt64Array,
     i: number,
     private readonly me: () => { pid: number; tag: number },
     private readonly isDead: (tag: number) => boolean,
+    private readonly futex?: { addr: number; wait(addr: number, expected: number, ms: number): void; wake(addr: number, n: number): void },
   ) {
     this.w = w;
     this.i = i;
@@ -82,7 +90,10 @@ export class RobustLock {
       }
       if (spins < SPINS) continue;
       if (this.shared) Atomics.wait(this.w, this.i, cur, Math.max(1, sleepMs));
-      else sleep(sleepMs);
+      else if (this.futex !== undefined) {
+        this.futexWaits++;
+        this.futex.wait(this.futex.addr, Number(cur & 0xffffffffn) | 0, sleepMs);
+      } else sleep(sleepMs);
       sleepMs = Math.min(MAX_SLEEP_MS, sleepMs * 2);
     }
     this.depth = 1;
@@ -93,6 +104,7 @@ export class RobustLock {
     if (--this.depth > 0) return;
     Atomics.store(this.w, this.i, 0n);
     if (this.shared) Atomics.notify(this.w, this.i);
+    else if (this.futex !== undefined) this.futex.wake(this.futex.addr, 0x7fffffff);
   }
 
   /** Runs f holding the lock. */

@@ -61,6 +61,13 @@ export interface Os {
   pointer(addr: number): unknown;
   /** Bytes of [addr, addr+size) the kernel says are resident in RAM (mincore); -1 if unknown. */
   resident(addr: number, size: number): number;
+  /**
+   * Linux FFI backends: block while the int32 at `addr` equals `expected`, at most
+   * `timeoutMs` (futex FUTEX_WAIT_PRIVATE). Absent where there is no futex.
+   */
+  futexWait?(addr: number, expected: number, timeoutMs: number): void;
+  /** Wakes up to `count` threads blocked in futexWait on `addr`. */
+  futexWake?(addr: number, count: number): void;
   /** Process id. */
   pid(): number;
   /** OS thread id (gettid) on FFI backends; a worker id on the buffer backend. */

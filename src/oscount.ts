@@ -46,6 +46,14 @@ export function countingOs(o: Os, c: OsCounters): Os {
       c.osCall("view");
       return o.region!(addr, size);
     },
+    futexWait: o.futexWait === undefined ? undefined : (addr, expected, ms) => {
+      c.osCall("futexWait");
+      o.futexWait!(addr, expected, ms);
+    },
+    futexWake: o.futexWake === undefined ? undefined : (addr, count) => {
+      c.osCall("futexWake");
+      o.futexWake!(addr, count);
+    },
     shareState: o.shareState === undefined ? undefined : () => o.shareState!(),
     adopt: o.adopt === undefined ? undefined : (state) => o.adopt!(state),
     resident(addr, size) {

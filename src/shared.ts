@@ -108,10 +108,15 @@ function viewRoot(base: number): Root {
   const f64 = new Float64Array(v.buffer, v.byteOffset, ROOT_SIZE / 8);
   const b64 = new BigInt64Array(v.buffer, v.byteOffset, 16);
   const me = () => ({ pid: os().pid(), tag: ctx.tag });
+  const o = os();
+  const futexAt = (i64: number) =>
+    o.futexWait !== undefined && o.futexWake !== undefined
+      ? { addr: base + i64 * 8, wait: o.futexWait.bind(o), wake: o.futexWake.bind(o) }
+      : undefined;
   const r: Root = {
     base, m, f64, seen: 0, slot: -1,
-    lock: new RobustLock(b64, R_LOCK64, me, isGone),
-    testLock: new RobustLock(b64, R_TEST_LOCK64, me, isGone),
+    lock: new RobustLock(b64, R_LOCK64, me, isGone, futexAt(R_LOCK64)),
+    testLock: new RobustLock(b64, R_TEST_LOCK64, me, isGone, futexAt(R_TEST_LOCK64)),
   };
   return r;
 }

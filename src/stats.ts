@@ -11,6 +11,9 @@ export interface OsCallCounts {
   view: number;
   /** mincore calls behind `resident` (stats() asks the kernel). */
   resident: number;
+  /** futex waits and wakes of the process-wide locks (FFI backends on Linux, shared mode). */
+  futexWait: number;
+  futexWake: number;
 }
 
 export class OsCounters {
@@ -27,7 +30,7 @@ export class OsCounters {
   resetBytes = 0;
   /** Allocations refused by maxReserved / maxCommitted (after purging cached memory). */
   budgetRefusals = 0;
-  calls: OsCallCounts = { reserve: 0, release: 0, purge: 0, reset: 0, protect: 0, unprotect: 0, view: 0, resident: 0 };
+  calls: OsCallCounts = { reserve: 0, release: 0, purge: 0, reset: 0, protect: 0, unprotect: 0, view: 0, resident: 0, futexWait: 0, futexWake: 0 };
 
   osCall(kind: keyof OsCallCounts): void {
     this.calls[kind]++;

@@ -264,4 +264,27 @@ t("pid and thread id", () => {
   }
 });
 
+if (ffi && (globalThis as { process?: { platform?: string } }).process?.platform === "linux") {
+  t("futex through FFI (Linux): a wait on a changed word returns at once, a wait on an unchanged word times out, wake is harmless", () => {
+    assert.type(os.futexWait, "function");
+    assert.type(os.futexWake, "function");
+    const a = reserve(4096, 4096);
+    const w = new Int32Array(os.view(a, 4096));
+    w[0] = 5;
+    let t0 = performance.now();
+    os.futexWait!(a, 6, 2000); // expected 6, word is 5: EAGAIN at once
+    assert.ok(performance.now() - t0 < 500, `a mismatched wait blocked ${performance.now() - t0} ms`);
+    t0 = performance.now();
+    os.futexWait!(a, 5, 40); // word is 5: blocks until the 40 ms timeout
+    const waited = performance.now() - t0;
+    assert.ok(waited >= 25, `a matching wait returned after ${waited} ms (no futex?)`);
+    os.futexWake!(a, 1); // no waiter: returns
+    assert.is(w[0], 5);
+  });
+} else {
+  t(`no futex on this backend (${os.kind}): locks wait with Atomics.wait instead`, () => {
+    assert.is(os.futexWait, undefined);
+  });
+}
+
 t.run();
