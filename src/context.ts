@@ -4,7 +4,7 @@
  * be reassigned from other modules).
  */
 import type { Os } from "./os.ts";
-import { Region, RegionTable, sentinelRegion } from "./region.ts";
+import { type Region, RegionTable, sentinelRegion } from "./region.ts";
 import type { Arena } from "./arena.ts";
 import type { Heap } from "./heap.ts";
 import type { PageRef } from "./region.ts";

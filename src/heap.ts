@@ -13,13 +13,14 @@ import {
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
 import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
-import { PageRef, RegionKind, sentinelRegion } from "./region.ts";
+import { PageRef, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
   addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
   removeGuarded, sec,
 } from "./secure.ts";
 import { syncPage } from "./usage.ts";
+import { copyBytes, fillBytes, zeroBlock } from "./views.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 
 const BIN_HUGE = BIN_FULL + 1;
@@ -738,54 +739,6 @@ function usableSizeFor(p: number, op: string): number {
     return g.usable;
   }
   return bsize - (p - pr.base - located.off);
-}
-
-/** Fills [p, p+len) with a byte (chunked: huge blocks may exceed one view). */
-function fillBytes(p: number, len: number, v: number): void {
-  const CHUNK = 1 << 30;
-  for (let done = 0; done < len; done += CHUNK) bytesAt(p + done, Math.min(CHUNK, len - done)).fill(v);
-}
-
-/** Zeroes a fresh block, except a huge block on a mapping that still reads as zero. */
-function zeroBlock(p: number, size: number): void {
-  const r = ctx.regions.find(p)!;
-  if (r.kind === RegionKind.Huge && r.fresh) {
-    r.fresh = false;
-    return;
-  }
-  const off = p - r.base;
-  if (off + size <= r.viewSize) r.u8.fill(0, off, off + size);
-  else bytesAt(p, size).fill(0);
-}
-
-/** A Uint8Array over [p, p+len): a sub-view of the region's view when it covers the range. */
-export function bytesAt(p: number, len: number): Uint8Array {
-  let r = ctx.regions.find(p);
-  // shared allocator: memory another worker reserved since we last looked
-  if ((r === null || (r.kind === RegionKind.Arena && p + len > r.base + r.size)) && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) r = ctx.regions.find(p);
-  if (r !== null) {
-    const off = p - r.base;
-    if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, r.u8.byteOffset + off, len);
-  }
-  const o = ctx.os;
-  if (o === null || o.kind === "buffer") throw new RangeError(`tsmalloc: no memory of ours at 0x${p.toString(16)} (+${len})`);
-  return new Uint8Array(o.view(p, len));
-}
-
-/** memmove of len bytes between blocks (possibly in different regions). */
-export function copyBytes(dst: number, src: number, len: number): void {
-  // common case: both blocks in one region's view — one memmove, no view objects
-  const r = ctx.regions.find(src);
-  if (r !== null && dst >= r.base && dst + len <= r.base + r.viewSize && src + len <= r.base + r.viewSize) {
-    const s = src - r.base;
-    r.u8.copyWithin(dst - r.base, s, s + len);
-    return;
-  }
-  const CHUNK = 1 << 30;
-  for (let done = 0; done < len; done += CHUNK) {
-    const n = Math.min(CHUNK, len - done);
-    bytesAt(dst + done, n).set(bytesAt(src + done, n));
-  }
 }
 
 function isOnFreeList(pr: PageRef, off: number): boolean {

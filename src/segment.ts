@@ -14,7 +14,7 @@ import { type Arena, claimSegments } from "./arena.ts";
 import { allowCommit, setRelief } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
-  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, PAGE_WORDS, PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
+  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, PAGE_WORDS, type PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
   S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_PURGE_HI, S_PURGE_LO, S_USED_PAGES, SEGMENT_COOKIE,
   SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT,
 } from "./layout.ts";
