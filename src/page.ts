@@ -4,7 +4,7 @@
  */
 import { BIN_SIZE } from "./bins.ts";
 import {
-  P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
+  CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
   P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, PF_CHECKED, PF_SLOW_FREE,
   SEC_WORDS,
 } from "./layout.ts";
@@ -29,7 +29,7 @@ export function initPage(m: Int32Array, pg: number, bin: number, start: number, 
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
   m[pg + P_FLAGS] = flags;
-  m[pg + P_KEY] = (flags & PF_SLOW_FREE) === 0 ? tag : 0;
+  m[pg + P_KEY] = freeKey(flags, tag);
   if ((flags & PF_CHECKED) !== 0) initChecked(m, h);
   setDivisor(m, pg, bsize);
   extendPage(m, pg);
@@ -153,7 +153,17 @@ export function pushThreadFree(m: Int32Array, pg: number, off: number): void {
 /** Updates page flags and the fast-free key derived from them. */
 export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
   m[pg + P_FLAGS] = flags;
-  m[pg + P_KEY] = (flags & PF_SLOW_FREE) === 0 ? m[pg + P_OWNER] : 0;
+  m[pg + P_KEY] = freeKey(flags, m[pg + P_OWNER]);
+}
+
+/**
+ * The fast-free key (P_KEY) for page flags: the owner's tag when the plain free fast path
+ * applies; for a checked page with no other slow-free flag the tag with CHECKED_KEY (the
+ * checked fast path, src/secure-free.ts); else 0.
+ */
+export function freeKey(flags: number, owner: number): number {
+  const slow = flags & PF_SLOW_FREE;
+  return slow === 0 ? owner : slow === PF_CHECKED ? owner | CHECKED_KEY : 0;
 }
 
 /** Live blocks of a page: used minus blocks waiting on the thread-free list. */
