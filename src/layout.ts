@@ -79,8 +79,9 @@ export const PF_HAS_ALIGNED = 2;
 export const PF_RETIRE = 4;
 /**
  * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists live in the
- * segment's secure table with encoded links; P_FREE and P_LOCAL_FREE stay 0 and P_KEY 0, so
- * the plain malloc/free fast paths never follow an encoded link.
+ * segment's secure table with encoded links; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never
+ * equals a thread tag (see CHECKED_KEY), so the plain malloc/free fast paths never follow an
+ * encoded link.
  */
 export const PF_CHECKED = 8;
 /** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */

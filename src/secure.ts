@@ -5,10 +5,11 @@
  * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
  *      its last page; around huge blocks likewise. Removed before the memory is reused,
  *      purged or given back.
- * - 2: checked pages: free-list links encoded with two random keys per page, a keyed
- *      check word beside each link, and the encoded null is the page's own descriptor
- *      offset. A link that fails its check or decodes outside its page is reported and
- *      the rest of that list dropped, never followed.
+ * - 2: checked pages: each free-list link x (0 ends the list) is stored encoded with two
+ *      random keys per page, w = rotl(x ^ k1, k0) + k0, beside a check word (w + b) ^ k1
+ *      that binds it to its block b. A link that fails its check or decodes outside its
+ *      page is reported and the rest of that list dropped, never followed. malloc clears the
+ *      link word. free is the secure fast path of src/secure-free.ts.
  * - 3: the blocks of each page extension are threaded in random order, and free() detects
  *      a double free (confirmed by a search of the page's lists) and throws DoubleFreeError.
  * - 4: also a guard page after every page.
@@ -16,9 +17,10 @@
  * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF
  * beyond their first 8 bytes (the encoded link and its check word), and double frees throw.
  *
- * A checked page keeps its list heads in the segment's secure table (S_SEC), never in
- * P_FREE/P_LOCAL_FREE, and has P_KEY 0: the plain fast paths see an empty page and take
- * the slow paths, which dispatch here on PF_CHECKED.
+ * A checked page keeps its list heads and keys in the segment's secure table (S_SEC), never
+ * in P_FREE/P_LOCAL_FREE, and its P_KEY is the owner's tag | CHECKED_KEY (0 with another
+ * slow-free flag): the plain free fast path never matches it, the heap's malloc is
+ * mallocChecked (popChecked here), and the slow paths dispatch here on PF_CHECKED.
  */
 import { ctx, os } from "./context.ts";
 import {
