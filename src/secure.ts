@@ -195,7 +195,8 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
   const v = (w - k0) | 0;
   const x = ((v >>> k0) | (v << -k0)) ^ k1; // dec (shift counts are mod 32)
   // the check word, then the link: the end of the list (0) or an offset inside the page
-  if (m[i + 1] !== ((w + b) ^ k1) || (x !== 0 && ((x - m[pg + 7]) >>> 0) >= ((m[pg + 12] - m[pg + 7]) >>> 0))) return popBad(m, pg, h, b);
+  const start = m[pg + 7];
+  if (m[i + 1] !== ((w + b) ^ k1) || (x !== 0 && ((x - start) >>> 0) >= ((m[pg + 12] - start) >>> 0))) return popBad(m, pg, h, b);
   m[h] = x;
   m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
   m[pg + 3]++;
