@@ -9,7 +9,8 @@
  * blocks, huge blocks, another region, bad pointers) to the plain `free`, which dispatches
  * here again on PF_CHECKED after its checks.
  *
- * Level 3 and debugFill keep the plain `free` (double-free check, fill: freeCheckedPage).
+ * Level 3+ uses `freeChecked3`, the same with a double-free test first; debugFill keeps the
+ * plain `free` (fill and double-free check in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
@@ -21,12 +22,12 @@ import type { PageRef } from "./region.ts";
 import { isFreeBlock, pushThreadFreeChecked, sec } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
 
-/** The free that mod.ts calls: the plain one, or freeChecked at secure level 2. */
+/** The free that mod.ts calls: the plain one, freeChecked (secure level 2) or freeChecked3 (level 3+). */
 export let freeFn: (p: number) => void = free;
 
 /** Picks freeFn for the configuration (called once it is fixed). */
 export function setFreeMode(): void {
-  freeFn = sec.checked && !sec.slowFree ? freeChecked : free;
+  freeFn = !sec.checked || sec.fill ? free : sec.doubleFree ? freeChecked3 : freeChecked;
 }
 
 /** free at secure level 2 (see the top of this file). */
@@ -50,6 +51,49 @@ export function freeChecked(p: number): void {
         // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
         const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
         const k0 = m[h + 2], k1 = m[h + 3]; //                            SEC_K0, SEC_K1
+        const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
+        const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
+        m[off >> 2] = w;
+        m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
+        m[h + 1] = off;
+        // an emptied allocation page stays (the next malloc wants it); others go back
+        if (--m[pg + 3] === 0 && (m[pg + 9] & 4) !== 0) emptied(pg); //  P_USED, P_FLAGS & PF_RETIRE
+        return;
+      }
+      freeAt(pg, off, p); // a full page, another worker's, or aligned blocks
+      return;
+    }
+  }
+  free(p);
+}
+
+/**
+ * free at secure level 3 (double-free checks, no debugFill): freeChecked with a first test
+ * of the block's words — a block whose check word matches its link word looks free (after
+ * malloc the link word is 0: a live block matches by a 2^-32 chance) and takes freeAt, where
+ * freeCheckedPage confirms by a search of the page's lists before it throws DoubleFreeError.
+ */
+export function freeChecked3(p: number): void {
+  // Literal offsets: see HOT_PATH_LITERALS in layout.ts
+  const r = ctx.lastRegion;
+  const delta = p - r.base;
+  if (delta > 0 && delta < r.limit) {
+    const off = delta | 0;
+    const m = r.i32;
+    const s = (off & -4194304) >> 2; //                                 ~SEGMENT_MASK
+    const i = ((off - (s << 2)) >>> m[s + 2]) & 63; //                   S_PAGE_SHIFT
+    const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
+    const d = off - m[pg + 7]; //                                         P_START
+    const k = m[pg + 14]; //                                              P_DIV_SHIFT
+    if (
+      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
+      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //       P_DIV_INV, P_DIV_LIMIT
+    ) {
+      if (m[pg + 8] === (ctx.tag | 1073741824)) { //                      P_KEY: ours, checked, no other flag (CHECKED_KEY)
+        // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
+        const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
+        const k0 = m[h + 2], k1 = m[h + 3]; //                            SEC_K0, SEC_K1
+        if (m[(off >> 2) + 1] === ((m[off >> 2] + off) ^ k1)) return freeAt(pg, off, p); // looks free
         const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
         const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
         m[off >> 2] = w;
