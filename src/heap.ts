@@ -54,6 +54,8 @@ export class Heap {
   /** Page to pop for each 8-byte word count up to DIRECT_SIZE_MAX. */
   private direct: PageRef[] = new Array<PageRef>(DIRECT_WORDS).fill(EMPTY);
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
+  /** first[bin] for the size classes, EMPTY for none: what malloc pops inline. */
+  private front: PageRef[] = new Array<PageRef>(BIN_COUNT).fill(EMPTY);
   private last: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   private state: "live" | "deleted" | "destroyed" | "detached" = "live";
   /** Pages (including huge) owned by this heap. */
@@ -76,19 +78,30 @@ export class Heap {
   // ---------------------------------------------------------------- malloc
 
   malloc(size: number): number {
-    // literal offsets: see HOT_PATH_LITERALS in layout.ts
-    if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX
-      const pr = this.direct[(size + 7) >>> 3];
-      const m = pr.m;
-      const pg = pr.pg;
-      const b = m[pg]; //                                  P_FREE
-      if (b !== 0) {
-        m[pg] = m[b >> 2];
-        m[pg + 3]++; //                                    P_USED
-        return pr.base + b;
-      }
+    // literal offsets: see HOT_PATH_LITERALS in layout.ts. Everything up to LARGE_OBJ_MAX
+    // pops inline: a call that returns an address boxes it (V8), and this must stay small
+    // enough to be inlined into the caller. The unary + on the calls keeps the result an
+    // unboxed float64 where this is inlined (V8 otherwise boxes every result).
+    let pr: PageRef;
+    if ((size >>> 0) !== size) return +this.mallocGeneric(size);
+    if (size <= 1024) pr = this.direct[(size + 7) >>> 3]; //     DIRECT_SIZE_MAX
+    else if (size <= 2097152) { //                            LARGE_OBJ_MAX
+      const x = ((size + 7) >>> 3) - 1; //                     binOf, above 64 B
+      const k = 31 - Math.clz32(x);
+      pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
+    } else return +this.mallocGeneric(size);
+    const m = pr.m;
+    const pg = pr.pg;
+    let b = m[pg]; //                                          P_FREE
+    if (b === 0) {
+      // the owner's own frees are the next free list (thread-free waits for the slow path)
+      b = m[pg + 1]; //                                        P_LOCAL_FREE
+      if (b === 0) return +this.mallocGeneric(size);
+      m[pg + 1] = 0;
     }
-    return this.mallocGeneric(size);
+    m[pg] = m[b >> 2];
+    m[pg + 3]++; //                                            P_USED
+    return pr.base + b;
   }
 
   /** Sizes above the direct table, empty pages, bad input and first use. */
@@ -296,6 +309,7 @@ export class Heap {
       setRetire(pr.next, true);
     } else this.last[q] = pr;
     this.first[q] = pr;
+    if (q < BIN_FULL) this.front[q] = pr;
     setRetire(pr, q >= BIN_FULL);
   }
 
@@ -304,7 +318,10 @@ export class Heap {
     pr.next = null;
     pr.prev = this.last[q];
     if (pr.prev !== null) pr.prev.next = pr;
-    else this.first[q] = pr;
+    else {
+      this.first[q] = pr;
+      if (q < BIN_FULL) this.front[q] = pr;
+    }
     this.last[q] = pr;
     setRetire(pr, q >= BIN_FULL || pr.prev !== null);
   }
@@ -314,7 +331,10 @@ export class Heap {
     if (pr.prev !== null) pr.prev.next = pr.next;
     else {
       this.first[q] = pr.next;
-      if (pr.next !== null && q < BIN_FULL) setRetire(pr.next, false);
+      if (q < BIN_FULL) {
+        this.front[q] = pr.next ?? EMPTY;
+        if (pr.next !== null) setRetire(pr.next, false);
+      }
     }
     if (pr.next !== null) pr.next.prev = pr.prev;
     else this.last[q] = pr.prev;
@@ -526,6 +546,7 @@ export class Heap {
   private retire(state: "deleted" | "destroyed" | "detached"): void {
     this.state = state;
     this.direct.fill(EMPTY);
+    this.front.fill(EMPTY);
     this.first.fill(null);
     this.last.fill(null);
     heaps[this.id] = undefined;
