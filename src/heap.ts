@@ -1,9 +1,9 @@
 /**
- * A heap: per size class a queue of pages to allocate from, a direct table from small
- * sizes to the page to pop, a queue of full pages and the list of huge blocks. Heaps are
- * owned by one worker; their pages live in that worker's segments.
+ * A heap: per size class a queue of pages to allocate from (its front page is what malloc
+ * pops inline), a queue of full pages and the list of huge blocks. Heaps are owned by one
+ * worker; their pages live in that worker's segments.
  */
-import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
+import { BIN_COUNT, BIN_FULL, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
@@ -25,7 +25,8 @@ import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 
 const BIN_HUGE = BIN_FULL + 1;
 const QUEUES = BIN_HUGE + 1;
-const DIRECT_WORDS = (DIRECT_SIZE_MAX >>> 3) + 1;
+/** The size class of each 8-byte word count up to DIRECT_SIZE_MAX (malloc's first lookup). */
+const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 3) + 1 }, (_, w) => binOf(Math.max(w << 3, 1)));
 /** Slow-path allocations between sweeps for empty pages. */
 const COLLECT_EVERY = 1024;
 
@@ -51,8 +52,6 @@ export function defaultHeap(): Heap {
 
 export class Heap {
   readonly id: number;
-  /** Page to pop for each 8-byte word count up to DIRECT_SIZE_MAX. */
-  private direct: PageRef[] = new Array<PageRef>(DIRECT_WORDS).fill(EMPTY);
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   /** first[bin] for the size classes, EMPTY for none: what malloc pops inline. */
   private front: PageRef[] = new Array<PageRef>(BIN_COUNT).fill(EMPTY);
@@ -84,7 +83,7 @@ export class Heap {
     // unboxed float64 where this is inlined (V8 otherwise boxes every result).
     let pr: PageRef;
     if ((size >>> 0) !== size) return +this.mallocGeneric(size);
-    if (size <= 1024) pr = this.direct[(size + 7) >>> 3]; //     DIRECT_SIZE_MAX
+    if (size <= 1024) pr = this.front[DIRECT_BIN[(size + 7) >>> 3]]; // DIRECT_SIZE_MAX
     else if (size <= 2097152) { //                            LARGE_OBJ_MAX
       const x = ((size + 7) >>> 3) - 1; //                     binOf, above 64 B
       const k = 31 - Math.clz32(x);
@@ -193,7 +192,6 @@ export class Heap {
       this.remove(pr);
       this.pushFront(pr, bin);
     }
-    this.updateDirect(bin);
     return pr;
   }
 
@@ -340,15 +338,6 @@ export class Heap {
     else this.last[q] = pr.prev;
     pr.next = pr.prev = null;
     pr.queue = -1;
-    if (q < BIN_FULL && BIN_SIZE[q] <= DIRECT_SIZE_MAX) this.updateDirect(q);
-  }
-
-  private updateDirect(bin: number): void {
-    if (BIN_SIZE[bin] > DIRECT_SIZE_MAX) return;
-    const pr = this.first[bin] ?? EMPTY;
-    const lo = bin === 1 ? 0 : (BIN_SIZE[bin - 1] >>> 3) + 1;
-    const hi = BIN_SIZE[bin] >>> 3;
-    for (let w = lo; w <= hi; w++) this.direct[w] = pr;
   }
 
   private toFull(pr: PageRef): void {
@@ -365,7 +354,6 @@ export class Heap {
     this.remove(pr);
     this.push(pr, bin);
     setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] & ~PF_IN_FULL);
-    if (this.first[bin] === pr) this.updateDirect(bin);
   }
 
   /** The last live block of a page was freed locally. */
@@ -540,12 +528,10 @@ export class Heap {
     pr.m[pr.pg + P_HEAP] = this.id;
     this.push(pr, q);
     this.pageCount++;
-    if (q < BIN_FULL && this.first[q] === pr) this.updateDirect(q);
   }
 
   private retire(state: "deleted" | "destroyed" | "detached"): void {
     this.state = state;
-    this.direct.fill(EMPTY);
     this.front.fill(EMPTY);
     this.first.fill(null);
     this.last.fill(null);
@@ -614,7 +600,7 @@ export class Heap {
   /** malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each link. */
   mallocChecked(size: number): number {
     if ((size >>> 0) === size && size <= 1024) {
-      const pr = this.direct[(size + 7) >>> 3];
+      const pr = this.front[DIRECT_BIN[(size + 7) >>> 3]];
       const b = popChecked(pr.m, pr.pg, pr.sec);
       if (b !== 0) return pr.base + b;
     }
@@ -730,7 +716,7 @@ function alignedShift(m: Int32Array, off: number, bsize: number): number {
 function setRetire(pr: PageRef, retire: boolean): void {
   if (pr.m === EMPTY.m) return;
   const f = pr.m[pr.pg + P_FLAGS];
-  pr.m[pr.pg + P_FLAGS] = retire ? f | PF_RETIRE : f & ~PF_RETIRE;
+  setPageFlags(pr.m, pr.pg, retire ? f | PF_RETIRE : f & ~PF_RETIRE);
 }
 
 /** Largest alignment mallocAligned honours (larger returns 0). */

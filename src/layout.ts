@@ -86,7 +86,7 @@ export const PF_CHECKED = 8;
 /** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */
 export const PF_CORRUPT = 16;
 /** Flags that send free off the fast path. */
-export const PF_SLOW_FREE = PF_IN_FULL | PF_HAS_ALIGNED | PF_CHECKED;
+export const PF_SLOW_FREE = PF_HAS_ALIGNED | PF_CHECKED;
 
 // ---- secure table: one record per page slot after the descriptors (checked pages only) ----
 export const S_SEC = S_PAGES + 64 * PAGE_WORDS; // word 1040 (byte 4160)
@@ -100,9 +100,17 @@ export const SEC_K1 = 3;
 export const SEGMENT_COOKIE = 0x7a11_0c5e;
 
 // ---- block-start check without division (exact divisibility by bsize = odd * 2^k) ----
-export const P_DIV_SHIFT = 14; //  k
+export const P_DIV_SHIFT = 14; //  bits 0-4: k; bits 5-31: the wake count (P_WAKE_SHIFT, signed), below
 export const P_DIV_INV = 15; //    multiplicative inverse of odd mod 2^32
 export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd) with the sign bit flipped (unsigned compare as int32)
+/**
+ * The owner's free calls its heap when a page's used count drops to the wake count or
+ * below: -1 (never) for a class queue's allocation page, 0 for other pages in a class
+ * queue (emptied: give it back), and for a page parked in the full queue the count at
+ * which an eighth of it is free again (unpark it). Packed above k: JS shift counts use
+ * only the low five bits, so the fast path reads k and the wake count from one word.
+ */
+export const P_WAKE_SHIFT = 5;
 
 /**
  * The malloc/free fast paths (heap.ts `malloc`, `mallocGeneric`; free.ts `free`) spell these
@@ -112,6 +120,6 @@ export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd) with the sign bit flipped
 export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   SEGMENT_MASK_INVERTED: -4194304, SEGMENT_SHIFT: 22, S_PAGES: 16, S_PAGE_SHIFT: 2, PAGE_WORDS: 16,
   P_FREE: 0, P_LOCAL_FREE: 1, P_USED: 3, P_START: 7, P_KEY: 8, P_FLAGS: 9, P_END: 12,
-  P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, PF_RETIRE: 4, DIRECT_SIZE_MAX: 1024, LARGE_OBJ_MAX: 2097152,
+  P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, P_WAKE_SHIFT: 5, DIRECT_SIZE_MAX: 1024, LARGE_OBJ_MAX: 2097152,
   PAGES_PER_SEGMENT_SHIFT: 6,
 };
