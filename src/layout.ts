@@ -25,7 +25,9 @@ export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT; // one page per segment
 export const SLICE_SHIFT = 16;
 export const SLICE_SIZE = 1 << SLICE_SHIFT;
 
-export const SMALL_OBJ_MAX = 8 * KiB;
+/** Blocks up to 1 KiB use small pages (at least 64 blocks each): fewer blocks per page means
+ * more full/unfull page churn, which costs far more in JS than in C (bench mixed-1000). */
+export const SMALL_OBJ_MAX = 1 * KiB;
 export const MEDIUM_OBJ_MAX = 64 * KiB;
 export const LARGE_OBJ_MAX = 2 * MiB;
 /** Sizes up to this use the per-heap direct table (mimalloc's MI_SMALL_SIZE_MAX). */
