@@ -25,8 +25,14 @@ import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 
 const BIN_HUGE = BIN_FULL + 1;
 const QUEUES = BIN_HUGE + 1;
-/** The size class of each 8-byte word count up to DIRECT_SIZE_MAX (malloc's first lookup). */
-const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 3) + 1 }, (_, w) => binOf(Math.max(w << 3, 1)));
+/** The size class of each 16-byte unit count up to DIRECT_SIZE_MAX (classes are multiples of 16). */
+const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 4) + 1 }, (_, u) => binOf(Math.max(u << 4, 1)));
+/** The first DIRECT_BIN index of each class (DIRECT_BIN.length for classes above it). */
+const DIRECT_FIRST: Uint16Array = (() => {
+  const first = new Uint16Array(BIN_COUNT).fill(DIRECT_BIN.length);
+  for (let u = DIRECT_BIN.length - 1; u >= 0; u--) first[DIRECT_BIN[u]] = u;
+  return first;
+})();
 /** Slow-path allocations between sweeps for empty pages. */
 const COLLECT_EVERY = 1024;
 
@@ -55,6 +61,8 @@ export class Heap {
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   /** first[bin] for the size classes, EMPTY for none: what malloc pops inline. */
   private front: PageRef[] = new Array<PageRef>(BIN_COUNT).fill(EMPTY);
+  /** front[] by 16-byte unit count up to DIRECT_SIZE_MAX: one load for small sizes. */
+  private direct: PageRef[] = new Array<PageRef>(DIRECT_BIN.length).fill(EMPTY);
   private last: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   private state: "live" | "deleted" | "destroyed" | "detached" = "live";
   /** Pages (including huge) owned by this heap. */
@@ -83,7 +91,7 @@ export class Heap {
     // unboxed float64 where this is inlined (V8 otherwise boxes every result).
     let pr: PageRef;
     if ((size >>> 0) !== size) return +this.mallocGeneric(size);
-    if (size <= 1024) pr = this.front[DIRECT_BIN[(size + 7) >>> 3]]; // DIRECT_SIZE_MAX
+    if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //    DIRECT_SIZE_MAX
     else if (size <= 2097152) { //                            LARGE_OBJ_MAX
       const x = ((size + 7) >>> 3) - 1; //                     binOf, above 64 B
       const k = 31 - Math.clz32(x);
@@ -307,7 +315,7 @@ export class Heap {
       setRetire(pr.next, true);
     } else this.last[q] = pr;
     this.first[q] = pr;
-    if (q < BIN_FULL) this.front[q] = pr;
+    if (q < BIN_FULL) this.setFront(q, pr);
     setRetire(pr, q >= BIN_FULL);
   }
 
@@ -318,10 +326,16 @@ export class Heap {
     if (pr.prev !== null) pr.prev.next = pr;
     else {
       this.first[q] = pr;
-      if (q < BIN_FULL) this.front[q] = pr;
+      if (q < BIN_FULL) this.setFront(q, pr);
     }
     this.last[q] = pr;
     setRetire(pr, q >= BIN_FULL || pr.prev !== null);
+  }
+
+  /** A class queue's first page changed. */
+  private setFront(bin: number, pr: PageRef): void {
+    this.front[bin] = pr;
+    for (let u = DIRECT_FIRST[bin]; u < DIRECT_BIN.length && DIRECT_BIN[u] === bin; u++) this.direct[u] = pr;
   }
 
   private remove(pr: PageRef): void {
@@ -330,7 +344,7 @@ export class Heap {
     else {
       this.first[q] = pr.next;
       if (q < BIN_FULL) {
-        this.front[q] = pr.next ?? EMPTY;
+        this.setFront(q, pr.next ?? EMPTY);
         if (pr.next !== null) setRetire(pr.next, false);
       }
     }
@@ -533,6 +547,7 @@ export class Heap {
   private retire(state: "deleted" | "destroyed" | "detached"): void {
     this.state = state;
     this.front.fill(EMPTY);
+    this.direct.fill(EMPTY);
     this.first.fill(null);
     this.last.fill(null);
     heaps[this.id] = undefined;
@@ -600,7 +615,7 @@ export class Heap {
   /** malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each link. */
   mallocChecked(size: number): number {
     if ((size >>> 0) === size && size <= 1024) {
-      const pr = this.front[DIRECT_BIN[(size + 7) >>> 3]];
+      const pr = this.direct[(size + 15) >>> 4];
       const b = popChecked(pr.m, pr.pg, pr.sec);
       if (b !== 0) return pr.base + b;
     }
