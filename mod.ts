@@ -27,7 +27,7 @@ import { formatStats as formatStatsTable } from "./src/format.ts";
 import { type OptionName, type Options, parseSize } from "./src/options.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./src/errors.ts";
 import { type ValidateReport, validateAll } from "./src/check.ts";
-import { free as freeBlock } from "./src/free.ts";
+import { freeFn } from "./src/secure-free.ts";
 import { defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
 import { bytesAt } from "./src/views.ts";
 import { goodSizeOf } from "./src/bins.ts";
@@ -154,7 +154,7 @@ export function realloc(ptr: number, size: number): number {
 }
 /** Frees a block; `free(0)` does nothing. */
 export function free(ptr: number): void {
-  freeBlock(ptr);
+  freeFn(ptr);
 }
 /** Allocates `size` bytes at a multiple of `alignment` (a power of two). */
 export function mallocAligned(size: number, alignment: number): number {

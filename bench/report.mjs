@@ -354,6 +354,31 @@ export function writeReport(root, mode = "quick") {
     const loads = rounds.map((r) => r.load?.start).filter((l) => l != null);
     if (loads.length && Math.max(...loads) > busy) notes.push(`${x.rt}: load average up to ${Math.max(...loads).toFixed(2)} at the start of a process on ${m.cores} cores — other work was running. The CPU-time figures are robust to that; the wall-clock tables are not (per-call spread checks skipped).`);
   }
+  // secure-mode overhead per level (issue 6), same run
+  const SECURE = [1, 2, 3, 4].map((l) => `tsmalloc-ffi-secure${l}`);
+  const secRows = [];
+  for (const x of perRt) {
+    if (!x.agg) continue;
+    for (const w of x.agg.workloads.keys()) {
+      const base = x.agg.value(w, REF);
+      const vals = SECURE.map((id) => x.agg.value(w, id));
+      if (!Number.isFinite(base) || !vals.some(Number.isFinite)) continue;
+      const cell = (v) => (Number.isFinite(v) ? `${fmtNs(v)} (${v >= base ? "+" : ""}${((v / base - 1) * 100).toFixed(0)}%)` : "");
+      secRows.push(`| ${x.rt} | \`${w}\` | ${fmtNs(base)} | ${vals.map(cell).join(" | ")} |`);
+    }
+  }
+  if (secRows.length) {
+    const secOpt = meta.options?.secure;
+    const secOnly = meta.options?.secureOnly;
+    L.push(`## Secure-mode overhead`);
+    L.push("");
+    L.push(`tsmalloc (ffi) with \`configure({ secure: L })\` against the same runtime's tsmalloc (ffi) row of the same run, process CPU time per op (doc/SECURE.md). Each level runs in its own process${Array.isArray(secOpt) ? ` (levels ${secOpt.join(", ")})` : ""}${secOnly ? `, on the workloads matching \`${esc(secOnly)}\` only (\`--secure-only\`)` : ""}. Issue 6 asks for level 2 within +15% on \`pairs-64\` and \`mixed-1000\`.`);
+    L.push("");
+    L.push(`| runtime | workload | level 0 | secure 1 | secure 2 | secure 3 | secure 4 |`);
+    L.push(`| --- | --- | ---: | ---: | ---: | ---: | ---: |`);
+    L.push(...secRows);
+    L.push("");
+  }
   // memory
   L.push(`## Memory`);
   L.push("");

@@ -9,8 +9,10 @@
 //                               starts fresh processes, rotates the peer order, alternates
 //                               the FFI-backend and buffer-backend processes
 //     --workers=N               worker count for the worker workloads (default 2): larson-workers, xmalloc
-//     --secure=L                also run tsmalloc (ffi) with configure({secure: L}) in its own
-//                               process (default 4; 0 = skip): secure-mode overhead
+//     --secure=L,L,...          also run tsmalloc (ffi) with configure({secure: L}), each level in
+//                               its own process (default 1,2,3,4; 0 = skip): secure-mode overhead
+//     --secure-only=REGEX       the workloads of the secure processes (default
+//                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
 //     --no-setup --no-native --no-memory --no-speed
@@ -41,7 +43,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: 4, only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: [1, 2, 3, 4], secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -54,7 +56,8 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "runtime" || k === "runtimes") opts.runtimes = v.split(",");
   else if (k === "rounds") opts.rounds = Math.max(1, Number(v) | 0);
   else if (k === "workers") opts.workers = Math.max(1, Number(v) | 0);
-  else if (k === "secure") opts.secure = Math.max(0, Math.min(4, Number(v) | 0));
+  else if (k === "secure") opts.secure = [...new Set(v.split(",").map((x) => Math.max(0, Math.min(4, Number(x) | 0))))].filter((x) => x > 0).sort();
+  else if (k === "secure-only") opts.secureOnly = v ?? "";
   else if (k === "only") opts.only = v;
   else if (k === "min-ms") opts.minMs = Number(v);
   else if (k === "no-setup") opts.setup = false;
@@ -274,6 +277,8 @@ const common = [`--mode=${mode}`, `--workers=${opts.workers}`];
 if (opts.only) common.push(`--only=${opts.only}`);
 if (opts.minMs) common.push(`--min-ms=${opts.minMs}`);
 const speedTimeout = opts.full ? 7200 : 1800;
+// the secure processes: their own workload filter, and --only as well
+const secureOnly = opts.secureOnly === "" ? (opts.only ?? "") : opts.only ? `^(?=.*(?:${opts.only}))(?=.*(?:${opts.secureOnly}))` : opts.secureOnly;
 
 if (opts.speed) {
   const s = Date.now();
@@ -284,13 +289,14 @@ if (opts.speed) {
         { tag: "ffi", backend: "ffi", rows: JS_ROWS },
         { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS },
       ];
-      if (opts.secure) procs.push({ tag: "secure", backend: "ffi", rows: [`tsmalloc-ffi-secure${opts.secure}`] });
+      for (const level of opts.secure) procs.push({ tag: `secure${level}`, backend: "ffi", rows: [`tsmalloc-ffi-secure${level}`], only: secureOnly });
       if (round % 2) procs.reverse();
       for (const p of procs) {
         const out = join(rawDir, `${rt}-${p.tag}-r${round}.json`);
         log(`round ${round + 1}/${opts.rounds}: ${rt}, ${p.tag} process (${p.rows.join(",")}), load ${loadavg()[0].toFixed(2)}`);
         const load0 = loadavg()[0];
-        const r = await run(cmdFor(rt, "main", [...common, `--round=${round}`, `--rows=${p.rows.join(",")}`, `--backend=${p.backend}`, `--out=${out}`]), {
+        const args = p.only === undefined ? common : [...common.filter((a) => !a.startsWith("--only=")), `--only=${p.only}`];
+        const r = await run(cmdFor(rt, "main", [...args, `--round=${round}`, `--rows=${p.rows.join(",")}`, `--backend=${p.backend}`, `--out=${out}`]), {
           env: { TSMALLOC_BACKEND: p.backend },
           timeoutS: speedTimeout,
           logName: `${rt}-${p.tag}-r${round}.log`,

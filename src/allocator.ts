@@ -13,6 +13,7 @@ import { countingOs } from "./oscount.ts";
 import { collectStats } from "./report.ts";
 import { replanPurge } from "./segment.ts";
 import { configureSecure } from "./secure.ts";
+import { setFreeMode } from "./secure-free.ts";
 
 let provider: (() => Os) | null = null;
 let getenv: (name: string) => string | undefined = () => undefined;
@@ -85,6 +86,7 @@ export function initialize(): Os {
   // secure mode and debug fill are fixed now, before the first segment exists
   configureSecure(ctx.options.secure, ctx.options.debugFill, o.pageSize, o.canProtect);
   applyModes();
+  setFreeMode();
   // SharedArrayBuffer arenas: start smaller unless asked otherwise
   if (o.kind === "buffer" && !explicit.has("arenaReserve")) ctx.options.arenaReserve = Math.min(ctx.options.arenaReserve, 256 * 1024 * 1024);
   return ctx.os;

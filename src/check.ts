@@ -8,10 +8,11 @@
 import { hugeRegions } from "./huge.ts";
 import {
   P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED,
-  PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, PF_SLOW_FREE, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
+  PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
 } from "./layout.ts";
 import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
+import { freeKey } from "./page.ts";
 
 /** What validate() found. */
 export interface ValidateReport {
@@ -99,7 +100,7 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   if (m[pg + P_END] !== start + cap * bsize) add(`${where}: end does not match capacity`);
   const used = m[pg + P_USED];
   if (used < 0 || used > cap) add(`${where}: used ${used} outside 0..${cap}`);
-  const key = (flags & PF_SLOW_FREE) === 0 ? m[pg + P_OWNER] : 0;
+  const key = freeKey(flags, m[pg + P_OWNER]);
   if (m[pg + P_KEY] !== key) add(`${where}: fast-free key ${m[pg + P_KEY]} does not match its flags (expected ${key})`);
   if (checked && (m[pg + P_FREE] !== 0 || m[pg + P_LOCAL_FREE] !== 0)) add(`${where}: checked page with a plain list head (the fast path could follow an encoded link)`);
   const seen = new Uint8Array(cap);

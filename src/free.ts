@@ -3,7 +3,7 @@
  * worker in the region of the previous free; everything else goes through `locate`.
  */
 import { ctx, sharedHooks } from "./context.ts";
-import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
+import { InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge } from "./huge.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
@@ -11,7 +11,8 @@ import {
 } from "./layout.ts";
 import { isBlockStart, pushThreadFree, wakeCount } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
-import { guardedBlocks, isFreeBlock, pushThreadFreeChecked, removeGuarded, sec } from "./secure.ts";
+import { guardedBlocks, removeGuarded } from "./secure.ts";
+import { freeCheckedPage } from "./secure-free.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
 import { checkPointer } from "./validate.ts";
 
@@ -141,7 +142,7 @@ function freeBlock(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
   if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
-    freeChecked(pr, off);
+    freeCheckedPage(pr, off);
     return;
   }
   if (m[pg + P_OWNER] !== ctx.tag) {
@@ -151,44 +152,4 @@ function freeBlock(pr: PageRef, off: number): void {
   m[off >> 2] = m[pg + P_LOCAL_FREE];
   m[pg + P_LOCAL_FREE] = off;
   if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
-}
-
-/**
- * free on a checked page (secure level >= 2 or debugFill): double-free check (confirmed
- * before it throws; nothing changed then), debug fill, encoded push.
- */
-function freeChecked(pr: PageRef, off: number): void {
-  const m = pr.m;
-  const pg = pr.pg;
-  if (sec.slowFree) freeCheckedSlow(pr, off);
-  if (m[pg + 11] !== ctx.tag) { //                                 P_OWNER
-    pushThreadFreeChecked(m, pg, off);
-    return;
-  }
-  // push onto the local-free list: encoded link (to the old head, or the page's null) and check word
-  const h = pr.sec;
-  const k0 = m[h + 2], k1 = m[h + 3]; //                          SEC_K0, SEC_K1
-  const head = m[h + 1]; //                                       SEC_LOCAL
-  let v = (head === 0 ? pg << 2 : head) ^ k1;
-  v = ((v << k0) | (v >>> (32 - k0))) + k0 | 0; // enc
-  const c = Math.imul((v ^ k1) + off, 0x2c1b3c6d); // mac
-  m[off >> 2] = v;
-  m[(off >> 2) + 1] = c ^ (c >>> 15) ^ k0;
-  m[h + 1] = off;
-  // as the plain fast path: an emptied page goes back unless it is its queue's allocation page
-  if (--m[pg + 3] === 0 ? (m[pg + 9] & 5) !== 0 : (m[pg + 9] & 1) !== 0) freeCheckedTail(pr); // P_USED; PF_IN_FULL | PF_RETIRE
-}
-
-/** Double-free check and debug fill (secure level 3+, debugFill). */
-function freeCheckedSlow(pr: PageRef, off: number): void {
-  const m = pr.m;
-  const pg = pr.pg;
-  if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
-  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
-}
-
-function freeCheckedTail(pr: PageRef): void {
-  const heap = pr.heap!;
-  if ((pr.m[pr.pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
-  if (pr.m[pr.pg + P_USED] === 0) heap.pageEmptied(pr);
 }

@@ -612,35 +612,27 @@ export class Heap {
     return sec.fill ? this.mallocCheckedFill : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
   }
 
-  /** malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each link. */
+  /**
+   * malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each
+   * link. An empty free list takes the owner's local-free list (in popChecked), as
+   * mallocGeneric does.
+   */
   mallocChecked(size: number): number {
-    if ((size >>> 0) === size && size <= 1024) {
+    if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX
       const pr = this.direct[(size + 15) >>> 4];
       const b = popChecked(pr.m, pr.pg, pr.sec);
       if (b !== 0) return pr.base + b;
     }
-    return this.mallocCheckedGeneric(size);
+    return +this.mallocCheckedGeneric(size); // (+: a number, so the fast path's result is never boxed)
   }
 
-  /** mallocChecked with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
-  mallocCheckedFill(size: number): number {
-    const p = this.mallocChecked(size);
-    if (p !== 0 && size <= LARGE_OBJ_MAX) fillBytes(p, usableSize(p), 0xd0);
-    return p;
-  }
-
+  /** mallocChecked above the direct table: the first page of the size class. */
   private mallocCheckedGeneric(size: number): number {
     if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) {
       const bin = binOf(size);
       const pr = this.first[bin];
       if (pr !== null) {
-        const m = pr.m;
-        const h = pr.sec;
-        if (m[h] === 0) { // the owner's own frees are the next free list
-          m[h] = m[h + 1];
-          m[h + 1] = 0;
-        }
-        const b = popChecked(m, pr.pg, h);
+        const b = popChecked(pr.m, pr.pg, pr.sec);
         if (b !== 0) return pr.base + b;
       }
       return this.mallocSlow(bin, size);
@@ -648,6 +640,13 @@ export class Heap {
     checkSize(size);
     if (size > MAX_ALLOC_SIZE) return 0;
     return this.mallocHuge(size, 0);
+  }
+
+  /** mallocChecked with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
+  mallocCheckedFill(size: number): number {
+    const p = this.mallocChecked(size);
+    if (p !== 0 && size <= LARGE_OBJ_MAX) fillBytes(p, usableSize(p), 0xd0);
+    return p;
   }
 
   /** malloc without guarded sampling (aligned allocations, the block behind a guarded one). */

@@ -69,7 +69,7 @@ export const P_CAPACITY = 4; //    blocks whose memory has been threaded into th
 export const P_RESERVED = 5; //    blocks that fit in the page
 export const P_BSIZE = 6; //       block size in bytes; 0 = page slot unused; -1 = huge (see S_HUGE_SIZE_F64)
 export const P_START = 7; //       region byte offset of block 0
-export const P_KEY = 8; //         == owner tag when the plain free fast path applies, else 0
+export const P_KEY = 8; //         == owner tag when the plain free fast path applies, owner | CHECKED_KEY for the checked one, else 0
 export const P_FLAGS = 9; //       PF_* bits
 export const P_HEAP = 10; //       owning heap id
 export const P_OWNER = 11; //      owning worker's thread tag
@@ -81,14 +81,21 @@ export const PF_HAS_ALIGNED = 2;
 export const PF_RETIRE = 4;
 /**
  * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists live in the
- * segment's secure table with encoded links; P_FREE and P_LOCAL_FREE stay 0 and P_KEY 0, so
- * the plain malloc/free fast paths never follow an encoded link.
+ * segment's secure table with encoded links; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never
+ * equals a thread tag (see CHECKED_KEY), so the plain malloc/free fast paths never follow an
+ * encoded link.
  */
 export const PF_CHECKED = 8;
 /** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */
 export const PF_CORRUPT = 16;
 /** Flags that send free off the fast path. */
 export const PF_SLOW_FREE = PF_HAS_ALIGNED | PF_CHECKED;
+/**
+ * Set in P_KEY (with the owner's tag) for a checked page with no other slow-free flag: the
+ * checked free fast path (src/secure-free.ts) compares P_KEY with `ctx.tag | CHECKED_KEY`.
+ * Thread tags never have this bit, so the plain fast path never matches a checked page.
+ */
+export const CHECKED_KEY = 0x40000000;
 
 // ---- secure table: one record per page slot after the descriptors (checked pages only) ----
 export const S_SEC = S_PAGES + 64 * PAGE_WORDS; // word 1040 (byte 4160)
@@ -124,4 +131,7 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   P_FREE: 0, P_LOCAL_FREE: 1, P_USED: 3, P_START: 7, P_KEY: 8, P_FLAGS: 9, P_END: 12,
   P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, P_WAKE_SHIFT: 5, DIRECT_SIZE_MAX: 1024, LARGE_OBJ_MAX: 2097152,
   PAGES_PER_SEGMENT_SHIFT: 6,
+  // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
+  PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
+  SEC_LOCAL: 1, SEC_K0: 2, SEC_K1: 3,
 };

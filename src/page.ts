@@ -4,7 +4,7 @@
  */
 import { BIN_SIZE } from "./bins.ts";
 import {
-  P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
+  CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
   P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
   PF_RETIRE, PF_SLOW_FREE,
   SEC_WORDS,
@@ -156,7 +156,7 @@ const UNFULL_SHIFT = 3;
 /** Updates page flags and what the fast free derives from them: the key and the wake count (layout.ts). */
 export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
   m[pg + P_FLAGS] = flags;
-  m[pg + P_KEY] = (flags & PF_SLOW_FREE) === 0 ? m[pg + P_OWNER] : 0;
+  m[pg + P_KEY] = freeKey(flags, m[pg + P_OWNER]);
   const reserved = m[pg + P_RESERVED];
   // unparking a full page for every single free would make it the allocation page for one malloc
   const wake = (flags & PF_IN_FULL) !== 0 ? reserved - (reserved >> UNFULL_SHIFT) : (flags & PF_RETIRE) !== 0 ? 0 : -1;
@@ -166,6 +166,16 @@ export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
 /** The used count at or below which the owner's free calls the heap (see P_WAKE_SHIFT). */
 export function wakeCount(m: Int32Array, pg: number): number {
   return m[pg + P_DIV_SHIFT] >> P_WAKE_SHIFT;
+}
+
+/**
+ * The fast-free key (P_KEY) for page flags: the owner's tag when the plain free fast path
+ * applies; for a checked page with no other slow-free flag the tag with CHECKED_KEY (the
+ * checked fast path, src/secure-free.ts); else 0.
+ */
+export function freeKey(flags: number, owner: number): number {
+  const slow = flags & PF_SLOW_FREE;
+  return slow === 0 ? owner : slow === PF_CHECKED ? owner | CHECKED_KEY : 0;
 }
 
 /** Live blocks of a page: used minus blocks waiting on the thread-free list. */

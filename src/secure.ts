@@ -5,10 +5,11 @@
  * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
  *      its last page; around huge blocks likewise. Removed before the memory is reused,
  *      purged or given back.
- * - 2: checked pages: free-list links encoded with two random keys per page, a keyed
- *      check word beside each link, and the encoded null is the page's own descriptor
- *      offset. A link that fails its check or decodes outside its page is reported and
- *      the rest of that list dropped, never followed.
+ * - 2: checked pages: each free-list link x (0 ends the list) is stored encoded with two
+ *      random keys per page, w = rotl(x ^ k1, k0) + k0, beside a check word (w + b) ^ k1
+ *      that binds it to its block b. A link that fails its check or decodes outside its
+ *      page is reported and the rest of that list dropped, never followed. malloc clears the
+ *      link word. free is the secure fast path of src/secure-free.ts.
  * - 3: the blocks of each page extension are threaded in random order, and free() detects
  *      a double free (confirmed by a search of the page's lists) and throws DoubleFreeError.
  * - 4: also a guard page after every page.
@@ -16,9 +17,10 @@
  * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF
  * beyond their first 8 bytes (the encoded link and its check word), and double frees throw.
  *
- * A checked page keeps its list heads in the segment's secure table (S_SEC), never in
- * P_FREE/P_LOCAL_FREE, and has P_KEY 0: the plain fast paths see an empty page and take
- * the slow paths, which dispatch here on PF_CHECKED.
+ * A checked page keeps its list heads and keys in the segment's secure table (S_SEC), never
+ * in P_FREE/P_LOCAL_FREE, and its P_KEY is the owner's tag | CHECKED_KEY (0 with another
+ * slow-free flag): the plain free fast path never matches it, the heap's malloc is
+ * mallocChecked (popChecked here), and the slow paths dispatch here on PF_CHECKED.
  */
 import { ctx, os } from "./context.ts";
 import {
@@ -109,22 +111,31 @@ export function randomInt32(): number {
 
 // ---------------------------------------------------------------- encoding
 
-/** Encodes a link (region byte offset) with the page keys: rotl(x ^ k1, k0 & 31) + k0. */
+/**
+ * Encodes a link x (a region byte offset, 0 = the end of the list) with the page keys:
+ * rotl(x ^ k1, k0 & 31) + k0. The end of the list is encoded like any other link.
+ */
 export function enc(x: number, k0: number, k1: number): number {
   const v = x ^ k1;
-  return (((v << k0) | (v >>> (32 - k0))) + k0) | 0; // shift counts are mod 32
+  return (((v << k0) | (v >>> -k0)) + k0) | 0; // shift counts are mod 32
 }
 
 /** Inverse of enc. */
 export function dec(w: number, k0: number, k1: number): number {
   const v = (w - k0) | 0;
-  return ((v >>> k0) | (v << (32 - k0))) ^ k1;
+  return ((v >>> k0) | (v << -k0)) ^ k1;
 }
 
-/** The check word stored beside the encoded link w of the free block at offset b. */
-export function mac(w: number, b: number, k0: number, k1: number): number {
-  const c = Math.imul((w ^ k1) + b, 0x2c1b3c6d);
-  return c ^ (c >>> 15) ^ k0;
+/**
+ * The check word stored beside the encoded link w in the free block at region offset b:
+ * (w + b) ^ k1. It binds the link to its block: the same two words copied into another
+ * block of the page never pass, copied from another page (other keys) or written blind
+ * they pass with probability 2^-32, and overwriting either word alone is always caught.
+ * malloc clears the link word, so the check word a caller finds in its block is keyed by
+ * an encoded link it never sees.
+ */
+export function chk(w: number, b: number, k1: number): number {
+  return (w + b) ^ k1;
 }
 
 /** Word index of the secure record of the page whose descriptor is at word pg (arena segments). */
@@ -144,11 +155,11 @@ export function initChecked(m: Int32Array, h: number): void {
 }
 
 /** Writes the encoded link to `next` (0 = end of list) and its check word into free block b. */
-export function link(m: Int32Array, pg: number, h: number, b: number, next: number): void {
-  const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
-  const w = enc(next === 0 ? pg << 2 : next, k0, k1);
+export function link(m: Int32Array, h: number, b: number, next: number): void {
+  const k1 = m[h + SEC_K1];
+  const w = enc(next, m[h + SEC_K0], k1);
   m[b >> 2] = w;
-  m[(b >> 2) + 1] = mac(w, b, k0, k1);
+  m[(b >> 2) + 1] = chk(w, b, k1);
 }
 
 /**
@@ -156,11 +167,11 @@ export function link(m: Int32Array, pg: number, h: number, b: number, next: numb
  * its check or points outside the page: the corruption is reported and the page flagged.
  */
 export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: string): number {
-  const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+  const k1 = m[h + SEC_K1];
   const w = m[b >> 2];
-  if (m[(b >> 2) + 1] !== mac(w, b, k0, k1)) return corrupt(m, pg, list, b, "its check word does not match");
-  const x = dec(w, k0, k1);
-  if (x === pg << 2) return 0;
+  if (m[(b >> 2) + 1] !== chk(w, b, k1)) return corrupt(m, pg, list, b, "its check word does not match");
+  const x = dec(w, m[h + SEC_K0], k1);
+  if (x === 0) return 0;
   const start = m[pg + P_START];
   if (((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return corrupt(m, pg, list, b, `it decodes to offset 0x${(x >>> 0).toString(16)}, outside the page`);
   return x;
@@ -168,33 +179,38 @@ export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: 
 
 /**
  * Pops the first block of a checked page's free list (region offset; 0 when empty) and
- * counts it used. A corrupted link ends the list: the block is still good (it was reached
+ * counts it used; an empty free list first takes the local-free list. A corrupted link ends the list: the block is still good (it was reached
  * through checked links), the rest is dropped.
  */
 export function popChecked(m: Int32Array, pg: number, h: number): number {
   // literal offsets (hot): SEC_K0 2, SEC_K1 3, P_START 7, P_END 12, P_USED 3
-  const b = m[h];
-  if (b === 0) return 0;
+  let b = m[h];
+  if (b === 0) {
+    b = m[h + 1]; // the owner's own frees are the next free list (SEC_LOCAL 1)
+    if (b === 0) return 0;
+    m[h + 1] = 0;
+  }
   const i = b >> 2;
   const k0 = m[h + 2], k1 = m[h + 3], w = m[i];
   const v = (w - k0) | 0;
-  let x = ((v >>> k0) | (v << (32 - k0))) ^ k1; // dec (shift counts are mod 32)
-  const c = Math.imul((w ^ k1) + b, 0x2c1b3c6d);
-  // the end of the list (x is the page's null) also takes the out-of-line branch
-  if (m[i + 1] !== (c ^ (c >>> 15) ^ k0) || ((x - m[pg + 7]) >>> 0) >= ((m[pg + 12] - m[pg + 7]) >>> 0)) x = popEnd(m, pg, b, x);
+  const x = ((v >>> k0) | (v << -k0)) ^ k1; // dec (shift counts are mod 32)
+  // the check word, then the link: the end of the list (0) or an offset inside the page
+  const start = m[pg + 7];
+  if (m[i + 1] !== ((w + b) ^ k1) || (x !== 0 && ((x - start) >>> 0) >= ((m[pg + 12] - start) >>> 0))) return popBad(m, pg, h, b);
   m[h] = x;
-  m[i] = 0; // the caller never sees an encoded link or its check word
-  m[i + 1] = 0;
+  m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
   m[pg + 3]++;
   return b;
 }
 
-/** popChecked's other branch: 0 at the end of the list, else the bad link is reported and the list ends. */
-function popEnd(m: Int32Array, pg: number, b: number, x: number): number {
-  const h = secOf(pg);
-  if (x === pg << 2 && m[(b >> 2) + 1] === mac(m[b >> 2], b, m[h + SEC_K0], m[h + SEC_K1])) return 0;
+/** popChecked with a bad link: reported, the rest of the list dropped; the block itself is good (reached through checked links). */
+function popBad(m: Int32Array, pg: number, h: number, b: number): number {
   nextFree(m, pg, h, b, "free");
-  return 0;
+  m[h] = 0;
+  m[b >> 2] = 0;
+  m[(b >> 2) + 1] = 0;
+  m[pg + P_USED]++;
+  return b;
 }
 
 /** Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random order at level 3+). */
@@ -206,13 +222,13 @@ export function threadChecked(m: Int32Array, pg: number, first: number, n: numbe
     const order = shuffled(n);
     for (let j = n - 1; j >= 0; j--) {
       const b = first + order[j] * bsize;
-      link(m, pg, h, b, next);
+      link(m, h, b, next);
       next = b;
     }
   } else {
     for (let j = n - 1; j >= 0; j--) {
       const b = first + j * bsize;
-      link(m, pg, h, b, next);
+      link(m, h, b, next);
       next = b;
     }
   }
@@ -254,7 +270,7 @@ export function collectChecked(m: Int32Array, pg: number): void {
       if (x <= 0) break;
       t = x;
     }
-    link(m, pg, h, t, free);
+    link(m, h, t, free);
   }
   m[h + SEC_FREE] = local;
   m[h + SEC_LOCAL] = 0;
@@ -272,7 +288,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
     t = x;
   }
   if (count > cap) count = cap; // a cycle (a double free below level 3): never count more than exist
-  link(m, pg, h, t, m[h + SEC_LOCAL]);
+  link(m, h, t, m[h + SEC_LOCAL]);
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
 }
@@ -282,7 +298,7 @@ export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): v
   const h = secOf(pg);
   let tf = Atomics.load(m, pg + P_THREAD_FREE);
   for (;;) {
-    link(m, pg, h, off, tf & ~15);
+    link(m, h, off, tf & ~15);
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, off | (tf & 15));
     if (seen === tf) return;
     tf = seen;
@@ -296,12 +312,12 @@ export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): v
  */
 export function isFreeBlock(m: Int32Array, pg: number, off: number): boolean {
   const h = secOf(pg);
-  const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+  const k1 = m[h + SEC_K1];
   const w = m[off >> 2];
-  if (m[(off >> 2) + 1] !== mac(w, off, k0, k1)) return false;
-  const x = dec(w, k0, k1);
+  if (m[(off >> 2) + 1] !== chk(w, off, k1)) return false;
+  const x = dec(w, m[h + SEC_K0], k1);
   const start = m[pg + P_START];
-  if (x !== pg << 2 && ((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return false;
+  if (x !== 0 && ((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return false;
   let found = false;
   forEachFree(m, pg, (b) => {
     if (b === off) found = true;
@@ -350,14 +366,13 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
       }
       if (cb(b, list) === false) return problem;
       if (checked) {
-        const k0 = m[h + SEC_K0], k1 = m[h + SEC_K1];
+        const k1 = m[h + SEC_K1];
         const w = m[b >> 2];
-        if (m[(b >> 2) + 1] !== mac(w, b, k0, k1)) {
+        if (m[(b >> 2) + 1] !== chk(w, b, k1)) {
           problem ||= `${list} list: the link of the free block at offset 0x${b.toString(16)} fails its check word`;
           break;
         }
-        const x = dec(w, k0, k1);
-        b = x === pg << 2 ? 0 : x;
+        b = dec(w, m[h + SEC_K0], k1);
       } else {
         b = m[b >> 2];
       }

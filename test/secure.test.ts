@@ -80,7 +80,10 @@ t("debugFill alone (secure 0) also detects double frees", () => {
   assert.ok((r.thrown as number) > 500);
 });
 
-const UAF: [string, string][] = [["2", "zero"], ["2", "ones"], ["2", "live"], ["2", "random"], ["3", "pattern"], ["4", "live"]];
+const UAF: [string, string][] = [
+  ["2", "zero"], ["2", "ones"], ["2", "live"], ["2", "random"], ["2", "copy-page"], ["2", "copy-other"], ["3", "pattern"],
+  ["3", "copy-page"], ["4", "live"],
+];
 for (const [level, value] of UAF) {
   t(`secure ${level}: use-after-free writes (${value}) over free-list links never yield a wild or duplicated block`, () => {
     const r = child(["uaf", value], { TSMALLOC_SECURE: level }, `uaf ${value} at level ${level}`);

@@ -1,0 +1,172 @@
+/**
+ * free on checked pages (secure level >= 2 or debugFill; src/secure.ts, doc/SECURE.md).
+ *
+ * `freeChecked` is the fast path mod.ts `free` calls at secure level 2 (`freeFn`, picked
+ * once when the configuration is fixed): the same block-start validation as free.ts `free`,
+ * then, for a block of this worker's checked page (P_KEY is the owner's tag | CHECKED_KEY),
+ * the encoded push onto the page's local-free list inline (also for a page parked as full:
+ * the wake count says when to unpark it). Another worker's page goes to `freeCheckedPage`
+ * directly; anything else (aligned or guarded blocks, huge blocks, another region, bad
+ * pointers) to the plain `free`, which dispatches here again on PF_CHECKED after its checks.
+ *
+ * Level 3+ uses `freeChecked3`, the same with a double-free test first; debugFill keeps the
+ * plain `free` (fill and double-free check in freeCheckedPage).
+ */
+import { ctx } from "./context.ts";
+import { DoubleFreeError } from "./errors.ts";
+import { free } from "./free.ts";
+import {
+  P_BSIZE, P_FLAGS, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
+} from "./layout.ts";
+import { wakeCount } from "./page.ts";
+import type { PageRef } from "./region.ts";
+import { isFreeBlock, pushThreadFreeChecked, sec } from "./secure.ts";
+import { pageRefAt } from "./segment.ts";
+
+/** The free that mod.ts calls: the plain one, freeChecked (secure level 2) or freeChecked3 (level 3+). */
+export let freeFn: (p: number) => void = free;
+
+/** Picks freeFn for the configuration (called once it is fixed). */
+export function setFreeMode(): void {
+  freeFn = !sec.checked || sec.fill ? free : sec.doubleFree ? freeChecked3 : freeChecked;
+}
+
+/** free at secure level 2 (see the top of this file). */
+export function freeChecked(p: number): void {
+  // Literal offsets: see HOT_PATH_LITERALS in layout.ts
+  const r = ctx.lastRegion;
+  const delta = p - r.base;
+  if (delta > 0 && delta < r.limit) {
+    const off = delta | 0;
+    const m = r.i32;
+    const s = (off & -4194304) >> 2; //                                 ~SEGMENT_MASK
+    const i = ((off - (s << 2)) >>> m[s + 2]) & 63; //                   S_PAGE_SHIFT
+    const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
+    const d = off - m[pg + 7]; //                                         P_START
+    const k = m[pg + 14]; //                                              P_DIV_SHIFT
+    if (
+      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
+      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //       P_DIV_INV, P_DIV_LIMIT
+    ) {
+      if (m[pg + 8] === (ctx.tag | 1073741824)) { //                      P_KEY: ours, checked, no other flag (CHECKED_KEY)
+        // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
+        const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
+        const k0 = m[h + 2], k1 = m[h + 3]; //                            SEC_K0, SEC_K1
+        const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
+        const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
+        m[off >> 2] = w;
+        m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
+        m[h + 1] = off;
+        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
+        return;
+      }
+      freeAt(pg, off, p); // another worker's page, or aligned blocks
+      return;
+    }
+  }
+  free(p);
+}
+
+/**
+ * free at secure level 3 (double-free checks, no debugFill): freeChecked with a first test
+ * of the block's words — a block whose check word matches its link word looks free (after
+ * malloc the link word is 0: a live block matches by a 2^-32 chance) and takes freeAt, where
+ * freeCheckedPage confirms by a search of the page's lists before it throws DoubleFreeError.
+ */
+export function freeChecked3(p: number): void {
+  // Literal offsets: see HOT_PATH_LITERALS in layout.ts
+  const r = ctx.lastRegion;
+  const delta = p - r.base;
+  if (delta > 0 && delta < r.limit) {
+    const off = delta | 0;
+    const m = r.i32;
+    const s = (off & -4194304) >> 2; //                                 ~SEGMENT_MASK
+    const i = ((off - (s << 2)) >>> m[s + 2]) & 63; //                   S_PAGE_SHIFT
+    const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
+    const d = off - m[pg + 7]; //                                         P_START
+    const k = m[pg + 14]; //                                              P_DIV_SHIFT
+    if (
+      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
+      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //       P_DIV_INV, P_DIV_LIMIT
+    ) {
+      if (m[pg + 8] === (ctx.tag | 1073741824)) { //                      P_KEY: ours, checked, no other flag (CHECKED_KEY)
+        // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
+        const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
+        const k0 = m[h + 2], k1 = m[h + 3]; //                            SEC_K0, SEC_K1
+        if (m[(off >> 2) + 1] === ((m[off >> 2] + off) ^ k1)) return freeAt(pg, off, p); // looks free
+        const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
+        const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
+        m[off >> 2] = w;
+        m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
+        m[h + 1] = off;
+        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
+        return;
+      }
+      freeAt(pg, off, p); // another worker's page, or aligned blocks
+      return;
+    }
+  }
+  free(p);
+}
+
+/** The page handle of descriptor word pg in ctx.lastRegion (another worker's page may have none yet). */
+function pageOf(pg: number): PageRef {
+  const r = ctx.lastRegion;
+  const s = pg & -(SEGMENT_SIZE >>> 2);
+  const i = (pg - s - S_PAGES) / PAGE_WORDS;
+  return r.pages[((s >>> (SEGMENT_SHIFT - 2)) << 6) + i] ?? pageRefAt(r, s << 2, i);
+}
+
+/** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
+function wake(pg: number): void {
+  freeCheckedTail(pageOf(pg));
+}
+
+/** freeChecked for a block start of another worker's page or a page with aligned blocks. */
+function freeAt(pg: number, off: number, p: number): void {
+  // a page with aligned or guarded blocks: the plain path's checks
+  if ((ctx.lastRegion.i32[pg + P_FLAGS] & (PF_CHECKED | PF_HAS_ALIGNED)) !== PF_CHECKED) free(p);
+  else freeCheckedPage(pageOf(pg), off);
+}
+
+/**
+ * free of the block at region offset `off` of a checked page (from free.ts freeBlock and
+ * freeAt): double-free check (secure level 3+ and debugFill; confirmed before it throws,
+ * nothing changed then), debug fill, the encoded push onto the local-free list (or the
+ * thread-free list of another worker's page), then as the plain path: a page parked as
+ * full goes back to its queue, an emptied one back to its segment unless it is its queue's
+ * allocation page.
+ */
+export function freeCheckedPage(pr: PageRef, off: number): void {
+  const m = pr.m;
+  const pg = pr.pg;
+  if (sec.slowFree) freeCheckedSlow(pr, off);
+  if (m[pg + 11] !== ctx.tag) { //                                 P_OWNER
+    pushThreadFreeChecked(m, pg, off);
+    return;
+  }
+  const h = pr.sec;
+  const k0 = m[h + 2], k1 = m[h + 3]; //                           SEC_K0, SEC_K1
+  const v = m[h + 1] ^ k1; //                                      SEC_LOCAL
+  const w = ((v << k0) | (v >>> -k0)) + k0; //                     enc
+  m[off >> 2] = w;
+  m[(off >> 2) + 1] = (w + off) ^ k1; //                           chk
+  m[h + 1] = off;
+  if (--m[pg + P_USED] <= wakeCount(m, pg)) freeCheckedTail(pr);
+}
+
+/** Double-free check and debug fill (secure level 3+, debugFill). */
+function freeCheckedSlow(pr: PageRef, off: number): void {
+  const m = pr.m;
+  const pg = pr.pg;
+  if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
+  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
+}
+
+function freeCheckedTail(pr: PageRef): void {
+  const heap = pr.heap!;
+  if ((pr.m[pr.pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
+  if (pr.m[pr.pg + P_USED] === 0) heap.pageEmptied(pr);
+}
