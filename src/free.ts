@@ -9,7 +9,7 @@ import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
   P_THREAD_FREE, PageKind, PF_IN_FULL, S_COOKIE, S_KIND, S_PAGE_SHIFT, S_PAGES, SEGMENT_MASK,
 } from "./layout.ts";
-import { isBlockStart, pushThreadFree } from "./page.ts";
+import { isBlockStart, pushThreadFree, wakeCount } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
 import { guardedBlocks, removeGuarded } from "./secure.ts";
 import { freeCheckedPage } from "./secure-free.ts";
@@ -29,17 +29,17 @@ export function free(p: number): void {
     // the index is masked so a dead segment (shift word 0) still lands on a zeroed descriptor
     const pg = s + 16 + ((((off - seg) >>> m[s + 2]) & 63) << 4); //  S_PAGES, S_PAGE_SHIFT, PAGE_WORDS
     const d = off - m[pg + 7]; //                                       P_START
-    const k = m[pg + 14]; //                                            P_DIV_SHIFT
+    const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
     if (
       off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //        P_END
       (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
     ) {
       // a block handed out from a live page (a released page has END 0)
-      if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, no flags
+      if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, plain
         m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
         m[pg + 1] = off;
-        // an emptied allocation page stays (the next malloc wants it); others go back
-        if (--m[pg + 3] === 0 && (m[pg + 9] & 4) !== 0) emptied(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!); // P_USED, P_FLAGS & PF_RETIRE
+        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+        if (--m[pg + 3] <= (k >> 5)) wake(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!); // P_USED, P_WAKE_SHIFT
         return;
       }
       if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
@@ -53,8 +53,12 @@ export function free(p: number): void {
   freeGeneric(p);
 }
 
-function emptied(pr: PageRef): void {
-  pr.heap!.pageEmptied(pr);
+/** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
+function wake(pr: PageRef): void {
+  const heap = pr.heap!;
+  const m = pr.m;
+  if ((m[pr.pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
+  if (m[pr.pg + P_USED] === 0) heap.pageEmptied(pr);
 }
 
 /** Where `locate` leaves the block start (region byte offset). */
@@ -147,8 +151,5 @@ function freeBlock(pr: PageRef, off: number): void {
   }
   m[off >> 2] = m[pg + P_LOCAL_FREE];
   m[pg + P_LOCAL_FREE] = off;
-  const used = --m[pg + P_USED];
-  const heap = pr.heap!;
-  if ((m[pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
-  if (used === 0) heap.pageEmptied(pr);
+  if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
 }

@@ -1,9 +1,9 @@
 /**
- * A heap: per size class a queue of pages to allocate from, a direct table from small
- * sizes to the page to pop, a queue of full pages and the list of huge blocks. Heaps are
- * owned by one worker; their pages live in that worker's segments.
+ * A heap: per size class a queue of pages to allocate from (its front page is what malloc
+ * pops inline), a queue of full pages and the list of huge blocks. Heaps are owned by one
+ * worker; their pages live in that worker's segments.
  */
-import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
+import { BIN_COUNT, BIN_FULL, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
@@ -25,7 +25,14 @@ import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 
 const BIN_HUGE = BIN_FULL + 1;
 const QUEUES = BIN_HUGE + 1;
-const DIRECT_WORDS = (DIRECT_SIZE_MAX >>> 3) + 1;
+/** The size class of each 16-byte unit count up to DIRECT_SIZE_MAX (classes are multiples of 16). */
+const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 4) + 1 }, (_, u) => binOf(Math.max(u << 4, 1)));
+/** The first DIRECT_BIN index of each class (DIRECT_BIN.length for classes above it). */
+const DIRECT_FIRST: Uint16Array = (() => {
+  const first = new Uint16Array(BIN_COUNT).fill(DIRECT_BIN.length);
+  for (let u = DIRECT_BIN.length - 1; u >= 0; u--) first[DIRECT_BIN[u]] = u;
+  return first;
+})();
 /** Slow-path allocations between sweeps for empty pages. */
 const COLLECT_EVERY = 1024;
 
@@ -51,9 +58,11 @@ export function defaultHeap(): Heap {
 
 export class Heap {
   readonly id: number;
-  /** Page to pop for each 8-byte word count up to DIRECT_SIZE_MAX. */
-  private direct: PageRef[] = new Array<PageRef>(DIRECT_WORDS).fill(EMPTY);
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
+  /** first[bin] for the size classes, EMPTY for none: what malloc pops inline. */
+  private front: PageRef[] = new Array<PageRef>(BIN_COUNT).fill(EMPTY);
+  /** front[] by 16-byte unit count up to DIRECT_SIZE_MAX: one load for small sizes. */
+  private direct: PageRef[] = new Array<PageRef>(DIRECT_BIN.length).fill(EMPTY);
   private last: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   private state: "live" | "deleted" | "destroyed" | "detached" = "live";
   /** Pages (including huge) owned by this heap. */
@@ -76,19 +85,30 @@ export class Heap {
   // ---------------------------------------------------------------- malloc
 
   malloc(size: number): number {
-    // literal offsets: see HOT_PATH_LITERALS in layout.ts
-    if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX
-      const pr = this.direct[(size + 7) >>> 3];
-      const m = pr.m;
-      const pg = pr.pg;
-      const b = m[pg]; //                                  P_FREE
-      if (b !== 0) {
-        m[pg] = m[b >> 2];
-        m[pg + 3]++; //                                    P_USED
-        return pr.base + b;
-      }
+    // literal offsets: see HOT_PATH_LITERALS in layout.ts. Everything up to LARGE_OBJ_MAX
+    // pops inline: a call that returns an address boxes it (V8), and this must stay small
+    // enough to be inlined into the caller. The unary + on the calls keeps the result an
+    // unboxed float64 where this is inlined (V8 otherwise boxes every result).
+    let pr: PageRef;
+    if ((size >>> 0) !== size) return +this.mallocGeneric(size);
+    if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //    DIRECT_SIZE_MAX
+    else if (size <= 2097152) { //                            LARGE_OBJ_MAX
+      const x = ((size + 7) >>> 3) - 1; //                     binOf, above 64 B
+      const k = 31 - Math.clz32(x);
+      pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
+    } else return +this.mallocGeneric(size);
+    const m = pr.m;
+    const pg = pr.pg;
+    let b = m[pg]; //                                          P_FREE
+    if (b === 0) {
+      // the owner's own frees are the next free list (thread-free waits for the slow path)
+      b = m[pg + 1]; //                                        P_LOCAL_FREE
+      if (b === 0) return +this.mallocGeneric(size);
+      m[pg + 1] = 0;
     }
-    return this.mallocGeneric(size);
+    m[pg] = m[b >> 2];
+    m[pg + 3]++; //                                            P_USED
+    return pr.base + b;
   }
 
   /** Sizes above the direct table, empty pages, bad input and first use. */
@@ -180,7 +200,6 @@ export class Heap {
       this.remove(pr);
       this.pushFront(pr, bin);
     }
-    this.updateDirect(bin);
     return pr;
   }
 
@@ -296,6 +315,7 @@ export class Heap {
       setRetire(pr.next, true);
     } else this.last[q] = pr;
     this.first[q] = pr;
+    if (q < BIN_FULL) this.setFront(q, pr);
     setRetire(pr, q >= BIN_FULL);
   }
 
@@ -304,9 +324,18 @@ export class Heap {
     pr.next = null;
     pr.prev = this.last[q];
     if (pr.prev !== null) pr.prev.next = pr;
-    else this.first[q] = pr;
+    else {
+      this.first[q] = pr;
+      if (q < BIN_FULL) this.setFront(q, pr);
+    }
     this.last[q] = pr;
     setRetire(pr, q >= BIN_FULL || pr.prev !== null);
+  }
+
+  /** A class queue's first page changed. */
+  private setFront(bin: number, pr: PageRef): void {
+    this.front[bin] = pr;
+    for (let u = DIRECT_FIRST[bin]; u < DIRECT_BIN.length && DIRECT_BIN[u] === bin; u++) this.direct[u] = pr;
   }
 
   private remove(pr: PageRef): void {
@@ -314,21 +343,15 @@ export class Heap {
     if (pr.prev !== null) pr.prev.next = pr.next;
     else {
       this.first[q] = pr.next;
-      if (pr.next !== null && q < BIN_FULL) setRetire(pr.next, false);
+      if (q < BIN_FULL) {
+        this.setFront(q, pr.next ?? EMPTY);
+        if (pr.next !== null) setRetire(pr.next, false);
+      }
     }
     if (pr.next !== null) pr.next.prev = pr.prev;
     else this.last[q] = pr.prev;
     pr.next = pr.prev = null;
     pr.queue = -1;
-    if (q < BIN_FULL && BIN_SIZE[q] <= DIRECT_SIZE_MAX) this.updateDirect(q);
-  }
-
-  private updateDirect(bin: number): void {
-    if (BIN_SIZE[bin] > DIRECT_SIZE_MAX) return;
-    const pr = this.first[bin] ?? EMPTY;
-    const lo = bin === 1 ? 0 : (BIN_SIZE[bin - 1] >>> 3) + 1;
-    const hi = BIN_SIZE[bin] >>> 3;
-    for (let w = lo; w <= hi; w++) this.direct[w] = pr;
   }
 
   private toFull(pr: PageRef): void {
@@ -345,7 +368,6 @@ export class Heap {
     this.remove(pr);
     this.push(pr, bin);
     setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] & ~PF_IN_FULL);
-    if (this.first[bin] === pr) this.updateDirect(bin);
   }
 
   /** The last live block of a page was freed locally. */
@@ -520,11 +542,11 @@ export class Heap {
     pr.m[pr.pg + P_HEAP] = this.id;
     this.push(pr, q);
     this.pageCount++;
-    if (q < BIN_FULL && this.first[q] === pr) this.updateDirect(q);
   }
 
   private retire(state: "deleted" | "destroyed" | "detached"): void {
     this.state = state;
+    this.front.fill(EMPTY);
     this.direct.fill(EMPTY);
     this.first.fill(null);
     this.last.fill(null);
@@ -597,7 +619,7 @@ export class Heap {
    */
   mallocChecked(size: number): number {
     if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX
-      const pr = this.direct[(size + 7) >>> 3];
+      const pr = this.direct[(size + 15) >>> 4];
       const b = popChecked(pr.m, pr.pg, pr.sec);
       if (b !== 0) return pr.base + b;
     }
@@ -708,7 +730,7 @@ function alignedShift(m: Int32Array, off: number, bsize: number): number {
 function setRetire(pr: PageRef, retire: boolean): void {
   if (pr.m === EMPTY.m) return;
   const f = pr.m[pr.pg + P_FLAGS];
-  pr.m[pr.pg + P_FLAGS] = retire ? f | PF_RETIRE : f & ~PF_RETIRE;
+  setPageFlags(pr.m, pr.pg, retire ? f | PF_RETIRE : f & ~PF_RETIRE);
 }
 
 /** Largest alignment mallocAligned honours (larger returns 0). */

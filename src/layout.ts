@@ -25,7 +25,9 @@ export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT; // one page per segment
 export const SLICE_SHIFT = 16;
 export const SLICE_SIZE = 1 << SLICE_SHIFT;
 
-export const SMALL_OBJ_MAX = 8 * KiB;
+/** Blocks up to 1 KiB use small pages (at least 64 blocks each): fewer blocks per page means
+ * more full/unfull page churn, which costs far more in JS than in C (bench mixed-1000). */
+export const SMALL_OBJ_MAX = 1 * KiB;
 export const MEDIUM_OBJ_MAX = 64 * KiB;
 export const LARGE_OBJ_MAX = 2 * MiB;
 /** Sizes up to this use the per-heap direct table (mimalloc's MI_SMALL_SIZE_MAX). */
@@ -87,7 +89,7 @@ export const PF_CHECKED = 8;
 /** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */
 export const PF_CORRUPT = 16;
 /** Flags that send free off the fast path. */
-export const PF_SLOW_FREE = PF_IN_FULL | PF_HAS_ALIGNED | PF_CHECKED;
+export const PF_SLOW_FREE = PF_HAS_ALIGNED | PF_CHECKED;
 /**
  * Set in P_KEY (with the owner's tag) for a checked page with no other slow-free flag: the
  * checked free fast path (src/secure-free.ts) compares P_KEY with `ctx.tag | CHECKED_KEY`.
@@ -107,9 +109,17 @@ export const SEC_K1 = 3;
 export const SEGMENT_COOKIE = 0x7a11_0c5e;
 
 // ---- block-start check without division (exact divisibility by bsize = odd * 2^k) ----
-export const P_DIV_SHIFT = 14; //  k
+export const P_DIV_SHIFT = 14; //  bits 0-4: k; bits 5-31: the wake count (P_WAKE_SHIFT, signed), below
 export const P_DIV_INV = 15; //    multiplicative inverse of odd mod 2^32
 export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd) with the sign bit flipped (unsigned compare as int32)
+/**
+ * The owner's free calls its heap when a page's used count drops to the wake count or
+ * below: -1 (never) for a class queue's allocation page, 0 for other pages in a class
+ * queue (emptied: give it back), and for a page parked in the full queue the count at
+ * which an eighth of it is free again (unpark it). Packed above k: JS shift counts use
+ * only the low five bits, so the fast path reads k and the wake count from one word.
+ */
+export const P_WAKE_SHIFT = 5;
 
 /**
  * The malloc/free fast paths (heap.ts `malloc`, `mallocGeneric`; free.ts `free`) spell these
@@ -119,7 +129,7 @@ export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd) with the sign bit flipped
 export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   SEGMENT_MASK_INVERTED: -4194304, SEGMENT_SHIFT: 22, S_PAGES: 16, S_PAGE_SHIFT: 2, PAGE_WORDS: 16,
   P_FREE: 0, P_LOCAL_FREE: 1, P_USED: 3, P_START: 7, P_KEY: 8, P_FLAGS: 9, P_END: 12,
-  P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, PF_RETIRE: 4, DIRECT_SIZE_MAX: 1024,
+  P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, P_WAKE_SHIFT: 5, DIRECT_SIZE_MAX: 1024, LARGE_OBJ_MAX: 2097152,
   PAGES_PER_SEGMENT_SHIFT: 6,
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,

@@ -5,7 +5,8 @@
 import { BIN_SIZE } from "./bins.ts";
 import {
   CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
-  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PAGE_WORDS, PF_CHECKED, PF_SLOW_FREE,
+  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
+  PF_RETIRE, PF_SLOW_FREE,
   SEC_WORDS,
 } from "./layout.ts";
 import { collectChecked, initChecked, liveChecked, secOf, threadChecked } from "./secure.ts";
@@ -28,10 +29,9 @@ export function initPage(m: Int32Array, pg: number, bin: number, start: number, 
   m[pg + P_END] = start;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
-  m[pg + P_FLAGS] = flags;
-  m[pg + P_KEY] = freeKey(flags, tag);
   if ((flags & PF_CHECKED) !== 0) initChecked(m, h);
   setDivisor(m, pg, bsize);
+  setPageFlags(m, pg, flags);
   extendPage(m, pg);
 }
 
@@ -53,7 +53,7 @@ function setDivisor(m: Int32Array, pg: number, bsize: number): void {
 export function isBlockStart(m: Int32Array, pg: number, off: number): boolean {
   const d = off - m[pg + P_START];
   if (d < 0 || off >= m[pg + P_END]) return false;
-  const k = m[pg + P_DIV_SHIFT];
+  const k = m[pg + P_DIV_SHIFT] & 31;
   if ((d >>> k) << k !== d) return false;
   return (Math.imul(d >>> k, m[pg + P_DIV_INV]) ^ -2147483648) <= m[pg + P_DIV_LIMIT];
 }
@@ -150,10 +150,22 @@ export function pushThreadFree(m: Int32Array, pg: number, off: number): void {
   }
 }
 
-/** Updates page flags and the fast-free key derived from them. */
+/** A parked full page is unparked when 1/2^UNFULL_SHIFT of its blocks are free. */
+const UNFULL_SHIFT = 3;
+
+/** Updates page flags and what the fast free derives from them: the key and the wake count (layout.ts). */
 export function setPageFlags(m: Int32Array, pg: number, flags: number): void {
   m[pg + P_FLAGS] = flags;
   m[pg + P_KEY] = freeKey(flags, m[pg + P_OWNER]);
+  const reserved = m[pg + P_RESERVED];
+  // unparking a full page for every single free would make it the allocation page for one malloc
+  const wake = (flags & PF_IN_FULL) !== 0 ? reserved - (reserved >> UNFULL_SHIFT) : (flags & PF_RETIRE) !== 0 ? 0 : -1;
+  m[pg + P_DIV_SHIFT] = (m[pg + P_DIV_SHIFT] & ((1 << P_WAKE_SHIFT) - 1)) | (wake << P_WAKE_SHIFT);
+}
+
+/** The used count at or below which the owner's free calls the heap (see P_WAKE_SHIFT). */
+export function wakeCount(m: Int32Array, pg: number): number {
+  return m[pg + P_DIV_SHIFT] >> P_WAKE_SHIFT;
 }
 
 /**

@@ -4,10 +4,10 @@
  * `freeChecked` is the fast path mod.ts `free` calls at secure level 2 (`freeFn`, picked
  * once when the configuration is fixed): the same block-start validation as free.ts `free`,
  * then, for a block of this worker's checked page (P_KEY is the owner's tag | CHECKED_KEY),
- * the encoded push onto the page's local-free list inline. A page parked as full or
- * another worker's goes to `freeCheckedPage` directly; anything else (aligned or guarded
- * blocks, huge blocks, another region, bad pointers) to the plain `free`, which dispatches
- * here again on PF_CHECKED after its checks.
+ * the encoded push onto the page's local-free list inline (also for a page parked as full:
+ * the wake count says when to unpark it). Another worker's page goes to `freeCheckedPage`
+ * directly; anything else (aligned or guarded blocks, huge blocks, another region, bad
+ * pointers) to the plain `free`, which dispatches here again on PF_CHECKED after its checks.
  *
  * Level 3+ uses `freeChecked3`, the same with a double-free test first; debugFill keeps the
  * plain `free` (fill and double-free check in freeCheckedPage).
@@ -18,6 +18,7 @@ import { free } from "./free.ts";
 import {
   P_BSIZE, P_FLAGS, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
+import { wakeCount } from "./page.ts";
 import type { PageRef } from "./region.ts";
 import { isFreeBlock, pushThreadFreeChecked, sec } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
@@ -56,11 +57,11 @@ export function freeChecked(p: number): void {
         m[off >> 2] = w;
         m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
         m[h + 1] = off;
-        // an emptied allocation page stays (the next malloc wants it); others go back
-        if (--m[pg + 3] === 0 && (m[pg + 9] & 4) !== 0) emptied(pg); //  P_USED, P_FLAGS & PF_RETIRE
+        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
-      freeAt(pg, off, p); // a full page, another worker's, or aligned blocks
+      freeAt(pg, off, p); // another worker's page, or aligned blocks
       return;
     }
   }
@@ -99,11 +100,11 @@ export function freeChecked3(p: number): void {
         m[off >> 2] = w;
         m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
         m[h + 1] = off;
-        // an emptied allocation page stays (the next malloc wants it); others go back
-        if (--m[pg + 3] === 0 && (m[pg + 9] & 4) !== 0) emptied(pg); //  P_USED, P_FLAGS & PF_RETIRE
+        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
-      freeAt(pg, off, p); // a full page, another worker's, or aligned blocks
+      freeAt(pg, off, p); // another worker's page, or aligned blocks
       return;
     }
   }
@@ -118,12 +119,12 @@ function pageOf(pg: number): PageRef {
   return r.pages[((s >>> (SEGMENT_SHIFT - 2)) << 6) + i] ?? pageRefAt(r, s << 2, i);
 }
 
-function emptied(pg: number): void {
-  const pr = pageOf(pg);
-  pr.heap!.pageEmptied(pr);
+/** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
+function wake(pg: number): void {
+  freeCheckedTail(pageOf(pg));
 }
 
-/** freeChecked for a block start of a page parked as full, another worker's, or with aligned blocks. */
+/** freeChecked for a block start of another worker's page or a page with aligned blocks. */
 function freeAt(pg: number, off: number, p: number): void {
   // a page with aligned or guarded blocks: the plain path's checks
   if ((ctx.lastRegion.i32[pg + P_FLAGS] & (PF_CHECKED | PF_HAS_ALIGNED)) !== PF_CHECKED) free(p);
@@ -153,7 +154,7 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   m[off >> 2] = w;
   m[(off >> 2) + 1] = (w + off) ^ k1; //                           chk
   m[h + 1] = off;
-  if (--m[pg + 3] === 0 ? (m[pg + 9] & 5) !== 0 : (m[pg + 9] & 1) !== 0) freeCheckedTail(pr); // P_USED; PF_IN_FULL | PF_RETIRE
+  if (--m[pg + P_USED] <= wakeCount(m, pg)) freeCheckedTail(pr);
 }
 
 /** Double-free check and debug fill (secure level 3+, debugFill). */

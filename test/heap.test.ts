@@ -21,6 +21,7 @@ import {
   realloc,
   stats,
   usableSize,
+  validate,
 } from "../mod.ts";
 import { checkPattern, fillPattern, firstNot, hex, MiB } from "./_util.ts";
 
@@ -89,6 +90,39 @@ function assertVisitIs(h: Heap, bs: B[], what: string) {
 const isDestroyedError = (e: unknown) => e instanceof Error && /destroy|delet/i.test((e as Error).message);
 
 const t = suite("heap");
+
+t("a full page's freed blocks are reused: it goes back to its class queue once an eighth of it is free", () => {
+  const h = Heap.create();
+  const size = 2048; // 512 KiB pages: about 256 blocks each
+  const blocks: B[] = [];
+  for (let i = 0; i < 768; i++) {
+    const p = h.malloc(size);
+    assert.ok(p !== 0);
+    fillPattern(p, size, i);
+    blocks.push({ p, size, id: i });
+  }
+  // the first 200 blocks all come from the first page, full and parked by now; free 40 of them
+  const freed = new Set<number>();
+  for (let i = 0; i < 200; i += 5) {
+    h.free(blocks[i].p);
+    freed.add(blocks[i].p);
+  }
+  const live = blocks.filter((b) => !freed.has(b.p));
+  const got = new Set<number>();
+  for (let i = 0; i < 1000; i++) {
+    const p = h.malloc(size);
+    assert.ok(p !== 0);
+    assert.not.ok(got.has(p), `malloc returned ${hex(p)} twice`);
+    got.add(p);
+    fillPattern(p, size, 10000 + i);
+    live.push({ p, size, id: 10000 + i });
+  }
+  const reused = [...freed].filter((p) => got.has(p)).length;
+  assert.is(reused, freed.size, "every freed block of the parked page was handed out again");
+  checkBlocks(live, "after reuse");
+  assert.ok(validate().ok, "validate()");
+  h.destroy();
+});
 
 t("Heap.create returns independent heaps; blocks come from the heap they were asked of", () => {
   const a = Heap.create();
