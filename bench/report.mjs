@@ -372,7 +372,7 @@ export function writeReport(root, mode = "quick") {
     const secOnly = meta.options?.secureOnly;
     L.push(`## Secure-mode overhead`);
     L.push("");
-    L.push(`tsmalloc (ffi) with \`configure({ secure: L })\` against the same runtime's tsmalloc (ffi) row of the same run, process CPU time per op (doc/SECURE.md). Each level runs in its own process${Array.isArray(secOpt) ? ` (levels ${secOpt.join(", ")})` : ""}${secOnly ? `, on the workloads matching \`${esc(secOnly)}\` only (\`--secure-only\`)` : ""}. Issue 6 asks for level 2 within +15% on \`pairs-64\` and \`mixed-1000\`.`);
+    L.push(`tsmalloc (ffi) with \`configure({ secure: L })\` against the same runtime's tsmalloc (ffi) row of the same run, process CPU time per op (doc/SECURE.md). Each level runs in its own process${Array.isArray(secOpt) ? ` (levels ${secOpt.join(", ")})` : ""}${secOnly ? `, on the workloads matching \`${esc(secOnly)}\` only (\`--secure-only\`)` : ""}. Level 0 shares its process with every other row, each level has a process of its own with only the tsmalloc row, so on cache-sensitive workloads (\`mixed-1000\`) compare levels 2–4 with level 1 too. Issue 6 asks for level 2 within +15% on \`pairs-64\` and \`mixed-1000\`.`);
     L.push("");
     L.push(`| runtime | workload | level 0 | secure 1 | secure 2 | secure 3 | secure 4 |`);
     L.push(`| --- | --- | ---: | ---: | ---: | ---: | ---: |`);
