@@ -54,7 +54,7 @@ export function free(p: number): void {
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
-function wake(pr: PageRef): void {
+export function wake(pr: PageRef): void {
   const heap = pr.heap!;
   const m = pr.m;
   if ((m[pr.pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);

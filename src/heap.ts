@@ -111,28 +111,9 @@ export class Heap {
     return pr.base + b;
   }
 
-  /** Sizes above the direct table, empty pages, bad input and first use. */
+  /** What malloc's inline pop cannot serve: an empty front page, huge sizes, bad input, first use. */
   mallocGeneric(size: number): number {
-    if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) {
-      const bin = binOf(size);
-      const pr = this.first[bin];
-      if (pr !== null) {
-        const m = pr.m;
-        const pg = pr.pg;
-        let b = m[pg]; //                                  P_FREE
-        if (b === 0) {
-          // the owner's own frees are the next free list (thread-free waits for the slow path)
-          b = m[pg + 1]; //                                P_LOCAL_FREE
-          m[pg + 1] = 0;
-        }
-        if (b !== 0) {
-          m[pg] = m[b >> 2];
-          m[pg + 3]++; //                                  P_USED
-          return pr.base + b;
-        }
-      }
-      return this.mallocSlow(bin, size);
-    }
+    if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) return this.mallocSlow(binOf(size), size);
     checkSize(size);
     if (size > MAX_ALLOC_SIZE) return 0;
     return this.mallocHuge(size, 0);
@@ -614,8 +595,8 @@ export class Heap {
 
   /**
    * malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each
-   * link. An empty free list takes the owner's local-free list (in popChecked), as
-   * mallocGeneric does.
+   * link. An empty free list takes the owner's local-free list (in popChecked), as malloc
+   * does.
    */
   mallocChecked(size: number): number {
     if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX

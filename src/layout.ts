@@ -122,7 +122,7 @@ export const P_DIV_LIMIT = 13; //  floor((2^32-1)/odd) with the sign bit flipped
 export const P_WAKE_SHIFT = 5;
 
 /**
- * The malloc/free fast paths (heap.ts `malloc`, `mallocGeneric`; free.ts `free`) spell these
+ * The malloc/free fast paths (heap.ts `malloc`; free.ts `free`; src/secure-free.ts) spell these
  * as number literals: Deno and Bun run the .ts sources and do not fold imported constants.
  * test/layout.test.ts fails if a constant here drifts from its literal.
  */

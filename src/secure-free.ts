@@ -14,9 +14,9 @@
  */
 import { ctx } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
-import { free } from "./free.ts";
+import { free, wake as wakeHeap } from "./free.ts";
 import {
-  P_BSIZE, P_FLAGS, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
+  P_BSIZE, P_FLAGS, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { wakeCount } from "./page.ts";
 import type { PageRef } from "./region.ts";
@@ -73,6 +73,8 @@ export function freeChecked(p: number): void {
  * of the block's words — a block whose check word matches its link word looks free (after
  * malloc the link word is 0: a live block matches by a 2^-32 chance) and takes freeAt, where
  * freeCheckedPage confirms by a search of the page's lists before it throws DoubleFreeError.
+ * A copy rather than a flag in freeChecked: the branch would push freeChecked past V8's
+ * 460-byte inlining limit, and the level never changes after initialization.
  */
 export function freeChecked3(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts
@@ -121,7 +123,7 @@ function pageOf(pg: number): PageRef {
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
 function wake(pg: number): void {
-  freeCheckedTail(pageOf(pg));
+  wakeHeap(pageOf(pg));
 }
 
 /** freeChecked for a block start of another worker's page or a page with aligned blocks. */
@@ -154,7 +156,7 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   m[off >> 2] = w;
   m[(off >> 2) + 1] = (w + off) ^ k1; //                           chk
   m[h + 1] = off;
-  if (--m[pg + P_USED] <= wakeCount(m, pg)) freeCheckedTail(pr);
+  if (--m[pg + P_USED] <= wakeCount(m, pg)) wakeHeap(pr);
 }
 
 /** Double-free check and debug fill (secure level 3+, debugFill). */
@@ -163,10 +165,4 @@ function freeCheckedSlow(pr: PageRef, off: number): void {
   const pg = pr.pg;
   if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
   if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
-}
-
-function freeCheckedTail(pr: PageRef): void {
-  const heap = pr.heap!;
-  if ((pr.m[pr.pg + P_FLAGS] & PF_IN_FULL) !== 0) heap.unfull(pr);
-  if (pr.m[pr.pg + P_USED] === 0) heap.pageEmptied(pr);
 }
