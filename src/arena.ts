@@ -60,23 +60,23 @@ function lowBit(x: number): number {
 }
 
 export class Arena {
-  readonly id: number;
-  readonly exclusive: boolean;
-  readonly region: Region;
-  readonly segCount: number;
+  declare readonly id: number;
+  declare readonly exclusive: boolean;
+  declare readonly region: Region;
+  declare readonly segCount: number;
   /** Bytes of the metadata page(s) after the segments. */
-  readonly metaBytes: number;
+  declare readonly metaBytes: number;
   /** Word index of the metadata in region.i32. */
-  private readonly meta: number;
+  private declare readonly meta: number;
   /** Bitmap words per bitmap. */
-  private readonly words: number;
+  private declare readonly words: number;
   /** Word indices of the bitmaps: in use, dirty (free, not purged or reset yet), reset (free, reset, still committed). */
-  private readonly inuse: number;
-  private readonly dirty: number;
-  private readonly reset: number;
-  private readonly committed: number;
+  private declare readonly inuse: number;
+  private declare readonly dirty: number;
+  private declare readonly reset: number;
+  private declare readonly committed: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
-  private readonly freedAt: Float64Array;
+  private declare readonly freedAt: Float64Array;
   /** Lowest word that may hold a clean free segment (search hint). */
   private hint = 0;
 

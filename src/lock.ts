@@ -31,9 +31,9 @@ export function lockIdentity(pid: number, tag: number): bigint {
 }
 
 export class RobustLock {
-  private readonly w: BigInt64Array;
-  private readonly i: number;
-  private readonly shared: boolean;
+  private declare readonly w: BigInt64Array;
+  private declare readonly i: number;
+  private declare readonly shared: boolean;
   private depth = 0;
   /** Locks taken over from a dead holder or another process (for stats and tests). */
   recovered = 0;

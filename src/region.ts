@@ -11,26 +11,26 @@ export const enum RegionKind { Arena = 0, Huge = 1, Sentinel = 2 }
 
 export class Region {
   /** Address of byte 0. */
-  base: number;
+  declare base: number;
   /** Bytes reserved. */
-  size: number;
+  declare size: number;
   /** Offsets below this may take the free fast path (arenas: size; huge: 0). */
-  limit: number;
-  kind: RegionKind;
-  i32: Int32Array;
-  u8: Uint8Array;
-  f64: Float64Array;
+  declare limit: number;
+  declare kind: RegionKind;
+  declare i32: Int32Array;
+  declare u8: Uint8Array;
+  declare f64: Float64Array;
   /** Page handles by page slot (segment index * 64 + page index); created on first use. */
-  pages: (PageRef | undefined)[];
+  declare pages: (PageRef | undefined)[];
   /** Bytes covered by the views (a huge region larger than the runtime's view limit is viewed in part). */
-  viewSize: number;
+  declare viewSize: number;
   /** Huge regions: the block's memory still reads as zero (fresh or purged mapping). */
   fresh = false;
   /**
    * Arenas: huge blocks carved from this arena (runs of whole segments), sorted by base;
    * address lookups prefer them. null for other regions.
    */
-  children: Region[] | null;
+  declare children: Region[] | null;
   /** A huge block carved from an arena: the arena's region (else null). */
   parent: Region | null = null;
 
@@ -62,13 +62,13 @@ export class Region {
  * Created once per page slot and reused, never per allocation.
  */
 export class PageRef {
-  r: Region;
-  m: Int32Array;
-  base: number;
+  declare r: Region;
+  declare m: Int32Array;
+  declare base: number;
   /** Word index of the page descriptor in r.i32. */
-  pg: number;
+  declare pg: number;
   /** Byte offset of the segment holding this page. */
-  seg: number;
+  declare seg: number;
   next: PageRef | null = null;
   prev: PageRef | null = null;
   /** Queue index in the owning heap (a bin, or BIN_FULL); -1 when in no queue. */
@@ -79,7 +79,7 @@ export class PageRef {
   /** Used blocks as of the last slow-path visit (src/usage.ts, for peakInUse). */
   syncedUsed = 0;
   /** Word index of the page's secure record (checked pages: list heads and keys); 0 outside arenas. */
-  sec: number;
+  declare sec: number;
 
   constructor(r: Region, pg: number, seg: number) {
     this.r = r;

@@ -34,14 +34,14 @@ export function segmentCookie(seg: number): number {
 
 /** A worker's handle on one of its segments. */
 export class SegmentRef {
-  readonly arena: Arena;
-  readonly r: Region;
+  declare readonly arena: Arena;
+  declare readonly r: Region;
   /** Byte offset in the arena, and segment index. */
-  readonly seg: number;
-  readonly idx: number;
-  readonly kind: PageKind;
+  declare readonly seg: number;
+  declare readonly idx: number;
+  declare readonly kind: PageKind;
   /** Arena id the heaps using it are bound to (0 = the shared arenas). */
-  readonly pool: number;
+  declare readonly pool: number;
   /** Position in the worker's list of segments with free page slots, or -1. */
   availIndex = -1;
   /** When the free page slots marked in S_PURGE_* are due for purging (0 = nothing pending). */
