@@ -82,7 +82,7 @@ export function initialize(): Os {
   const o = provider();
   ctx.os = countingOs(o, ctx.counters);
   message(1, `backend ${o.kind} (${o.reason}); options ${OPTION_NAMES.map((n) => `${n}=${ctx.options[n]}`).join(" ")}`);
-  ctx.tag = (o.threadId() & 0x3fffffff) || 1;
+  ctx.setTag((o.threadId() & 0x3fffffff) || 1);
   // secure mode and debug fill are fixed now, before the first segment exists
   configureSecure(ctx.options.secure, ctx.options.debugFill, o.pageSize, o.canProtect);
   applyModes();

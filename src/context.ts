@@ -11,11 +11,14 @@ import type { PageRef } from "./region.ts";
 import type { HugeCache } from "./huge.ts";
 import { defaultOptions, type Options } from "./options.ts";
 import { OsCounters } from "./stats.ts";
+import { CHECKED_KEY } from "./layout.ts";
 
 export class Context {
   os: Os | null = null;
   /** Nonzero id of this worker, stored as the owner of its pages. */
   tag = 0;
+  /** P_KEY of this worker's checked pages (tag | CHECKED_KEY): what the checked free fast path compares. */
+  checkedTag = 0;
   regions: RegionTable = new RegionTable();
   /** Region of the last freed block: the free fast path's first guess. */
   lastRegion: Region = sentinelRegion();
@@ -27,6 +30,10 @@ export class Context {
   refusal = "";
   /** The allocator is shared with other workers (workerHandle/attach, src/shared.ts). */
   shared = false;
+  setTag(tag: number): void {
+    this.tag = tag;
+    this.checkedTag = tag | CHECKED_KEY;
+  }
   /** Monotonic ms clock for purge delays. */
   now: () => number = () => performance.now();
 }

@@ -57,7 +57,7 @@ export function defaultHeap(): Heap {
 }
 
 export class Heap {
-  readonly id: number;
+  declare readonly id: number;
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
   /** first[bin] for the size classes, EMPTY for none: what malloc pops inline. */
   private front: PageRef[] = new Array<PageRef>(BIN_COUNT).fill(EMPTY);
@@ -71,7 +71,7 @@ export class Heap {
   private slowCalls = 0;
 
   /** Arena id this heap is bound to (0 = the shared arenas): its pages and huge blocks come only from there. */
-  readonly arenaId: number;
+  declare readonly arenaId: number;
 
   constructor(arenaId = 0) {
     this.arenaId = arenaId;
@@ -599,28 +599,42 @@ export class Heap {
    * does.
    */
   mallocChecked(size: number): number {
-    if ((size >>> 0) === size && size <= 1024) { //        DIRECT_SIZE_MAX
-      const pr = this.direct[(size + 15) >>> 4];
-      const b = popChecked(pr.m, pr.pg, pr.sec);
-      if (b !== 0) return pr.base + b;
-    }
-    return +this.mallocCheckedGeneric(size); // (+: a number, so the fast path's result is never boxed)
-  }
-
-  /** mallocChecked above the direct table: the first page of the size class. */
-  private mallocCheckedGeneric(size: number): number {
-    if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) {
-      const bin = binOf(size);
-      const pr = this.first[bin];
-      if (pr !== null) {
-        const b = popChecked(pr.m, pr.pg, pr.sec);
-        if (b !== 0) return pr.base + b;
+    // as malloc, every class up to LARGE_OBJ_MAX pops inline (literal offsets: HOT_PATH_LITERALS);
+    // kept small: V8 inlines it only while it and free fit its inlining budget together
+    let pr = EMPTY; // (other sizes: its lists are empty)
+    if ((size >>> 0) === size) {
+      if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
+      else if (size <= 2097152) { //                          LARGE_OBJ_MAX
+        const x = ((size + 7) >>> 3) - 1; //                   binOf, above 64 B
+        const k = 31 - Math.clz32(x);
+        pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
       }
-      return this.mallocSlow(bin, size);
     }
-    checkSize(size);
-    if (size > MAX_ALLOC_SIZE) return 0;
-    return this.mallocHuge(size, 0);
+    // popChecked inline; mallocGeneric takes the rest: an empty page, and a bad link (findPage
+    // stops at this same page, whose list is not empty, and popChecked reports the link)
+    const m = pr.m;
+    const h = pr.sec;
+    let b = m[h]; //                                           SEC_FREE
+    if (b === 0 && (b = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
+      m[h + 1] = 0;
+      m[h] = b;
+    }
+    if (b !== 0) {
+      const pg = pr.pg;
+      const i = b >> 2;
+      const k0 = m[h + 2], k1 = m[h + 3], w = m[i]; //        SEC_K0, SEC_K1
+      const v = (w - k0) | 0;
+      const x = ((v >>> k0) | (v << -k0)) ^ k1; //             dec (shift counts are mod 32)
+      // the check word, then the link: the end of the list (0) or an offset inside the page
+      const start = m[pg + 7]; //                              P_START
+      if (m[i + 1] === ((w + b) ^ k1) && (x === 0 || ((x - start) >>> 0) < ((m[pg + 12] - start) >>> 0))) { // P_END
+        m[h] = x;
+        m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
+        m[pg + 3]++; //                                        P_USED
+        return pr.base + b;
+      }
+    }
+    return +this.mallocGeneric(size); // (+: a number, so the fast path's result is never boxed)
   }
 
   /** mallocChecked with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */

@@ -92,7 +92,7 @@ export const PF_CORRUPT = 16;
 export const PF_SLOW_FREE = PF_HAS_ALIGNED | PF_CHECKED;
 /**
  * Set in P_KEY (with the owner's tag) for a checked page with no other slow-free flag: the
- * checked free fast path (src/secure-free.ts) compares P_KEY with `ctx.tag | CHECKED_KEY`.
+ * checked free fast path (src/secure-free.ts) compares P_KEY with `ctx.checkedTag` (the tag | CHECKED_KEY).
  * Thread tags never have this bit, so the plain fast path never matches a checked page.
  */
 export const CHECKED_KEY = 0x40000000;

@@ -16,7 +16,7 @@ import { ctx } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import { free, wake as wakeHeap } from "./free.ts";
 import {
-  P_BSIZE, P_FLAGS, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
+  P_BSIZE, P_USED, PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { wakeCount } from "./page.ts";
 import type { PageRef } from "./region.ts";
@@ -33,7 +33,8 @@ export function setFreeMode(): void {
 
 /** free at secure level 2 (see the top of this file). */
 export function freeChecked(p: number): void {
-  // Literal offsets: see HOT_PATH_LITERALS in layout.ts
+  // Literal offsets: see HOT_PATH_LITERALS in layout.ts. Kept small: V8 inlines it into the
+  // caller only while malloc's and free's bytecode together fit its inlining budget.
   const r = ctx.lastRegion;
   const delta = p - r.base;
   if (delta > 0 && delta < r.limit) {
@@ -46,35 +47,32 @@ export function freeChecked(p: number): void {
     const k = m[pg + 14]; //                                              P_DIV_SHIFT
     if (
       off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
-      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //       P_DIV_INV, P_DIV_LIMIT
+      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
+      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
     ) {
-      if (m[pg + 8] === (ctx.tag | 1073741824)) { //                      P_KEY: ours, checked, no other flag (CHECKED_KEY)
-        // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
-        const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
-        const k0 = m[h + 2], k1 = m[h + 3]; //                            SEC_K0, SEC_K1
-        const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
-        const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
-        m[off >> 2] = w;
-        m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
-        m[h + 1] = off;
-        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
-        return;
-      }
-      freeAt(pg, off, p); // another worker's page, or aligned blocks
+      // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
+      const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
+      const k0 = m[h + 2], k1 = m[h + 3]; //                              SEC_K0, SEC_K1
+      const v = m[h + 1] ^ k1; //                                         SEC_LOCAL
+      const w = ((v << k0) | (v >>> -k0)) + k0; //                        enc
+      m[off >> 2] = w;
+      m[(off >> 2) + 1] = (w + off) ^ k1; //                              chk
+      m[h + 1] = off;
+      // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+      if (--m[pg + 3] <= (k >> 5)) wake(pg); //                          P_USED, P_WAKE_SHIFT
       return;
     }
   }
-  free(p);
+  free(p); // another worker's page, aligned or guarded blocks, huge blocks, bad pointers: free dispatches back on PF_CHECKED
 }
 
 /**
  * free at secure level 3 (double-free checks, no debugFill): freeChecked with a first test
  * of the block's words — a block whose check word matches its link word looks free (after
- * malloc the link word is 0: a live block matches by a 2^-32 chance) and takes freeAt, where
- * freeCheckedPage confirms by a search of the page's lists before it throws DoubleFreeError.
- * A copy rather than a flag in freeChecked: the branch would push freeChecked past V8's
- * 460-byte inlining limit, and the level never changes after initialization.
+ * malloc the link word is 0: a live block matches by a 2^-32 chance) and takes the plain
+ * free, where freeCheckedPage confirms by a search of the page's lists before it throws
+ * DoubleFreeError. A copy rather than a flag in freeChecked: the branch would cost
+ * freeChecked its inlining, and the level never changes after initialization.
  */
 export function freeChecked3(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts
@@ -90,24 +88,20 @@ export function freeChecked3(p: number): void {
     const k = m[pg + 14]; //                                              P_DIV_SHIFT
     if (
       off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
-      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //       P_DIV_INV, P_DIV_LIMIT
+      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
+      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
     ) {
-      if (m[pg + 8] === (ctx.tag | 1073741824)) { //                      P_KEY: ours, checked, no other flag (CHECKED_KEY)
-        // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
-        const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
-        const k0 = m[h + 2], k1 = m[h + 3]; //                            SEC_K0, SEC_K1
-        if (m[(off >> 2) + 1] === ((m[off >> 2] + off) ^ k1)) return freeAt(pg, off, p); // looks free
+      const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
+      const k0 = m[h + 2], k1 = m[h + 3]; //                              SEC_K0, SEC_K1
+      if (m[(off >> 2) + 1] !== ((m[off >> 2] + off) ^ k1)) { //          does not look free
         const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
         const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
         m[off >> 2] = w;
         m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
         m[h + 1] = off;
-        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
         if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
-      freeAt(pg, off, p); // another worker's page, or aligned blocks
-      return;
     }
   }
   free(p);
@@ -124,13 +118,6 @@ function pageOf(pg: number): PageRef {
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
 function wake(pg: number): void {
   wakeHeap(pageOf(pg));
-}
-
-/** freeChecked for a block start of another worker's page or a page with aligned blocks. */
-function freeAt(pg: number, off: number, p: number): void {
-  // a page with aligned or guarded blocks: the plain path's checks
-  if ((ctx.lastRegion.i32[pg + P_FLAGS] & (PF_CHECKED | PF_HAS_ALIGNED)) !== PF_CHECKED) free(p);
-  else freeCheckedPage(pageOf(pg), off);
 }
 
 /**

@@ -369,7 +369,7 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
   if (Atomics.load(r.m, R_MAGIC) !== ROOT_MAGIC || r.m[R_ID] !== h.id) throw new Error("tsmalloc: attach: the handle does not name a live allocator (stale or foreign handle)");
   const tag = Atomics.add(r.m, R_NEXT_TAG, 1);
   if (tag > TAG_MAX || tag <= 0) throw new Error("tsmalloc: attach: out of thread tags");
-  ctx.tag = tag;
+  ctx.setTag(tag);
   install(r);
   register(r, jsThreadId);
   discover();
