@@ -16,7 +16,7 @@ import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./p
 import { PageRef, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
-  addGuarded, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
+  addGuarded, cacheChecked, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
   removeGuarded, sec,
 } from "./secure.ts";
 import { syncPage } from "./usage.ts";
@@ -315,6 +315,7 @@ export class Heap {
 
   /** A class queue's first page changed. */
   private setFront(bin: number, pr: PageRef): void {
+    if ((pr.m[pr.pg + P_FLAGS] & PF_CHECKED) !== 0) cacheChecked(pr);
     this.front[bin] = pr;
     for (let u = DIRECT_FIRST[bin]; u < DIRECT_BIN.length && DIRECT_BIN[u] === bin; u++) this.direct[u] = pr;
   }
@@ -620,17 +621,15 @@ export class Heap {
       m[h] = b;
     }
     if (b !== 0) {
-      const pg = pr.pg;
       const i = b >> 2;
-      const k0 = m[h + 2], k1 = m[h + 3], w = m[i]; //        SEC_K0, SEC_K1
+      const k0 = pr.k0, k1 = pr.k1, w = m[i]; //               the keys (SEC_K0, SEC_K1), cached by setFront
       const v = (w - k0) | 0;
-      const x = ((v >>> k0) | (v << -k0)) ^ k1; //             dec (shift counts are mod 32)
+      const x = ((v >>> k0) | (v << (32 - k0))) ^ k1; //       dec (a rotate: shift counts are mod 32)
       // the check word, then the link: the end of the list (0) or an offset inside the page
-      const start = m[pg + 7]; //                              P_START
-      if (m[i + 1] === ((w + b) ^ k1) && (x === 0 || ((x - start) >>> 0) < ((m[pg + 12] - start) >>> 0))) { // P_END
+      if (m[i + 1] === ((w + b) ^ k1) && (x === 0 || ((x - pr.start) >>> 0) < pr.span)) {
         m[h] = x;
         m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
-        m[pg + 3]++; //                                        P_USED
+        m[pr.pg + 3]++; //                                     P_USED
         return pr.base + b;
       }
     }

@@ -80,6 +80,15 @@ export class PageRef {
   syncedUsed = 0;
   /** Word index of the page's secure record (checked pages: list heads and keys); 0 outside arenas. */
   declare sec: number;
+  /**
+   * A checked page in a class queue's front (the one mallocChecked pops): copies of its keys
+   * and of the extent its links may point into (first block, bytes of all its blocks), so the
+   * pop reads them from this object rather than the page's metadata (Heap.setFront).
+   */
+  k0 = 0;
+  k1 = 0;
+  start = 0;
+  span = 0;
 
   constructor(r: Region, pg: number, seg: number) {
     this.r = r;

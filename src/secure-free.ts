@@ -54,7 +54,7 @@ export function freeChecked(p: number): void {
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
       const k0 = m[h + 2], k1 = m[h + 3]; //                              SEC_K0, SEC_K1
       const v = m[h + 1] ^ k1; //                                         SEC_LOCAL
-      const w = ((v << k0) | (v >>> -k0)) + k0; //                        enc
+      const w = ((v << k0) | (v >>> (32 - k0))) + k0; //                 enc (a rotate)
       m[off >> 2] = w;
       m[(off >> 2) + 1] = (w + off) ^ k1; //                              chk
       m[h + 1] = off;
@@ -95,7 +95,7 @@ export function freeChecked3(p: number): void {
       const k0 = m[h + 2], k1 = m[h + 3]; //                              SEC_K0, SEC_K1
       if (m[(off >> 2) + 1] !== ((m[off >> 2] + off) ^ k1)) { //          does not look free
         const v = m[h + 1] ^ k1; //                                       SEC_LOCAL
-        const w = ((v << k0) | (v >>> -k0)) + k0; //                      enc
+        const w = ((v << k0) | (v >>> (32 - k0))) + k0; //               enc
         m[off >> 2] = w;
         m[(off >> 2) + 1] = (w + off) ^ k1; //                            chk
         m[h + 1] = off;
@@ -139,7 +139,7 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   const h = pr.sec;
   const k0 = m[h + 2], k1 = m[h + 3]; //                           SEC_K0, SEC_K1
   const v = m[h + 1] ^ k1; //                                      SEC_LOCAL
-  const w = ((v << k0) | (v >>> -k0)) + k0; //                     enc
+  const w = ((v << k0) | (v >>> (32 - k0))) + k0; //              enc
   m[off >> 2] = w;
   m[(off >> 2) + 1] = (w + off) ^ k1; //                           chk
   m[h + 1] = off;
