@@ -10,7 +10,10 @@
 //                               the FFI-backend and buffer-backend processes
 //     --workers=N               worker count for the worker workloads (default 2): larson-workers, xmalloc
 //     --secure=L,L,...          also run tsmalloc (ffi) with configure({secure: L}), each level in
-//                               its own process (default 1,2,3,4; 0 = skip): secure-mode overhead
+//                               its own process (default 0,1,2,3,4; "none" = skip): secure-mode
+//                               overhead, level 0 included so every level runs alone
+//     --secure-repeat=N         processes per secure level and round (default 3), interleaved;
+//                               the overhead table takes the median
 //     --secure-only=REGEX       the workloads of the secure processes (default
 //                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
@@ -43,7 +46,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: [1, 2, 3, 4], secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -56,8 +59,9 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "runtime" || k === "runtimes") opts.runtimes = v.split(",");
   else if (k === "rounds") opts.rounds = Math.max(1, Number(v) | 0);
   else if (k === "workers") opts.workers = Math.max(1, Number(v) | 0);
-  else if (k === "secure") opts.secure = [...new Set(v.split(",").map((x) => Math.max(0, Math.min(4, Number(x) | 0))))].filter((x) => x > 0).sort();
+  else if (k === "secure") opts.secure = v === "none" || !v ? [] : [...new Set(v.split(",").map((x) => Math.max(0, Math.min(4, Number(x) | 0))))].sort();
   else if (k === "secure-only") opts.secureOnly = v ?? "";
+  else if (k === "secure-repeat") opts.secureRepeat = Math.max(1, Number(v) | 0);
   else if (k === "only") opts.only = v;
   else if (k === "min-ms") opts.minMs = Number(v);
   else if (k === "no-setup") opts.setup = false;
@@ -289,7 +293,10 @@ if (opts.speed) {
         { tag: "ffi", backend: "ffi", rows: JS_ROWS },
         { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS },
       ];
-      for (const level of opts.secure) procs.push({ tag: `secure${level}`, backend: "ffi", rows: [`tsmalloc-ffi-secure${level}`], only: secureOnly });
+      // secure levels: several short processes each, interleaved (one process is too noisy for a 15% target)
+      for (let rep = 0; rep < opts.secureRepeat; rep++) {
+        for (const level of opts.secure) procs.push({ tag: `secure${level}.${rep}`, backend: "ffi", rows: [`tsmalloc-ffi-secure${level}`], only: secureOnly });
+      }
       if (round % 2) procs.reverse();
       for (const p of procs) {
         const out = join(rawDir, `${rt}-${p.tag}-r${round}.json`);

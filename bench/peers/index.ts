@@ -18,7 +18,7 @@ export async function loadPeers(opts: LoadOptions): Promise<Peer[]> {
   const out: Peer[] = [];
   for (const row of opts.rows) {
     const m = /^tsmalloc-(ffi|buffer)(?:-secure(\d))?$/.exec(row);
-    if (m) out.push(await tsmallocPeer(m[1] as "ffi" | "buffer", m[2] ? Number(m[2]) : 0));
+    if (m) out.push(await tsmallocPeer(m[1] as "ffi" | "buffer", m[2] ? Number(m[2]) : undefined));
     else if (row === "stub") out.push(stubPeer());
     else if (row === "u8") out.push(uint8ArrayPeer());
     else if (row === "ab") out.push(arrayBufferPeer());

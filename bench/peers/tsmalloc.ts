@@ -16,9 +16,10 @@ export function importTsmalloc(): Promise<Mod> {
   return modPromise;
 }
 
-export async function tsmallocPeer(backend: "ffi" | "buffer", secure = 0): Promise<Peer> {
-  const id = secure ? `tsmalloc-${backend}-secure${secure}` : `tsmalloc-${backend}`;
-  const label = secure ? `tsmalloc (${backend}, secure ${secure})` : `tsmalloc (${backend})`;
+/** secure: a level for configure() (its own row, e.g. tsmalloc-ffi-secure0), or undefined for the plain row. */
+export async function tsmallocPeer(backend: "ffi" | "buffer", secure?: number): Promise<Peer> {
+  const id = secure !== undefined ? `tsmalloc-${backend}-secure${secure}` : `tsmalloc-${backend}`;
+  const label = secure !== undefined ? `tsmalloc (${backend}, secure ${secure})` : `tsmalloc (${backend})`;
   let m: Mod;
   try {
     m = await importTsmalloc();
@@ -32,7 +33,7 @@ export async function tsmallocPeer(backend: "ffi" | "buffer", secure = 0): Promi
   let reason = "";
   try {
     const opts: Record<string, unknown> = { backend };
-    if (secure) opts.secure = secure;
+    if (secure !== undefined) opts.secure = secure;
     m.configure(opts);
     const p = m.malloc(64);
     if (!p) throw new Error("malloc(64) returned 0");
