@@ -5,9 +5,9 @@
  * once when the configuration is fixed): the same block-start validation as free.ts `free`,
  * then, for a block of this worker's checked page (P_KEY is the owner's tag | CHECKED_KEY),
  * the encoded push onto the page's local-free list inline (also for a page parked as full:
- * the wake count says when to unpark it). Another worker's page goes to `freeCheckedPage`
- * directly; anything else (aligned or guarded blocks, huge blocks, another region, bad
- * pointers) to the plain `free`, which dispatches here again on PF_CHECKED after its checks.
+ * the wake count says when to unpark it). Anything else (another worker's page, aligned or
+ * guarded blocks, huge blocks, another region, bad pointers) goes to the plain `free`, which
+ * dispatches to `freeCheckedPage` on PF_CHECKED after its checks.
  *
  * Level 3+ uses `freeChecked3`, the same with a double-free test first; debugFill keeps the
  * plain `free` (fill and double-free check in freeCheckedPage).
@@ -121,8 +121,8 @@ function wake(pg: number): void {
 }
 
 /**
- * free of the block at region offset `off` of a checked page (from free.ts freeBlock and
- * freeAt): double-free check (secure level 3+ and debugFill; confirmed before it throws,
+ * free of the block at region offset `off` of a checked page (from free.ts freeBlock):
+ * double-free check (secure level 3+ and debugFill; confirmed before it throws,
  * nothing changed then), debug fill, the encoded push onto the local-free list (or the
  * thread-free list of another worker's page), then as the plain path: a page parked as
  * full goes back to its queue, an emptied one back to its segment unless it is its queue's
