@@ -1,15 +1,27 @@
 /**
  * tsmalloc: a mimalloc-class allocator for native (off-heap) memory on Node, Deno and Bun.
  *
- * Allocations are JS numbers holding real native addresses (FFI backends) or synthetic
- * ones (buffer backend); `0` is null. Read and write through {@link bytes} /
- * {@link dataView}; pass {@link pointer} to your own FFI calls.
+ * The design is mimalloc's (Microsoft's allocator: size classes, pages, segments and arenas,
+ * free lists kept inside the memory they manage, several free lists per page); the arena
+ * pool follows Lightpanda's `ArenaPool`. The memory comes from the OS through each runtime's
+ * FFI (`mmap`/`madvise`/`mprotect` in libc): `node:ffi` or koffi on Node, `Deno.dlopen`,
+ * `bun:ffi`. Where FFI is not allowed the same allocator runs on `ArrayBuffer` memory (the
+ * buffer backend; {@link backend} says which one is live and why).
  *
- * @example
+ * Allocations are JS numbers holding real native addresses (FFI backends) or synthetic
+ * ones (buffer backend); `0` is null. Sizes are in bytes. Read and write through
+ * {@link bytes} / {@link dataView}; pass {@link pointer} to your own FFI calls. Memory
+ * is freed when you call {@link free}, never by the garbage collector.
+ *
+ * Permissions: Deno needs `--allow-ffi` for native memory (without it tsmalloc falls
+ * back to the buffer backend), and `--allow-env` to read the `TSMALLOC_*` variables.
+ *
+ * @example Allocate, write, free
  * ```ts
- * import { malloc, free, bytes } from "@tsmalloc/tsmalloc";
- * const p = malloc(64);
- * bytes(p, 64).fill(7);
+ * import { bytes, free, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(64);      // 64 bytes, 16-byte aligned; 0 if memory cannot be had
+ * bytes(p, 64).fill(7);      // a Uint8Array over the native block
  * free(p);
  * ```
  *
@@ -24,7 +36,7 @@ import {
 import { arenaExists, reserveArena } from "./src/arena.ts";
 import { ctx } from "./src/context.ts";
 import { formatStats as formatStatsTable } from "./src/format.ts";
-import { type OptionName, type Options, parseSize } from "./src/options.ts";
+import { type OptionName as CoreOptionName, type Options, parseSize } from "./src/options.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./src/errors.ts";
 import { type ValidateReport, validateAll } from "./src/check.ts";
 import { freeFn } from "./src/secure-free.ts";
@@ -44,15 +56,48 @@ export { AllocationError, DoubleFreeError, InvalidPointerError };
 export type { ValidateReport };
 export type { Stats };
 export type { ArenaStats, OsCallCounts } from "./src/stats.ts";
+export type { BackendWant };
 
-/** Largest size a single allocation may request; larger requests return 0. */
+/**
+ * Largest size in bytes a single allocation may request (2^46); larger requests make
+ * {@link malloc} return 0 and {@link alloc} throw {@link AllocationError}.
+ *
+ * @example
+ * ```ts
+ * import { MAX_ALLOC_SIZE, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * console.assert(malloc(MAX_ALLOC_SIZE + 1) === 0);
+ * ```
+ */
 export const MAX_ALLOC_SIZE: number = MAX_SIZE;
-/** Largest alignment `mallocAligned` honours; larger returns 0. */
+/**
+ * Largest alignment in bytes {@link mallocAligned} honours (1 GiB); a larger one returns 0.
+ *
+ * @example
+ * ```ts
+ * import { MAX_ALIGN, mallocAligned } from "@tsmalloc/tsmalloc";
+ *
+ * console.assert(mallocAligned(64, MAX_ALIGN * 2) === 0);
+ * ```
+ */
 export const MAX_ALIGN: number = MAX_ALIGNMENT;
 
-/** Options for {@link configure}; call it before the first allocation. */
+/**
+ * Options for {@link configure}; call it before the first allocation.
+ *
+ * @example
+ * ```ts
+ * import { type ConfigureOptions, configure } from "@tsmalloc/tsmalloc";
+ *
+ * const options: ConfigureOptions = { backend: "auto", secure: 2, debugFill: false };
+ * configure(options);
+ * ```
+ */
 export interface ConfigureOptions {
-  /** "auto" (default: FFI when permitted, else buffer), "ffi" (fail loudly without FFI) or "buffer". */
+  /**
+   * "auto" (default: FFI when permitted, else buffer), "ffi" (fail loudly without FFI) or
+   * "buffer" (`ArrayBuffer` memory, no FFI). Also the TSMALLOC_BACKEND environment variable.
+   */
   backend?: BackendWant;
   /**
    * Secure level 0–4 (0 = off; also TSMALLOC_SECURE): 1 guard pages around segment metadata
@@ -81,7 +126,23 @@ setOsProvider(() => {
   return o;
 });
 
-/** Chooses the backend and options. Throws if the allocator is already in use. */
+/**
+ * Chooses the backend and options, once, before the first allocation (values not given
+ * keep their defaults or TSMALLOC_* environment values).
+ *
+ * @throws {Error} when the allocator is already in use (something was allocated), or with
+ *   `backend: "ffi"` when no FFI is available (the message says why: e.g. Deno without
+ *   `--allow-ffi`).
+ * @throws {RangeError} for an unknown backend or a secure level outside 0..4.
+ * @throws {TypeError} when debugFill is not a boolean.
+ * @example
+ * ```ts
+ * import { configure, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * configure({ secure: 3 });   // guard pages, encoded free lists, DoubleFreeError
+ * const p = malloc(32);
+ * ```
+ */
 export function configure(options: ConfigureOptions): void {
   if (isInitialized()) throw new Error("tsmalloc: configure() must be called before the first allocation");
   if (options.backend !== undefined) {
@@ -103,9 +164,21 @@ export function configure(options: ConfigureOptions): void {
   if (options.backend === "ffi") initialize(); // fail loudly now, not at the first malloc
 }
 
-/** What {@link backend} reports. */
+/**
+ * What {@link backend} reports.
+ *
+ * @example
+ * ```ts
+ * import { backend, type BackendInfo } from "@tsmalloc/tsmalloc";
+ *
+ * const info: BackendInfo = backend();
+ * if (info.kind === "buffer") console.warn(`no native memory: ${info.reason}`);
+ * ```
+ */
 export interface BackendInfo {
+  /** The FFI in use ("node", "deno", "bun"), or "buffer" for `ArrayBuffer` memory. */
   kind: "node" | "deno" | "bun" | "buffer";
+  /** How the backend was chosen, and why FFI was not used when it was not. */
   reason: string;
   /**
    * Guard pages really fault (the backend can make memory inaccessible). false on the buffer
@@ -115,7 +188,19 @@ export interface BackendInfo {
   guardPages: boolean;
 }
 
-/** Which backend is live and why (initializes the allocator if needed). */
+/**
+ * Which backend is live and why (initializes the allocator if needed).
+ *
+ * @throws {Error} when `configure({ backend: "ffi" })` or TSMALLOC_BACKEND=ffi asked for
+ *   FFI and none is available.
+ * @example
+ * ```ts
+ * import { backend } from "@tsmalloc/tsmalloc";
+ *
+ * const { kind, reason, guardPages } = backend();
+ * console.log(kind, reason, guardPages); // e.g. "deno", "auto: Deno FFI (Deno.dlopen)", true
+ * ```
+ */
 export function backend(): BackendInfo {
   const o = initialize();
   let reason = o.reason;
@@ -128,7 +213,18 @@ export function backend(): BackendInfo {
 /**
  * Walks every page and huge block of this worker and checks the free-list invariants
  * (decoding encoded lists; under debugFill also that free blocks were not written). Also
- * reports corrupted free lists secure mode detected and dropped at run time.
+ * reports corrupted free lists secure mode detected and dropped at run time. Never throws
+ * for a corrupted heap: problems are listed in the report. Walks every page: slow, for
+ * tests and debugging (mimalloc's `mi_heap_check_owned`/debug checks).
+ *
+ * @example
+ * ```ts
+ * import { free, malloc, validate } from "@tsmalloc/tsmalloc";
+ *
+ * free(malloc(100));
+ * const report = validate();
+ * if (!report.ok) throw new Error(report.problems.join("\n"));
+ * ```
  */
 export function validate(): ValidateReport {
   return validateAll();
@@ -136,48 +232,226 @@ export function validate(): ValidateReport {
 
 const heap: CoreHeap = defaultHeap();
 
-/** Allocates `size` bytes (16-byte aligned); 0 when memory cannot be had. */
+/**
+ * Allocates `size` bytes, 16-byte aligned, from this worker's default heap (mimalloc's
+ * `mi_malloc`). Returns the block's address, or 0 when memory cannot be had (the OS or a
+ * budget refused, or `size` > {@link MAX_ALLOC_SIZE}), as C's malloc does: the result can
+ * be passed through to native code. {@link alloc} throws instead of returning 0.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @example
+ * ```ts
+ * import { free, malloc, usableSize } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(100);
+ * if (p === 0) throw new Error("out of memory");
+ * console.assert(usableSize(p) >= 100 && p % 16 === 0);
+ * free(p);
+ * ```
+ */
 export function malloc(size: number): number {
   return heap.malloc(size);
 }
-/** Allocates `count * size` zeroed bytes; 0 on overflow or when memory cannot be had. */
+/**
+ * Allocates `count * size` zeroed bytes (mimalloc's `mi_calloc`); 0 when the product
+ * overflows {@link MAX_ALLOC_SIZE} or memory cannot be had.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @example
+ * ```ts
+ * import { bytes, calloc, free } from "@tsmalloc/tsmalloc";
+ *
+ * const p = calloc(10, 8);   // 10 elements of 8 bytes, all zero
+ * console.assert(bytes(p, 80).every((b) => b === 0));
+ * free(p);
+ * ```
+ */
 export function calloc(count: number, size: number): number {
   return heap.calloc(count, size);
 }
-/** Allocates `size` zeroed bytes. */
+/**
+ * Allocates `size` zeroed bytes (mimalloc's `mi_zalloc`); 0 when memory cannot be had.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @example
+ * ```ts
+ * import { bytes, free, zalloc } from "@tsmalloc/tsmalloc";
+ *
+ * const p = zalloc(256);
+ * console.assert(bytes(p, 256).every((b) => b === 0));
+ * free(p);
+ * ```
+ */
 export function zalloc(size: number): number {
   return heap.zalloc(size);
 }
-/** Resizes a block, keeping its contents; 0 on failure (the old block stays valid). */
+/**
+ * Resizes a block to `size` bytes, keeping its contents up to the smaller size (mimalloc's
+ * `mi_realloc`): in place when the block's size class allows, else by moving it. Returns
+ * the new address; 0 on failure, and then the old block stays valid and unchanged.
+ * `realloc(0, n)` is `malloc(n)`.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
+ *   (outside our memory, in a free page, a freed huge block, or not a block's start).
+ * @throws {DoubleFreeError} in secure mode (level 3+ or debugFill) for a block already freed.
+ * @example
+ * ```ts
+ * import { bytes, free, malloc, realloc } from "@tsmalloc/tsmalloc";
+ *
+ * let p = malloc(16);
+ * bytes(p, 16).fill(1);
+ * p = realloc(p, 4096);      // the first 16 bytes are kept
+ * console.assert(bytes(p, 16).every((b) => b === 1));
+ * free(p);
+ * ```
+ */
 export function realloc(ptr: number, size: number): number {
   return heap.realloc(ptr, size);
 }
-/** Frees a block; `free(0)` does nothing. */
+/**
+ * Frees a block (mimalloc's `mi_free`); `free(0)` does nothing. Any worker may free a block
+ * another worker of the same allocator allocated (see {@link workerHandle}).
+ *
+ * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
+ *   (outside our memory, in a free page, a freed huge block, or not a block's start).
+ * @throws {DoubleFreeError} in secure mode (level 3+ or debugFill) for a block already
+ *   freed; below that a double free is not detected (as in mimalloc).
+ * @example
+ * ```ts
+ * import { free, InvalidPointerError, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(64);
+ * free(p);
+ * try {
+ *   free(p + 8);             // not the start of a block
+ * } catch (e) {
+ *   console.assert(e instanceof InvalidPointerError);
+ * }
+ * ```
+ */
 export function free(ptr: number): void {
   freeFn(ptr);
 }
-/** Allocates `size` bytes at a multiple of `alignment` (a power of two). */
+/**
+ * Allocates `size` bytes at an address that is a multiple of `alignment` (mimalloc's
+ * `mi_malloc_aligned`); 0 when memory cannot be had or `alignment` > {@link MAX_ALIGN}.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @throws {RangeError} when `alignment` is not a power of two.
+ * @example
+ * ```ts
+ * import { free, mallocAligned } from "@tsmalloc/tsmalloc";
+ *
+ * const p = mallocAligned(1000, 4096);
+ * console.assert(p % 4096 === 0);
+ * free(p);
+ * ```
+ */
 export function mallocAligned(size: number, alignment: number): number {
   return heap.mallocAligned(size, alignment);
 }
-/** Like {@link mallocAligned}, zeroed. */
+/**
+ * Like {@link mallocAligned}, with the bytes zeroed (mimalloc's `mi_zalloc_aligned`).
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @throws {RangeError} when `alignment` is not a power of two.
+ * @example
+ * ```ts
+ * import { bytes, free, zallocAligned } from "@tsmalloc/tsmalloc";
+ *
+ * const p = zallocAligned(64, 256);
+ * console.assert(p % 256 === 0 && bytes(p, 64).every((b) => b === 0));
+ * free(p);
+ * ```
+ */
 export function zallocAligned(size: number, alignment: number): number {
   return heap.zallocAligned(size, alignment);
 }
-/** Resizes a block keeping it aligned. */
+/**
+ * Resizes a block to `size` bytes at a multiple of `alignment`, keeping its contents
+ * (mimalloc's `mi_realloc_aligned`); 0 on failure, and then the old block stays valid.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @throws {RangeError} when `alignment` is not a power of two.
+ * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
+ *   (outside our memory, in a free page, a freed huge block, or not a block's start).
+ * @example
+ * ```ts
+ * import { free, mallocAligned, reallocAligned } from "@tsmalloc/tsmalloc";
+ *
+ * let p = mallocAligned(100, 64);
+ * p = reallocAligned(p, 10_000, 64);
+ * console.assert(p % 64 === 0);
+ * free(p);
+ * ```
+ */
 export function reallocAligned(ptr: number, size: number, alignment: number): number {
   return heap.reallocAligned(ptr, size, alignment);
 }
-/** Bytes usable from `ptr` to the end of its block (>= the size requested). */
+/**
+ * Bytes usable from `ptr` to the end of its block: at least the size requested, and what
+ * {@link goodSize} promised (mimalloc's `mi_usable_size`). 0 for `ptr` 0.
+ *
+ * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
+ *   (outside our memory, in a free page, a freed huge block, or not a block's start).
+ * @example
+ * ```ts
+ * import { free, malloc, usableSize } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(100);
+ * console.assert(usableSize(p) >= 100);   // 112: the 100-byte request's size class
+ * free(p);
+ * ```
+ */
 export function usableSize(ptr: number): number {
   return usableSizeOf(ptr);
 }
-/** The usable size `malloc(size)` would give. */
+/**
+ * The usable size in bytes `malloc(size)` would give: `size` rounded up to its size class
+ * (mimalloc's `mi_good_size`). Sizes above {@link MAX_ALLOC_SIZE} are returned unchanged.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @example
+ * ```ts
+ * import { free, goodSize, malloc, usableSize } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(100);
+ * console.assert(usableSize(p) === goodSize(100));
+ * free(p);
+ * ```
+ */
 export function goodSize(size: number): number {
   checkSize(size);
   return size > MAX_ALLOC_SIZE ? size : goodSizeOf(size);
 }
-/** Like {@link malloc}, but throws {@link AllocationError} instead of returning 0. */
+/**
+ * Like {@link malloc}, but throws {@link AllocationError} (carrying a {@link stats}
+ * snapshot and the reason) instead of returning 0: the JS-friendly variant.
+ *
+ * @throws {TypeError} when a size is not a number.
+ * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
+ * @throws {AllocationError} when memory cannot be had or `size` > {@link MAX_ALLOC_SIZE}.
+ * @example
+ * ```ts
+ * import { AllocationError, alloc, free, MAX_ALLOC_SIZE } from "@tsmalloc/tsmalloc";
+ *
+ * free(alloc(64));
+ * try {
+ *   alloc(MAX_ALLOC_SIZE + 1);
+ * } catch (e) {
+ *   if (e instanceof AllocationError) console.log(e.size, e.stats?.committed);
+ * }
+ * ```
+ */
 export function alloc(size: number): number {
   return heap.alloc(size);
 }
@@ -187,39 +461,139 @@ function checkRange(ptr: number, len: number): void {
   checkSize(len, "length");
   if (ptr === 0) throw new RangeError("tsmalloc: null pointer");
 }
-/** A Uint8Array over native memory [ptr, ptr+len). */
+/**
+ * A `Uint8Array` over the `len` bytes of memory at `ptr`: reads and writes go straight to
+ * the native block (no copy). It stays valid while the block is live; do not keep it
+ * after {@link free}. The range is not checked against block bounds (as in C).
+ *
+ * @throws {TypeError} when `ptr` or `len` is not a number.
+ * @throws {RangeError} when `ptr` is 0, negative or fractional, or `len` is negative,
+ *   fractional or NaN.
+ * @example
+ * ```ts
+ * import { bytes, free, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(5);
+ * bytes(p, 5).set([104, 101, 108, 108, 111]);
+ * console.log(new TextDecoder().decode(bytes(p, 5))); // "hello"
+ * free(p);
+ * ```
+ */
 export function bytes(ptr: number, len: number): Uint8Array {
   checkRange(ptr, len);
   initialize();
   return bytesAt(ptr, len);
 }
-/** A DataView over native memory [ptr, ptr+len). */
+/**
+ * A `DataView` over the `len` bytes of memory at `ptr` (see {@link bytes}), for reading
+ * and writing structs field by field.
+ *
+ * @throws {TypeError} when `ptr` or `len` is not a number.
+ * @throws {RangeError} when `ptr` is 0, negative or fractional, or `len` is negative,
+ *   fractional or NaN.
+ * @example
+ * ```ts
+ * import { dataView, free, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(16);
+ * const v = dataView(p, 16);
+ * v.setFloat64(0, Math.PI, true);
+ * v.setUint32(8, 42, true);
+ * free(p);
+ * ```
+ */
 export function dataView(ptr: number, len: number): DataView {
   const b = bytes(ptr, len);
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
-/** The runtime's FFI pointer for an address (bigint on Node/koffi, a pointer object on Deno, a number on Bun). */
+/**
+ * The runtime's FFI pointer for an address, to pass a block to your own FFI calls: a
+ * bigint on Node (node:ffi and koffi), a `Deno.PointerObject` on Deno, a number on Bun.
+ * On the buffer backend there is no native memory to point at.
+ *
+ * @throws {TypeError} when `ptr` is not a number.
+ * @throws {RangeError} when `ptr` is negative or fractional.
+ * @throws {Error} on the buffer backend (its addresses are not native).
+ * @example
+ * ```ts
+ * import { free, malloc, pointer } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(256);
+ * const native = pointer(p); // hand it to e.g. a Deno.dlopen or bun:ffi symbol taking a pointer
+ * free(p);
+ * ```
+ */
 export function pointer(ptr: number): unknown {
   checkPointer(ptr);
   return initialize().pointer(ptr);
 }
 
-/** A snapshot of the allocator's accounting, in bytes: plain JSON-able data. */
+/**
+ * A snapshot of this worker's accounting: plain JSON-able numbers, in bytes unless named a
+ * count. Reserved (virtual), committed and resident (RAM, via `mincore`) bytes are kept
+ * apart, as are bytes in use by live blocks; also peaks, purges, OS calls by kind, arenas
+ * and size classes (mimalloc's `mi_stats`). The FFI backends ask the kernel for `resident`,
+ * so this makes OS calls: not for hot loops.
+ *
+ * @example
+ * ```ts
+ * import { free, malloc, stats } from "@tsmalloc/tsmalloc";
+ *
+ * const p = malloc(1000);
+ * const s = stats();
+ * console.log(s.inUse, s.committed, s.reserved, s.resident); // bytes
+ * free(p);
+ * ```
+ */
 export function stats(): Stats {
   return collectStats();
 }
 
-/** Stats as a readable table (the current ones unless given). */
+/**
+ * Stats as a readable multi-line table, sizes in KiB/MiB (the current stats unless given).
+ *
+ * @example
+ * ```ts
+ * import { formatStats, stats } from "@tsmalloc/tsmalloc";
+ *
+ * const before = stats();
+ * console.log(formatStats(before));
+ * ```
+ */
 export function formatStats(s: Stats = collectStats()): string {
   return formatStatsTable(s);
 }
 
-/** Prints {@link formatStats} (to the console by default; pass a writer for a line-oriented sink). */
+/**
+ * Prints {@link formatStats} (to `console.log` by default; pass a writer for another sink),
+ * like mimalloc's `mi_stats_print`.
+ *
+ * @example
+ * ```ts
+ * import { printStats } from "@tsmalloc/tsmalloc";
+ *
+ * printStats((text) => console.error(text));
+ * ```
+ */
 export function printStats(write: (text: string) => void = (t) => console.log(t)): void {
   write(formatStats());
 }
 
-/** Frees empty pages of every heap; `force` also purges freed memory now instead of after the delay. */
+/**
+ * Gives the empty pages of every heap of this worker back to their segments (mimalloc's
+ * `mi_collect`); with `force`, freed memory is also returned to the OS now (`madvise`)
+ * instead of after the purge delay, so it leaves RSS at once.
+ *
+ * @example
+ * ```ts
+ * import { collect, free, malloc, stats } from "@tsmalloc/tsmalloc";
+ *
+ * const ps = Array.from({ length: 1000 }, () => malloc(4096));
+ * for (const p of ps) free(p);
+ * collect(true);
+ * console.log(stats().pendingPurge); // 0: nothing left waiting for the delay
+ * ```
+ */
 export function collect(force = false): void {
   if (!isInitialized()) return;
   for (const h of liveHeaps) if (h.isLive) h.collect(force);
@@ -228,14 +602,82 @@ export function collect(force = false): void {
 
 // ---------------------------------------------------------------- options
 
-/** Option names and value types for {@link getOption} / {@link setOption}. */
-export type { OptionName };
-export type OptionValues = Omit<Options, "arenaMax">;
+/**
+ * The tunables of {@link getOption} / {@link setOption} and their value types: sizes are
+ * byte counts, delays milliseconds. Each also reads the environment variable
+ * TSMALLOC_<NAME> in upper snake case (e.g. TSMALLOC_PURGE_DELAY=100,
+ * TSMALLOC_MAX_COMMITTED=1GiB). Details: doc/MEMORY.md and doc/SECURE.md.
+ *
+ * @example
+ * ```ts
+ * import { getOption, type OptionValues } from "@tsmalloc/tsmalloc";
+ *
+ * const delay: OptionValues["purgeDelay"] = getOption("purgeDelay");
+ * ```
+ */
+export interface OptionValues {
+  /** Milliseconds a freed page stays committed before it is purged (0 = at once, -1 = never). Default 10. */
+  purgeDelay: number;
+  /** Free segments and cached huge blocks wait purgeDelay * arenaPurgeMult ms (1..1000). Default 10. */
+  arenaPurgeMult: number;
+  /** true: purge with MADV_DONTNEED, memory leaves `committed` and RSS at once; false: MADV_FREE (reset), it stays committed. Default true. */
+  purgeDecommits: boolean;
+  /** Count a whole 4 MiB segment as committed when it is claimed (else 64 KiB slices as pages are claimed). Default false. */
+  eagerCommit: boolean;
+  /** Bytes of the first arena reservation (4 MiB up to 2 GiB - 4 MiB); later ones double. Default 1 GiB. */
+  arenaReserve: number;
+  /** Budget of reserved (virtual) bytes; 0 = unlimited (the default). */
+  maxReserved: number;
+  /** Budget of committed bytes; 0 = unlimited (the default). */
+  maxCommitted: number;
+  /** Bytes of freed huge mappings kept for reuse (purged after the arena delay). Default 256 MiB. */
+  hugeCacheMax: number;
+  /** Messages to stderr: 0 quiet (default), 1 arenas and budget refusals, 2 also every purge. */
+  verbose: number;
+  /** Print the stats table to stderr when the process exits. Default false. */
+  showStats: boolean;
+  /** Secure level 0..4 (see {@link ConfigureOptions}); only before the first allocation. Default 0. */
+  secure: number;
+  /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF, detect double frees; only before the first allocation. Default false. */
+  debugFill: boolean;
+  /** Smallest size in bytes of a guarded allocation (a block ending at a guard page). Default 0. */
+  guardedMin: number;
+  /** Largest size in bytes of a guarded allocation (below guardedMin counts as guardedMin). Default 1 GiB. */
+  guardedMax: number;
+  /** Guard one in this many allocations in [guardedMin, guardedMax] (0 = off, the default; 1 = all). */
+  guardedSampleRate: number;
+}
+
+/**
+ * The name of an option of {@link getOption} / {@link setOption}.
+ *
+ * @example
+ * ```ts
+ * import { getOption, type OptionName } from "@tsmalloc/tsmalloc";
+ *
+ * const names: OptionName[] = ["purgeDelay", "maxCommitted"];
+ * for (const n of names) console.log(n, getOption(n));
+ * ```
+ */
+export type OptionName = keyof OptionValues;
+
+// The public option table is the core's, field for field (a compile error otherwise).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const optionTablesAgree: Same<OptionValues, Omit<Options, "arenaMax">> & Same<OptionName, CoreOptionName> = true;
+void optionTablesAgree;
 
 /**
  * The current value of an option. The TSMALLOC_<NAME> environment variables (e.g.
  * TSMALLOC_PURGE_DELAY) are read once, at the first use of the allocator or of the options.
- * Unknown names throw RangeError.
+ *
+ * @throws {TypeError} when `name` is not a string.
+ * @throws {RangeError} for an unknown name, or a TSMALLOC_<NAME> variable that does not parse.
+ * @example
+ * ```ts
+ * import { getOption } from "@tsmalloc/tsmalloc";
+ *
+ * const budget = getOption("maxCommitted"); // bytes, 0 = unlimited
+ * ```
  */
 export function getOption<K extends OptionName>(name: K): OptionValues[K] {
   return getOptionValue(name) as OptionValues[K];
@@ -243,8 +685,20 @@ export function getOption<K extends OptionName>(name: K): OptionValues[K] {
 
 /**
  * Sets an option at once (overrides its environment variable). Booleans take booleans,
- * integer options numbers, sizes a byte count or a string like "64MiB". A wrong type
- * throws TypeError, an unknown name or a value out of range RangeError.
+ * integer options numbers, sizes a byte count or a string like "64MiB" (mimalloc's
+ * `mi_option_set`).
+ *
+ * @throws {TypeError} for a value of the wrong type.
+ * @throws {RangeError} for an unknown name or a value out of range.
+ * @throws {Error} for `secure` or `debugFill` after the first allocation, and for
+ *   guardedSampleRate > 0 while the allocator is shared between workers.
+ * @example
+ * ```ts
+ * import { setOption } from "@tsmalloc/tsmalloc";
+ *
+ * setOption("maxCommitted", "512MiB"); // allocations beyond it return 0
+ * setOption("purgeDelay", 0);           // return freed memory to the OS at once
+ * ```
  */
 export function setOption<K extends OptionName>(name: K, value: OptionValues[K] | (OptionValues[K] extends number ? string : never)): void {
   setOptionValue(name, value);
@@ -270,7 +724,17 @@ function installExitHook(): void {
 
 // ---------------------------------------------------------------- arenas
 
-/** Options for {@link reserveOsMemory}. */
+/**
+ * Options for {@link reserveOsMemory}.
+ *
+ * @example
+ * ```ts
+ * import { type ReserveOptions, reserveOsMemory } from "@tsmalloc/tsmalloc";
+ *
+ * const options: ReserveOptions = { exclusive: true };
+ * const arena = reserveOsMemory("64MiB", options);
+ * ```
+ */
 export interface ReserveOptions {
   /** Only heaps created with `Heap.create({ arena: id })` use it, and they use nothing else. */
   exclusive?: boolean;
@@ -281,7 +745,21 @@ export interface ReserveOptions {
  * segments) as an arena up front and returns its id. A non-exclusive arena serves every
  * heap; an exclusive one only heaps bound to it with `Heap.create({ arena: id })`, whose
  * allocations return 0 when it is full instead of taking memory elsewhere. Counts against
- * maxReserved; throws AllocationError when the budget or the OS refuses.
+ * maxReserved (mimalloc's `mi_reserve_os_memory_ex`). Reserving is virtual: nothing is
+ * committed or resident until blocks are allocated.
+ *
+ * @throws {AllocationError} when the maxReserved budget or the OS refuses.
+ * @throws {TypeError} for a size or option of the wrong type.
+ * @throws {RangeError} for a size that is 0, does not parse, or exceeds
+ *   {@link MAX_ALLOC_SIZE}, and for unknown options.
+ * @example
+ * ```ts
+ * import { Heap, reserveOsMemory } from "@tsmalloc/tsmalloc";
+ *
+ * const arena = reserveOsMemory("64MiB", { exclusive: true });
+ * using heap = Heap.create({ arena });   // allocates only from those 64 MiB
+ * const p = heap.malloc(1024);
+ * ```
  */
 export function reserveOsMemory(size: number | string, options: ReserveOptions = {}): number {
   let bytes: number;
@@ -308,16 +786,150 @@ export function reserveOsMemory(size: number | string, options: ReserveOptions =
 
 // ---------------------------------------------------------------- heaps
 
-/** Options for {@link Heap.create}. */
+/**
+ * Options for {@link HeapConstructor.create | Heap.create}.
+ *
+ * @example
+ * ```ts
+ * import { Heap, type HeapOptions, reserveOsMemory } from "@tsmalloc/tsmalloc";
+ *
+ * const options: HeapOptions = { arena: reserveOsMemory("16MiB", { exclusive: true }) };
+ * using heap = Heap.create(options);
+ * ```
+ */
 export interface HeapOptions {
   /** An arena id from {@link reserveOsMemory}: the heap allocates only from that arena (0 when it is full). */
   arena?: number;
 }
 
-const liveHeaps = new Set<Heap>();
+const liveHeaps = new Set<HeapImpl>();
 
-/** A first-class heap: allocate from it, then `destroy()` it to free everything at once. */
-export class Heap extends CoreHeap {
+/**
+ * A first-class heap (mimalloc's `mi_heap_t`): allocate from it, then `destroy()` it to
+ * free all its blocks at once, or `delete()` it to hand them to the default heap. Created
+ * by {@link HeapConstructor.create | Heap.create}; owned by the worker that created it
+ * (only that worker allocates from it; any worker may free its blocks). Every size is in
+ * bytes; the allocation methods behave as the module-level functions of the same name
+ * ({@link malloc} etc.): 0 when memory cannot be had, TypeError/RangeError for bad sizes.
+ * A heap that was destroyed or deleted throws Error from its allocation methods and
+ * `visit`.
+ *
+ * @example
+ * ```ts
+ * import { bytes, Heap } from "@tsmalloc/tsmalloc";
+ *
+ * {
+ *   using heap = Heap.create();        // destroyed at the end of the block
+ *   const a = heap.malloc(100);
+ *   const b = heap.zalloc(1 << 20);
+ *   bytes(a, 100).fill(1);
+ *   console.assert(heap.contains(a) && heap.contains(b));
+ * }                                    // a and b are freed here
+ * ```
+ */
+export interface Heap {
+  /** This heap's id (a small integer, unique among the live heaps of this worker). */
+  readonly id: number;
+  /** The arena id this heap is bound to ({@link HeapOptions.arena}), 0 for the shared arenas. */
+  readonly arenaId: number;
+  /** False once the heap was destroyed or deleted. */
+  readonly isLive: boolean;
+  /**
+   * Allocates `size` bytes, 16-byte aligned; 0 when memory cannot be had (as {@link malloc}).
+   *
+   * @throws {TypeError} when `size` is not a number.
+   * @throws {RangeError} when `size` is negative, fractional, NaN or infinite.
+   * @throws {Error} when the heap was destroyed or deleted.
+   */
+  malloc(size: number): number;
+  /** Allocates `size` zeroed bytes (as {@link zalloc}). */
+  zalloc(size: number): number;
+  /** Allocates `count * size` zeroed bytes; 0 on overflow (as {@link calloc}). */
+  calloc(count: number, size: number): number;
+  /** Like `malloc`, but throws {@link AllocationError} instead of returning 0 (as {@link alloc}). */
+  alloc(size: number): number;
+  /** Allocates at a multiple of `alignment`, a power of two (as {@link mallocAligned}). */
+  mallocAligned(size: number, alignment: number): number;
+  /** Like `mallocAligned`, zeroed (as {@link zallocAligned}). */
+  zallocAligned(size: number, alignment: number): number;
+  /**
+   * Resizes a block of any heap, keeping its contents; a moved block is allocated from this
+   * heap. 0 on failure, the old block then stays valid (as {@link realloc}).
+   *
+   * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block.
+   */
+  realloc(ptr: number, size: number): number;
+  /** Resizes keeping the block aligned (as {@link reallocAligned}). */
+  reallocAligned(ptr: number, size: number, alignment: number): number;
+  /**
+   * Frees a block of any heap (as {@link free}).
+   *
+   * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block.
+   */
+  free(ptr: number): void;
+  /** Bytes usable in the block at `ptr` (as {@link usableSize}). */
+  usableSize(ptr: number): number;
+  /**
+   * Calls `callback(ptr, usableSize)` for each live block of this heap (mimalloc's
+   * `mi_heap_visit_blocks`); stops early when the callback returns false. Do not allocate
+   * from or free into this heap inside the callback.
+   *
+   * @throws {Error} when the heap was destroyed or deleted.
+   */
+  visit(callback: (ptr: number, usableSize: number) => boolean | void): void;
+  /**
+   * True when `ptr` is the address of a live block of this heap (mimalloc's
+   * `mi_heap_check_owned`); false for anything else, including values that are not numbers.
+   * Decided from the allocator's own metadata, never from the block's bytes.
+   */
+  contains(ptr: number): boolean;
+  /** Gives this heap's empty pages back; `force` also returns freed memory to the OS now (see {@link collect}). */
+  collect(force: boolean): void;
+  /** Frees every block of this heap at once (mimalloc's `mi_heap_destroy`); a second call does nothing. */
+  destroy(): void;
+  /**
+   * This heap can no longer allocate; its live blocks move to the default heap and stay
+   * valid (mimalloc's `mi_heap_delete`). A second call does nothing.
+   */
+  delete(): void;
+  /** `using heap = Heap.create()` destroys the heap at scope end. */
+  [Symbol.dispose](): void;
+}
+
+/**
+ * The `Heap` value: creates heaps, and `x instanceof Heap` tells a heap.
+ *
+ * @example
+ * ```ts
+ * import { Heap } from "@tsmalloc/tsmalloc";
+ *
+ * const h: unknown = Heap.create();
+ * if (h instanceof Heap) h.destroy();
+ * ```
+ */
+export interface HeapConstructor extends Function {
+  /**
+   * Creates a heap owned by the calling worker, optionally bound to an arena from
+   * {@link reserveOsMemory} (mimalloc's `mi_heap_new` / `mi_heap_new_in_arena`).
+   *
+   * @throws {TypeError} when `options` is not an object or `arena` not a number.
+   * @throws {RangeError} for an unknown option or an `arena` that is no arena id.
+   * @example
+   * ```ts
+   * import { Heap } from "@tsmalloc/tsmalloc";
+   *
+   * const heap = Heap.create();
+   * const p = heap.malloc(64);
+   * heap.destroy();                    // p is freed with it
+   * ```
+   */
+  create(options?: HeapOptions): Heap;
+  /** The prototype every heap inherits from: `x instanceof Heap` narrows `x` to {@link Heap}. */
+  readonly prototype: Heap;
+}
+
+// The class behind Heap: the core heap itself (its malloc is the fast path, no wrapper).
+class HeapImpl extends CoreHeap implements Heap {
   /** Creates a heap owned by the calling worker, optionally bound to an arena. */
   static create(options: HeapOptions = {}): Heap {
     if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: Heap.create: options must be an object");
@@ -329,7 +941,7 @@ export class Heap extends CoreHeap {
         throw new RangeError(`tsmalloc: Heap.create: no arena with id ${arena} (reserveOsMemory returns arena ids)`);
       }
     }
-    const h = new Heap(arena);
+    const h = new HeapImpl(arena);
     liveHeaps.add(h);
     return h;
   }
@@ -349,6 +961,9 @@ export class Heap extends CoreHeap {
   }
 }
 
+/** Creates heaps ({@link HeapConstructor.create | Heap.create}) and tells them (`instanceof`); see {@link Heap}. */
+export const Heap: HeapConstructor = HeapImpl;
+
 // ---------------------------------------------------------------- workers
 
 export type { WorkerHandle };
@@ -356,8 +971,20 @@ export type { WorkerHandle };
 /**
  * A structured-clonable ticket another worker passes to {@link attach} (in `workerData` or
  * `postMessage`) to allocate from this same allocator: the same arenas, each worker with its
- * own default heap. Either worker may free, realloc or ask the usable size of the other's
+ * own default heap (mimalloc's thread model: a foreign free goes onto the page's atomic
+ * thread-free list). Either worker may free, realloc or ask the usable size of the other's
  * blocks. On the buffer backend the handle carries the SharedArrayBuffers.
+ *
+ * @throws {Error} in secure mode with guard pages (level 1+ on an FFI backend) or with
+ *   guarded allocations, which do not support sharing.
+ * @example
+ * ```ts
+ * import { Worker } from "node:worker_threads";
+ * import { watchWorker, workerHandle } from "@tsmalloc/tsmalloc";
+ *
+ * const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: { handle: workerHandle() } });
+ * watchWorker(w);
+ * ```
  */
 export function workerHandle(): WorkerHandle {
   initialize();
@@ -366,8 +993,20 @@ export function workerHandle(): WorkerHandle {
 
 /**
  * Joins the allocator a {@link workerHandle} came from. Call it before this worker allocates;
- * the backend follows the handle (a different configured backend is an error). Malformed,
- * stale or foreign handles throw.
+ * the backend follows the handle (a different configured backend is an error).
+ *
+ * @throws {TypeError} for something that is not a handle.
+ * @throws {Error} for a stale handle or one from another process, when this worker was
+ *   configured for another backend, or in secure mode with guard pages.
+ * @example
+ * ```ts
+ * // worker.js, started with { workerData: { handle: workerHandle() } }
+ * import { workerData } from "node:worker_threads";
+ * import { attach, malloc } from "@tsmalloc/tsmalloc";
+ *
+ * attach(workerData.handle);  // first: join the parent's allocator
+ * const p = malloc(64);       // the parent may free p
+ * ```
  */
 export function attach(handle: WorkerHandle): void {
   const h = checkHandle(handle);
@@ -401,7 +1040,16 @@ let detached = false;
 /**
  * This worker leaves the shared allocator: empty pages go back, segments with live blocks
  * are abandoned (other workers reclaim them; the blocks stay valid and freeable anywhere).
- * Afterwards this worker can still free blocks but no longer allocate.
+ * Afterwards this worker can still free blocks but no longer allocate. A worker that ends
+ * normally detaches by itself at process exit; a second call does nothing.
+ *
+ * @example
+ * ```ts
+ * import { detach } from "@tsmalloc/tsmalloc";
+ *
+ * // in a worker that attached, before it closes
+ * detach();
+ * ```
  */
 export function detach(): void {
   if (detached) return;
@@ -417,7 +1065,20 @@ export function detach(): void {
  *
  * Node and Bun set `worker.threadId` to -1 once the worker has exited, so read the id
  * before terminating it (`const id = worker.threadId`), or call {@link watchWorker} right
- * after creating the worker; a negative id throws RangeError instead of releasing nothing.
+ * after creating the worker.
+ *
+ * @throws {TypeError} when given neither a Worker nor an integer threadId.
+ * @throws {RangeError} for a negative id (a worker that has already exited).
+ * @example
+ * ```ts
+ * import { Worker } from "node:worker_threads";
+ * import { releaseWorker, workerHandle } from "@tsmalloc/tsmalloc";
+ *
+ * const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: { handle: workerHandle() } });
+ * const id = w.threadId;      // read it before the worker exits
+ * await w.terminate();
+ * releaseWorker(id);
+ * ```
  */
 export function releaseWorker(worker: number | { threadId: number }): boolean {
   const id = typeof worker === "number" ? worker : worker?.threadId;
@@ -435,6 +1096,18 @@ function exitedIdMessage(fn: string, id: number): string {
 /**
  * Calls {@link releaseWorker} when the worker exits (normally or terminated). Call it right
  * after creating the worker: it remembers the threadId, which Node and Bun reset on exit.
+ * Takes a `node:worker_threads` Worker (`on("exit")`) or a Web Worker (`addEventListener`).
+ *
+ * @throws {TypeError} when `worker` has no integer threadId.
+ * @throws {RangeError} when the worker has already exited (threadId -1).
+ * @example
+ * ```ts
+ * import { Worker } from "node:worker_threads";
+ * import { watchWorker, workerHandle } from "@tsmalloc/tsmalloc";
+ *
+ * const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: { handle: workerHandle() } });
+ * watchWorker(w);             // its memory is abandoned, not lost, if it is terminated
+ * ```
  */
 export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () => void) => unknown; addEventListener?: (ev: string, f: () => void) => void }): void {
   const id = worker.threadId;
@@ -445,7 +1118,19 @@ export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () 
   else worker.addEventListener?.("error", f);
 }
 
-/** Process-wide sharing state: abandoned segments waiting to be reclaimed, locks recovered by this worker. */
+/**
+ * Process-wide sharing state: whether the allocator is shared between workers, this
+ * worker's tag, the count of abandoned segments waiting to be reclaimed, and the locks this
+ * worker recovered from dead holders.
+ *
+ * @example
+ * ```ts
+ * import { sharedStats } from "@tsmalloc/tsmalloc";
+ *
+ * const { shared, abandonedSegments } = sharedStats();
+ * console.log(shared, abandonedSegments);
+ * ```
+ */
 export function sharedStats(): { shared: boolean; tag: number; abandonedSegments: number; locksRecovered: number } {
   return { shared: ctx.shared, tag: ctx.tag, abandonedSegments: abandonedSegments(), locksRecovered: lockStats().recovered };
 }

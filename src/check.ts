@@ -18,8 +18,11 @@ import { freeKey } from "./page.ts";
 export interface ValidateReport {
   /** No problems now and no corruption detected since the start. */
   ok: boolean;
+  /** Segments walked. */
   segments: number;
+  /** Pages walked. */
   pages: number;
+  /** Huge blocks walked. */
   hugeBlocks: number;
   /** Blocks handed out and not freed (huge blocks included). */
   liveBlocks: number;
@@ -29,6 +32,7 @@ export interface ValidateReport {
   problems: string[];
   /** Corrupted free lists detected at run time by secure mode and dropped (count, and the latest messages). */
   detectedCount: number;
+  /** The latest messages of those detections. */
   detected: string[];
   /** Guard pages protected now, and those skipped because the guard budget was used up (doc/SECURE.md). */
   guardPages: { live: number; skipped: number };

@@ -74,11 +74,17 @@ const TAG_MAX = 0x3fffffff;
 
 /** A structured-clonable ticket to join this allocator from another worker. */
 export interface WorkerHandle {
+  /** Marks the object as a handle. */
   tsmalloc: "worker-handle";
+  /** Layout version of the shared root. */
   version: number;
+  /** The backend kind of the allocator ("node", "deno", "bun" or "buffer"). */
   backend: string;
+  /** The process the allocator lives in (handles do not cross processes). */
   pid: number;
+  /** Address of the shared root block. */
   root: number;
+  /** Identity of this allocator instance. */
   id: number;
   /** Buffer backend: the shared memory itself (SharedArrayBuffers). */
   memory?: unknown;

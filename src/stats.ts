@@ -2,17 +2,25 @@
 
 /** OS calls by kind: every call the core makes through `Os` is counted (src/oscount.ts). */
 export interface OsCallCounts {
+  /** mmap reservations (arenas, huge blocks). */
   reserve: number;
+  /** munmap calls. */
   release: number;
+  /** madvise(MADV_DONTNEED) purges. */
   purge: number;
+  /** madvise(MADV_FREE) resets. */
   reset: number;
+  /** mprotect(PROT_NONE) calls (guard pages). */
   protect: number;
+  /** mprotect back to read-write. */
   unprotect: number;
+  /** Views created over a reserved range. */
   view: number;
   /** mincore calls behind `resident` (stats() asks the kernel). */
   resident: number;
-  /** futex waits and wakes of the process-wide locks (FFI backends on Linux, shared mode). */
+  /** futex waits of the process-wide locks (FFI backends on Linux, shared mode). */
   futexWait: number;
+  /** futex wakes of the process-wide locks. */
   futexWake: number;
 }
 
@@ -67,10 +75,13 @@ export interface ArenaStats {
   base: number;
   /** Bytes of segments (the reservation also holds one metadata page after them). */
   size: number;
+  /** Reserved with `exclusive: true`: only heaps bound to it allocate there. */
   exclusive: boolean;
-  /** 4 MiB segments: in use (by pages or huge blocks), free with memory not yet purged, total. */
+  /** 4 MiB segments in use (by pages or huge blocks). */
   segmentsUsed: number;
+  /** Free 4 MiB segments whose memory is not purged yet. */
   segmentsDirty: number;
+  /** All 4 MiB segments of the arena. */
   segments: number;
   /** Bytes counted as committed in this arena. */
   committed: number;
@@ -78,6 +89,7 @@ export interface ArenaStats {
 
 /** What `stats()` returns: plain JSON-able numbers (bytes unless named a count). */
 export interface Stats {
+  /** The live backend, as `backend().kind`. */
   backend: string;
   /** Virtual bytes reserved from the OS (arenas and huge mappings, cached ones included). */
   reserved: number;
@@ -92,7 +104,9 @@ export interface Stats {
   inUse: number;
   /** Live blocks. */
   blocks: number;
+  /** Highest `reserved` seen. */
   peakReserved: number;
+  /** Highest `committed` seen. */
   peakCommitted: number;
   /** Highest `resident` seen by a stats() call (-1 when unknown). */
   peakResident: number;
@@ -104,19 +118,25 @@ export interface Stats {
   peakInUse: number;
   /** Committed bytes of freed memory waiting for its purge delay (free segments, free page slots, cached huge blocks). */
   pendingPurge: number;
-  /** Purge operations (MADV_DONTNEED; adjacent ranges coalesced into one) and bytes purged. */
+  /** Purge operations (MADV_DONTNEED; adjacent ranges coalesced into one). */
   purges: number;
+  /** Bytes purged. */
   purged: number;
-  /** Reset operations (MADV_FREE, purgeDecommits = false) and bytes reset. */
+  /** Reset operations (MADV_FREE, purgeDecommits = false). */
   resets: number;
+  /** Bytes reset. */
   resetBytes: number;
   /** Allocations refused by maxReserved/maxCommitted. */
   budgetRefusals: number;
   /** OS calls by kind. */
   osCalls: OsCallCounts;
+  /** Arenas reserved (auto-created and from reserveOsMemory). */
   arenas: number;
+  /** Live 4 MiB segments (holding pages). */
   segments: number;
+  /** Pages in use (of 64 KiB, 512 KiB or 4 MiB), each huge block counted as one. */
   pages: number;
+  /** Live huge blocks (each mapped on its own). */
   hugeBlocks: number;
   /** Workers sharing this allocator (1 until workers attach). */
   workers: number;
