@@ -41,7 +41,9 @@ const tmp = mkdtempSync(join(tmpdir(), "tsmalloc-build-"));
 try {
   const config = {
     compilerOptions: {
-      target: "es2022",
+      // esnext: Symbol.dispose must be known, or tsc drops `[Symbol.dispose]()` from Heap
+      target: "esnext",
+      lib: ["esnext"],
       module: "nodenext",
       moduleResolution: "nodenext",
       declaration: true,
@@ -76,6 +78,12 @@ for (const file of walk(dist)) {
   writeFileSync(file, out);
   declarations++;
 }
+// `using heap = Heap.create()` needs Symbol.dispose in the consumer's lib (TS >= 5.2 has it
+// in esnext.disposable); the reference pulls it in whatever their target is.
+const modDts = join(dist, "mod.d.ts");
+const modText = readFileSync(modDts, "utf8");
+if (!modText.includes("[Symbol.dispose]()")) throw new Error("dist/mod.d.ts: Heap lost its [Symbol.dispose]() method");
+writeFileSync(modDts, `/// <reference lib="esnext.disposable" />\n${modText}`);
 console.log(`dist/mod.js and ${declarations} declaration files built`);
 
 function* walk(dir) {
