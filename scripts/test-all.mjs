@@ -5,7 +5,8 @@
 // "N passed, N failed". Exits 1 if anything failed, was skipped, crashed or timed out.
 //
 //   node scripts/test-all.mjs [options] [file-filter...]
-//     --runtime=node,deno,bun   only these runtimes (default: all)
+//     --runtime=node,deno,bun   only these runtimes (default: all; "package" = the consumer
+//                               tests of the packed package, scripts/test-consumers.mjs)
 //     --backend=ffi,buffer,auto only these backends (auto = the Deno run without --allow-ffi)
 //     --jobs=N                  runs in parallel (default 1: timing-sensitive tests stay honest)
 //     --timeout=SECONDS         per run (default 600, or TSMALLOC_TEST_TIMEOUT)
@@ -63,6 +64,12 @@ const RUNS = [
     { runtime: "bun", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [bin("bun"), "test/run.ts"] },
   ] : []),
 ].filter((r) => (!opts.runtime || opts.runtime.includes(r.runtime)) && (!opts.backend || opts.backend.includes(r.backend)));
+// The packed npm package installed into fresh projects and used on every runtime
+// (scripts/test-consumers.mjs; its checks count as tests). Not with test-file filters,
+// unless asked for by --runtime=package.
+if (opts.runtime?.includes("package") || (!opts.runtime && !opts.backend && filters.length === 0)) {
+  RUNS.push({ runtime: "package", backend: "consumer", label: "consumers", cmd: [process.execPath, join(root, "scripts", "test-consumers.mjs")] });
+}
 for (const r of RUNS) {
   r.label ??= r.backend;
   r.expect ??= r.backend === "buffer" ? "buffer" : r.runtime;
