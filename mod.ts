@@ -101,9 +101,10 @@ function envBackend(): BackendWant {
 
 setEnvReader(readEnv);
 setOsProvider(() => {
+  const warn = warnFallback ?? envWarnFallback(); // a bad value throws even when FFI is live
   const o = selectOs(wantBackend ?? envBackend(), wantNodeFfi ?? envNodeFfi());
-  // once per worker: the provider runs at initialization only
-  if (isFallback(o) && (warnFallback ?? envWarnFallback())) console.error(fallbackWarning(o));
+  // once per worker that initializes on its own (attach() asks for a backend explicitly)
+  if (warn && isFallback(o)) console.error(fallbackWarning(o));
   if (ctx.options.showStats) installExitHook();
   return o;
 });

@@ -265,7 +265,8 @@ function score(res) {
   if (res.expectWarnings !== undefined) {
     // the fallback warning: once per process, whatever the suite does after initialization
     const n = (text.match(/tsmalloc: warning: using the buffer backend/g) ?? []).length;
-    if (n !== res.expectWarnings) {
+    // with file filters the allocator may never initialize in the test process itself
+    if (n !== res.expectWarnings && !(filters.length > 0 && n === 0)) {
       f += 1;
       notes.push(`the fallback warning was printed ${n} times, expected ${res.expectWarnings}`);
     }
