@@ -76,12 +76,14 @@ function aggregate(rt, native) {
   const pending = new Map();
   for (const r of rt.rounds) {
     for (const w of r.workloads ?? []) workloads.set(w.id, w);
-    for (const p of r.peers ?? []) if (!(p.id === "stub" && r.process === "buffer")) peers.set(p.id, p);
+    // the koffi process (node26) carries a stub too; only the ffi and buffer processes' stubs count
+    for (const p of r.peers ?? []) if (!(p.id === "stub" && r.process !== "ffi")) peers.set(p.id, p);
     for (const x of r.results ?? []) {
       if (x.status === "pending") {
         pending.set(x.workload, x.reason);
         continue;
       }
+      if (x.peer === "stub" && r.process === "koffi") continue;
       if (x.peer === "stub") {
         const a = anchor.get(x.workload) ?? { ffi: [], buffer: [] };
         if (x.status === "ok") a[r.process === "buffer" ? "buffer" : "ffi"].push(x.cpuNsPerOp ?? x.nsPerOp);
@@ -416,6 +418,25 @@ export function writeReport(root, mode = "quick") {
       if (fr?.fail || rt?.fail) notes.push(`${x.rt} memory ${colName[p] ?? p}: ${fr?.fail ?? 0 + rt?.fail ?? 0} allocations failed.`);
     }
     if (mem.some((r) => r.result?.reduced)) L.push(`\n¹ ${esc(mem.find((r) => r.result?.reduced).result.reduced)}.`);
+    L.push("");
+  }
+  // OS call costs per FFI shim (bench/oscalls.ts)
+  const osc = readJson(join(dir, "oscalls.json"));
+  if (osc && (!meta.runId || osc.runId === meta.runId) && osc.runs?.length) {
+    const cols = [...new Set(osc.runs.map((r) => `${r.runtime} (${r.ffi})`))];
+    const ops = [...new Set(osc.runs.flatMap((r) => r.rows.map((x) => x.op)))];
+    const what = Object.fromEntries(osc.runs.flatMap((r) => r.rows.map((x) => [x.op, x.what])));
+    L.push(`## OS calls per FFI shim`);
+    L.push("");
+    L.push(`\`bench/oscalls.ts\`: the calls the allocator makes off its fast paths (purge, reset, guard pages, reserve, views, residency), through each FFI, one process per runtime and shim; wall-clock ns per call, median over ${osc.runs.length / cols.length} round(s) of the median of 7 batches. malloc/free make none of these calls.`);
+    L.push("");
+    L.push(`| call | what | ${cols.map(esc).join(" | ")} |`);
+    L.push(`| --- | --- | ${cols.map(() => "---:").join(" | ")} |`);
+    for (const op of ops) {
+      const cells = cols.map((c) => median(osc.runs.filter((r) => `${r.runtime} (${r.ffi})` === c).flatMap((r) => r.rows.filter((x) => x.op === op).map((x) => x.ns))));
+      L.push(`| \`${op}\` | ${esc(what[op])} | ${cells.map(fmtNs).join(" | ")} |`);
+    }
+    for (const f of osc.failures ?? []) notes.push(`os calls ${f.runtime}${f.shim ? ` (${f.shim})` : ""} round ${f.round}: ${f.reason}`);
     L.push("");
   }
   // cross-process anchor table

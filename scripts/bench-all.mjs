@@ -22,7 +22,7 @@
 //                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
-//     --no-setup --no-native --no-memory --no-speed
+//     --no-setup --no-native --no-memory --no-speed --no-oscalls
 //     --report-only             just regenerate the report from the JSON (with --full: the full one)
 // Outputs: quick -> bench/results/*.json, bench/RESULTS.md, bench/ratios.svg
 //          full  -> bench/results/full/*.json, bench/RESULTS-full.md, bench/ratios-full.svg
@@ -51,7 +51,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -73,6 +73,7 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "no-native") opts.native = false;
   else if (k === "no-memory") opts.memory = false;
   else if (k === "no-speed") opts.speed = false;
+  else if (k === "no-oscalls") opts.oscalls = false;
   else if (k === "report-only") opts.reportOnly = true;
   else {
     console.error(`unknown option --${k}`);
@@ -117,7 +118,7 @@ function cmdFor(rt, entry, args) {
   return [bin("bun"), ts, ...args];
 }
 
-const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
+const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/oscalls.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
 function listFiles(p) {
   if (!existsSync(p)) return [];
   if (!statSync(p).isDirectory()) return [p];
@@ -250,7 +251,7 @@ async function bundle() {
   const esbuild = await import("esbuild");
   const build = (stubMod) =>
     esbuild.build({
-      entryPoints: [join(snapDir, "bench", "main.ts"), join(snapDir, "bench", "memory.ts"), join(snapDir, "bench", "worker-entry.ts")], // worker-entry: the worker script of bench/workers.ts
+      entryPoints: ["main", "memory", "worker-entry", "oscalls"].map((e) => join(snapDir, "bench", `${e}.ts`)), // worker-entry: the worker script of bench/workers.ts
       outdir: outDir,
       bundle: true,
       format: "esm",
@@ -287,6 +288,7 @@ if (opts.runtimes.some(isNode)) {
   rmSync(join(outDir, "main.js"), { force: true });
   rmSync(join(outDir, "memory.js"), { force: true });
   rmSync(join(outDir, "worker-entry.js"), { force: true });
+  rmSync(join(outDir, "oscalls.js"), { force: true });
   await bundle();
   timings.bundleMs = Date.now() - s;
 }
@@ -358,6 +360,30 @@ if (opts.speed) {
     }
   }
   timings.speedMs = Date.now() - s;
+}
+
+// ---------------------------------------------------------------- 4b. OS call costs per FFI shim
+// bench/oscalls.ts: purge, reset, guard page, reserve, view, resident through each shim, one
+// process per (runtime, shim) and round; Node 26 runs both of its shims.
+const oscalls = { runId, mode, runs: [], failures: [] };
+if (opts.oscalls) {
+  const s = Date.now();
+  const SHIMS = { node: ["koffi"], node26: ["node:ffi", "koffi"], deno: [null], bun: [null] };
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const rt of opts.runtimes) {
+      const shims = round % 2 ? [...(SHIMS[rt] ?? [null])].reverse() : SHIMS[rt] ?? [null];
+      for (const shim of shims) {
+        const tag = `${rt}-oscalls${shim ? "-" + shim.replace(":", "") : ""}-r${round}`;
+        const out = join(rawDir, `${tag}.json`);
+        const r = await run(cmdFor(rt, "oscalls", [...(shim ? [`--node-ffi=${shim}`] : []), `--out=${out}`]), { timeoutS: 600, logName: `${tag}.log`, echo: false });
+        const j = readJson(out);
+        if (j) oscalls.runs.push({ ...j, runtime: rt, version: j.runtime, round });
+        else oscalls.failures.push({ runtime: rt, shim, round, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+        log(`os calls ${rt}${shim ? ` (${shim})` : ""} round ${round + 1}: ${j ? j.rows.map((x) => `${x.op} ${x.ns.toFixed(0)}`).join(", ") : "FAILED"}`);
+      }
+    }
+  }
+  timings.oscallsMs = Date.now() - s;
 }
 
 // ---------------------------------------------------------------- 5. memory workloads
@@ -441,8 +467,9 @@ timings.totalMs = Date.now() - t0;
 
 for (const rt of opts.runtimes) writeFileSync(join(resultsDir, `${rt}.json`), JSON.stringify(perRuntime[rt], null, 1) + "\n");
 if (opts.native) writeFileSync(join(resultsDir, "native.json"), JSON.stringify(native, null, 1) + "\n");
+if (opts.oscalls) writeFileSync(join(resultsDir, "oscalls.json"), JSON.stringify(oscalls, null, 1) + "\n");
 writeFileSync(join(resultsDir, "meta.json"), JSON.stringify(meta, null, 1) + "\n");
 const files = writeReport(root, mode);
 log(`wrote ${relative(root, resultsDir)}/*.json, ${files.join(", ")} in ${(timings.totalMs / 60000).toFixed(1)} min`);
-const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length;
+const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length + oscalls.failures.length;
 if (failed) log(`${failed} benchmark process(es) failed; see RESULTS.md and .out/bench/logs`);
