@@ -29,7 +29,9 @@
  */
 import { threadId as jsThreadId } from "node:worker_threads";
 import { readEnv } from "./ffi/env.ts";
-import { selectOs, type BackendWant } from "./ffi/select.ts";
+import {
+  checkNodeFfi, envNodeFfi, fallbackWarning, isFallback, type NodeFfiWant, selectOs, type BackendWant,
+} from "./ffi/select.ts";
 import {
   getOptionValue, initialize, isInitialized, setEnvReader, setOptionValue, setOsProvider,
 } from "./src/allocator.ts";
@@ -108,9 +110,32 @@ export interface ConfigureOptions {
   secure?: number;
   /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (also TSMALLOC_DEBUG_FILL). */
   debugFill?: boolean;
+  /**
+   * Node only: which FFI reaches libc. "auto" (default; also TSMALLOC_NODE_FFI) uses the
+   * built-in `node:ffi` where it exists (Node >= 26) and the koffi addon otherwise;
+   * "node:ffi" or "koffi" use only that one (with `backend: "ffi"`, throws if it cannot
+   * load). Ignored on Deno and Bun. A value outside these three throws RangeError.
+   */
+  nodeFfi?: "auto" | "node:ffi" | "koffi";
+  /**
+   * When `backend` is "auto" and no FFI is usable, print one line to stderr naming the
+   * cause and the fix (default true). false silences it; so does the environment variable
+   * TSMALLOC_WARN_FALLBACK=0. A non-boolean throws TypeError.
+   */
+  warnFallback?: boolean;
 }
 
 let wantBackend: BackendWant | null = null;
+let wantNodeFfi: NodeFfiWant | null = null;
+let warnFallback: boolean | null = null;
+
+/** TSMALLOC_WARN_FALLBACK: 0/false silence the fallback warning, 1/true (or unset) keep it. */
+function envWarnFallback(): boolean {
+  const v = readEnv("TSMALLOC_WARN_FALLBACK");
+  if (v === undefined || v === "" || v === "1" || v === "true") return true;
+  if (v === "0" || v === "false") return false;
+  throw new RangeError(`tsmalloc: TSMALLOC_WARN_FALLBACK must be 0, 1, true or false, got "${v}"`);
+}
 
 function envBackend(): BackendWant {
   const v = readEnv("TSMALLOC_BACKEND");
@@ -121,7 +146,10 @@ function envBackend(): BackendWant {
 
 setEnvReader(readEnv);
 setOsProvider(() => {
-  const o = selectOs(wantBackend ?? envBackend());
+  const warn = warnFallback ?? envWarnFallback(); // a bad value throws even when FFI is live
+  const o = selectOs(wantBackend ?? envBackend(), wantNodeFfi ?? envNodeFfi());
+  // once per worker that initializes on its own (attach() asks for a backend explicitly)
+  if (warn && isFallback(o)) console.error(fallbackWarning(o));
   if (ctx.options.showStats) installExitHook();
   return o;
 });
@@ -133,8 +161,8 @@ setOsProvider(() => {
  * @throws {Error} when the allocator is already in use (something was allocated), or with
  *   `backend: "ffi"` when no FFI is available (the message says why: e.g. Deno without
  *   `--allow-ffi`).
- * @throws {RangeError} for an unknown backend or a secure level outside 0..4.
- * @throws {TypeError} when debugFill is not a boolean.
+ * @throws {RangeError} for an unknown backend or nodeFfi, or a secure level outside 0..4.
+ * @throws {TypeError} when debugFill or warnFallback is not a boolean.
  * @example
  * ```ts
  * import { configure, malloc } from "@tsmalloc/tsmalloc";
@@ -150,6 +178,11 @@ export function configure(options: ConfigureOptions): void {
       throw new RangeError(`tsmalloc: backend must be "auto", "ffi" or "buffer", got "${options.backend}"`);
     }
     wantBackend = options.backend;
+  }
+  if (options.nodeFfi !== undefined) wantNodeFfi = checkNodeFfi(options.nodeFfi, "nodeFfi");
+  if (options.warnFallback !== undefined) {
+    if (typeof options.warnFallback !== "boolean") throw new TypeError(`tsmalloc: warnFallback must be a boolean, got ${String(options.warnFallback)}`);
+    warnFallback = options.warnFallback;
   }
   if (options.secure !== undefined) {
     if (!Number.isInteger(options.secure) || options.secure < 0 || options.secure > 4) {
@@ -178,6 +211,11 @@ export function configure(options: ConfigureOptions): void {
 export interface BackendInfo {
   /** The FFI in use ("node", "deno", "bun"), or "buffer" for `ArrayBuffer` memory. */
   kind: "node" | "deno" | "bun" | "buffer";
+  /**
+   * The FFI that reaches libc: "node:ffi" (Node >= 26, built in) or "koffi" (the addon) on
+   * Node, "deno" (Deno.dlopen), "bun" (bun:ffi); null on the buffer backend.
+   */
+  ffi: "node:ffi" | "koffi" | "deno" | "bun" | null;
   /** How the backend was chosen, and why FFI was not used when it was not. */
   reason: string;
   /**
@@ -207,7 +245,7 @@ export function backend(): BackendInfo {
   if (!o.canProtect && (ctx.options.secure >= 1 || ctx.options.guardedSampleRate > 0)) {
     reason += "; guard pages unavailable: this backend cannot protect memory, so secure-mode guard pages and guarded allocations are a no-op";
   }
-  return { kind: o.kind, reason, guardPages: o.canProtect };
+  return { kind: o.kind, ffi: o.ffi, reason, guardPages: o.canProtect };
 }
 
 /**

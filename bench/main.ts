@@ -7,7 +7,7 @@
 // Options: --mode=quick|full  --min-ms=N (time per cell)  --call-us=N (target time per call)
 //           --rows=id,id,...  --round=N  --out=file.json  --only=regex
 //          --backend=ffi|buffer (tsmalloc rows)  --workers=N (worker workloads)
-import { B, bench, do_not_optimize, group, measure, run } from "mitata";
+import { do_not_optimize, measure } from "mitata";
 import { readFileSync } from "node:fs";
 import { cpuNs, fresh, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS } from "./common.ts";
 import { ALL_JS_ROWS, loadPeers, type Peer } from "./peers/index.ts";
@@ -22,7 +22,7 @@ const round = Number(args.round ?? 0);
 const rows = (args.rows ?? ALL_JS_ROWS.join(",")).split(",").filter(Boolean);
 const only = args.only ? new RegExp(args.only) : null;
 const workers = Number(args.workers ?? 2);
-/** Measured time per (workload, row); mitata's default is 642 ms. */
+/** Measured time per (workload, row): mitata's public `min_cpu_time` option (its default is 642 ms). */
 const minCpuNs = Number(args["min-ms"] ?? (mode === "full" ? 500 : 120)) * 1e6;
 /** Target duration of one timed call (reps are calibrated to it). */
 const targetCallNs = Number(args["call-us"] ?? 1000) * 1e3;
@@ -35,52 +35,42 @@ function thingVersion(): string {
   }
 }
 
-// mitata 1.x has no public knob for the per-benchmark time budget (k_min_cpu_time is
-// fixed at 642 ms); B.run builds the options it passes to measure(). We only register
-// static benchmarks, so this is B.run's static branch with min_cpu_time added.
-function patchMitataBudget(ns: number): boolean {
-  const proto = (B as any)?.prototype;
-  if (!proto || typeof proto.run !== "function") return false;
-  if (typeof measure !== "function") return false;
-  proto.run = async function (thrw = false) {
-    const heap = await (async () => {
-      if ((globalThis as any).Bun) {
-        const spec = "bun:jsc";
-        const { memoryUsage } = await import(spec);
-        return () => memoryUsage().current;
-      }
-      try {
-        const { getHeapStatistics } = await import("node:v8");
-        getHeapStatistics();
-        return () => {
-          const m = getHeapStatistics();
-          return m.used_heap_size + m.malloced_memory;
-        };
-      } catch {
-        return undefined;
-      }
-    })();
-    // batch_threshold 0: our calls are calibrated to ~0.5 ms, never batch them (a slow first
-    // call would otherwise make mitata run 4096 calls per sample)
-    const tune = { inner_gc: this._gc === "inner", gc: !this._gc ? false : undefined, heap, min_cpu_time: ns, batch_threshold: 0 };
-    let stats, error;
-    try {
-      stats = await measure(this.f, tune);
-    } catch (err) {
-      error = err;
-      if (thrw) throw err;
-    }
-    return {
-      kind: "static",
-      args: this._args,
-      alias: this._name,
-      group: this._group,
-      baseline: false,
-      runs: [{ stats, error, args: {}, name: this._name }],
-      style: { highlight: this._highlight, compact: false },
+/**
+ * How mitata measures heap use per call (its own probe, as its `run()` would set up):
+ * bun:jsc on Bun, node:v8 heap statistics on Node and Deno; undefined where neither exists.
+ */
+async function heapProbe(): Promise<(() => number) | undefined> {
+  if ((globalThis as any).Bun) {
+    const spec = "bun:jsc";
+    const { memoryUsage } = await import(spec);
+    return () => memoryUsage().current;
+  }
+  try {
+    const { getHeapStatistics } = await import("node:v8");
+    getHeapStatistics();
+    return () => {
+      const m = getHeapStatistics();
+      return m.used_heap_size + m.malloced_memory;
     };
-  };
-  return true;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What mitata's run() put in `context` (cpu name, arch, runtime, version); no noop-based cpu frequency. */
+function benchContext(rt: string): Record<string, unknown> {
+  const g = globalThis as any;
+  let cpu = "?";
+  try {
+    cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+  } catch { /* not Linux, or not permitted */ }
+  const version = rt === "deno" ? g.Deno.version.deno : rt === "bun" ? g.Bun.version : g.process.versions.node;
+  return { cpu: { name: cpu }, arch: `${g.process?.arch}-${g.process?.platform}`, runtime: rt, version };
+}
+
+/** ns as mitata prints it (ns, µs, ms). */
+function fmtTime(ns: number): string {
+  return ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(2)} ns`;
 }
 
 interface Row {
@@ -126,7 +116,9 @@ function calibrate(call: (reps: number) => void): number {
 async function main() {
   const t0 = Date.now();
   const rt = runtimeName();
-  const patched = patchMitataBudget(minCpuNs);
+  // mitata's measure() options: batch_threshold 0 because our calls are calibrated to ~1 ms,
+  // never batch them (a slow first call would otherwise make mitata run 4096 calls per sample)
+  const tune = { heap: await heapProbe(), min_cpu_time: minCpuNs, batch_threshold: 0 };
 
   const peers: Peer[] = await loadPeers({ rows, thingVersion: thingVersion() });
   // interleave: rotate the peer order every round
@@ -134,113 +126,105 @@ async function main() {
   const wls = workloads(mode).filter((w) => !only || only.test(w.id));
 
   console.log(`# tsmalloc bench: ${runtimeVersion()}, mode ${mode}, round ${round}, rows ${rows.join(",")}`);
-  console.log(`# TSMALLOC_BACKEND=${getEnv("TSMALLOC_BACKEND") ?? ""}; budget ${minCpuNs / 1e6} ms/bench${patched ? "" : " (mitata default: patch failed)"}, ~${targetCallNs / 1e3} us/call`);
+  console.log(`# TSMALLOC_BACKEND=${getEnv("TSMALLOC_BACKEND") ?? ""}; budget ${minCpuNs / 1e6} ms/bench (mitata min_cpu_time), ~${targetCallNs / 1e3} us/call`);
   for (const p of peers) {
     console.log(`#   ${p.id.padEnd(16)} ${p.unavailable ? "UNAVAILABLE: " + p.unavailable : p.label + (p.version ? ` [${p.version}]` : "")}`);
   }
 
   const results: Row[] = [];
-  const cases: { w: Workload; p: Peer; row: Row; name: string }[] = [];
 
   for (const w of wls) {
-    group(`${w.title}  [${rt}; time per call of N ops, N in the name]`, () => {
-      for (const p of order) {
-        const row: Row = { workload: w.id, peer: p.id, status: "ok" };
-        results.push(row);
-        if (p.unavailable) {
-          Object.assign(row, { status: "unavailable", reason: p.unavailable });
-          continue;
+    console.log(`\n# ${w.title}  [${rt}; time per call of N ops, N in the name]`);
+    for (const p of order) {
+      const row: Row = { workload: w.id, peer: p.id, status: "ok" };
+      results.push(row);
+      if (p.unavailable) {
+        Object.assign(row, { status: "unavailable", reason: p.unavailable });
+        continue;
+      }
+      if (!p.caps.includes(w.cap)) {
+        Object.assign(row, { status: "n/a", reason: p.na?.[w.kind] ?? p.na?.[w.cap] ?? `no ${w.cap}` });
+        continue;
+      }
+      const gen = function* () {
+        let P: any, S: any, loop: any, params: unknown[] = [], reps = 1;
+        try {
+          P = p.instance(w.hint);
+          S = w.setup(P);
+          loop = fresh(w.template, `${w.id} ${p.id} r${round}`);
+          params = w.params(P);
+          reps = calibrate((r) => do_not_optimize(loop(P, S, r, params[0], params[1])));
+          row.reps = reps;
+          row.opsPerCall = reps * w.opsPerRep;
+        } catch (e) {
+          row.status = "error";
+          row.reason = `setup: ${e instanceof Error ? e.message : e}`;
+          throw e;
         }
-        if (!p.caps.includes(w.cap)) {
-          Object.assign(row, { status: "n/a", reason: p.na?.[w.kind] ?? p.na?.[w.cap] ?? `no ${w.cap}` });
-          continue;
-        }
-        const name = `${p.label}`;
-        cases.push({ w, p, row, name });
-        const b = bench(name, function* () {
-          let P: any, S: any, loop: any, params: unknown[] = [], reps = 1;
-          try {
-            P = p.instance(w.hint);
-            S = w.setup(P);
-            loop = fresh(w.template, `${w.id} ${p.id} r${round}`);
-            params = w.params(P);
-            reps = calibrate((r) => do_not_optimize(loop(P, S, r, params[0], params[1])));
-            row.reps = reps;
-            row.opsPerCall = reps * w.opsPerRep;
-            b.name(`${name}  (N=${row.opsPerCall})`);
-          } catch (e) {
-            row.status = "error";
-            row.reason = `setup: ${e instanceof Error ? e.message : e}`;
-            throw e;
-          }
-          const pa = params[0], pb = params[1];
-          // process CPU time per call, next to mitata's wall clock (see cpuNs)
-          let cpu = 0, calls = 0;
-          if (params.length === 2) {
-            yield {
-              [0]: () => pa,
-              [1]: () => pb,
-              bench: (x: unknown, y: unknown) => {
-                const c0 = cpuNs();
-                do_not_optimize(loop(P, S, reps, x, y));
-                cpu += cpuNs() - c0;
-                calls++;
-              },
-            };
-          } else if (params.length === 1) {
-            yield {
-              [0]: () => pa,
-              bench: (x: unknown) => {
-                const c0 = cpuNs();
-                do_not_optimize(loop(P, S, reps, x));
-                cpu += cpuNs() - c0;
-                calls++;
-              },
-            };
-          } else {
-            yield () => {
+        const pa = params[0], pb = params[1];
+        // process CPU time per call, next to mitata's wall clock (see cpuNs)
+        let cpu = 0, calls = 0;
+        if (params.length === 2) {
+          yield {
+            [0]: () => pa,
+            [1]: () => pb,
+            bench: (x: unknown, y: unknown) => {
               const c0 = cpuNs();
-              do_not_optimize(loop(P, S, reps));
+              do_not_optimize(loop(P, S, reps, x, y));
               cpu += cpuNs() - c0;
               calls++;
-            };
-          }
-          row.cpuNsPerOp = cpu / calls / row.opsPerCall!;
-          row.fail = S.fail;
-          try {
-            w.teardown(P, S);
-            P.release?.();
-          } catch (e) {
-            row.reason = `teardown: ${e instanceof Error ? e.message : e}`;
-          }
-        });
+            },
+          };
+        } else if (params.length === 1) {
+          yield {
+            [0]: () => pa,
+            bench: (x: unknown) => {
+              const c0 = cpuNs();
+              do_not_optimize(loop(P, S, reps, x));
+              cpu += cpuNs() - c0;
+              calls++;
+            },
+          };
+        } else {
+          yield () => {
+            const c0 = cpuNs();
+            do_not_optimize(loop(P, S, reps));
+            cpu += cpuNs() - c0;
+            calls++;
+          };
+        }
+        row.cpuNsPerOp = cpu / calls / row.opsPerCall!;
+        row.fail = S.fail;
+        try {
+          w.teardown(P, S);
+          P.release?.();
+        } catch (e) {
+          row.reason = `teardown: ${e instanceof Error ? e.message : e}`;
+        }
+      };
+      const name = `${p.label}  (N=?)`;
+      let s: any;
+      try {
+        s = await measure(gen, tune);
+      } catch (e) {
+        row.status = "error";
+        row.reason ??= String((e as any)?.message ?? e).split("\n")[0];
+        console.log(`${name.padEnd(52)} error: ${row.reason}`);
+        continue;
       }
-    });
-  }
-
-  const res = await run({ format: { mitata: { name: 52 } } as any, colors: !getEnv("NO_COLOR") });
-
-  // map mitata results back to our rows (registration order)
-  let i = 0;
-  for (const b of res.benchmarks as any[]) {
-    const c = cases[i++];
-    if (!c) break;
-    if (!String(b.alias).startsWith(c.name)) throw new Error(`mitata result order: expected ${c.name}, got ${b.alias}`);
-    const r = b.runs[0];
-    if (r.error) {
-      c.row.status = "error";
-      c.row.reason ??= String(r.error?.message ?? r.error).split("\n")[0];
-      continue;
-    }
-    const s = r.stats;
-    const ops = c.row.opsPerCall ?? 1;
-    c.row.nsPerOp = s.avg / ops;
-    c.row.p50NsPerOp = s.p50 / ops;
-    c.row.stats = { avg: s.avg, min: s.min, p50: s.p50, p75: s.p75, p99: s.p99, max: s.max, samples: s.ticks };
-    if (s.heap) c.row.heapBytesPerCall = s.heap.avg;
-    if (c.row.fail) {
-      c.row.status = "error";
-      c.row.reason = `${c.row.fail} allocations returned null`;
+      const ops = row.opsPerCall ?? 1;
+      row.nsPerOp = s.avg / ops;
+      row.p50NsPerOp = s.p50 / ops;
+      row.stats = { avg: s.avg, min: s.min, p50: s.p50, p75: s.p75, p99: s.p99, max: s.max, samples: s.ticks };
+      if (s.heap) row.heapBytesPerCall = s.heap.avg;
+      if (row.fail) {
+        row.status = "error";
+        row.reason = `${row.fail} allocations returned null`;
+      }
+      console.log(
+        `${`${p.label}  (N=${ops})`.padEnd(52)} ${fmtTime(s.avg).padStart(10)}/call  ` +
+          `(${fmtTime(s.min)} … ${fmtTime(s.max)})  p50 ${fmtTime(s.p50)}  p99 ${fmtTime(s.p99)}  ${s.ticks} samples`,
+      );
     }
   }
 
@@ -294,10 +278,9 @@ async function main() {
     backendEnv: getEnv("TSMALLOC_BACKEND") ?? null,
     budgetMs: minCpuNs / 1e6,
     targetCallUs: targetCallNs / 1e3,
-    mitataPatched: patched,
     startedAt: new Date(t0).toISOString(),
     durationMs: Date.now() - t0,
-    context: { cpu: res.context?.cpu, arch: res.context?.arch, runtime: res.context?.runtime, version: (res.context as any)?.version },
+    context: benchContext(rt),
     tables: {
       sizes: tableSum(sizeTable(SEED_SIZES, 8, 4096)),
       index1000: tableSum(indexTable(SEED_INDEX, 1000)),

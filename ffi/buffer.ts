@@ -153,6 +153,7 @@ export function createBufferOs(reason = "buffer"): Os & {
 
   return {
     kind: "buffer",
+    ffi: null,
     reason,
     pageSize: PAGE,
     canProtect: false,

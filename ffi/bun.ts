@@ -68,6 +68,7 @@ export function createBunOs(reason = "bun: bun:ffi"): Os {
   };
   return posixOs({
     kind: "bun",
+    ffi: "bun",
     reason,
     maxView: BUN_MAX_VIEW,
     libc,

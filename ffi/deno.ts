@@ -71,6 +71,7 @@ export function createDenoOs(reason = "deno: Deno.dlopen"): Os {
   };
   return posixOs({
     kind: "deno",
+    ffi: "deno",
     reason,
     maxView: DENO_MAX_VIEW,
     libc,

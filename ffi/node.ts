@@ -1,7 +1,9 @@
 /**
- * Node backend: libc through koffi (a Node-API addon). Loaded synchronously with
- * `createRequire`, so importing this module never loads koffi; only calling
- * {@link createNodeOs} does.
+ * Node backend: libc through koffi (a Node-API addon; an optional dependency, the
+ * fallback where `node:ffi` is missing). Loaded synchronously with `createRequire`, so
+ * importing this module never loads koffi; only calling {@link createNodeOs} does. The
+ * require is anchored at this module (ESM), at the bundle's file (a CommonJS bundle,
+ * where esbuild leaves `import.meta` empty), or at the working directory.
  *
  * @module
  */
@@ -16,6 +18,17 @@ interface Koffi {
   errno(): number;
 }
 
+declare const __filename: string | undefined; // defined in CommonJS only
+
+/** A `require` that resolves packages as this module would; never throws. */
+function requireHere(): (id: string) => unknown {
+  const url = (import.meta as { url?: string }).url;
+  if (typeof url === "string" && url !== "") return createRequire(url);
+  if (typeof __filename === "string" && __filename !== "") return createRequire(__filename);
+  const cwd = (globalThis as { process?: { cwd?(): string } }).process?.cwd?.() ?? ".";
+  return createRequire(cwd + "/");
+}
+
 /** koffi aborts the process for views of 8 GiB; 4 GiB works. */
 const NODE_MAX_VIEW = 4 * 1024 ** 3;
 
@@ -25,7 +38,7 @@ export function createNodeOs(reason = "node: koffi"): Os {
   const platform = platformFor(proc?.platform ?? "unknown", proc?.arch ?? "unknown");
   let koffi: Koffi;
   try {
-    koffi = createRequire(import.meta.url)("koffi") as Koffi;
+    koffi = requireHere()("koffi") as Koffi;
   } catch (e) {
     throw new Error(`koffi could not be loaded (${(e as Error).message?.split("\n")[0]})`);
   }
@@ -65,6 +78,7 @@ export function createNodeOs(reason = "node: koffi"): Os {
   };
   return posixOs({
     kind: "node",
+    ffi: "koffi",
     reason,
     maxView: NODE_MAX_VIEW,
     libc,

@@ -1,12 +1,12 @@
 /**
  * The `Os` implementation shared by the three FFI shims: aligned reservation, purge,
- * guard pages and residency on top of a handful of libc calls. Each shim (`node.ts`,
- * `deno.ts`, `bun.ts`) only binds these calls with its runtime's FFI and supplies the
+ * guard pages and residency on top of a handful of libc calls. Each shim (`node-ffi.ts`,
+ * `node.ts`, `deno.ts`, `bun.ts`) only binds these calls with its runtime's FFI and supplies the
  * view and pointer conversions.
  *
  * @module
  */
-import type { Os, OsKind } from "../src/os.ts";
+import type { FfiKind, Os, OsKind } from "../src/os.ts";
 
 /** Platform constants (Linux x86-64/arm64 and macOS). */
 export interface Platform {
@@ -73,6 +73,7 @@ export interface Libc {
 /** What a runtime shim adds to `Libc`. */
 export interface PosixParts {
   readonly kind: OsKind;
+  readonly ffi: FfiKind;
   readonly reason: string;
   readonly maxView: number;
   readonly libc: Libc;
@@ -119,6 +120,7 @@ export function posixOs(parts: PosixParts): Os {
 
   return {
     kind: parts.kind,
+    ffi: parts.ffi,
     reason: parts.reason,
     pageSize,
     canProtect: true,

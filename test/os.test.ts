@@ -12,6 +12,7 @@ const GiB = 1024 * MiB;
 
 const want = (process.env.TSMALLOC_BACKEND ?? "auto") as BackendWant;
 const expected = process.env.TSMALLOC_EXPECT_BACKEND;
+const expectedFfi = process.env.TSMALLOC_EXPECT_FFI;
 const os: Os = selectOs(want);
 const ffi = os.kind !== "buffer";
 const runtime = detectRuntime();
@@ -49,6 +50,8 @@ t("the backend is the expected one, with a reason", () => {
   if (want === "auto" && os.kind === "buffer" && runtime === "deno") {
     assert.match(os.reason, "Deno without --allow-ffi");
   }
+  if (expectedFfi) assert.is(String(os.ffi), expectedFfi, `ffi ${os.ffi} (${os.reason})`);
+  assert.is(os.ffi === null, os.kind === "buffer");
 });
 
 t("selectOs: ffi throws when FFI is unavailable, buffer always works, bad names are rejected", () => {
@@ -62,7 +65,8 @@ t("constants are consistent with the backend", () => {
   assert.ok(os.pageSize >= 4096 && (os.pageSize & (os.pageSize - 1)) === 0, `pageSize ${os.pageSize}`);
   assert.is(os.canProtect, ffi);
   assert.is(os.canPurge, ffi);
-  const expectView = os.kind === "deno" ? 64 * GiB : 4 * GiB;
+  // measured: Deno 64 GiB, node:ffi 16 GiB (checked below), koffi and Bun 4 GiB (8 GiB aborts)
+  const expectView = os.kind === "deno" ? 64 * GiB : os.ffi === "node:ffi" ? 16 * GiB : 4 * GiB;
   assert.is(os.maxView, expectView);
 });
 

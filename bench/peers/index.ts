@@ -17,8 +17,12 @@ export interface LoadOptions {
 export async function loadPeers(opts: LoadOptions): Promise<Peer[]> {
   const out: Peer[] = [];
   for (const row of opts.rows) {
-    const m = /^tsmalloc-(ffi|buffer)(?:-secure(\d))?$/.exec(row);
-    if (m) out.push(await tsmallocPeer(m[1] as "ffi" | "buffer", m[2] ? Number(m[2]) : undefined));
+    // tsmalloc-ffi-koffi / tsmalloc-ffi-nodeffi: the Node backend on that FFI only (configure({ nodeFfi }))
+    const m = /^tsmalloc-(ffi|buffer)(?:-(koffi|nodeffi))?(?:-secure(\d))?$/.exec(row);
+    if (m) {
+      const nodeFfi = m[2] === "koffi" ? "koffi" : m[2] === "nodeffi" ? "node:ffi" : undefined;
+      out.push(await tsmallocPeer(m[1] as "ffi" | "buffer", m[3] ? Number(m[3]) : undefined, nodeFfi));
+    }
     else if (row === "stub") out.push(stubPeer());
     else if (row === "u8") out.push(uint8ArrayPeer());
     else if (row === "ab") out.push(arrayBufferPeer());

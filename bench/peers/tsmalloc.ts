@@ -16,10 +16,15 @@ export function importTsmalloc(): Promise<Mod> {
   return modPromise;
 }
 
-/** secure: a level for configure() (its own row, e.g. tsmalloc-ffi-secure0), or undefined for the plain row. */
-export async function tsmallocPeer(backend: "ffi" | "buffer", secure?: number): Promise<Peer> {
-  const id = secure !== undefined ? `tsmalloc-${backend}-secure${secure}` : `tsmalloc-${backend}`;
-  const label = secure !== undefined ? `tsmalloc (${backend}, secure ${secure})` : `tsmalloc (${backend})`;
+/**
+ * secure: a level for configure() (its own row, e.g. tsmalloc-ffi-secure0), or undefined for
+ * the plain row. nodeFfi: Node's FFI for configure({ nodeFfi }) (rows tsmalloc-ffi-koffi,
+ * tsmalloc-ffi-nodeffi), or undefined for the default choice.
+ */
+export async function tsmallocPeer(backend: "ffi" | "buffer", secure?: number, nodeFfi?: "koffi" | "node:ffi"): Promise<Peer> {
+  const via = nodeFfi === undefined ? "" : nodeFfi === "koffi" ? "-koffi" : "-nodeffi";
+  const id = `tsmalloc-${backend}${via}${secure !== undefined ? `-secure${secure}` : ""}`;
+  const label = `tsmalloc (${[backend, ...(nodeFfi ? [nodeFfi] : []), ...(secure !== undefined ? [`secure ${secure}`] : [])].join(", ")})`;
   let m: Mod;
   try {
     m = await importTsmalloc();
@@ -31,9 +36,11 @@ export async function tsmallocPeer(backend: "ffi" | "buffer", secure?: number): 
   }
   let kind = "?";
   let reason = "";
+  let ffi: string | null = null;
   try {
     const opts: Record<string, unknown> = { backend };
     if (secure !== undefined) opts.secure = secure;
+    if (nodeFfi !== undefined) opts.nodeFfi = nodeFfi;
     m.configure(opts);
     const p = m.malloc(64);
     if (!p) throw new Error("malloc(64) returned 0");
@@ -42,6 +49,7 @@ export async function tsmallocPeer(backend: "ffi" | "buffer", secure?: number): 
     const b = m.backend();
     kind = b.kind;
     reason = b.reason;
+    ffi = b.ffi ?? null;
   } catch (e) {
     return unavailablePeer(id, label, `core not working yet: ${errorMessage(e)}`);
   }
@@ -59,9 +67,9 @@ export async function tsmallocPeer(backend: "ffi" | "buffer", secure?: number): 
   return {
     id,
     label,
-    version: "mod.ts (this tree)",
+    version: `mod.ts (this tree)${ffi ? `, FFI ${ffi}` : ""}`,
     caps,
-    info: { backend: kind, reason, touch: memset ? "libc memset via FFI" : "bytes(p, n).fill()" },
+    info: { backend: kind, ffi, reason, touch: memset ? "libc memset via FFI" : "bytes(p, n).fill()" },
     instance(): Ops {
       return {
         nil: 0,
