@@ -116,7 +116,7 @@ if (threw !== "InvalidPointerError") throw new Error("free(12345) did not throw 
 `;
 const ESM_APP = `import * as t from "tsmalloc";
 ${USE_JS}
-console.log(JSON.stringify({ ...t.backend(), version: ${JSON.stringify(pkg.version)} }));
+console.log(JSON.stringify({ ...t.backend(), version: ${JSON.stringify(pkg.version)}, exports: Object.keys(t) }));
 `;
 // CommonJS: require() and import() must give the same allocator (no dual-package hazard):
 // a block from one is freed by the other, and the classes are the same objects.
@@ -267,6 +267,9 @@ check(`Node ${nodeOldVersion} ESM import (koffi)`, () => {
   write(dir, { "app.mjs": ESM_APP });
   const r = report(run(NODE_OLD, ["app.mjs"], { cwd: dir }));
   assert(r.kind === "node" && r.ffi === "koffi", `backend ${r.kind}/${r.ffi}: ${r.reason}`);
+  // Every runtime export is in the type test below, so tsc proves the .d.ts declares it.
+  const untested = r.exports.filter((name) => name !== "_testing" && !new RegExp(`\\b${name}\\b`).test(API_TS));
+  assert(untested.length === 0, `exports missing from the consumer type test (API_TS): ${untested.join(", ")}`);
 });
 check(`Node ${nodeOldVersion} CommonJS require (koffi; one instance with import)`, () => {
   const dir = need("npm");
@@ -319,8 +322,17 @@ check("Deno run --allow-ffi imports the npm install", () => {
 check("Deno run without --allow-ffi falls back to the buffer backend and says why", () => {
   const dir = need("npm");
   write(dir, { "deno.json": JSON.stringify({ nodeModulesDir: "manual" }), "deno-app.ts": DENO_APP });
-  const r = report(run(bin("deno"), ["run", "--no-prompt", "deno-app.ts"], { cwd: dir }));
+  const res = run(bin("deno"), ["run", "--no-prompt", "deno-app.ts"], { cwd: dir });
+  const r = report(res);
   assert(r.kind === "buffer" && /allow-ffi/.test(r.reason), `backend ${r.kind}: ${r.reason}`);
+  const warnings = res.stderr.split("\n").filter((l) => l.startsWith("tsmalloc: warning: using the buffer backend"));
+  assert(warnings.length === 1 && /--allow-ffi/.test(warnings[0]), `expected one fallback warning naming --allow-ffi on stderr, got ${warnings.length}`);
+});
+check("Deno CommonJS require (one instance with import)", () => {
+  const dir = need("npm");
+  write(dir, { "deno.json": JSON.stringify({ nodeModulesDir: "manual" }), "app.cjs": CJS_APP });
+  const r = report(run(bin("deno"), ["run", "--no-prompt", "--allow-ffi", "app.cjs"], { cwd: dir }));
+  assert(r.kind === "deno", `backend ${r.kind}: ${r.reason}`);
 });
 check("Deno check (the package's .d.ts, strict)", () => {
   const dir = need("npm");
@@ -338,6 +350,12 @@ check("Bun: bun init, bun add the tarball, run", () => {
   const r = report(run(bin("bun"), ["run", "index.ts"], { cwd: dir }));
   assert(r.kind === "bun", `backend ${r.kind}: ${r.reason}`);
   installed.bun = dir;
+});
+check("Bun: CommonJS require (one instance with import)", () => {
+  const dir = need("bun");
+  write(dir, { "app.cjs": CJS_APP });
+  const r = report(run(bin("bun"), ["run", "app.cjs"], { cwd: dir }));
+  assert(r.kind === "bun", `backend ${r.kind}: ${r.reason}`);
 });
 check("Bun: bun check (bun init's tsconfig, skipLibCheck false)", () => {
   const dir = need("bun");
