@@ -2,8 +2,9 @@
  * tsmalloc: a mimalloc-class allocator for native (off-heap) memory on Node, Deno and Bun.
  *
  * The design is mimalloc's (Microsoft's allocator: size classes, pages, segments and arenas,
- * free lists kept inside the memory they manage, several free lists per page); the arena
- * pool follows Lightpanda's `ArenaPool`. The memory comes from the OS through each runtime's
+ * free lists kept inside the memory they manage, several free lists per page); names follow
+ * mimalloc's API (`mi_malloc` is {@link malloc}, `mi_heap_new` is `Heap.create`, ...). The
+ * memory comes from the OS through each runtime's
  * FFI (`mmap`/`madvise`/`mprotect` in libc): `node:ffi` or koffi on Node, `Deno.dlopen`,
  * `bun:ffi`. Where FFI is not allowed the same allocator runs on `ArrayBuffer` memory (the
  * buffer backend; {@link backend} says which one is live and why).
