@@ -254,7 +254,7 @@ export function backend(): BackendInfo {
  * (decoding encoded lists; under debugFill also that free blocks were not written). Also
  * reports corrupted free lists secure mode detected and dropped at run time. Never throws
  * for a corrupted heap: problems are listed in the report. Walks every page: slow, for
- * tests and debugging (mimalloc's `mi_heap_check_owned`/debug checks).
+ * tests and debugging (what mimalloc checks in its debug builds, `MI_DEBUG`).
  *
  * @example
  * ```ts
@@ -571,8 +571,8 @@ export function pointer(ptr: number): unknown {
  * A snapshot of this worker's accounting: plain JSON-able numbers, in bytes unless named a
  * count. Reserved (virtual), committed and resident (RAM, via `mincore`) bytes are kept
  * apart, as are bytes in use by live blocks; also peaks, purges, OS calls by kind, arenas
- * and size classes (mimalloc's `mi_stats`). The FFI backends ask the kernel for `resident`,
- * so this makes OS calls: not for hot loops.
+ * and size classes (mimalloc's statistics, `mi_stats_get`). The FFI backends ask the
+ * kernel for `resident`, so this makes OS calls: not for hot loops.
  *
  * @example
  * ```ts
