@@ -180,11 +180,13 @@ export function configure(options: ConfigureOptions): void {
     }
     wantBackend = options.backend;
   }
-  if (options.nodeFfi !== undefined) wantNodeFfi = checkNodeFfi(options.nodeFfi, "nodeFfi");
-  if (options.warnFallback !== undefined) {
-    if (typeof options.warnFallback !== "boolean") throw new TypeError(`tsmalloc: warnFallback must be a boolean, got ${String(options.warnFallback)}`);
-    warnFallback = options.warnFallback;
+  // both checked before either is applied
+  const nodeFfi = options.nodeFfi === undefined ? undefined : checkNodeFfi(options.nodeFfi, "nodeFfi");
+  if (options.warnFallback !== undefined && typeof options.warnFallback !== "boolean") {
+    throw new TypeError(`tsmalloc: warnFallback must be a boolean, got ${String(options.warnFallback)}`);
   }
+  if (nodeFfi !== undefined) wantNodeFfi = nodeFfi;
+  if (options.warnFallback !== undefined) warnFallback = options.warnFallback;
   if (options.secure !== undefined) {
     if (!Number.isInteger(options.secure) || options.secure < 0 || options.secure > 4) {
       throw new RangeError(`tsmalloc: secure must be an integer 0..4, got ${options.secure}`);

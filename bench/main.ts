@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any
 // One benchmark process: one round of every workload for the rows given, on whatever
 // runtime runs it (node: bundled to .out/bench/main.js; deno and bun: this file).
 // Usually started by scripts/bench-all.mjs; by hand:
@@ -11,10 +12,9 @@ import { do_not_optimize, measure } from "mitata";
 import { readFileSync } from "node:fs";
 import { cpuNs, fresh, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS } from "./common.ts";
 import { ALL_JS_ROWS, loadPeers, type Peer } from "./peers/index.ts";
-import { type Mode, workloads, type Workload } from "./workloads.ts";
+import { type Mode, workloads } from "./workloads.ts";
 import { pendingWorkerWorkloads, runWorkerWorkload, workerNa, workerWorkloads } from "./workers.ts";
 
-// deno-lint-ignore-file no-explicit-any
 
 const args = parseArgs();
 const mode: Mode = args.mode === "full" ? "full" : "quick";

@@ -67,7 +67,7 @@ function createNode(want: BackendWant, nodeFfi: NodeFfiWant): Os {
 }
 
 /** How to get FFI on this runtime, for the fallback reason and warning. */
-function fixFor(runtime: Exclude<Runtime, "unknown">, why: string, nodeFfi: NodeFfiWant): string {
+function fixFor(runtime: Exclude<Runtime, "unknown">, nodeFfi: NodeFfiWant): string {
   if (runtime === "deno") return "run deno with --allow-ffi";
   if (runtime === "bun") return "bun:ffi should always be present; please report this";
   if ((globalThis as { process?: { permission?: unknown } }).process?.permission !== undefined) {
@@ -101,7 +101,7 @@ export function selectOs(want: BackendWant, nodeFfi: NodeFfiWant = envNodeFfi())
   } catch (e) {
     const name = runtime === "deno" ? "Deno" : runtime === "bun" ? "Bun" : "Node";
     const why = e instanceof Error ? e.message : String(e);
-    const fix = fixFor(runtime, why, nodeFfi);
+    const fix = fixFor(runtime, nodeFfi);
     if (want === "ffi") throw new Error(`ffi backend requested, but FFI is unavailable on ${name}: ${why} (fix: ${fix})`, { cause: e });
     const cause = /^Deno without/.test(why) ? why : `${name} FFI unavailable: ${why}`;
     return createBufferOs(`auto: ${cause}; using the buffer backend (fix: ${fix})`);

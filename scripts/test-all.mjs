@@ -21,8 +21,8 @@
 //                               TSMALLOC_SECURE=N; default 4, 0 = no extra runs)
 //   file-filter: substrings of test file names, passed to test/run.ts.
 //
-// Node 20 cannot run .ts, and Node 26's type stripping refuses the enums and parameter
-// properties in src/, so the test directory is bundled with esbuild into .out/test-<pid>
+// Node 20 cannot run .ts, and Node 26's type stripping refuses the `const enum`s in src/
+// (ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX in strip-only mode), so the test directory is bundled with esbuild into .out/test-<pid>
 // (code splitting: every test file shares one instance of mod.ts; npm packages stay
 // external so uvu is one instance too); both Nodes run the same bundle, as users run
 // dist/. Deno and Bun run the .ts sources directly.

@@ -4,7 +4,8 @@
 // TSMALLOC_NODE_FFI / configure({ nodeFfi })) and koffi loading from a CommonJS bundle.
 // Every scenario runs test/fixtures/fallback-child in a fresh process of this runtime.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { suite } from "uvu";
@@ -187,6 +188,40 @@ if (runtime === "node") {
       assert.is(c.status, 0, show(c));
       assert.is(c.result?.kind, "node", show(c));
       assert.is(c.result?.ffi, "koffi", show(c));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  t(`node ${nodeMajor}: without koffi installed (a bundle outside any node_modules) ${nodeMajor >= 26 ? "node:ffi serves, silently" : "auto falls back and names both fixes"}`, async () => {
+    const esbuild = await import("esbuild");
+    const dir = mkdtempSync(`${tmpdir()}/tsmalloc-nokoffi-`);
+    try {
+      for (const format of ["esm", "cjs"] as const) {
+        const out = `${dir}/child.${format === "esm" ? "mjs" : "cjs"}`;
+        await esbuild.build({
+          entryPoints: [fixtureSource], outfile: out, bundle: true, format, platform: "node", target: "node20",
+          external: ["koffi"], logLevel: "silent",
+        });
+        const auto = child({ file: out });
+        assert.is(auto.status, 0, show(auto));
+        if (nodeMajor >= 26) {
+          assert.is(auto.result?.ffi, "node:ffi", show(auto));
+          assert.is(auto.warnings.length, 0, show(auto));
+        } else {
+          assert.is(auto.result?.kind, "buffer", show(auto));
+          assert.is(auto.warnings.length, 1, show(auto));
+          assert.match(auto.warnings[0], "koffi could not be loaded");
+          assert.match(auto.warnings[0], "Fix: use Node >= 26 (built-in node:ffi) or install koffi");
+        }
+        const koffi = child({ file: out, options: { nodeFfi: "koffi" } });
+        assert.is(koffi.result?.kind, "buffer", show(koffi));
+        assert.is(koffi.warnings.length, 1, show(koffi));
+        assert.match(koffi.warnings[0], "Fix: install koffi (npm install koffi)");
+        const loud = child({ file: out, options: { nodeFfi: "koffi", backend: "ffi" } });
+        assert.is(loud.status, 1, show(loud));
+        assert.match(loud.stderr, "ffi backend requested, but FFI is unavailable on Node: koffi: koffi could not be loaded");
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
