@@ -29,7 +29,7 @@ import { AllocationError, DoubleFreeError, InvalidPointerError } from "./src/err
 import { type ValidateReport, validateAll } from "./src/check.ts";
 import { freeFn } from "./src/secure-free.ts";
 import { defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
-import { bytesAt } from "./src/views.ts";
+import { bytesAt, checkView } from "./src/views.ts";
 import { goodSizeOf } from "./src/bins.ts";
 import { MAX_ALLOC_SIZE as MAX_SIZE } from "./src/layout.ts";
 import { collectStats } from "./src/report.ts";
@@ -175,7 +175,7 @@ export function usableSize(ptr: number): number {
 /** The usable size `malloc(size)` would give. */
 export function goodSize(size: number): number {
   checkSize(size);
-  return size > MAX_ALLOC_SIZE ? size : goodSizeOf(size);
+  return size > MAX_ALLOC_SIZE ? 0 : goodSizeOf(size);
 }
 /** Like {@link malloc}, but throws {@link AllocationError} instead of returning 0. */
 export function alloc(size: number): number {
@@ -191,6 +191,7 @@ function checkRange(ptr: number, len: number): void {
 export function bytes(ptr: number, len: number): Uint8Array {
   checkRange(ptr, len);
   initialize();
+  checkView(ptr, len);
   return bytesAt(ptr, len);
 }
 /** A DataView over native memory [ptr, ptr+len). */

@@ -35,18 +35,20 @@ export function setFreeMode(): void {
 export function freeChecked(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts. Kept small: V8 inlines it into the
   // caller only while malloc's and free's bytecode together fit its inlining budget.
+  if (typeof p !== "number") return free(p); // before any coercion
   const r = ctx.lastRegion;
   const delta = p - r.base;
   if (delta > 0 && delta < r.limit) {
     const off = delta | 0;
     const m = r.i32;
     const s = (off & -4194304) >> 2; //                                 ~SEGMENT_MASK
-    const i = ((off - (s << 2)) >>> m[s + 2]) & 63; //                   S_PAGE_SHIFT
+    const sh = m[r.segMap + (off >>> 22)]; //                              the segment map (free.ts), not the header
+    const i = ((off - (s << 2)) >>> sh) & 63;
     const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
     const d = off - m[pg + 7]; //                                         P_START
     const k = m[pg + 14]; //                                              P_DIV_SHIFT
     if (
-      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
+      off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
       (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
       m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
     ) {
@@ -76,18 +78,20 @@ export function freeChecked(p: number): void {
  */
 export function freeChecked3(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts
+  if (typeof p !== "number") return free(p); // before any coercion
   const r = ctx.lastRegion;
   const delta = p - r.base;
   if (delta > 0 && delta < r.limit) {
     const off = delta | 0;
     const m = r.i32;
     const s = (off & -4194304) >> 2; //                                 ~SEGMENT_MASK
-    const i = ((off - (s << 2)) >>> m[s + 2]) & 63; //                   S_PAGE_SHIFT
+    const sh = m[r.segMap + (off >>> 22)]; //                              the segment map (free.ts), not the header
+    const i = ((off - (s << 2)) >>> sh) & 63;
     const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
     const d = off - m[pg + 7]; //                                         P_START
     const k = m[pg + 14]; //                                              P_DIV_SHIFT
     if (
-      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //          P_END
+      off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
       (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
       m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
     ) {
