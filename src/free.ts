@@ -7,11 +7,11 @@ import { InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge } from "./huge.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
-  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE,
+  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, pushThreadFree, wakeCount } from "./page.ts";
-import { type PageRef, RegionKind } from "./region.ts";
+import { type PageRef, type Region, RegionKind } from "./region.ts";
 import { guardedBlocks, removeGuarded } from "./secure.ts";
 import { freeCheckedPage } from "./secure-free.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
@@ -19,43 +19,50 @@ import { checkPointer } from "./validate.ts";
 
 export function free(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts (runtimes that run .ts directly do
-  // not fold imported constants, and every load counts here).
-  if (typeof p !== "number") return freeGeneric(p); // before any coercion (valueOf, strings, bigint)
+  // not fold imported constants, and every load counts here). Kept under V8's inlining
+  // limit for one function (460 bytes of bytecode): rarer work goes to calls.
   const r = ctx.lastRegion;
-  const delta = p - r.base;
-  if (delta > 0 && delta < r.limit) {
-    const off = delta | 0; // int32 from here on (an arena is < 2 GiB)
-    const m = r.i32;
-    const seg = off & -4194304; //                                    ~SEGMENT_MASK
-    const s = seg >> 2;
-    // The page shift comes from the arena's segment map (arena.ts), never from the segment's
-    // header: inside a huge block that is user data. <= 0: not a live segment of pages (the
-    // descriptor read below is then garbage, and sh > 0 rejects it).
-    const sh = m[r.segMap + (off >>> 22)]; //                           SEGMENT_SHIFT
-    const pg = s + 16 + ((((off - seg) >>> sh) & 63) << 4); //           S_PAGES, PAGE_WORDS
-    const d = off - m[pg + 7]; //                                       P_START
-    const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
-    if (
-      off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
-      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
-    ) {
-      // a block handed out from a live page (a released page has END 0)
-      if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, plain
-        m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
-        m[pg + 1] = off;
-        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-        if (--m[pg + 3] <= (k >> 5)) wake(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!); // P_USED, P_WAKE_SHIFT
-        return;
-      }
-      if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
-        const slot = ((seg >>> 22) << 6) + ((pg - s - 16) >> 4);
-        // (another worker's page this worker never looked at has no handle yet)
-        freeBlock(r.pages[slot] ?? pageRefAt(r, seg, slot & 63), off);
-        return;
+  if (typeof p === "number") { // (a non-number is never coerced: freeGeneric throws TypeError)
+    const delta = p - r.base;
+    if (delta > 0 && delta < r.limit) {
+      const off = delta | 0; // int32 from here on (an arena is < 2 GiB)
+      const m = r.i32;
+      const seg = off & -4194304; //                                    ~SEGMENT_MASK
+      const s = seg >> 2;
+      // The page shift comes from the arena's segment map (arena.ts), never from the segment's
+      // header: inside a huge block that is user data. <= 0: not a live segment of pages (the
+      // descriptor read below is then garbage, and sh > 0 rejects it).
+      const sh = m[r.segMap + (off >>> 22)]; //                           SEGMENT_SHIFT
+      const pg = s + 16 + ((((off - seg) >>> sh) & 63) << 4); //           S_PAGES, PAGE_WORDS
+      const d = off - m[pg + 7]; //                                       P_START
+      const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
+      if (
+        off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
+        (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
+      ) {
+        // a block handed out from a live page (a released page has END 0)
+        if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, plain
+          m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
+          m[pg + 1] = off;
+          // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+          if (--m[pg + 3] <= (k >> 5)) wake(pageOf(r, pg)); //            P_USED, P_WAKE_SHIFT
+          return;
+        }
+        if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
+          freeBlock(pageOf(r, pg), off);
+          return;
+        }
       }
     }
   }
   freeGeneric(p);
+}
+
+/** The handle of page descriptor word pg of arena region r (another worker's page this worker never looked at has none yet). */
+function pageOf(r: Region, pg: number): PageRef {
+  const s = pg & -(SEGMENT_SIZE >>> 2);
+  const i = (pg - s - S_PAGES) >> 4; //                                PAGE_WORDS
+  return r.pages[((s >>> (SEGMENT_SHIFT - 2)) << 6) + i] ?? pageRefAt(r, s << 2, i);
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
