@@ -154,6 +154,7 @@ export function realloc(ptr: number, size: number): number {
 }
 /** Frees a block; `free(0)` does nothing. */
 export function free(ptr: number): void {
+  if (typeof ptr !== "number") checkPointer(ptr); // TypeError, before any coercion
   freeFn(ptr);
 }
 /** Allocates `size` bytes at a multiple of `alignment` (a power of two). */

@@ -27,13 +27,12 @@ export function free(p: number): void {
     if (delta > 0 && delta < r.limit) {
       const off = delta | 0; // int32 from here on (an arena is < 2 GiB)
       const m = r.i32;
-      const seg = off & -4194304; //                                    ~SEGMENT_MASK
-      const s = seg >> 2;
+      const x = off >>> 22; //                                         the segment's index (SEGMENT_SHIFT)
       // The page shift comes from the arena's segment map (arena.ts), never from the segment's
       // header: inside a huge block that is user data. <= 0: not a live segment of pages (the
       // descriptor read below is then garbage, and sh > 0 rejects it).
-      const sh = m[r.segMap + (off >>> 22)]; //                           SEGMENT_SHIFT
-      const pg = s + 16 + ((((off - seg) >>> sh) & 63) << 4); //           S_PAGES, PAGE_WORDS
+      const sh = m[r.segMap + x];
+      const pg = (x << 20) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // SEGMENT_WORD_SHIFT, S_PAGES, SEGMENT_MASK, PAGE_WORDS
       const d = off - m[pg + 7]; //                                       P_START
       const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
       if (
