@@ -51,8 +51,14 @@ export function freeChecked(p: number): void {
       (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
       m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
     ) {
+      // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
-      pushLocal(m, h, off, m[h + 3]); //                                  SEC_K1
+      const k0 = m[h + 2], k1 = m[h + 3]; //                              SEC_K0, SEC_K1
+      const v = m[h + 1] ^ k1; //                                         SEC_LOCAL
+      const w = ((v << k0) | (v >>> (32 - k0))) + k0; //                 enc (a rotate)
+      m[off >> 2] = w;
+      m[(off >> 2) + 1] = (w + off) ^ k1; //                              chk
+      m[h + 1] = off;
       // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
       if (--m[pg + 3] <= (k >> 5)) wake(pg); //                          P_USED, P_WAKE_SHIFT
       return;
@@ -102,8 +108,8 @@ export function freeChecked3(p: number): void {
 /**
  * Pushes block `off` onto the local-free list of the checked page whose secure record is at
  * word h: the encoded link to the old head (0 = the end) and its check word. A function of
- * its own so that freeChecked and freeChecked3 stay under V8's 460-byte limit for inlining
- * one function (V8 inlines this small one into them).
+ * its own so that freeChecked3 stays under V8's 460-byte limit for inlining one function
+ * (V8 inlines this small one into it); freeChecked, smaller, keeps the same code inline.
  */
 function pushLocal(m: Int32Array, h: number, off: number, k1: number): void {
   const k0 = m[h + 2]; //                                                 SEC_K0
