@@ -44,7 +44,7 @@ import { AllocationError, DoubleFreeError, InvalidPointerError } from "./src/err
 import { type ValidateReport, validateAll } from "./src/check.ts";
 import { freeFn } from "./src/secure-free.ts";
 import { defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
-import { bytesAt } from "./src/views.ts";
+import { bytesAt, checkView } from "./src/views.ts";
 import { goodSizeOf } from "./src/bins.ts";
 import { MAX_ALLOC_SIZE as MAX_SIZE } from "./src/layout.ts";
 import { collectStats } from "./src/report.ts";
@@ -376,6 +376,7 @@ export function realloc(ptr: number, size: number): number {
  * ```
  */
 export function free(ptr: number): void {
+  if (typeof ptr !== "number") checkPointer(ptr); // TypeError, before any coercion
   freeFn(ptr);
 }
 /**
@@ -472,7 +473,7 @@ export function usableSize(ptr: number): number {
  */
 export function goodSize(size: number): number {
   checkSize(size);
-  return size > MAX_ALLOC_SIZE ? size : goodSizeOf(size);
+  return size > MAX_ALLOC_SIZE ? 0 : goodSizeOf(size);
 }
 /**
  * Like {@link malloc}, but throws {@link AllocationError} (carrying a {@link stats}
@@ -523,6 +524,7 @@ function checkRange(ptr: number, len: number): void {
 export function bytes(ptr: number, len: number): Uint8Array {
   checkRange(ptr, len);
   initialize();
+  checkView(ptr, len);
   return bytesAt(ptr, len);
 }
 /**

@@ -6,8 +6,11 @@
  *
  * Segment state lives in the arena's own native memory, in a metadata page right after the
  * last segment, so a later worker can share it: an in-use bitmap claimed with
- * Atomics.compareExchange, a dirty bitmap (free, memory not purged yet) and per segment the
- * bytes counted as committed. A freed segment stays committed for the arena purge delay so
+ * Atomics.compareExchange, a dirty bitmap (free, memory not purged yet), per segment the
+ * bytes counted as committed, and per segment what it holds (the segment map: a segment of
+ * pages, or the head or a later segment of a huge block). No block ever covers the metadata,
+ * so the segment map is what decides whether an address can be a block of ours: a segment's
+ * own header is not trusted for that, since inside a huge block it is user data. A freed segment stays committed for the arena purge delay so
  * churn reuses it, then goes back to the OS with one purge per run of adjacent segments.
  * Reservations are never unmapped and remapped in a loop: virtual size grows only when the
  * arenas a heap may use are full.
@@ -27,9 +30,20 @@ const A_FLAGS = 2; //   AF_*
 const A_ID = 3; //      arena id
 const A_USED = 4; //    segments in use (Atomics.add)
 const A_DIRTY = 5; //   free segments whose memory has not been purged or reset yet
-const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment
+const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map
 const ARENA_MAGIC = 0x7a_a4e0; // even: never a segment cookie (those have bit 0 set)
 const AF_EXCLUSIVE = 1;
+
+/**
+ * Segment map values (one word per segment). A live segment of pages holds its page shift
+ * (16, 19 or 22: always > 0), so the free fast path reads the shift from here, not from the
+ * segment's header.
+ */
+export const SEGMAP_FREE = 0;
+/** The first segment of a huge block carved from the arena (its header is ours: the block starts 64 KiB in). */
+export const SEGMAP_HUGE_HEAD = -1;
+/** A later segment of a huge block: user data from its first byte. */
+export const SEGMAP_HUGE_REST = -2;
 
 let nextArenaId = 1;
 
@@ -75,6 +89,8 @@ export class Arena {
   private declare readonly dirty: number;
   private declare readonly reset: number;
   private declare readonly committed: number;
+  /** Word index of the segment map in region.i32 (also region.segMap). */
+  private declare readonly segMap: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
   private declare readonly freedAt: Float64Array;
   /** Lowest word that may hold a clean free segment (search hint). */
@@ -93,7 +109,9 @@ export class Arena {
     this.dirty = this.inuse + this.words;
     this.reset = this.dirty + this.words;
     this.committed = this.reset + this.words;
-    if ((this.committed + segCount - this.meta) * 4 > metaBytes) throw new Error("tsmalloc: arena metadata does not fit");
+    this.segMap = this.committed + segCount;
+    if ((this.segMap + segCount - this.meta) * 4 > metaBytes) throw new Error("tsmalloc: arena metadata does not fit");
+    region.segMap = this.segMap;
     this.freedAt = new Float64Array(segCount);
     const m = region.i32;
     if (!init) {
@@ -150,6 +168,32 @@ export class Arena {
     let n = 0;
     for (let i = 0; i < this.segCount; i++) if (!this.isUsed(i)) n += this.region.i32[this.committed + i];
     return n;
+  }
+
+  /** What segment i holds: its page shift (a live segment of pages), SEGMAP_HUGE_HEAD/REST, or SEGMAP_FREE. */
+  segKind(i: number): number {
+    return Atomics.load(this.region.i32, this.segMap + i);
+  }
+  /** Records what claimed segments [i, i+n) hold; set once their headers are written. */
+  setSegKind(i: number, n: number, kind: number): void {
+    for (let k = i; k < i + n; k++) Atomics.store(this.region.i32, this.segMap + k, kind);
+  }
+  /** Records a huge block over the claimed run [i, i+n): its head, then the rest. */
+  setHugeRun(i: number, n: number): void {
+    this.setSegKind(i + 1, n - 1, SEGMAP_HUGE_REST);
+    this.setSegKind(i, 1, SEGMAP_HUGE_HEAD);
+  }
+  /**
+   * The huge block covering segment i, from the segment map alone: its first segment and
+   * segment count, or null when segment i is not part of one.
+   */
+  hugeRunAt(i: number): { idx: number; n: number } | null {
+    let h = i;
+    while (h >= 0 && this.segKind(h) === SEGMAP_HUGE_REST) h--;
+    if (h < 0 || this.segKind(h) !== SEGMAP_HUGE_HEAD) return null;
+    let e = h + 1;
+    while (e < this.segCount && this.segKind(e) === SEGMAP_HUGE_REST) e++;
+    return { idx: h, n: e - h };
   }
 
   /** Atomically sets the in-use bits of [i, i+n); all or nothing. */
@@ -252,6 +296,7 @@ export class Arena {
   release(i: number, n: number): void {
     const now = ctx.now();
     const m = this.region.i32;
+    this.setSegKind(i, n, SEGMAP_FREE); // before anyone can claim them again
     for (let k = i; k < i + n; k++) {
       if (this.committedOf(k) > 0 && this.setBit(this.dirty, k)) Atomics.add(m, this.meta + A_DIRTY, 1);
       this.freedAt[k] = now;
@@ -324,7 +369,7 @@ export class Arena {
 
 /** Rounds up to whole OS pages. */
 function metaSizeFor(segCount: number): number {
-  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + segCount) * 4;
+  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + 2 * segCount) * 4;
   const page = os().pageSize;
   return Math.ceil(bytes / page) * page;
 }

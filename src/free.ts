@@ -7,10 +7,11 @@ import { InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge } from "./huge.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
-  P_THREAD_FREE, PageKind, PF_IN_FULL, S_COOKIE, S_KIND, S_PAGE_SHIFT, S_PAGES, SEGMENT_MASK,
+  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
+import { SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, pushThreadFree, wakeCount } from "./page.ts";
-import { type PageRef, RegionKind } from "./region.ts";
+import { type PageRef, type Region, RegionKind } from "./region.ts";
 import { guardedBlocks, removeGuarded } from "./secure.ts";
 import { freeCheckedPage } from "./secure-free.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
@@ -18,39 +19,49 @@ import { checkPointer } from "./validate.ts";
 
 export function free(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts (runtimes that run .ts directly do
-  // not fold imported constants, and every load counts here).
+  // not fold imported constants, and every load counts here). Kept under V8's inlining
+  // limit for one function (460 bytes of bytecode): rarer work goes to calls.
   const r = ctx.lastRegion;
-  const delta = p - r.base;
-  if (delta > 0 && delta < r.limit) {
-    const off = delta | 0; // int32 from here on (an arena is < 2 GiB)
-    const m = r.i32;
-    const seg = off & -4194304; //                                    ~SEGMENT_MASK
-    const s = seg >> 2;
-    // the index is masked so a dead segment (shift word 0) still lands on a zeroed descriptor
-    const pg = s + 16 + ((((off - seg) >>> m[s + 2]) & 63) << 4); //  S_PAGES, S_PAGE_SHIFT, PAGE_WORDS
-    const d = off - m[pg + 7]; //                                       P_START
-    const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
-    if (
-      off === delta && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //        P_END
-      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
-    ) {
-      // a block handed out from a live page (a released page has END 0)
-      if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, plain
-        m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
-        m[pg + 1] = off;
-        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-        if (--m[pg + 3] <= (k >> 5)) wake(r.pages[((seg >>> 22) << 6) + ((pg - s - 16) >> 4)]!); // P_USED, P_WAKE_SHIFT
-        return;
-      }
-      if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
-        const slot = ((seg >>> 22) << 6) + ((pg - s - 16) >> 4);
-        // (another worker's page this worker never looked at has no handle yet)
-        freeBlock(r.pages[slot] ?? pageRefAt(r, seg, slot & 63), off);
-        return;
+  if (typeof p === "number") { // (a non-number is never coerced: freeGeneric throws TypeError)
+    const delta = p - r.base;
+    if (delta > 0 && delta < r.limit) {
+      const off = delta | 0; // int32 from here on (an arena is < 2 GiB)
+      const m = r.i32;
+      const x = off >>> 22; //                                         the segment's index (SEGMENT_SHIFT)
+      // The page shift comes from the arena's segment map (arena.ts), never from the segment's
+      // header: inside a huge block that is user data. <= 0: not a live segment of pages (the
+      // descriptor read below is then garbage, and sh > 0 rejects it).
+      const sh = m[r.segMap + x];
+      const pg = (x << 20) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // SEGMENT_WORD_SHIFT, S_PAGES, SEGMENT_MASK, PAGE_WORDS
+      const d = off - m[pg + 7]; //                                       P_START
+      const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
+      if (
+        off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
+        (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
+      ) {
+        // a block handed out from a live page (a released page has END 0)
+        if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, plain
+          m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
+          m[pg + 1] = off;
+          // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
+          if (--m[pg + 3] <= (k >> 5)) wake(pageOf(r, pg)); //            P_USED, P_WAKE_SHIFT
+          return;
+        }
+        if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
+          freeBlock(pageOf(r, pg), off);
+          return;
+        }
       }
     }
   }
   freeGeneric(p);
+}
+
+/** The handle of page descriptor word pg of arena region r (another worker's page this worker never looked at has none yet). */
+function pageOf(r: Region, pg: number): PageRef {
+  const s = pg & -(SEGMENT_SIZE >>> 2);
+  const i = (pg - s - S_PAGES) >> 4; //                                PAGE_WORDS
+  return r.pages[((s >>> (SEGMENT_SHIFT - 2)) << 6) + i] ?? pageRefAt(r, s << 2, i);
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
@@ -65,8 +76,13 @@ export function wake(pr: PageRef): void {
 export const located = { off: 0 };
 
 /**
- * The page of a live block at address p (p may point inside a block only for aligned
- * allocations). Throws InvalidPointerError for anything else.
+ * The page of the live block handed out at address p; `located.off` is the block's start.
+ * Only exact addresses malloc & co returned are accepted (a guarded allocation's address
+ * is inside its block: guardedBlocks, a JS-side record, says where). Whether an address
+ * can be ours is decided from records no block covers — the region table, the arena's
+ * segment map and the page descriptors in a segment's header — never from bytes inside a
+ * block. Throws InvalidPointerError for anything else; a free block of a live page is left
+ * to the caller (double-free checks).
  */
 export function locate(p: number, op: string): PageRef {
   const r = ctx.regions.find(p);
@@ -78,39 +94,48 @@ export function locate(p: number, op: string): PageRef {
   const m = r.i32;
   const off = p - r.base;
   if (r.kind === RegionKind.Huge) {
+    // the header is in the block's first segment, before the block: never user data
     const start = m[S_PAGES + P_START];
     if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) {
       // another worker's huge block this worker saw once: its segments may hold something else now
       if (dropStaleForeignRun(r)) return locate(p, op);
       throw new InvalidPointerError(p, `${op}: block was already freed`);
     }
-    if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block`);
+    if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a huge block)`);
     located.off = off;
     return r.pages[0]!;
   }
+  if (r.kind !== RegionKind.Arena) throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated`);
   const seg = off - (off & SEGMENT_MASK);
-  const s = seg >> 2;
-  if (m[s + S_COOKIE] !== segmentCookie(seg) || m[s + S_KIND] === PageKind.Huge) {
-    // shared allocator: maybe a huge block another worker carved from this arena
-    if (sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op);
-    throw new InvalidPointerError(p, `${op}: no live segment at this address`);
+  const shift = Atomics.load(m, r.segMap + seg / SEGMENT_SIZE); // the segment map (arena.ts)
+  if (shift <= 0) {
+    // shared allocator: a huge block another worker carved from this arena
+    if (shift !== SEGMAP_FREE && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op);
+    throw new InvalidPointerError(p, shift === SEGMAP_FREE ? `${op}: no live segment at this address` : `${op}: not the start of a block (inside a huge block)`);
   }
-  const i = (off - seg) >>> m[s + S_PAGE_SHIFT];
-  const pg = s + S_PAGES + i * PAGE_WORDS;
+  const i = (off - seg) >>> shift;
+  const pg = (seg >> 2) + S_PAGES + i * PAGE_WORDS;
   const bsize = m[pg + P_BSIZE];
   if (bsize <= 0) throw new InvalidPointerError(p, `${op}: not in a live page (freed or never allocated)`);
   const start = m[pg + P_START];
   if (off < start || off >= m[pg + P_END]) throw new InvalidPointerError(p, `${op}: not inside a block`);
-  if ((m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
-    located.off = start + Math.floor((off - start) / bsize) * bsize;
-  } else {
-    if (!isBlockStart(m, pg, off)) throw new InvalidPointerError(p, `${op}: not the start of a block`);
-    located.off = off;
+  const b = isBlockStart(m, pg, off) ? off : -1;
+  if (guardedBlocks.size !== 0 && (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
+    // a page holding guarded allocations: their address is inside the block
+    const blk = b >= 0 ? b : start + Math.floor((off - start) / bsize) * bsize;
+    const g = guardedBlocks.get(r.base + blk);
+    if (g !== undefined) {
+      if (g.p !== p) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a guarded allocation)`);
+      located.off = blk;
+      return pageRefAt(r, seg, i);
+    }
   }
+  if (b < 0) throw new InvalidPointerError(p, `${op}: not the start of a block`);
+  located.off = b;
   return pageRefAt(r, seg, i);
 }
 
-export function freeGeneric(p: number): void {
+export function freeGeneric(p: unknown): void {
   if (p === 0) return;
   checkPointer(p);
   const pr = locate(p, "free");
@@ -128,11 +153,8 @@ export function freeGeneric(p: number): void {
   }
   if (pr.r.kind === RegionKind.Arena) ctx.lastRegion = pr.r;
   if (guardedBlocks.size !== 0 && (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
-    const g = guardedBlocks.get(pr.base + off);
-    if (g !== undefined) {
-      if (p !== g.p) throw new InvalidPointerError(p, "free: not the start of a block (inside a guarded allocation)");
-      removeGuarded(pr.base + off, g);
-    }
+    const g = guardedBlocks.get(pr.base + off); // (locate checked p === g.p)
+    if (g !== undefined) removeGuarded(pr.base + off, g);
   }
   freeBlock(pr, off);
 }

@@ -3,13 +3,13 @@
  * pops inline), a queue of full pages and the list of huge blocks. Heaps are owned by one
  * worker; their pages live in that worker's segments.
  */
-import { BIN_COUNT, BIN_FULL, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
+import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
 import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
 import {
-  DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
+  DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
 import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
@@ -90,7 +90,8 @@ export class Heap {
     // enough to be inlined into the caller. The unary + on the calls keeps the result an
     // unboxed float64 where this is inlined (V8 otherwise boxes every result).
     let pr: PageRef;
-    if ((size >>> 0) !== size) return +this.mallocGeneric(size);
+    // (typeof first: a non-number is never coerced, mallocGeneric throws TypeError)
+    if (typeof size !== "number" || (size >>> 0) !== size) return +this.mallocGeneric(size);
     if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //    DIRECT_SIZE_MAX
     else if (size <= 2097152) { //                            LARGE_OBJ_MAX
       const x = ((size + 7) >>> 3) - 1; //                     binOf, above 64 B
@@ -113,7 +114,7 @@ export class Heap {
 
   /** What malloc's inline pop cannot serve: an empty front page, huge sizes, bad input, first use. */
   mallocGeneric(size: number): number {
-    if ((size >>> 0) === size && size <= LARGE_OBJ_MAX) return this.mallocSlow(binOf(size), size);
+    if (typeof size === "number" && (size >>> 0) === size && size <= LARGE_OBJ_MAX) return this.mallocSlow(binOf(size), size);
     checkSize(size);
     if (size > MAX_ALLOC_SIZE) return 0;
     return this.mallocHuge(size, 0);
@@ -402,21 +403,16 @@ export class Heap {
     checkAlignment(alignment);
     if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;
     if (alignment <= 16) return this.malloc(size);
-    // page starts are 8 KiB aligned: blocks of a multiple of the alignment are aligned
-    // (never a guarded allocation from here on: those are only 16-byte aligned)
-    if (size <= LARGE_OBJ_MAX && alignment <= 8192 && goodSizeOf(size) % alignment === 0) return this.mallocUnsampled(size);
-    if (Math.max(size, 16) + alignment > LARGE_OBJ_MAX || alignment > HUGE_HEADER_SIZE) return this.mallocHuge(Math.max(size, 1), alignment);
-    const p = this.mallocUnsampled(Math.max(size, 16) + alignment - 16);
-    if (p === 0) return 0;
-    if (p % alignment === 0) return p;
-    const q = p - (p % alignment) + alignment; // q - p >= 16: room for the shift record
-    const pr = locate(p, "mallocAligned");
-    const m = pr.m;
-    const off = p - pr.base;
-    m[off >> 2] = ALIGNED_TAG ^ off;
-    m[(off >> 2) + 1] = q - p;
-    setPageFlags(m, pr.pg, m[pr.pg + P_FLAGS] | PF_HAS_ALIGNED);
-    return q;
+    // Every address handed out is the start of its block (free, usableSize and views accept
+    // only those): no block is shifted inside a larger one. Page starts are 8 KiB aligned, so
+    // a class that is a multiple of the alignment gives aligned blocks (never a guarded
+    // allocation here: those are only 16-byte aligned); larger alignments get a huge block
+    // placed at an aligned address.
+    if (alignment <= ALIGNED_IN_PAGES_MAX && size <= LARGE_OBJ_MAX) {
+      const bsize = alignedClassSize(size, alignment);
+      if (bsize !== 0) return this.mallocUnsampled(bsize);
+    }
+    return this.mallocHuge(Math.max(size, 1), alignment);
   }
 
   zallocAligned(size: number, alignment: number): number {
@@ -558,14 +554,7 @@ export class Heap {
     }
     if (pr.heap !== this) return false;
     if (pr.m[pr.pg + P_BSIZE] === -1) return true;
-    const off = located.off;
-    if ((pr.m[pr.pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0) {
-      // a page with shifted blocks accepts interior pointers: only the address handed out counts
-      const g = guardedAt(pr, off);
-      const want = g !== undefined ? g.p : pr.base + off + alignedShift(pr.m, off, pr.m[pr.pg + P_BSIZE]);
-      if (p !== want) return false;
-    }
-    return !isOnFreeList(pr, off);
+    return !isOnFreeList(pr, located.off); // (locate accepts only addresses handed out)
   }
 
   // ---------------------------------------------------------------- secure mode, debug fill, guarded allocations
@@ -603,7 +592,7 @@ export class Heap {
     // as malloc, every class up to LARGE_OBJ_MAX pops inline (literal offsets: HOT_PATH_LITERALS);
     // kept small: V8 inlines it only while it and free fit its inlining budget together
     let pr = EMPTY; // (other sizes: its lists are empty)
-    if ((size >>> 0) === size) {
+    if (typeof size === "number" && (size >>> 0) === size) {
       if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
       else if (size <= 2097152) { //                          LARGE_OBJ_MAX
         const x = ((size + 7) >>> 3) - 1; //                   binOf, above 64 B
@@ -663,13 +652,16 @@ export class Heap {
   }
 
   /**
-   * A guarded allocation (mimalloc MI_GUARDED): the object (size rounded up to 16) ends
-   * flush against a PROT_NONE page at the end of its block, which is a run of whole OS
-   * pages; usableSize is exactly the object's size. Larger ones are huge blocks placed the same way.
+   * A guarded allocation (mimalloc MI_GUARDED): the object ends flush against a PROT_NONE
+   * page at the end of its block, which is a run of whole OS pages. The object is
+   * goodSize(size) bytes, so usableSize is what an unsampled malloc(size) would give (and
+   * every byte of it is writable). Larger ones are huge blocks placed the same way. Where
+   * the object starts inside its block is recorded only in guardedBlocks (JS-side: guarded
+   * allocations are never shared between workers).
    */
   private mallocGuarded(size: number): number {
     const P = sec.pageSize;
-    const obj = size <= 16 ? 16 : Math.ceil(size / 16) * 16;
+    const obj = goodSizeOf(size);
     for (let req = Math.ceil((obj + 16) / P) * P + P; req <= LARGE_OBJ_MAX; req += P) {
       const b = this.baseMalloc().call(this, req);
       if (b === 0) return 0;
@@ -682,9 +674,6 @@ export class Heap {
         free(b);
         continue;
       }
-      const off = b - pr.base;
-      m[off >> 2] = GUARDED_TAG ^ off; // (a record no aligned shift or free-list check matches)
-      m[(off >> 2) + 1] = p - b;
       setPageFlags(m, pg, m[pg + P_FLAGS] | PF_HAS_ALIGNED);
       addGuarded(b, { p, usable: obj, guard, pr });
       return p;
@@ -698,26 +687,25 @@ export function applyModes(): void {
   for (const h of heaps) if (h !== undefined) h.setMode();
 }
 
-/** Block tag of a guarded allocation (negative: never an aligned record or a plain link). */
-const GUARDED_TAG = 0x9a4d3d0f | 0;
-
 /** The guarded allocation whose block starts at region offset off of pr's page, if any. */
 function guardedAt(pr: PageRef, off: number): GuardedBlock | undefined {
   if (guardedBlocks.size === 0 || (pr.m[pr.pg + P_FLAGS] & PF_HAS_ALIGNED) === 0) return undefined;
   return guardedBlocks.get(pr.base + off);
 }
 
-/**
- * An over-allocated aligned block records at its start the tag and the shift to the
- * pointer handed out (the shift is at least 16, so the record never overlaps user data).
- */
-const ALIGNED_TAG = 0x41a11e0d;
+/** Largest alignment served from pages (their starts are 8 KiB aligned); larger ones get huge blocks. */
+const ALIGNED_IN_PAGES_MAX = 8192;
 
-/** Shift of the user pointer inside a block of a has-aligned page (0 for an unshifted block). */
-function alignedShift(m: Int32Array, off: number, bsize: number): number {
-  if (m[off >> 2] !== (ALIGNED_TAG ^ off)) return 0;
-  const shift = m[(off >> 2) + 1];
-  return shift >= 16 && shift < bsize && (shift & 15) === 0 ? shift : 0;
+/**
+ * The smallest size class >= size whose block size is a multiple of alignment (a power of
+ * two, 32..ALIGNED_IN_PAGES_MAX), or 0 when none is <= LARGE_OBJ_MAX. Classes are 2^k and
+ * 5, 6, 7 * 2^(k-2), so the one found is below 2 * max(size, alignment).
+ */
+function alignedClassSize(size: number, alignment: number): number {
+  for (let b = binOf(Math.max(size, alignment)); b < BIN_COUNT; b++) {
+    if (BIN_SIZE[b] % alignment === 0) return BIN_SIZE[b];
+  }
+  return 0;
 }
 
 /** Marks whether a page is given back as soon as it is empty (every page but a queue's first). */
@@ -749,11 +737,8 @@ function usableSizeFor(p: number, op: string): number {
     throw op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: the block is free (use after free)`);
   }
   const g = guardedAt(pr, located.off);
-  if (g !== undefined) {
-    if (g.p !== p) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a guarded allocation)`);
-    return g.usable;
-  }
-  return bsize - (p - pr.base - located.off);
+  if (g !== undefined) return g.usable; // (locate checked p === g.p)
+  return bsize;
 }
 
 function isOnFreeList(pr: PageRef, off: number): boolean {
@@ -776,17 +761,15 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
   forEachFree(m, pg, (b) => {
     isFree[Math.floor((b - start) / bsize)] = 1;
   });
-  const aligned = (m[pg + P_FLAGS] & PF_HAS_ALIGNED) !== 0;
   for (let i = 0; i < cap; i++) {
     if (isFree[i]) continue;
     const off = start + i * bsize;
-    const g = aligned ? guardedAt(pr, off) : undefined;
+    const g = guardedAt(pr, off);
     if (g !== undefined) {
       if (cb(g.p, g.usable) === false) return false;
       continue;
     }
-    const shift = aligned ? alignedShift(m, off, bsize) : 0;
-    if (cb(pr.base + off + shift, bsize - shift) === false) return false;
+    if (cb(pr.base + off, bsize) === false) return false;
   }
   return true;
 }

@@ -225,6 +225,7 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
     m[pg + P_FLAGS] = PF_HAS_ALIGNED;
   }
   m[S_COOKIE] = segmentCookie(0);
+  if (run !== undefined) run.arena.setHugeRun(run.idx, run.n); // the segment map, not these headers, says what the run is
   let pr = r.pages[0];
   if (pr === undefined) r.pages[0] = pr = new PageRef(r, pg, 0);
   addHuge(bsize);

@@ -16,6 +16,11 @@ export class Region {
   declare size: number;
   /** Offsets below this may take the free fast path (arenas: size; huge: 0). */
   declare limit: number;
+  /**
+   * Arenas: word index in i32 of the arena's segment map (arena.ts), one word per segment:
+   * the page shift of a live segment of pages, else <= 0. 0 for other regions.
+   */
+  declare segMap: number;
   declare kind: RegionKind;
   declare i32: Int32Array;
   declare u8: Uint8Array;
@@ -45,6 +50,7 @@ export class Region {
     this.size = size;
     this.kind = kind;
     this.limit = kind === RegionKind.Arena ? size : 0;
+    this.segMap = 0;
     this.viewSize = length;
     // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
     this.i32 = new Int32Array(buffer, byteOffset, Math.floor(length / 4));

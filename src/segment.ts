@@ -148,6 +148,7 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   m[s + S_COMMIT_LO] = lo;
   m[s + S_COMMIT_HI] = hi;
   m[s + S_COOKIE] = segmentCookie(seg);
+  arena.setSegKind(idx, 1, shift); // last: from here on addresses in it are looked up
   guardSegment(arena.region, seg, true); // secure level 1+: head and tail guards
   const ref = new SegmentRef(arena, seg, kind, pool);
   let l = refs.get(arena.region);

@@ -32,20 +32,20 @@
  * was freed into them meanwhile. Nothing a dead worker allocated is lost: it can be freed
  * from anywhere and its memory is reused.
  */
-import { adoptArena, type Arena, arenaHooks, peekArenaId } from "./arena.ts";
+import { adoptArena, type Arena, arenaHooks, peekArenaId, SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 import { adoptForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
 import {
-  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, PageKind, S_COOKIE, S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGES,
+  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { RobustLock } from "./lock.ts";
 import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
-import { adoptSegment, forgetSegment, liveSegments, pageRefAt, segmentCookie } from "./segment.ts";
+import { adoptSegment, forgetSegment, liveSegments, pageRefAt } from "./segment.ts";
 import { guardedActive, guardedBlocks } from "./secure.ts";
 
 // ---- root layout (int32 word indices)
@@ -191,22 +191,11 @@ function locateMiss(addr: number): boolean {
   for (const a of ctx.arenas) {
     const rg = a.region;
     if (addr < rg.base || addr >= rg.base + rg.size) continue;
-    const m = rg.i32;
-    // the run's header is in its first segment: walk back to it
-    for (let idx = Math.floor((addr - rg.base) / SEGMENT_SIZE); idx >= 0; idx--) {
-      const s = (idx * SEGMENT_SIZE) >> 2;
-      if (!a.isUsed(idx)) return false;
-      if (m[s + S_KIND] !== PageKind.Huge || m[s + S_COOKIE] !== segmentCookie(0)) {
-        if (m[s + S_COOKIE] === segmentCookie(idx * SEGMENT_SIZE)) return false; // a segment of pages
-        continue;
-      }
-      const n = m[s + S_HUGE_RUN];
-      if (n <= 0 || addr >= rg.base + (idx + n) * SEGMENT_SIZE) return false;
-      if (rg.children!.some((c) => c.base === rg.base + idx * SEGMENT_SIZE)) return false;
-      adoptForeignRun(a, idx, n);
-      return true;
-    }
-    return false;
+    // the run from the arena's segment map (never from segment headers: inside a run they are user data)
+    const run = a.hugeRunAt(Math.floor((addr - rg.base) / SEGMENT_SIZE));
+    if (run === null || rg.children!.some((c) => c.base === rg.base + run.idx * SEGMENT_SIZE)) return false;
+    adoptForeignRun(a, run.idx, run.n);
+    return true;
   }
   return false;
 }
@@ -246,7 +235,7 @@ function reclaim(heap: Heap): boolean {
     for (let idx = 0; idx < a.segCount && got < 4; idx++) {
       if (!a.isUsed(idx)) continue;
       const s = (idx << SEGMENT_SHIFT) >> 2;
-      if (m[s + S_COOKIE] !== segmentCookie(idx << SEGMENT_SHIFT) || m[s + S_KIND] === PageKind.Huge) continue;
+      if (a.segKind(idx) <= 0) continue; // not a segment of pages (the segment map, not its header, says)
       if (Atomics.load(m, s + S_OWNER) !== 0 || Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) continue;
       Atomics.sub(r.m, R_ABANDONED, 1);
       got++;
@@ -417,14 +406,15 @@ export function releaseDeadWorker(jsThreadId: number): boolean {
   for (const a of ctx.arenas) {
     const m = a.region.i32;
     for (let idx = 0; idx < a.segCount; idx++) {
-      if (!a.isUsed(idx)) continue;
+      const kind = a.segKind(idx); // (the segment map: a later segment of a huge block is user data)
+      if (kind === SEGMAP_FREE || kind === SEGMAP_HUGE_REST) continue;
       const s = (idx << SEGMENT_SHIFT) >> 2;
       if (Atomics.load(m, s + S_OWNER) !== tag) continue;
-      if (m[s + S_KIND] === PageKind.Huge && m[s + S_COOKIE] === segmentCookie(0)) {
+      if (kind === SEGMAP_HUGE_HEAD) {
         let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE);
         hr ??= adoptForeignRun(a, idx, m[s + S_HUGE_RUN]);
         abandonHuge(hr, tag);
-      } else if (m[s + S_COOKIE] === segmentCookie(idx << SEGMENT_SHIFT)) {
+      } else {
         abandonSegment(m, s, tag);
       }
     }

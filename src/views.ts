@@ -3,7 +3,10 @@
  * region's own view when it covers the range, else through a fresh view from the backend.
  */
 import { ctx, sharedHooks } from "./context.ts";
-import { RegionKind } from "./region.ts";
+import { P_BSIZE, P_END, P_START, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE } from "./layout.ts";
+import { type Region, RegionKind } from "./region.ts";
+import { guardedBlocks } from "./secure.ts";
+import { segmentCookie } from "./segment.ts";
 
 /** Fills [p, p+len) with a byte (chunked: huge blocks may exceed one view). */
 export function fillBytes(p: number, len: number, v: number): void {
@@ -51,4 +54,65 @@ export function copyBytes(dst: number, src: number, len: number): void {
     const n = Math.min(CHUNK, len - done);
     bytesAt(dst + done, n).set(bytesAt(src + done, n));
   }
+}
+
+/**
+ * Throws RangeError unless [p, p+len) lies inside one block of ours: a block of a live page
+ * (from its start to its end; for a guarded allocation, the object before its guard page)
+ * or a live huge block, and len fits one view of this backend. Interior addresses are
+ * fine (a view of part of a block). Decided from records no block covers (the region
+ * table, the arena's segment map, page descriptors, a huge block's header). A block freed
+ * into a page that still holds others is not told apart from a live one (its memory is
+ * still mapped and ours); anything else — unmapped, never handed out, a freed huge block,
+ * a freed page, across a block's end or into a guard page — throws, so a view never
+ * reaches memory that could fault.
+ */
+export function checkView(p: number, len: number): void {
+  const o = ctx.os;
+  if (o !== null && len > o.maxView) {
+    throw new RangeError(`tsmalloc: a view of ${len} bytes is larger than this backend allows (${o.maxView}); view a large block in parts`);
+  }
+  for (let again = 0; ; again++) {
+    const r = ctx.regions.find(p);
+    const ext = r === null ? null : blockExtent(r, p - r.base);
+    if (ext !== null) {
+      const off = p - r!.base;
+      if (off + len > ext[1]) {
+        throw new RangeError(`tsmalloc: view [0x${p.toString(16)}, +${len}) runs past the end of its block (${ext[1] - off} bytes left)`);
+      }
+      return;
+    }
+    // shared allocator: memory another worker reserved or carved since we last looked
+    if (again > 0 || sharedHooks.locateMiss === null || !sharedHooks.locateMiss(p)) break;
+  }
+  throw new RangeError(`tsmalloc: no block of ours at 0x${p.toString(16)} (+${len}): views must lie inside a live block`);
+}
+
+/** [start, end) of the block containing region offset off (as region offsets), or null. */
+function blockExtent(r: Region, off: number): [number, number] | null {
+  const m = r.i32;
+  if (r.kind === RegionKind.Huge) {
+    // a live huge block: its header (before the block) is intact and no other worker freed it
+    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) return null;
+    const start = m[S_PAGES + P_START];
+    const end = start + r.f64[S_HUGE_SIZE_F64];
+    return off >= start && off < end ? [start, end] : null;
+  }
+  if (r.kind !== RegionKind.Arena || off >= r.size) return null;
+  const seg = off - (off & SEGMENT_MASK);
+  const shift = Atomics.load(m, r.segMap + seg / SEGMENT_SIZE);
+  if (shift <= 0) return null; // a free segment, or a huge block (its own region when this worker knows it)
+  const pg = (seg >> 2) + S_PAGES + ((off - seg) >>> shift) * PAGE_WORDS;
+  const bsize = m[pg + P_BSIZE];
+  const start = m[pg + P_START];
+  if (bsize <= 0 || off < start || off >= m[pg + P_END]) return null;
+  const blk = start + Math.floor((off - start) / bsize) * bsize;
+  if (guardedBlocks.size !== 0) {
+    const g = guardedBlocks.get(r.base + blk);
+    if (g !== undefined) {
+      const lo = g.p - r.base;
+      return off >= lo ? [lo, lo + g.usable] : null;
+    }
+  }
+  return [blk, blk + bsize];
 }

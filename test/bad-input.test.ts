@@ -7,6 +7,11 @@
 //     a failed realloc leaves the old block valid and intact
 //   - free/realloc/usableSize of an address no heap owns    -> InvalidPointerError
 //   - using a destroyed/deleted Heap object                 -> Error ("heap was destroyed")
+// and the issue-11 regressions (test/_trust.ts): only block starts handed out are accepted
+// (item 1), non-numbers are never coerced (item 2), bytes inside a huge block are never read
+// as a segment header (item 3), views only inside one live block (item 5), goodSize is what
+// malloc gives (item 17) — in process, and in child processes at secure levels 1-3, with a
+// shared allocator and with guarded sampling.
 // After EVERY error: ~50 live blocks of assorted sizes, filled with a pattern before the errors,
 // still hold their pattern and usable size, and malloc/free still work.
 //
@@ -33,7 +38,9 @@ import {
   zalloc,
   zallocAligned,
 } from "../mod.ts";
-import { checkPattern, fillPattern, hex, KiB, MiB } from "./_util.ts";
+import { describeChild, runChild } from "./_child.ts";
+import { forgedHeadersInArena, goodSizes, interiorPointers, nonNumberArguments, views } from "./_trust.ts";
+import { checkPattern, env, fillPattern, hex, KiB, MiB } from "./_util.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -506,6 +513,56 @@ t("using a destroyed or deleted Heap object -> Error", () => {
       free(keep);
     }
   }
+});
+
+t("issue 11 item 1: free/realloc/usableSize/reallocAligned and heap methods accept only block starts handed out (pages with aligned blocks, aligned blocks, huge blocks)", () => {
+  assert.ok(interiorPointers(argHeap!) > 10000);
+  intact("interior pointers");
+});
+
+t("issue 11 item 3: header-shaped bytes at 4 MiB boundaries inside a huge block carved from an arena are never trusted", () => {
+  assert.ok(forgedHeadersInArena() > 0);
+  intact("forged headers");
+});
+
+t("issue 11 item 2: non-numbers ({ valueOf }, strings, arrays, Number objects, bigint, ...) -> tsmalloc TypeError, never coerced, block still live", () => {
+  assert.ok(nonNumberArguments(argHeap!) > 300);
+  intact("non-number arguments");
+});
+
+t("issue 11 item 5: bytes/dataView outside one live block (foreign, too long, freed huge block) -> RangeError, never a view", () => {
+  assert.ok(views() > 20);
+  intact("views");
+});
+
+t("issue 11 item 17: goodSize(n) === usableSize(malloc(n)), and 0 (what malloc gives) above MAX_ALLOC_SIZE", () => {
+  assert.ok(goodSizes() > 500);
+});
+
+/** The same checks in a child process of this runtime and backend (secure level and sharing are fixed at first use). */
+function trustChild(scenario: string, level: number): Record<string, unknown> {
+  const backend = env("TSMALLOC_BACKEND") === "buffer" ? "buffer" : "ffi";
+  const c = runChild("trust-child", [scenario], { TSMALLOC_BACKEND: backend, TSMALLOC_SECURE: String(level) });
+  assert.ok(c.status === 0 && c.result !== null, `trust-child ${scenario} at level ${level}: ${describeChild(c)}`);
+  const r = c.result!;
+  assert.is(r.secure, level);
+  for (const k of ["interior", "forgedArena", "nonNumbers", "views", "goodSizes"]) assert.ok((r[k] as number) > 0, `${k} checks ran`);
+  return r;
+}
+
+for (const level of [1, 2, 3]) {
+  t(`issue 11 items 1, 2, 3, 5, 17 at secure level ${level} (child process)`, () => {
+    trustChild("levels", level);
+  });
+}
+
+t("issue 11 items 1, 2, 3, 5, 17 with a shared allocator, incl. forged headers in another worker's huge block (child process, level 0: sharing refuses guard pages)", () => {
+  const r = trustChild("shared", 0);
+  assert.ok((r.forgedDefault as number) > 0 && (r.forgedForeign as number) > 0);
+});
+
+t("issue 11 items 1, 2, 5, 17 with every allocation sampled for a guarded allocation: usableSize === goodSize (child process)", () => {
+  trustChild("guarded", 0);
 });
 
 t("witnesses saw every error", () => {

@@ -5,6 +5,7 @@
 // there the guards are a documented no-op that backend() reports.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { goodSize } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 
 const t = suite("guarded");
@@ -26,7 +27,7 @@ for (const [size, level, kind] of [[100, "0", "small page"], [20000, "2", "mediu
   t(`guarded allocation of ${size} bytes (${kind}): memset of its usable size succeeds, one byte more is SIGSEGV`, () => {
     const r = expectOk(["guarded", String(size), "inside"], { TSMALLOC_SECURE: level }, "inside");
     assert.is(r.secure, Number(level));
-    assert.is(r.usable, Math.ceil(size / 16) * 16, "usableSize is exactly what fits before the guard");
+    assert.is(r.usable, goodSize(size), "usableSize is goodSize (what an unsampled malloc gives), and all of it fits before the guard");
     assert.ok((r.protects as number) >= 1, `a guard page was protected (osCalls.protect ${r.protects})`);
     assert.ok(r.ok, "validate() after free and reuse");
     expectSegv(["guarded", String(size), "past"], { TSMALLOC_SECURE: level }, "past");
@@ -48,7 +49,8 @@ t("guard budget (vm.max_map_count): past 3/4 of it guarded allocations become or
   const c = runChild("secure-child", ["budget"], FFI);
   assert.ok(c.status === 0 && c.result !== null, describeChild(c));
   const r = c.result!;
-  assert.is(r.guarded, 12288, "guarded allocations up to 3/4 of the 16384-guard budget");
+  // counted by where they end (at a page boundary), which 1 in 128 of the ~700 ordinary blocks share
+  assert.ok((r.guarded as number) >= 12288 && (r.guarded as number) <= 12288 + 6, `guarded allocations up to 3/4 of the 16384-guard budget: ${r.guarded}`);
   assert.is(r.live, 12288, "validate().guardPages.live");
   assert.ok((r.skipped as number) > 0, "the rest are counted as skipped");
   assert.match(c.stderr, /guard pages are being skipped/, "and said once on stderr");
