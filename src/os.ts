@@ -68,6 +68,14 @@ export interface Os {
   futexWait?(addr: number, expected: number, timeoutMs: number): void;
   /** Wakes up to `count` threads blocked in futexWait on `addr`. */
   futexWake?(addr: number, count: number): void;
+  /**
+   * Optional (FFI backends): true when every page of [addr, addr+size) is mapped and, where it
+   * can be probed without faulting (Linux), readable. Never touches the memory itself, so a
+   * bogus address is answered, not a SIGSEGV.
+   */
+  mapped?(addr: number, size: number): boolean;
+  /** Optional (Linux FFI backends): true while the OS thread `tid` of this process exists. */
+  threadAlive?(tid: number): boolean;
   /** Process id. */
   pid(): number;
   /** OS thread id (gettid) on FFI backends; a worker id on the buffer backend. */
