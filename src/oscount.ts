@@ -60,6 +60,8 @@ export function countingOs(o: Os, c: OsCounters): Os {
       c.osCall("resident");
       return o.resident(addr, size);
     },
+    mapped: o.mapped === undefined ? undefined : (addr, size) => o.mapped!(addr, size),
+    threadAlive: o.threadAlive === undefined ? undefined : (tid) => o.threadAlive!(tid),
     pid: () => o.pid(),
     threadId: () => o.threadId(),
   };

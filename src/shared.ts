@@ -38,7 +38,7 @@ import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 import { adoptForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
 import {
-  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, PageKind, S_COOKIE, S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGES,
+  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, PageKind, S_COOKIE, S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { RobustLock } from "./lock.ts";
@@ -280,12 +280,17 @@ export function reclaimAll(heap: Heap): boolean {
 /** Marks every page of the segment at word s abandoned, then the segment (owner 0). */
 function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean {
   const count = m[s + S_PAGE_COUNT];
+  let live = 0;
   for (let i = 0; i < count; i++) {
     const pg = s + S_PAGES + i * PAGE_WORDS;
+    if (m[pg + P_BSIZE] !== 0) live++;
     if (m[pg + P_BSIZE] <= 0) continue;
     Atomics.store(m, pg + P_OWNER, 0);
     setPageFlags(m, pg, m[pg + 9]); // fast-free key follows the owner: 0
   }
+  // a worker terminated between counting a page slot and writing (or clearing) its
+  // descriptor left the count off by one; its thread has stopped, so the descriptors are the truth
+  Atomics.store(m, s + S_USED_PAGES, live);
   if (Atomics.compareExchange(m, s + S_OWNER, expectOwner, 0) !== expectOwner) return false;
   Atomics.add(root!.m, R_ABANDONED, 1);
   return true;
