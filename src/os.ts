@@ -74,8 +74,13 @@ export interface Os {
    * bogus address is answered, not a SIGSEGV.
    */
   mapped?(addr: number, size: number): boolean;
-  /** Optional (Linux FFI backends): true while the OS thread `tid` of this process exists. */
+  /**
+   * Optional (Linux): true while the OS thread `tid` (as `osThreadId` or, without it,
+   * `threadId` gives it) of this process exists.
+   */
   threadAlive?(tid: number): boolean;
+  /** Optional: the calling thread's OS id where `threadId` is something else (buffer backend); 0 when unknown. */
+  osThreadId?(): number;
   /** Process id. */
   pid(): number;
   /** OS thread id (gettid) on FFI backends; a worker id on the buffer backend. */

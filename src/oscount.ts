@@ -62,6 +62,7 @@ export function countingOs(o: Os, c: OsCounters): Os {
     },
     mapped: o.mapped === undefined ? undefined : (addr, size) => o.mapped!(addr, size),
     threadAlive: o.threadAlive === undefined ? undefined : (tid) => o.threadAlive!(tid),
+    osThreadId: o.osThreadId === undefined ? undefined : () => o.osThreadId!(),
     pid: () => o.pid(),
     threadId: () => o.threadId(),
   };

@@ -145,7 +145,9 @@ function register(r: Root, jsThreadId: number): void {
     r.m[w] = ctx.tag;
     r.m[w + 2] = jsThreadId;
     r.m[w + 3] = o.pid();
-    r.m[w + 4] = o.threadAlive !== undefined ? o.threadId() : 0; // an OS tid only where its liveness can be asked
+    // an OS tid only where its liveness can be asked; 0: unknown, the runtime's "exit" means
+    // the thread stopped; -1: unknown and "exit" does not mean that (Deno), never released
+    r.m[w + 4] = o.threadAlive === undefined ? 0 : o.osThreadId !== undefined ? o.osThreadId() : o.threadId();
     Atomics.store(r.m, w + 1, W_ALIVE);
     r.slot = i;
     return;
@@ -488,8 +490,13 @@ export function releaseDeadWorker(jsThreadId: number, markDying: boolean): Relea
   return "none";
 }
 
-/** True when OS thread `tid` of this process may still run (0 = unknown: assume it stopped, the caller saw it exit). */
+/**
+ * True when OS thread `tid` of this process may still run. 0 = unknown where the runtime's
+ * Worker "exit" means the thread has stopped (the caller saw it exit); -1 = unknown where it
+ * does not (Deno without access to /proc): it may always still run.
+ */
 function threadRuns(tid: number): boolean {
+  if (tid < 0) return true;
   const o = os();
   return tid !== 0 && o.threadAlive !== undefined && o.threadAlive(tid);
 }

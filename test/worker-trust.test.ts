@@ -75,6 +75,21 @@ function assertDisjoint(blocks: { p: number; n: number }[], what: string): void 
   }
 }
 
+const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+/**
+ * Deno's Worker "exit" fires while the thread may still run, and Deno lets the buffer backend
+ * read /proc (to see threads end) only with --allow-all: there a terminated worker is never
+ * released (the safe answer), so the tests assert that instead.
+ */
+function threadsVisible(): boolean {
+  if (!isDeno || backend().kind !== "buffer") return true;
+  try {
+    (globalThis as unknown as { Deno: { readTextFileSync(p: string): string } }).Deno.readTextFileSync("/proc/thread-self/stat");
+    return true;
+  } catch {
+    return false;
+  }
+}
 const shareable = !(getOption("secure") >= 1 && backend().guardPages);
 const t0 = suite("workers: trust (issue 11)");
 const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
@@ -120,7 +135,7 @@ t("item 7: releaseWorker of the main thread (0), of the caller itself, or of a r
   }
 });
 
-t("item 7 (buffer backend cannot see OS threads: released on trust there): watchWorker releases only after the thread stopped", async () => {
+t("item 7: watchWorker releases a terminated worker only once its thread has stopped (Deno buffer backend without --allow-all cannot see threads: never released there)", async () => {
   workerHandle();
   const n0 = stats().workers;
   const a = await start();
@@ -130,7 +145,11 @@ t("item 7 (buffer backend cannot see OS threads: released on trust there): watch
   assert.is(stats().workers, n0 + 1);
   await a.w.terminate();
   await a.exited;
-  assert.is(await settled(n0), n0, "released once its thread is gone");
+  if (threadsVisible()) assert.is(await settled(n0), n0, "released once its thread is gone");
+  else {
+    await sleep(300);
+    assert.is(stats().workers, n0 + 1, "Deno buffer backend without /proc: a thread that may still run is never released");
+  }
   for (const p of ps) free(p);
 });
 
@@ -211,7 +230,7 @@ async function storm(rounds: number, nWorkers: number, terminateAfter: () => num
   const n0 = stats().workers;
   const transfer = new SharedArrayBuffer(64 * 8);
   const tr = new BigInt64Array(transfer);
-  const counter = new Int32Array(new SharedArrayBuffer(8));
+  const counter = new Int32Array(new SharedArrayBuffer(12)); // loops, corrupt blocks seen, stop
   let corrupt = 0;
   for (let round = 0; round < rounds; round++) {
     const ws = await Promise.all(Array.from({ length: nWorkers }, () => start()));
@@ -233,8 +252,17 @@ async function storm(rounds: number, nWorkers: number, terminateAfter: () => num
       await sleep(1);
     }
     await Promise.all(ws.map((w) => w.w.terminate()));
+    await sleep(50);
+    if (isDeno && backend().kind !== "buffer") {
+      // measured on Deno 2.9.6: terminate() does not stop a thread busy in JS; it must stay attached
+      assert.ok(stats().workers >= n0 + nWorkers, `threads still running are not released (${stats().workers} attached)`);
+    }
+    Atomics.store(counter, 2, 1); // loops end where terminate() did not stop them
+    if (threadsVisible()) assert.is(await settled(n0), n0, "released once their threads ended");
+    else assert.ok(stats().workers >= n0 + nWorkers, "threads it cannot see end are never released");
+    Atomics.store(counter, 2, 0);
   }
-  assert.is(await settled(n0), n0, "every terminated worker released");
+  if (threadsVisible()) assert.is(await settled(n0), n0, "every terminated worker released");
   for (let k = 0; k < tr.length; k++) {
     const old = Atomics.exchange(tr, k, 0n);
     if (old !== 0n) {
