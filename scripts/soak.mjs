@@ -138,7 +138,15 @@ async function soakWorker() {
     if (leaving || Atomics.load(stopA, 0) !== 0) break;
     await new Promise((r) => setTimeout(r, 0)); // let messages (and terminate) in
   }
-  // a thread that ends normally: its live blocks stay live, abandoned to the others
+  // a thread that ends normally frees what it holds, then leaves (blocks others hold from it
+  // through the trade array stay live in its abandoned pages)
+  for (let k = 0; k < st.ring.length; k++) {
+    const q = st.ring[k];
+    if (q === 0) continue;
+    st.ring[k] = 0;
+    if (!stamped(lib, q)) Atomics.add(badA, 0, 1);
+    lib.free(q);
+  }
   lib.detach();
   parentPort.postMessage("detached");
 }

@@ -10,12 +10,18 @@
  *   last), so a reader never sees a half-written entry. A worker learns about arenas other
  *   workers reserved lazily: when it meets an address it does not know, and before it
  *   reserves a new arena itself (under the arena lock, so workers do not all reserve at once);
- * - the worker table: per attached worker its tag, state (alive / gone), JS threadId and pid.
- *   A terminated worker cannot say it is gone: its parent calls releaseWorker(threadId)
- *   (mod.ts watchWorker does it on the Worker's "exit" event), which marks it gone and
- *   abandons its segments on its behalf. Liveness is this explicit word, not a heartbeat:
- *   it works the same on every runtime and never declares a slow worker dead;
- * - the robust arena lock (src/lock.ts) and the count of abandoned segments.
+ * - the worker table: per attached worker its tag, state (alive / dying / gone), JS threadId,
+ *   pid and OS thread id. A terminated worker cannot say it is gone: its parent calls
+ *   releaseWorker(threadId) (mod.ts watchWorker does it on the Worker's "exit" event), which
+ *   marks it gone and abandons its segments on its behalf — only once the kernel says its OS
+ *   thread has ended (Deno fires "exit" while the thread still runs); until then it is dying,
+ *   and whoever looks next (retry timer, any slow path, collect) completes the release.
+ *   Liveness is this explicit word, not a heartbeat: it never declares a slow worker dead;
+ * - the robust arena lock (src/lock.ts), the count of abandoned segments, and the
+ *   process-wide committed/reserved byte counters that stats() reports and budgets check.
+ *
+ * A handle is untrusted input: attach() reads the root only after the OS said the range is
+ * mapped and readable (Os.mapped), then checks magic, version, pid and a 52-bit random id.
  *
  * Ownership (mimalloc's): a segment's header names its owner's tag (0 = abandoned), and so
  * does each page. A free of another worker's block is one atomic push onto the page's
@@ -454,7 +460,8 @@ export function detachWorker(heaps: Heap[]): void {
     abandonSegment(m, ref.seg >> 2, tag);
   }
   for (const pr of huge) abandonHuge(pr.r, tag);
-  if (r.slot >= 0) Atomics.store(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE);
+  // (a worker its parent already saw "exit" — Deno — may still get here: it was dying)
+  if (r.slot >= 0 && Atomics.exchange(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE) === W_DYING) Atomics.sub(r.m, R_DYING, 1);
 }
 
 /** What {@link releaseDeadWorker} found. */
