@@ -460,6 +460,7 @@ export function detachWorker(heaps: Heap[]): void {
     abandonSegment(m, ref.seg >> 2, tag);
   }
   for (const pr of huge) abandonHuge(pr.r, tag);
+  ctx.counters.dropCredit();
   // (a worker its parent already saw "exit" — Deno — may still get here: it was dying)
   if (r.slot >= 0 && Atomics.exchange(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE) === W_DYING) Atomics.sub(r.m, R_DYING, 1);
 }

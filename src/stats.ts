@@ -102,6 +102,14 @@ export class OsCounters {
     this.committed -= bytes;
     if (this.shared !== null) sharedAdd(this.shared, this.shared.committed, this.shared.peakCommitted, -bytes);
   }
+  /** Gives back budget claims no commit/reserve consumed (a worker leaving). */
+  dropCredit(): void {
+    const sc = this.shared;
+    if (sc === null) return;
+    if (this.commitCredit > 0) Atomics.sub(sc.b, sc.committed, BigInt(this.commitCredit));
+    if (this.reserveCredit > 0) Atomics.sub(sc.b, sc.reserved, BigInt(this.reserveCredit));
+    this.commitCredit = this.reserveCredit = 0;
+  }
   /** Process-wide committed bytes when shared, else this worker's. */
   get totalCommitted(): number {
     return this.shared === null ? this.committed : Number(Atomics.load(this.shared.b, this.shared.committed));
