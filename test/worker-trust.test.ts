@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  backend, bytes, collect, free, getOption, malloc, releaseWorker, sharedStats, stats, validate, watchWorker, workerHandle,
+  backend, bytes, collect, free, getOption, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker, workerHandle,
 } from "../mod.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
@@ -195,6 +195,29 @@ t("item 13: a huge block freed by another worker is released by the owner's coll
     assert.is(s.hugeBlocks, s0.hugeBlocks, "reaped");
     assert.ok(s.inUse <= s0.inUse, `not counted in inUse (${s0.inUse} -> ${s.inUse})`);
     assert.ok(s.committed <= s0.committed + 4 * MiB, `purged (${s0.committed} -> ${s.committed})`);
+  } finally {
+    await a.w.terminate();
+  }
+});
+
+t("a huge block another worker freed, carved again by this worker at the same address, frees cleanly (a stale view of the old block stood in for it: found by the soak)", async () => {
+  workerHandle();
+  const a = await start();
+  try {
+    await a.call("attach");
+    const [h] = (await a.call("alloc", { sizes: [6 * MiB] })) as number[];
+    assert.ok(usableSize(h) >= 6 * MiB); // this worker now has a view of the other's block
+    await a.call("free", { ptrs: [h] });
+    const mine: number[] = [];
+    for (let i = 0; i < 32 && !mine.includes(h); i++) {
+      const p = malloc(6 * MiB);
+      assert.ok(p > 0);
+      mine.push(p);
+    }
+    assert.ok(mine.includes(h), "carved at the same address");
+    assert.is(usableSize(h) >= 6 * MiB, true);
+    for (const p of mine) free(p); // threw a TypeError (no heap) before
+    assert.ok(validate().ok);
   } finally {
     await a.w.terminate();
   }
