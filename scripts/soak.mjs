@@ -183,6 +183,12 @@ async function soakMain() {
     return { w, ready, ring: new Float64Array(ring) };
   }
 
+  /** Resolves when the worker detached (or exited, or after ms). */
+  const leftWithin = (x, ms) => new Promise((res) => {
+    x.w.on("message", (m) => m === "detached" && res());
+    x.w.on("exit", res); // a worker that failed
+    setTimeout(res, ms);
+  });
   const ws = [];
   for (let i = 0; i < nWorkers; i++) ws.push(startWorker());
   await Promise.all(ws.map((x) => x.ready));
@@ -205,7 +211,7 @@ async function soakMain() {
       const old = ws.shift();
       if (retireByDetach) {
         old.w.postMessage("detach");
-        await new Promise((res) => old.w.on("message", (m) => m === "detached" && res()));
+        await leftWithin(old, 30_000);
         await old.w.terminate();
         detaches++;
       } else {
@@ -241,7 +247,7 @@ async function soakMain() {
 
   // wind down: the workers end their loops and detach; main frees what is left in its hands
   Atomics.store(new Int32Array(stop), 0, 1);
-  await Promise.all(ws.map((x) => new Promise((res) => x.w.on("message", (m) => m === "detached" && res()))));
+  await Promise.all(ws.map((x) => leftWithin(x, 30_000)));
   await Promise.all(ws.map((x) => x.w.terminate()));
   for (let k = 0; k < tr.length; k++) {
     const p = Number(Atomics.exchange(tr, k, 0n));

@@ -293,6 +293,15 @@ export function adoptForeignRun(arena: Arena, idx: number, n: number): Region {
   return r;
 }
 
+/**
+ * True for this worker's view of another worker's huge block whose segments now start a run
+ * of another length: the block was freed and its place reused (the header checks alone pass
+ * when the new run starts at the same segment).
+ */
+export function staleForeignView(r: Region): boolean {
+  return r.parent !== null && !runs.has(r) && r.i32[S_HUGE_RUN] * SEGMENT_SIZE !== r.size;
+}
+
 /** Forgets this worker's view of another worker's huge block (not its own); true when dropped. */
 export function dropStaleForeignRun(r: Region): boolean {
   if (r.parent === null || runs.has(r)) return false;

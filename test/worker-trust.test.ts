@@ -223,6 +223,27 @@ t("a huge block another worker freed, carved again by this worker at the same ad
   }
 });
 
+t("a stale view of another worker's freed huge block whose segments now hold runs of other lengths is not used to judge a new block (found by the soak)", async () => {
+  workerHandle();
+  const a = await start();
+  try {
+    await a.call("attach");
+    const SEG = 4 * MiB;
+    const [b1] = (await a.call("alloc", { sizes: [10 * MiB] })) as number[]; // a 3-segment run at X
+    assert.ok(usableSize(b1) >= 10 * MiB); // this worker now has a view of it
+    await a.call("free", { ptrs: [b1] });
+    const [b2, b3] = (await a.call("alloc", { sizes: [6 * MiB, 6 * MiB] })) as number[]; // 2-segment runs
+    assert.is(b2, b1, "the first new run starts where the old one did");
+    assert.is(b3, b1 + 2 * SEG, "the second starts inside the old run");
+    assert.ok(usableSize(b3) >= 6 * MiB); // threw "not the start of a block" through the stale view
+    free(b3);
+    free(b2);
+    assert.ok(validate().ok);
+  } finally {
+    await a.w.terminate();
+  }
+});
+
 t("item 15: maxCommitted is process-wide: 4 attached workers filling up never commit past it together", async () => {
   workerHandle();
   collect(true);
