@@ -51,8 +51,8 @@ import { collectStats } from "./src/report.ts";
 import type { Stats } from "./src/stats.ts";
 import { checkPointer, checkSize } from "./src/validate.ts";
 import {
-  abandonedSegments, checkHandle, detachWorker, joinHandle, lockStats, makeHandle, releaseDeadWorker, testLocks,
-  type WorkerHandle,
+  abandonedSegments, checkHandle, detachWorker, finishDying, joinHandle, lockStats, makeHandle, reclaimAll, releaseDeadWorker,
+  testLocks, type WorkerHandle,
 } from "./src/shared.ts";
 
 export { AllocationError, DoubleFreeError, InvalidPointerError };
@@ -639,7 +639,17 @@ export function printStats(write: (text: string) => void = (t) => console.log(t)
  */
 export function collect(force = false): void {
   if (!isInitialized()) return;
-  for (const h of liveHeaps) if (h.isLive) h.collect(force);
+  const share = ctx.shared && !detached;
+  if (share) {
+    finishDying(); // releases waiting for a thread to stop
+    if (force) reclaimAll(heap); // abandoned segments: empty ones go back below, live ones join this heap
+  }
+  for (const h of liveHeaps) {
+    if (!h.isLive) continue;
+    if (share) h.reapHuge(); // huge blocks other workers freed
+    h.collect(force);
+  }
+  if (share) heap.reapHuge();
   heap.collect(force);
 }
 
@@ -1127,8 +1137,34 @@ export function releaseWorker(worker: number | { threadId: number }): boolean {
   const id = typeof worker === "number" ? worker : worker?.threadId;
   if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: releaseWorker: pass a Worker or its threadId");
   if (id < 0) throw new RangeError(exitedIdMessage("releaseWorker", id));
+  if (id === 0) releaseDeadWorker(0, false); // throws: the main thread
   if (!isInitialized()) return false;
-  return releaseDeadWorker(id);
+  // a terminated thread may take a moment to stop (Deno): wait up to 200 ms, then it is live
+  for (let waited = 0; ; waited++) {
+    const r = releaseDeadWorker(id, false);
+    if (r !== "running") return r === "released";
+    if (waited >= 200) {
+      throw new Error(`tsmalloc: releaseWorker: the worker with threadId ${id} is still running; terminate it first, or use watchWorker(), which waits for its thread to end`);
+    }
+    pause(1);
+  }
+}
+
+let pauser: Int32Array | null = null;
+function pause(ms: number): void {
+  pauser ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(pauser, 0, 0, ms);
+}
+
+/** Retries releases whose threads still ran (watchWorker), backing off to 100 ms; slow paths retry too. */
+let retrying = false;
+function retryDying(delay: number): void {
+  if (retrying) return;
+  retrying = true;
+  setTimeout(() => {
+    retrying = false;
+    if (finishDying() > 0) retryDying(Math.min(100, delay * 2));
+  }, delay);
 }
 
 function exitedIdMessage(fn: string, id: number): string {
@@ -1156,7 +1192,10 @@ export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () 
   const id = worker.threadId;
   if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: watchWorker: pass a Worker");
   if (id < 0) throw new RangeError(exitedIdMessage("watchWorker", id));
-  const f = () => void releaseWorker(id);
+  const f = () => {
+    // Deno fires "exit" before the thread has stopped: then it stays dying until it has
+    if (isInitialized() && releaseDeadWorker(id, true) === "running") retryDying(1);
+  };
   if (typeof worker.on === "function") worker.on("exit", f);
   else worker.addEventListener?.("error", f);
 }

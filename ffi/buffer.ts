@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { readFileSync, statSync } from "node:fs";
 import { threadId as workerThreadId } from "node:worker_threads";
 import type { Os } from "../src/os.ts";
 import { isPowerOfTwo } from "./posix.ts";
@@ -21,6 +22,31 @@ const FIRST_ADDRESS = 0x1_0000_0000;
 const GAP = 64 * 1024;
 /** Typed arrays over a buffer are limited to 4 GiB on Node 20 and Bun. */
 const BUFFER_MAX_VIEW = 4 * 1024 ** 3;
+
+/**
+ * Linux: the calling thread's OS id from /proc/thread-self (no FFI needed). When that cannot
+ * be read: 0 where a Worker's "exit" event means its thread has stopped (Node, Bun), -1 on
+ * Deno, whose "exit" comes while the thread may still run and which allows /proc only with
+ * --allow-all (so such a worker is never released as dead).
+ */
+function osThreadId(): number {
+  try {
+    return Number(String(readFileSync("/proc/thread-self/stat", "utf8")).split(" ")[0]) || 0;
+  } catch {
+    return (globalThis as { Deno?: unknown }).Deno !== undefined ? -1 : 0;
+  }
+}
+
+/** True while OS thread `tid` of this process exists (/proc/self/task/<tid>); true when it cannot be told. */
+function threadAlive(tid: number): boolean {
+  if (tid < 0) return true;
+  try {
+    statSync(`/proc/self/task/${tid}`);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== "ENOENT" && !String(e).includes("NotFound");
+  }
+}
 
 /** Where the shared pool lives (synthetic addresses): far above the per-reservation counter. */
 const POOL_BASE = 2 ** 44;
@@ -251,5 +277,7 @@ export function createBufferOs(reason = "buffer"): Os & {
     resident: () => -1,
     pid: () => (globalThis as { process?: { pid?: number } }).process?.pid ?? 0,
     threadId: () => workerThreadId ?? 0,
+    osThreadId,
+    threadAlive,
   };
 }

@@ -21,6 +21,8 @@ export interface Platform {
   readonly sysGettid: number;
   /** Linux: SYS_futex; 0 where there is none. */
   readonly sysFutex: number;
+  /** Linux: SYS_tgkill (signal 0 asks whether a thread exists); 0 where there is none. */
+  readonly sysTgkill?: number;
   /** madvise advice for a lazy reset: MADV_FREE (Linux 8, macOS 5). */
   readonly madvFree: number;
 }
@@ -29,6 +31,8 @@ export const PROT_NONE = 0;
 export const PROT_RW = 3; // PROT_READ | PROT_WRITE
 const MADV_DONTNEED = 4; // Linux: pages read as zero afterwards and leave RSS at once
 const EINVAL = 22;
+const EFAULT = 14;
+const ESRCH = 3;
 const EAGAIN = 11; // Linux; macOS has 35, but its MADV_FREE does not fail that way
 
 /**
@@ -42,7 +46,8 @@ export function platformFor(os: string, arch: string): Platform {
     if (sysGettid === 0) throw new Error(`unsupported architecture for the FFI backend: linux/${arch}`);
     // MAP_PRIVATE 0x02 | MAP_ANONYMOUS 0x20 | MAP_NORESERVE 0x4000
     const sysFutex = a === "x64" ? 202 : 98;
-    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, sysFutex, madvFree: 8 };
+    const sysTgkill = a === "x64" ? 234 : 131;
+    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, sysFutex, sysTgkill, madvFree: 8 };
   }
   if (os === "darwin") {
     // MAP_PRIVATE 0x02 | MAP_ANON 0x1000 (no MAP_NORESERVE on macOS)
@@ -96,6 +101,13 @@ export function posixOs(parts: PosixParts): Os {
   const flags = platform.mapFlags;
   let vec: Uint8Array | undefined;
   let freeAdvice = platform.madvFree;
+  let futexTimeout: number | undefined;
+  /** A page holding a zero struct timespec (a futex wait that never blocks). */
+  function zeroTimespec(): number {
+    const p = libc.mmap(0, pageSize, PROT_RW, flags);
+    if (p === -1 || p === 0) throw new Error("mapped: cannot map a page for the futex timeout");
+    return p;
+  }
 
   function fail(call: string, addr: number, size: number): never {
     const e = libc.errno();
@@ -200,6 +212,30 @@ export function posixOs(parts: PosixParts): Os {
       return bytes;
     },
 
+    mapped(addr: number, size: number): boolean {
+      if (!(addr > 0 && size > 0 && addr % pageSize === 0 && addr + size <= 2 ** 47)) return false;
+      vec ??= new Uint8Array(MINCORE_CHUNK_PAGES);
+      if (size > MINCORE_CHUNK_PAGES * pageSize || libc.mincore(addr, size, vec) !== 0) return false; // ENOMEM: a hole
+      const sys = libc.syscall4;
+      if (sys === undefined || platform.sysFutex === 0) return true; // macOS: mapped, readability not probed
+      // readable: FUTEX_WAIT reads the word (EAGAIN or, when equal, ETIMEDOUT at once); an
+      // unreadable page (PROT_NONE) gives EFAULT instead of a fault
+      futexTimeout ??= zeroTimespec();
+      for (let at = addr; at < addr + size; at += pageSize) {
+        if (sys(platform.sysFutex, at, FUTEX_WAIT_PRIVATE, 0x5a5a5a5a, futexTimeout) !== 0 && libc.errno() === EFAULT) return false;
+      }
+      return true;
+    },
+
+    ...(libc.syscall4 !== undefined && (platform.sysTgkill ?? 0) !== 0
+      ? {
+        threadAlive(tid: number): boolean {
+          // tgkill(pid, tid, 0): 0 while the thread exists, ESRCH once it has exited
+          if (libc.syscall4!(platform.sysTgkill!, libc.getpid(), tid, 0, 0) === 0) return true;
+          return libc.errno() !== ESRCH;
+        },
+      }
+      : {}),
     pid: () => libc.getpid(),
     threadId: () => libc.threadId(),
     ...(libc.syscall4 !== undefined && platform.sysFutex !== 0

@@ -4,7 +4,7 @@
  */
 import { ctx, sharedHooks } from "./context.ts";
 import { InvalidPointerError } from "./errors.ts";
-import { dropStaleForeignRun, freeHuge } from "./huge.ts";
+import { dropStaleForeignRun, freeHuge, staleForeignView } from "./huge.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
   P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
@@ -96,7 +96,7 @@ export function locate(p: number, op: string): PageRef {
   if (r.kind === RegionKind.Huge) {
     // the header is in the block's first segment, before the block: never user data
     const start = m[S_PAGES + P_START];
-    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) {
+    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 || staleForeignView(r)) {
       // another worker's huge block this worker saw once: its segments may hold something else now
       if (dropStaleForeignRun(r)) return locate(p, op);
       throw new InvalidPointerError(p, `${op}: block was already freed`);

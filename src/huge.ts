@@ -156,6 +156,7 @@ function fromArena(bsize: number, align: number, arenaId: number): { r: Region; 
   const off = idx * SEGMENT_SIZE;
   const r = new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE);
   r.parent = parent;
+  dropOverlappingViews(parent, r.base, r.size);
   insertSorted(parent.children!, r);
   runs.set(r, { arena, idx, n });
   return { r, start: blockOffset(r.base, align), zero };
@@ -267,15 +268,39 @@ export function hugeRegions(): Region[] {
 
 // ---- shared allocator: huge blocks other workers carved from arenas
 
+/**
+ * Forgets this worker's views of other workers' huge blocks overlapping [base, base+size):
+ * their segments now hold a new run. A stale view left in place would be found first by
+ * address and, its header checks passing for the new block, stand in for it (found by the
+ * soak: a worker's own new huge block located through a stale foreign view without a heap).
+ */
+function dropOverlappingViews(parent: Region, base: number, size: number): void {
+  const kids = parent.children!;
+  for (let i = kids.length - 1; i >= 0; i--) {
+    const c = kids[i];
+    if (c.base < base + size && base < c.base + c.size && !runs.has(c)) kids.splice(i, 1);
+  }
+}
+
 /** This worker's view of a huge block another worker carved from `arena` at segment idx (n segments). */
 export function adoptForeignRun(arena: Arena, idx: number, n: number): Region {
   const parent = arena.region;
   const off = idx * SEGMENT_SIZE;
   const r = new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE);
   r.parent = parent;
+  dropOverlappingViews(parent, r.base, r.size);
   insertSorted(parent.children!, r);
   r.pages[0] = new PageRef(r, S_PAGES, 0);
   return r;
+}
+
+/**
+ * True for this worker's view of another worker's huge block whose segments now start a run
+ * of another length: the block was freed and its place reused (the header checks alone pass
+ * when the new run starts at the same segment).
+ */
+export function staleForeignView(r: Region): boolean {
+  return r.parent !== null && !runs.has(r) && r.i32[S_HUGE_RUN] * SEGMENT_SIZE !== r.size;
 }
 
 /** Forgets this worker's view of another worker's huge block (not its own); true when dropped. */

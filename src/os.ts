@@ -70,6 +70,19 @@ export interface Os {
   futexWait?(addr: number, expected: number, timeoutMs: number): void;
   /** Wakes up to `count` threads blocked in futexWait on `addr`. */
   futexWake?(addr: number, count: number): void;
+  /**
+   * Optional (FFI backends): true when every page of [addr, addr+size) is mapped and, where it
+   * can be probed without faulting (Linux), readable. Never touches the memory itself, so a
+   * bogus address is answered, not a SIGSEGV.
+   */
+  mapped?(addr: number, size: number): boolean;
+  /**
+   * Optional (Linux): true while the OS thread `tid` (as `osThreadId` or, without it,
+   * `threadId` gives it) of this process exists.
+   */
+  threadAlive?(tid: number): boolean;
+  /** Optional: the calling thread's OS id where `threadId` is something else (buffer backend); 0 when unknown. */
+  osThreadId?(): number;
   /** Process id. */
   pid(): number;
   /** OS thread id (gettid) on FFI backends; a worker id on the buffer backend. */

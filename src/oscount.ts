@@ -61,6 +61,9 @@ export function countingOs(o: Os, c: OsCounters): Os {
       c.osCall("resident");
       return o.resident(addr, size);
     },
+    mapped: o.mapped === undefined ? undefined : (addr, size) => o.mapped!(addr, size),
+    threadAlive: o.threadAlive === undefined ? undefined : (tid) => o.threadAlive!(tid),
+    osThreadId: o.osThreadId === undefined ? undefined : () => o.osThreadId!(),
     pid: () => o.pid(),
     threadId: () => o.threadId(),
   };

@@ -74,13 +74,14 @@ export function collectStats(): Stats {
 
   return {
     backend: o === null ? "uninitialized" : o.kind,
-    reserved: c.reserved,
-    committed: c.committed,
+    // shared between workers: process-wide totals (a worker may decommit what another committed)
+    reserved: c.totalReserved,
+    committed: c.totalCommitted,
     resident: o === null ? 0 : resident,
     inUse,
     blocks,
-    peakReserved: c.peakReserved,
-    peakCommitted: c.peakCommitted,
+    peakReserved: c.shared === null ? c.peakReserved : Number(Atomics.load(c.shared.b, c.shared.peakReserved)),
+    peakCommitted: c.shared === null ? c.peakCommitted : Number(Atomics.load(c.shared.b, c.shared.peakCommitted)),
     peakResident: o === null ? 0 : resident < 0 ? -1 : c.peakResident,
     peakInUse: usage.peak,
     pendingPurge,
@@ -94,7 +95,7 @@ export function collectStats(): Stats {
     segments: segs.length,
     pages: pages + huge.length,
     hugeBlocks: huge.length,
-    workers: 1,
+    workers: c.shared === null ? 1 : c.shared.workers(),
     arenaList,
     bins,
   };

@@ -10,12 +10,18 @@
  *   last), so a reader never sees a half-written entry. A worker learns about arenas other
  *   workers reserved lazily: when it meets an address it does not know, and before it
  *   reserves a new arena itself (under the arena lock, so workers do not all reserve at once);
- * - the worker table: per attached worker its tag, state (alive / gone), JS threadId and pid.
- *   A terminated worker cannot say it is gone: its parent calls releaseWorker(threadId)
- *   (mod.ts watchWorker does it on the Worker's "exit" event), which marks it gone and
- *   abandons its segments on its behalf. Liveness is this explicit word, not a heartbeat:
- *   it works the same on every runtime and never declares a slow worker dead;
- * - the robust arena lock (src/lock.ts) and the count of abandoned segments.
+ * - the worker table: per attached worker its tag, state (alive / dying / gone), JS threadId,
+ *   pid and OS thread id. A terminated worker cannot say it is gone: its parent calls
+ *   releaseWorker(threadId) (mod.ts watchWorker does it on the Worker's "exit" event), which
+ *   marks it gone and abandons its segments on its behalf — only once the kernel says its OS
+ *   thread has ended (Deno fires "exit" while the thread still runs); until then it is dying,
+ *   and whoever looks next (retry timer, any slow path, collect) completes the release.
+ *   Liveness is this explicit word, not a heartbeat: it never declares a slow worker dead;
+ * - the robust arena lock (src/lock.ts), the count of abandoned segments, and the
+ *   process-wide committed/reserved byte counters that stats() reports and budgets check.
+ *
+ * A handle is untrusted input: attach() reads the root only after the OS said the range is
+ * mapped and readable (Os.mapped), then checks magic, version, pid and a 52-bit random id.
  *
  * Ownership (mimalloc's): a segment's header names its owner's tag (0 = abandoned), and so
  * does each page. A free of another worker's block is one atomic push onto the page's
@@ -38,7 +44,7 @@ import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 import { adoptForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
 import {
-  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES,
+  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { RobustLock } from "./lock.ts";
@@ -56,20 +62,25 @@ const R_NEXT_TAG = 3; //   Atomics.add
 const R_NEXT_ARENA = 4; // Atomics.add
 const R_DIR_COUNT = 5; //  directory slots claimed
 const R_ABANDONED = 6; //  abandoned segments not reclaimed yet (a hint: reclaim scans only when > 0)
-const R_ID = 7; //         random id: tells this root from stale or foreign memory
+const R_ID = 7; //         random id, low 32 bits: tells this root from stale or foreign memory
+const R_ID_HI = 12; //     random id, high 20 bits (the handle's id is a 52-bit safe integer)
 const R_LOCK64 = 4; //     bigint64 index (bytes 32..39): the arena lock
 const R_TEST_LOCK64 = 5; // bigint64 index (bytes 40..47): a lock only tests take
+const R_DYING = 13; //     workers whose exit was seen but whose OS thread may still run (a hint)
+const R_COUNTERS64 = 8; // bigint64 index (bytes 64..95): committed, reserved, peak committed, peak reserved
 const R_WORKERS = 64; //   worker table: WORKER_WORDS per entry
-const WORKER_WORDS = 4; // tag, state, JS threadId, pid
-const MAX_WORKERS = 448;
+const WORKER_WORDS = 5; // tag, state, JS threadId, pid, OS thread id (0 = unknown)
+const MAX_WORKERS = 396;
 const R_DIR = 2048; //     directory: DIR_WORDS per entry
 const DIR_WORDS = 8; //    ready, id, segCount, metaBytes, exclusive, -, base (float64 at words 6..7)
 const MAX_ARENAS = 1024;
 export const ROOT_SIZE = 64 * 1024;
 const ROOT_MAGIC = 0x7a5a_ed01;
-const VERSION = 1;
+const VERSION = 2;
 const W_ALIVE = 1;
 const W_GONE = 2;
+/** Its exit was seen, but its OS thread may still run (Deno fires "exit" early): released once the thread is gone. */
+const W_DYING = 3;
 const TAG_MAX = 0x3fffffff;
 
 /** A structured-clonable ticket to join this allocator from another worker. */
@@ -146,6 +157,9 @@ function register(r: Root, jsThreadId: number): void {
     r.m[w] = ctx.tag;
     r.m[w + 2] = jsThreadId;
     r.m[w + 3] = o.pid();
+    // an OS tid only where its liveness can be asked; 0: unknown, the runtime's "exit" means
+    // the thread stopped; -1: unknown and "exit" does not mean that (Deno), never released
+    r.m[w + 4] = o.threadAlive === undefined ? 0 : o.osThreadId !== undefined ? o.osThreadId() : o.threadId();
     Atomics.store(r.m, w + 1, W_ALIVE);
     r.slot = i;
     return;
@@ -223,16 +237,18 @@ function r0(m: Int32Array): number {
   return Atomics.load(m, S_OWNER);
 }
 
-/** Reclaims up to a few abandoned segments into heap; true when it got any. */
-function reclaim(heap: Heap): boolean {
+/** Reclaims up to `max` abandoned segments into heap (slow path: a few); true when it got any. */
+function reclaim(heap: Heap, max = 4): boolean {
   const r = root;
-  if (r === null || Atomics.load(r.m, R_ABANDONED) <= 0) return false;
+  if (r === null) return false;
+  finishDying();
+  if (Atomics.load(r.m, R_ABANDONED) <= 0) return false;
   discover();
   let got = 0;
   for (const a of ctx.arenas) {
     if (a.exclusive) continue;
     const m = a.region.i32;
-    for (let idx = 0; idx < a.segCount && got < 4; idx++) {
+    for (let idx = 0; idx < a.segCount && got < max; idx++) {
       if (!a.isUsed(idx)) continue;
       const s = (idx << SEGMENT_SHIFT) >> 2;
       if (a.segKind(idx) <= 0) continue; // not a segment of pages (the segment map, not its header, says)
@@ -254,15 +270,30 @@ function reclaim(heap: Heap): boolean {
   return got > 0;
 }
 
+/**
+ * collect(true) of a shared allocator: reclaims every abandoned segment into `heap` (their
+ * empty pages and segments then go back and are purged by the heap's collect, the rest stay
+ * live in `heap`), so nothing stays resident only because its worker left. Also finishes
+ * releases of workers whose threads have stopped. True when it reclaimed any.
+ */
+export function reclaimAll(heap: Heap): boolean {
+  return reclaim(heap, Infinity);
+}
+
 /** Marks every page of the segment at word s abandoned, then the segment (owner 0). */
 function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean {
   const count = m[s + S_PAGE_COUNT];
+  let live = 0;
   for (let i = 0; i < count; i++) {
     const pg = s + S_PAGES + i * PAGE_WORDS;
+    if (m[pg + P_BSIZE] !== 0) live++;
     if (m[pg + P_BSIZE] <= 0) continue;
     Atomics.store(m, pg + P_OWNER, 0);
     setPageFlags(m, pg, m[pg + 9]); // fast-free key follows the owner: 0
   }
+  // a worker terminated between counting a page slot and writing (or clearing) its
+  // descriptor left the count off by one; its thread has stopped, so the descriptors are the truth
+  Atomics.store(m, s + S_USED_PAGES, live);
   if (Atomics.compareExchange(m, s + S_OWNER, expectOwner, 0) !== expectOwner) return false;
   Atomics.add(root!.m, R_ABANDONED, 1);
   return true;
@@ -281,6 +312,10 @@ function abandonHuge(hr: Region, expectOwner: number): void {
 function install(r: Root): void {
   root = r;
   ctx.shared = true;
+  const v = regionView(os(), r.base, ROOT_SIZE);
+  const b = new BigInt64Array(v.buffer, v.byteOffset, 16);
+  const c = R_COUNTERS64;
+  ctx.counters.shared = { b, committed: c, reserved: c + 1, peakCommitted: c + 2, peakReserved: c + 3, workers: attachedWorkers };
   arenaHooks.nextId = () => Atomics.add(r.m, R_NEXT_ARENA, 1);
   arenaHooks.publish = publish;
   arenaHooks.discover = discover;
@@ -306,7 +341,14 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
     r.m[R_PID] = o.pid();
     r.m[R_NEXT_TAG] = Math.min(ctx.tag, TAG_MAX - 1 << 0) + 1;
     r.m[R_NEXT_ARENA] = peekArenaId();
-    r.m[R_ID] = (Math.random() * 0x7fffffff) | 1;
+    const rnd = new Uint32Array(2);
+    crypto.getRandomValues(rnd);
+    r.m[R_ID] = rnd[0] | 1;
+    r.m[R_ID_HI] = rnd[1] & 0xfffff;
+    // the process-wide totals start from what this worker holds (the root included)
+    const b = new BigInt64Array(r.m.buffer, r.m.byteOffset, 16);
+    b[R_COUNTERS64] = b[R_COUNTERS64 + 2] = BigInt(ctx.counters.committed);
+    b[R_COUNTERS64 + 1] = b[R_COUNTERS64 + 3] = BigInt(ctx.counters.reserved);
     install(r);
     register(r, jsThreadId);
     for (const a of ctx.arenas) publish(a);
@@ -320,9 +362,41 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
     backend: o.kind,
     pid: r.m[R_PID],
     root: r.base,
-    id: r.m[R_ID],
+    id: rootId(r),
     memory: o.shareState?.(),
   };
+}
+
+/** The root's 52-bit random id. */
+function rootId(r: Root): number {
+  return (r.m[R_ID_HI] & 0xfffff) * 2 ** 32 + (r.m[R_ID] >>> 0);
+}
+
+/**
+ * Views the root a handle names without trusting it: the address must be ROOT_SIZE-aligned
+ * user space, and (FFI backends) every page of it mapped and readable per the kernel before
+ * one word is read; then its magic, layout version, pid and 52-bit random id must match.
+ * The buffer backend only views addresses inside its own reservations.
+ */
+function verifiedRoot(h: WorkerHandle): Root {
+  const o = os();
+  const gone = (why: string) => new Error(`tsmalloc: attach: the handle does not name a live allocator (${why}); stale, foreign or forged handle`);
+  const a = h.root;
+  if (a % ROOT_SIZE !== 0 || a >= 2 ** 47) throw gone(`root address 0x${a.toString(16)} is not one tsmalloc maps`);
+  if (o.kind !== "buffer") {
+    const mapped = o.mapped !== undefined ? o.mapped(a, ROOT_SIZE) : o.resident(a, ROOT_SIZE) >= 0;
+    if (!mapped) throw gone(`nothing readable is mapped at 0x${a.toString(16)}`);
+  }
+  let r: Root;
+  try {
+    r = viewRoot(a);
+  } catch (e) {
+    throw gone(`no allocator at 0x${a.toString(16)}: ${(e as Error).message}`);
+  }
+  if (Atomics.load(r.m, R_MAGIC) !== ROOT_MAGIC || r.m[R_VERSION] !== VERSION || r.m[R_PID] !== h.pid || rootId(r) !== h.id) {
+    throw gone("root header does not match");
+  }
+  return r;
 }
 
 /** Checks a handle's shape (clear errors for anything else). */
@@ -345,7 +419,7 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
   noGuards();
   if (h.pid !== o.pid()) throw new Error(`tsmalloc: attach: the handle comes from another process (pid ${h.pid}, we are ${o.pid()}); memory is shared between workers of one process only`);
   if (root !== null) {
-    if (root.base === h.root && root.m[R_ID] === h.id) return; // already part of it
+    if (root.base === h.root && rootId(root) === h.id) return; // already part of it
     throw new Error("tsmalloc: attach: this worker already shares another allocator");
   }
   if (o.kind !== h.backend) throw new Error(`tsmalloc: attach: the handle is for the ${h.backend} backend, but this worker uses ${o.kind} (configure({ backend }) must match)`);
@@ -355,17 +429,15 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
     if (h.memory === undefined || o.adopt === undefined) throw new TypeError("tsmalloc: attach: a buffer-backend handle must carry its SharedArrayBuffers (pass it by structured clone)");
     o.adopt(h.memory);
   }
-  let r: Root;
-  try {
-    r = viewRoot(h.root);
-  } catch (e) {
-    throw new Error(`tsmalloc: attach: no allocator at the handle's address (${(e as Error).message})`);
-  }
-  if (Atomics.load(r.m, R_MAGIC) !== ROOT_MAGIC || r.m[R_ID] !== h.id) throw new Error("tsmalloc: attach: the handle does not name a live allocator (stale or foreign handle)");
+  const r = verifiedRoot(h);
   const tag = Atomics.add(r.m, R_NEXT_TAG, 1);
   if (tag > TAG_MAX || tag <= 0) throw new Error("tsmalloc: attach: out of thread tags");
   ctx.setTag(tag);
+  const own = ctx.counters;
   install(r);
+  // bytes this worker counted before joining (none: it has not allocated) join the totals
+  Atomics.add(own.shared!.b, own.shared!.committed, BigInt(own.committed));
+  Atomics.add(own.shared!.b, own.shared!.reserved, BigInt(own.reserved));
   register(r, jsThreadId);
   discover();
 }
@@ -383,25 +455,63 @@ export function detachWorker(heaps: Heap[]): void {
     abandonSegment(m, ref.seg >> 2, tag);
   }
   for (const pr of huge) abandonHuge(pr.r, tag);
-  if (r.slot >= 0) Atomics.store(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE);
+  ctx.counters.dropCredit();
+  // (a worker its parent already saw "exit" — Deno — may still get here: it was dying)
+  if (r.slot >= 0 && Atomics.exchange(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE) === W_DYING) Atomics.sub(r.m, R_DYING, 1);
 }
+
+/** What {@link releaseDeadWorker} found. */
+export type ReleaseResult = "released" | "none" | "running";
 
 /**
  * A worker that cannot detach itself (terminated) is gone: marks it so (its locks become
- * free) and abandons its segments on its behalf. Returns false when no live worker has this
- * JS threadId.
+ * free) and abandons its segments on its behalf — but only once its OS thread has stopped
+ * (Linux FFI backends ask the kernel with tgkill(pid, tid, 0); Deno fires a Worker's "exit"
+ * while its thread still runs). Until then the entry stays *dying* (and keeps its locks and
+ * segments): "running" is returned and, with `markDying`, the entry becomes dying so that any
+ * later {@link finishDying} — the watcher's retry timer, or any worker's slow path —
+ * completes it. Throws for the main thread (JS threadId 0) and for the caller itself.
  */
-export function releaseDeadWorker(jsThreadId: number): boolean {
+export function releaseDeadWorker(jsThreadId: number, markDying: boolean): ReleaseResult {
   const r = root;
-  if (r === null) return false;
-  let tag = 0;
-  for (let i = 0; i < MAX_WORKERS && tag === 0; i++) {
+  if (jsThreadId === 0) throw new Error("tsmalloc: releaseWorker: threadId 0 is the main thread, which is never released (it can detach())");
+  if (r === null) return "none";
+  const me = r.slot >= 0 ? r.m[R_WORKERS + r.slot * WORKER_WORDS + 2] : -1;
+  if (jsThreadId === me) throw new Error(`tsmalloc: releaseWorker: threadId ${jsThreadId} is the calling worker itself (use detach())`);
+  const pid = os().pid();
+  for (let i = 0; i < MAX_WORKERS; i++) {
     const w = R_WORKERS + i * WORKER_WORDS;
-    if (Atomics.load(r.m, w + 1) === W_ALIVE && r.m[w + 2] === jsThreadId && r.m[w + 3] === os().pid()) {
-      if (Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_GONE) === W_ALIVE) tag = r.m[w];
+    const st = Atomics.load(r.m, w + 1);
+    if (st === 0) break; // slots are taken in order: no entry after a free one
+    if ((st !== W_ALIVE && st !== W_DYING) || r.m[w + 2] !== jsThreadId || r.m[w + 3] !== pid) continue;
+    if (threadRuns(r.m[w + 4])) {
+      if (markDying && Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) Atomics.add(r.m, R_DYING, 1);
+      return "running";
     }
+    return releaseEntry(r, w) ? "released" : "none";
   }
-  if (tag === 0 || tag === ctx.tag) return false;
+  return "none";
+}
+
+/**
+ * True when OS thread `tid` of this process may still run. 0 = unknown where the runtime's
+ * Worker "exit" means the thread has stopped (the caller saw it exit); -1 = unknown where it
+ * does not (Deno without access to /proc): it may always still run.
+ */
+function threadRuns(tid: number): boolean {
+  if (tid < 0) return true;
+  const o = os();
+  return tid !== 0 && o.threadAlive !== undefined && o.threadAlive(tid);
+}
+
+/** Marks the entry at word w gone (from alive or dying) and abandons its segments; false when someone else did. */
+function releaseEntry(r: Root, w: number): boolean {
+  const st = Atomics.load(r.m, w + 1);
+  if (st !== W_ALIVE && st !== W_DYING) return false;
+  if (Atomics.compareExchange(r.m, w + 1, st, W_GONE) !== st) return false;
+  if (st === W_DYING) Atomics.sub(r.m, R_DYING, 1);
+  const tag = r.m[w];
+  if (tag === 0 || tag === ctx.tag) return true;
   discover();
   for (const a of ctx.arenas) {
     const m = a.region.i32;
@@ -420,6 +530,39 @@ export function releaseDeadWorker(jsThreadId: number): boolean {
     }
   }
   return true;
+}
+
+/**
+ * Completes releases waiting for an OS thread to stop (entries left *dying*); run from every
+ * worker's slow path and from the releaser's retry timer, so a pending release is never lost.
+ * Returns the number still waiting.
+ */
+export function finishDying(): number {
+  const r = root;
+  if (r === null || Atomics.load(r.m, R_DYING) <= 0) return 0;
+  let left = 0;
+  for (let i = 0; i < MAX_WORKERS; i++) {
+    const w = R_WORKERS + i * WORKER_WORDS;
+    const st = Atomics.load(r.m, w + 1);
+    if (st === 0) break;
+    if (st !== W_DYING) continue;
+    if (threadRuns(r.m[w + 4])) left++;
+    else releaseEntry(r, w);
+  }
+  return left;
+}
+
+/** Attached workers (alive or dying) of the shared allocator; 1 when not shared. */
+export function attachedWorkers(): number {
+  const r = root;
+  if (r === null) return 1;
+  let n = 0;
+  for (let i = 0; i < MAX_WORKERS; i++) {
+    const st = Atomics.load(r.m, R_WORKERS + i * WORKER_WORDS + 1);
+    if (st === 0) break;
+    if (st === W_ALIVE || st === W_DYING) n++;
+  }
+  return n;
 }
 
 /** Segments abandoned and not yet reclaimed (process-wide). */

@@ -24,12 +24,51 @@ export interface OsCallCounts {
   futexWake: number;
 }
 
+/** Process-wide byte counters in the shared root (BigInt64 slots), once workers share the allocator. */
+export interface SharedCounters {
+  b: BigInt64Array;
+  /** Slot indices: committed, reserved, and their peaks. */
+  committed: number;
+  reserved: number;
+  peakCommitted: number;
+  peakReserved: number;
+  /** Workers attached now (alive, or exited with their thread not yet confirmed stopped). */
+  workers: () => number;
+}
+
+function sharedAdd(sc: SharedCounters, i: number, peak: number, bytes: number): void {
+  const v = Atomics.add(sc.b, i, BigInt(bytes)) + BigInt(bytes);
+  if (bytes > 0) raisePeak(sc, peak, v);
+}
+
+function raisePeak(sc: SharedCounters, peak: number, v: bigint): void {
+  for (let p = Atomics.load(sc.b, peak); v > p;) {
+    const q = Atomics.compareExchange(sc.b, peak, p, v);
+    if (q === p) break;
+    p = q;
+  }
+}
+
 export class OsCounters {
+  /**
+   * This worker's own bytes. Once shared, a worker may decommit what another committed
+   * (a reclaimed segment), so per-worker values mean nothing alone; `shared` holds the
+   * process-wide totals stats() reports and budgets check.
+   */
   reserved = 0;
   committed = 0;
   peakReserved = 0;
   peakCommitted = 0;
   peakResident = 0;
+  /** Process-wide totals (src/shared.ts installs them); null while not shared. */
+  shared: SharedCounters | null = null;
+  /**
+   * Bytes a budget check already added to the shared totals ahead of the commit/reserve it
+   * allowed (so two workers cannot both pass a check for the last bytes); the next
+   * commit/reserve consumes them instead of adding again.
+   */
+  commitCredit = 0;
+  reserveCredit = 0;
   /** Purge operations (MADV_DONTNEED, batched: one per coalesced run) and bytes purged. */
   purges = 0;
   purged = 0;
@@ -46,16 +85,65 @@ export class OsCounters {
   reserve(bytes: number): void {
     this.reserved += bytes;
     if (this.reserved > this.peakReserved) this.peakReserved = this.reserved;
+    const sc = this.shared;
+    if (sc !== null) {
+      const pre = Math.min(this.reserveCredit, bytes);
+      this.reserveCredit -= pre;
+      if (bytes > pre) sharedAdd(sc, sc.reserved, sc.peakReserved, bytes - pre);
+    }
   }
   unreserve(bytes: number): void {
     this.reserved -= bytes;
+    if (this.shared !== null) sharedAdd(this.shared, this.shared.reserved, this.shared.peakReserved, -bytes);
   }
   commit(bytes: number): void {
     this.committed += bytes;
     if (this.committed > this.peakCommitted) this.peakCommitted = this.committed;
+    const sc = this.shared;
+    if (sc !== null) {
+      const pre = Math.min(this.commitCredit, bytes);
+      this.commitCredit -= pre;
+      if (bytes > pre) sharedAdd(sc, sc.committed, sc.peakCommitted, bytes - pre);
+    }
   }
   decommit(bytes: number): void {
     this.committed -= bytes;
+    if (this.shared !== null) sharedAdd(this.shared, this.shared.committed, this.shared.peakCommitted, -bytes);
+  }
+  /** Gives back budget claims no commit/reserve consumed (a worker leaving). */
+  dropCredit(): void {
+    const sc = this.shared;
+    if (sc === null) return;
+    if (this.commitCredit > 0) Atomics.sub(sc.b, sc.committed, BigInt(this.commitCredit));
+    if (this.reserveCredit > 0) Atomics.sub(sc.b, sc.reserved, BigInt(this.reserveCredit));
+    this.commitCredit = this.reserveCredit = 0;
+  }
+  /** Process-wide committed bytes when shared, else this worker's. */
+  get totalCommitted(): number {
+    return this.shared === null ? this.committed : Number(Atomics.load(this.shared.b, this.shared.committed));
+  }
+  get totalReserved(): number {
+    return this.shared === null ? this.reserved : Number(Atomics.load(this.shared.b, this.shared.reserved));
+  }
+  /**
+   * Shared budgets: adds `bytes` to the process-wide total `i` only if it stays <= max
+   * (compare-exchange, so concurrent checks cannot overshoot together); true when added.
+   */
+  claimShared(kind: "committed" | "reserved", bytes: number, max: number): boolean {
+    const sc = this.shared!;
+    const i = sc[kind];
+    const add = BigInt(bytes);
+    for (let cur = Atomics.load(sc.b, i); cur + add <= BigInt(max);) {
+      const q = Atomics.compareExchange(sc.b, i, cur, cur + add);
+      if (q === cur) {
+        raisePeak(sc, kind === "committed" ? sc.peakCommitted : sc.peakReserved, cur + add);
+        if (kind === "committed") this.commitCredit += bytes;
+        else this.reserveCredit += bytes;
+        return true;
+      }
+      cur = q;
+    }
+    return false;
   }
   purge(bytes: number): void {
     this.purges++;

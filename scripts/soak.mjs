@@ -1,0 +1,282 @@
+#!/usr/bin/env node
+// `npm run soak` (not in CI): mixed churn across workers sharing one allocator for an hour,
+// with RSS, reserved and committed sampled at a fixed interval, ending with one line
+//   soak: PASS ... | soak: FAIL ...
+// that says whether they stayed flat after warm-up.
+//
+//   node scripts/soak.mjs [--runtime=node|deno|bun] [--backend=ffi|buffer]
+//   TSMALLOC_SOAK_MINUTES=60          duration (e.g. 3 for a quick try)
+//   TSMALLOC_SOAK_SAMPLE_SECONDS=60   sampling interval
+//   TSMALLOC_SOAK_WORKERS=2           churning workers (plus the main thread, which trades blocks)
+//   TSMALLOC_SOAK_REPLACE_SECONDS=30  every so often one worker leaves (alternately detach() and
+//                                     terminate() + watchWorker) and a fresh one attaches
+//   TSMALLOC_SOAK_TOLERANCE=0.10      see "flat" below
+//
+// "Flat": the first max(1, 20% of the samples) are warm-up. For each of RSS, reserved and
+// committed, let W be its maximum over the warm-up samples; the run passes when every later
+// sample is <= W * (1 + tolerance) + 8 MiB (one segment pair of slack for a page in flight),
+// no block was found overwritten (each block carries its own address), no worker failed, and
+// validate() passes at the end.
+//
+// The parent bundles mod.ts for Node 20 (which cannot run .ts) with esbuild and runs this same
+// file as the child (--child) and as each worker (workerData.role).
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+
+const self = fileURLToPath(import.meta.url);
+const root = resolve(dirname(self), "..");
+const MiB = 1024 * 1024;
+const num = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? Number(process.env[k]) : d);
+
+if (isMainThread && !process.argv.includes("--child")) await launch();
+else if (isMainThread) await soakMain();
+else await soakWorker();
+
+// ---------------------------------------------------------------- parent: pick the runtime, run the child
+async function launch() {
+  const opt = { runtime: "node", backend: "ffi" };
+  for (const a of process.argv.slice(2)) {
+    const m = /^--(runtime|backend)=(.*)$/.exec(a);
+    if (m) opt[m[1]] = m[2];
+    else {
+      console.error(`soak: unknown argument ${a}`);
+      process.exit(2);
+    }
+  }
+  let mod = pathToFileURL(join(root, "mod.ts")).href;
+  let out = null;
+  if (opt.runtime === "node") {
+    out = join(root, ".out", `soak-${process.pid}`);
+    mkdirSync(out, { recursive: true });
+    const esbuild = await import("esbuild");
+    await esbuild.build({
+      entryPoints: [join(root, "mod.ts")], outfile: join(out, "mod.js"), bundle: true, format: "esm",
+      platform: "node", target: "node20", packages: "external", logLevel: "error",
+    });
+    mod = pathToFileURL(join(out, "mod.js")).href;
+  }
+  const bin = (n) => join(root, "node_modules", ".bin", n);
+  const cmd = opt.runtime === "node" ? [process.execPath, self, "--child"]
+    : opt.runtime === "deno" ? [bin("deno"), "run", "--no-prompt", "-A", self, "--child"]
+    : opt.runtime === "bun" ? [bin("bun"), self, "--child"]
+    : null;
+  if (cmd === null) {
+    console.error(`soak: --runtime must be node, deno or bun, got ${opt.runtime}`);
+    process.exit(2);
+  }
+  const child = spawn(cmd[0], cmd.slice(1), {
+    stdio: "inherit",
+    env: { ...process.env, TSMALLOC_BACKEND: opt.backend, TSMALLOC_SOAK_MOD: mod, TSMALLOC_SOAK_RUNTIME: opt.runtime },
+  });
+  const code = await new Promise((res) => child.on("exit", (c, sig) => res(c ?? (sig ? 1 : 0))));
+  if (out !== null) rmSync(out, { recursive: true, force: true });
+  process.exit(code);
+}
+
+// ---------------------------------------------------------------- shared: churn with stamped blocks
+function stamp(lib, p) {
+  const b = lib.bytes(p, 8);
+  new DataView(b.buffer, b.byteOffset, 8).setFloat64(0, p, true);
+}
+function stamped(lib, p) {
+  const b = lib.bytes(p, 8);
+  return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true) === p;
+}
+
+/** One chunk of churn: `ops` malloc/free steps over a ring of live blocks, trading some through `tr`. */
+function churn(lib, st, ops, tr, bad) {
+  for (let i = 0; i < ops; i++) {
+    let x = st.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    st.seed = x;
+    const k = (x >>> 0) % st.ring.length;
+    const q = st.ring[k];
+    if (q !== 0) {
+      // cleared before the free: a worker terminated in between leaks the block, never frees it twice
+      st.ring[k] = 0;
+      if (!stamped(lib, q)) Atomics.add(bad, 0, 1);
+      lib.free(q);
+    }
+    const r = (x >>> 4) & 1023;
+    // mostly small, some medium and large, rarely huge (> 32 MiB class: 1..5 MiB here is large/huge mix)
+    const size = r < 900 ? 16 + (x >>> 14) % 1000 : r < 1010 ? 1024 + (x >>> 12) % 60000 : r < 1022 ? 65536 + (x >>> 8) % 1_000_000 : 1_000_000 + (x >>> 8) % 4_000_000;
+    const p = lib.malloc(size);
+    if (p === 0) throw new Error(`malloc(${size}) returned 0`);
+    stamp(lib, p);
+    if ((x & 7) === 0) {
+      const old = Atomics.exchange(tr, k % tr.length, BigInt(p));
+      if (old !== 0n) {
+        if (!stamped(lib, Number(old))) Atomics.add(bad, 0, 1);
+        lib.free(Number(old)); // very likely another worker's block
+      }
+    } else st.ring[k] = p;
+  }
+}
+
+// ---------------------------------------------------------------- worker
+async function soakWorker() {
+  const { handle, transfer, bad, stop, seed, ring } = workerData;
+  const lib = await import(process.env.TSMALLOC_SOAK_MOD);
+  lib.attach(handle);
+  const tr = new BigInt64Array(transfer);
+  const badA = new Int32Array(bad);
+  const stopA = new Int32Array(stop);
+  const st = { seed: seed | 1, ring: new Float64Array(ring) }; // shared: main frees it after a terminate
+  let leaving = false;
+  parentPort.on("message", (m) => {
+    if (m === "detach") leaving = true;
+  });
+  parentPort.postMessage("ready");
+  for (;;) {
+    churn(lib, st, 2000, tr, badA);
+    if (leaving || Atomics.load(stopA, 0) !== 0) break;
+    await new Promise((r) => setTimeout(r, 0)); // let messages (and terminate) in
+  }
+  // a thread that ends normally frees what it holds, then leaves (blocks others hold from it
+  // through the trade array stay live in its abandoned pages)
+  for (let k = 0; k < st.ring.length; k++) {
+    const q = st.ring[k];
+    if (q === 0) continue;
+    st.ring[k] = 0;
+    if (!stamped(lib, q)) Atomics.add(badA, 0, 1);
+    lib.free(q);
+  }
+  lib.detach();
+  parentPort.postMessage("detached");
+}
+
+// ---------------------------------------------------------------- main
+async function soakMain() {
+  const lib = await import(process.env.TSMALLOC_SOAK_MOD);
+  const minutes = num("TSMALLOC_SOAK_MINUTES", 60);
+  const sampleMs = num("TSMALLOC_SOAK_SAMPLE_SECONDS", 60) * 1000;
+  const nWorkers = Math.max(1, num("TSMALLOC_SOAK_WORKERS", 2));
+  const replaceMs = num("TSMALLOC_SOAK_REPLACE_SECONDS", 30) * 1000;
+  const tol = num("TSMALLOC_SOAK_TOLERANCE", 0.10);
+  const handle = lib.workerHandle();
+  const be = lib.backend();
+  console.log(`soak: ${process.env.TSMALLOC_SOAK_RUNTIME} ${be.kind}, ${minutes} min, ${nWorkers} workers + main, sample every ${sampleMs / 1000} s, tolerance ${tol * 100}%`);
+  const transfer = new SharedArrayBuffer(1024 * 8);
+  const tr = new BigInt64Array(transfer);
+  const bad = new SharedArrayBuffer(4);
+  const badA = new Int32Array(bad);
+  const stop = new SharedArrayBuffer(4);
+  const errors = [];
+  let nextSeed = 1;
+  let workersStarted = 0, detaches = 0, terminates = 0;
+
+  function startWorker() {
+    const ring = new SharedArrayBuffer(4096 * 8);
+    const w = new Worker(new URL(import.meta.url), {
+      workerData: { handle, transfer, bad, stop, seed: nextSeed++ * 2654435761, ring },
+    });
+    lib.watchWorker(w);
+    w.on("error", (e) => errors.push(String(e?.stack ?? e)));
+    workersStarted++;
+    const ready = new Promise((res) => w.once("message", res));
+    return { w, ready, ring: new Float64Array(ring) };
+  }
+
+  /** Resolves when the worker detached (or exited, or after ms). */
+  const leftWithin = (x, ms) => new Promise((res) => {
+    x.w.on("message", (m) => m === "detached" && res());
+    x.w.on("exit", res); // a worker that failed
+    setTimeout(res, ms);
+  });
+  const ws = [];
+  for (let i = 0; i < nWorkers; i++) ws.push(startWorker());
+  await Promise.all(ws.map((x) => x.ready));
+
+  const mainSt = { seed: 0x9e3779b9 | 0, ring: new Float64Array(4096) };
+  const t0 = Date.now();
+  const end = t0 + minutes * 60_000;
+  let nextSample = t0 + sampleMs;
+  let nextReplace = t0 + replaceMs;
+  let retireByDetach = true;
+  const samples = [];
+  const rss = () => process.memoryUsage().rss;
+
+  while (Date.now() < end && errors.length === 0) {
+    churn(lib, mainSt, 1000, tr, badA);
+    await new Promise((r) => setTimeout(r, 1));
+    const now = Date.now();
+    if (now >= nextReplace) {
+      nextReplace += replaceMs;
+      const old = ws.shift();
+      if (retireByDetach) {
+        old.w.postMessage("detach");
+        await leftWithin(old, 30_000);
+        await old.w.terminate();
+        detaches++;
+      } else {
+        const before = lib.stats().workers;
+        await old.w.terminate();
+        terminates++;
+        // its live blocks are freed here once its thread is confirmed gone (released by watchWorker)
+        for (let i = 0; i < 1000 && lib.stats().workers >= before; i++) {
+          lib.collect();
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        if (lib.stats().workers < before) {
+          for (const p of old.ring) {
+            if (p === 0) continue;
+            if (!stamped(lib, p)) badA[0]++;
+            lib.free(p);
+          }
+        } else errors.push("a terminated worker was not released within 10 s (its thread did not end)");
+      }
+      retireByDetach = !retireByDetach;
+      const fresh = startWorker();
+      await fresh.ready;
+      ws.push(fresh);
+    }
+    if (now >= nextSample) {
+      nextSample += sampleMs;
+      const s = lib.stats();
+      const row = { min: (now - t0) / 60_000, rss: rss(), reserved: s.reserved, committed: s.committed, inUse: s.inUse, workers: s.workers, abandoned: lib.sharedStats().abandonedSegments };
+      samples.push(row);
+      console.log(`soak: t=${row.min.toFixed(1)} min  rss ${(row.rss / MiB).toFixed(1)} MiB  reserved ${(row.reserved / MiB).toFixed(1)} MiB  committed ${(row.committed / MiB).toFixed(1)} MiB  inUse ${(row.inUse / MiB).toFixed(1)} MiB  workers ${row.workers}  abandoned segments ${row.abandoned}`);
+    }
+  }
+
+  // wind down: the workers end their loops and detach; main frees what is left in its hands
+  Atomics.store(new Int32Array(stop), 0, 1);
+  await Promise.all(ws.map((x) => leftWithin(x, 30_000)));
+  await Promise.all(ws.map((x) => x.w.terminate()));
+  for (let k = 0; k < tr.length; k++) {
+    const p = Number(Atomics.exchange(tr, k, 0n));
+    if (p !== 0) {
+      if (!stamped(lib, p)) badA[0]++;
+      lib.free(p);
+    }
+  }
+  for (const p of mainSt.ring) if (p !== 0) lib.free(p);
+  lib.collect(true);
+  const v = lib.validate();
+
+  // verdict
+  const fails = [];
+  if (errors.length > 0) fails.push(`worker error: ${errors[0].split("\n")[0]}`);
+  if (badA[0] !== 0) fails.push(`${badA[0]} blocks found overwritten`);
+  if (!v.ok) fails.push(`validate(): ${JSON.stringify(v.problems ?? v).slice(0, 200)}`);
+  const warm = Math.max(1, Math.floor(samples.length * 0.2));
+  if (samples.length < warm + 1) fails.push(`only ${samples.length} samples: run longer than ${(warm + 1) * sampleMs / 60000} min or sample more often`);
+  const detail = [];
+  for (const key of ["rss", "reserved", "committed"]) {
+    const w = Math.max(...samples.slice(0, warm).map((s) => s[key]));
+    const after = samples.slice(warm).map((s) => s[key]);
+    const max = after.length > 0 ? Math.max(...after) : w;
+    const limit = w * (1 + tol) + 8 * MiB;
+    detail.push(`${key} warm-up ${(w / MiB).toFixed(1)} MiB, max after ${(max / MiB).toFixed(1)} MiB (limit ${(limit / MiB).toFixed(1)})`);
+    if (max > limit) fails.push(`${key} grew: ${(w / MiB).toFixed(1)} -> ${(max / MiB).toFixed(1)} MiB`);
+  }
+  const summary = `${samples.length} samples (${warm} warm-up), workers started ${workersStarted} (${detaches} detached, ${terminates} terminated); ${detail.join("; ")}`;
+  console.log(fails.length === 0 ? `soak: PASS ${summary}` : `soak: FAIL ${fails.join("; ")} | ${summary}`);
+  process.exit(fails.length === 0 ? 0 : 1);
+}
