@@ -7,7 +7,7 @@ import { BIN_COUNT, BIN_FULL, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
-import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
+import { allocHuge, freeHuge, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
@@ -142,14 +142,14 @@ export class Heap {
   }
 
   /** flush: a guarded allocation of exactly `size` bytes ending at a guard page. */
-  private mallocHuge(size: number, align: number, flush = false): number {
+  private mallocHuge(size: number, align: number, flush = false, room = 0): number {
     this.checkLive();
     if (ctx.os === null) {
       ensureInit();
       if (align === 0 && this.malloc !== Heap.prototype.malloc) return this.malloc(size);
     }
     if (ctx.shared) this.reapHuge();
-    const got = allocHuge(size, align, this.id, this.arenaId, flush);
+    const got = allocHuge(size, align, this.id, this.arenaId, flush, room);
     if (got === null) return 0;
     const pr = got.pr;
     pr.heap = this;
@@ -432,11 +432,24 @@ export class Heap {
     const usable = usableSizeFor(p, "realloc");
     if (size <= usable && size >= Math.floor(usable / 2)) return p;
     if (size > MAX_ALLOC_SIZE) return 0;
-    const q = this.malloc(size);
+    // amortized growth: a huge block grows in place while its mapping has room, and one
+    // that moves to a huge size gets a mapping with room for half as much again
+    if (size > LARGE_OBJ_MAX && usable > LARGE_OBJ_MAX && size > usable && resizeHuge(locate(p, "realloc"), size)) return p;
+    const q = size > usable && size > LARGE_OBJ_MAX && !guardedActive() ? this.mallocGrown(size) : this.malloc(size);
     if (q === 0) return 0;
-    copyBytes(q, p, Math.min(usable, size));
+    try {
+      copyBytes(q, p, Math.min(usable, size));
+    } catch (e) {
+      free(q); // never orphan the new block
+      throw e;
+    }
     free(p);
     return q;
+  }
+
+  /** A huge block for realloc growth: its mapping has room to grow in place to 1.5 * size (without the room when that is refused). */
+  private mallocGrown(size: number): number {
+    return this.mallocHuge(size, 0, false, size + Math.floor(size / 2)) || this.mallocHuge(size, 0);
   }
 
   reallocAligned(p: number, size: number, alignment: number): number {
