@@ -157,8 +157,13 @@ export class Heap {
     this.pageCount++;
     const p = pr.base + pr.m[pr.pg + P_START];
     if (sec.fill) {
-      fillBytes(p, hugeSize(pr.r), 0xd0);
       pr.r.fresh = false;
+      try {
+        fillBytes(p, hugeSize(pr.r), 0xd0);
+      } catch (e) {
+        free(p); // never orphan a block taken
+        throw e;
+      }
     }
     return p;
   }
@@ -376,9 +381,7 @@ export class Heap {
   // ---------------------------------------------------------------- other entry points
 
   zalloc(size: number): number {
-    const p = this.malloc(size);
-    if (p !== 0) zeroBlock(p, size);
-    return p;
+    return zeroed(this.malloc(size), size);
   }
 
   calloc(count: number, size: number): number {
@@ -420,9 +423,7 @@ export class Heap {
   }
 
   zallocAligned(size: number, alignment: number): number {
-    const p = this.mallocAligned(size, alignment);
-    if (p !== 0) zeroBlock(p, size);
-    return p;
+    return zeroed(this.mallocAligned(size, alignment), size);
   }
 
   realloc(p: number, size: number): number {
@@ -461,7 +462,12 @@ export class Heap {
     if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
     const q = this.mallocAligned(size, alignment);
     if (q === 0) return 0;
-    copyBytes(q, p, Math.min(usable, size));
+    try {
+      copyBytes(q, p, Math.min(usable, size));
+    } catch (e) {
+      free(q); // never orphan the new block
+      throw e;
+    }
     free(p);
     return q;
   }
@@ -704,6 +710,18 @@ export class Heap {
     }
     return this.mallocHuge(obj, 0, true);
   }
+}
+
+/** Zeroes the first `size` bytes of the fresh block p (0: none); an error gives the block back before it propagates. */
+function zeroed(p: number, size: number): number {
+  if (p === 0) return 0;
+  try {
+    zeroBlock(p, size);
+  } catch (e) {
+    free(p);
+    throw e;
+  }
+  return p;
 }
 
 /** Re-picks every live heap's malloc (the configuration was fixed, or a guarded option changed). */

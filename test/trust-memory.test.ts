@@ -4,7 +4,8 @@
 // (item 14). Secure-mode items (8, 9, 10) are in test/trust-secure.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { bytes, calloc, collect, free, goodSize, Heap, malloc, realloc, stats, usableSize, validate } from "../mod.ts";
+import { backend, bytes, calloc, collect, free, getOption, goodSize, Heap, malloc, realloc, setOption, stats, usableSize, validate, zalloc, zallocAligned } from "../mod.ts";
+import { ctx } from "../src/context.ts";
 
 const t = suite("trust-memory");
 const KiB = 1024;
@@ -66,6 +67,76 @@ t("realloc of a huge block shrinks and grows in place while its mapping allows, 
   bytes(s + 34 * MiB - 1, 1)[0] = 7; // the grown part is ours
   free(s);
   assert.ok(validate().ok);
+});
+
+const GiB = 1024 * MiB;
+
+for (const how of ["calloc", "zalloc"] as const) {
+  t(`${how} of a reused 4 GiB + 64 KiB block (above koffi's and bun:ffi's largest view) is zeroed and never orphaned (issue 11 item 6)`, () => {
+    const N = 4 * GiB + 64 * KiB;
+    const cacheMax = getOption("hugeCacheMax");
+    setOption("hugeCacheMax", "8GiB");
+    try {
+      const before = stats().inUse;
+      const a = malloc(N);
+      if (a === 0) {
+        // the buffer backend cannot make an ArrayBuffer this large: 0, and nothing taken
+        assert.is(backend().kind, "buffer", "only the buffer backend may refuse");
+        assert.is(stats().inUse, before);
+        return;
+      }
+      bytes(a + N - 1, 1)[0] = 0xab;
+      bytes(a, 1)[0] = 0xcd;
+      bytes(a + 4 * GiB - 1, 2).fill(0xef);
+      free(a);
+      const c = how === "calloc" ? calloc(1, N) : zalloc(N);
+      assert.ok(c !== 0, `${how} gave 0`);
+      assert.is(bytes(c + N - 1, 1)[0], 0, "last byte");
+      assert.is(bytes(c, 1)[0], 0, "first byte");
+      assert.equal([...bytes(c + 4 * GiB - 1, 2)], [0, 0], "across the 4 GiB boundary");
+      assert.is(stats().inUse - before, usableSize(c), "one live block counted");
+      free(c);
+      assert.is(stats().inUse, before, "nothing orphaned");
+      assert.ok(validate().ok);
+    } finally {
+      setOption("hugeCacheMax", cacheMax);
+      collect(true);
+    }
+  });
+}
+
+t("an error while zeroing gives the block back (issue 11 item 6): zalloc/zallocAligned/calloc rethrow, stats and the heap intact", () => {
+  const o = ctx.os!;
+  const was = o.purge;
+  const keep = malloc(100);
+  bytes(keep, 100).fill(0x5a);
+  // a dirty huge block: freed into the cache, so the next zalloc of its size must zero it
+  free(zalloc(8 * MiB));
+  const before = stats().inUse;
+  const fail = () => {
+    throw new Error("injected purge failure");
+  };
+  for (const f of [() => zalloc(8 * MiB), () => calloc(2, 4 * MiB), () => zallocAligned(8 * MiB, 4096)]) {
+    free(malloc(8 * MiB)); // a dirty 8 MiB mapping in the huge cache: the next call must zero it
+    (o as { purge: typeof was }).purge = fail;
+    let threw = "";
+    try {
+      f();
+    } catch (e) {
+      threw = (e as Error).message;
+    } finally {
+      (o as { purge: typeof was }).purge = was;
+    }
+    assert.match(threw, /injected purge failure/);
+    assert.is(stats().inUse, before, "no block orphaned");
+  }
+  assert.is(stats().inUse, before, "nothing orphaned");
+  assert.ok(bytes(keep, 100).every((x) => x === 0x5a), "the other block is intact");
+  assert.ok(validate().ok);
+  free(keep);
+  const z = zalloc(8 * MiB);
+  assert.ok(z !== 0 && bytes(z, 16).every((x) => x === 0));
+  free(z);
 });
 
 t.run();
