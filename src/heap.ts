@@ -149,8 +149,12 @@ export class Heap {
       if (align === 0 && this.malloc !== Heap.prototype.malloc) return this.malloc(size);
     }
     if (ctx.shared) this.reapHuge();
-    const got = allocHuge(size, align, this.id, this.arenaId, flush, room);
-    if (got === null) return 0;
+    let got = allocHuge(size, align, this.id, this.arenaId, flush, room);
+    if (got === null) {
+      collectBeforeRefusal(this);
+      got = allocHuge(size, align, this.id, this.arenaId, flush, room);
+      if (got === null) return 0;
+    }
     const pr = got.pr;
     pr.heap = this;
     this.push(pr, BIN_HUGE);
@@ -178,7 +182,7 @@ export class Heap {
     if (pr === null) {
       pr = this.freshPage(bin);
       if (pr === null) {
-        this.collect(true);
+        collectBeforeRefusal(this);
         pr = this.freshPage(bin);
         if (pr === null) return null;
       }
@@ -500,7 +504,7 @@ export class Heap {
   }
 
   /** Gives pages without live blocks back to their segments (the free fast path leaves them queued). */
-  private freeEmptyPages(): void {
+  freeEmptyPages(): void {
     for (const pr of this.pages()) {
       if (pr.queue === BIN_HUGE) continue;
       collectPage(pr.m, pr.pg);
@@ -710,6 +714,19 @@ export class Heap {
     }
     return this.mallocHuge(obj, 0, true);
   }
+}
+
+/**
+ * Before an allocation is refused (a budget, an exclusive arena that is full, the OS): gives
+ * back what this worker holds without using it — empty pages of every live heap (the free
+ * fast path leaves them queued), with a shared allocator huge blocks other workers freed and
+ * abandoned segments — and purges free memory now (cached huge mappings included). The
+ * caller retries once.
+ */
+function collectBeforeRefusal(heap: Heap): void {
+  for (const h of heaps) if (h !== undefined && h.isLive) h.freeEmptyPages();
+  if (ctx.shared && heap.isLive) heap.rescue();
+  purgeExpired(true);
 }
 
 /** Zeroes the first `size` bytes of the fresh block p (0: none); an error gives the block back before it propagates. */

@@ -4,7 +4,7 @@
 // (item 14). Secure-mode items (8, 9, 10) are in test/trust-secure.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { backend, bytes, calloc, collect, free, getOption, goodSize, Heap, malloc, realloc, setOption, stats, usableSize, validate, zalloc, zallocAligned } from "../mod.ts";
+import { backend, bytes, reserveOsMemory, calloc, collect, free, getOption, goodSize, Heap, malloc, realloc, setOption, stats, usableSize, validate, zalloc, zallocAligned } from "../mod.ts";
 import { ctx } from "../src/context.ts";
 
 const t = suite("trust-memory");
@@ -137,6 +137,30 @@ t("an error while zeroing gives the block back (issue 11 item 6): zalloc/zallocA
   const z = zalloc(8 * MiB);
   assert.ok(z !== 0 && bytes(z, 16).every((x) => x === 0));
   free(z);
+});
+
+t("a heap bound to a full exclusive arena collects and retries before refusing (issue 11 item 14): 72 blocks freed, then malloc(6 MiB) succeeds", () => {
+  const id = reserveOsMemory(8 * MiB, { exclusive: true });
+  const h = Heap.create({ arena: id });
+  const ps: number[] = [];
+  for (let i = 0; i < 72; i++) {
+    const p = h.malloc(100_000);
+    if (p === 0) break;
+    ps.push(p);
+  }
+  assert.ok(ps.length >= 40, `blocks ${ps.length}`);
+  for (const p of ps) h.free(p);
+  const big = h.malloc(6 * MiB);
+  assert.ok(big !== 0, "malloc(6 MiB) after freeing everything");
+  bytes(big + 6 * MiB - 1, 1)[0] = 1;
+  h.free(big);
+  // and the other way: small pages come back once the huge block is gone
+  const again: number[] = [];
+  for (let i = 0; i < 72; i++) again.push(h.malloc(100_000));
+  assert.ok(again.filter((p) => p !== 0).length >= ps.length, "the arena serves as many blocks again");
+  for (const p of again) if (p !== 0) h.free(p);
+  assert.ok(validate().ok);
+  h.destroy();
 });
 
 t.run();
