@@ -12,7 +12,7 @@ import {
   DIRECT_SIZE_MAX, HUGE_HEADER_SIZE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
-import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
+import { collectPage, extendPage, initPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
@@ -271,7 +271,7 @@ export class Heap {
         continue;
       }
       collectPage(pr.m, pr.pg);
-      if (pr.m[pr.pg + P_USED] === 0) this.freePage(pr);
+      if (pr.m[pr.pg + P_USED] === 0 && verifyEmpty(pr.m, pr.pg)) this.freePage(pr, true);
       else {
         this.remove(pr);
         this.pageCount--;
@@ -369,7 +369,9 @@ export class Heap {
     this.freePage(pr);
   }
 
-  private freePage(pr: PageRef): void {
+  /** Gives an emptied page back to its segment; unless `trusted`, only once its lists prove it empty (verifyEmpty). */
+  private freePage(pr: PageRef, trusted = false): void {
+    if (!trusted && !verifyEmpty(pr.m, pr.pg)) return; // a double free made the used count lie: the page stays
     this.remove(pr);
     pr.heap = null;
     this.pageCount--;
@@ -522,7 +524,7 @@ export class Heap {
         this.removeHuge(pr);
         freeHuge(pr);
       } else {
-        this.freePage(pr);
+        this.freePage(pr, true);
       }
     }
     this.retire("destroyed");

@@ -5,11 +5,11 @@
 import { BIN_SIZE } from "./bins.ts";
 import {
   CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
-  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
+  P_KEY, P_LOCAL_FREE, P_OWNER, PF_CORRUPT, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
   PF_RETIRE, PF_SLOW_FREE,
-  SEC_WORDS,
+  SEC_FREE, SEC_LOCAL, SEC_WORDS,
 } from "./layout.ts";
-import { collectChecked, initChecked, liveChecked, secOf, threadChecked } from "./secure.ts";
+import { collectChecked, initChecked, link, liveChecked, nextFree, reportCorrupt, secOf, threadChecked } from "./secure.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
 const EXTEND_BYTES = 16384;
@@ -188,4 +188,58 @@ export function liveBlocks(m: Int32Array, pg: number): number {
     t = m[t >> 2];
   }
   return n;
+}
+
+let seen = new Uint8Array(4096);
+
+/**
+ * Called before a page whose used count reached 0 is given back (and may be reused for
+ * another size class): true when its free and local-free lists hold exactly its capacity in
+ * distinct blocks. An undetected double free (secure level < 3) pushes one block twice: the
+ * list gets a cycle and the used count reaches 0 while another block is still live. Then each
+ * list is cut at its first repeated block or bad link (so no block is on a list twice), the
+ * used count is recomputed as capacity minus the distinct free blocks, the corruption is
+ * reported, and false keeps the page with its live blocks. The thread-free list must have
+ * been collected (collectPage). Slow path: O(capacity), once per emptied page.
+ */
+export function verifyEmpty(m: Int32Array, pg: number): boolean {
+  const cap = m[pg + P_CAPACITY];
+  const bsize = m[pg + P_BSIZE];
+  const start = m[pg + P_START];
+  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
+  const h = checked ? secOf(pg) : 0;
+  if (seen.length < cap) seen = new Uint8Array(cap);
+  seen.fill(0, 0, cap);
+  let distinct = 0;
+  let cut = "";
+  for (const head of checked ? [h + SEC_FREE, h + SEC_LOCAL] : [pg + P_FREE, pg + P_LOCAL_FREE]) {
+    let prev = -1; // the block whose link is followed (-1: the list head word)
+    let b = m[head];
+    while (b !== 0) {
+      const i = (b - start) / bsize;
+      const bad = !(i >= 0 && i < cap && Number.isInteger(i)) ? "links outside the page's blocks" : seen[i] === 1 ? "holds a block twice (a double free)" : "";
+      if (bad !== "") {
+        cut ||= bad;
+        if (prev === -1) m[head] = 0;
+        else if (checked) link(m, h, prev, 0);
+        else m[prev >> 2] = 0;
+        break;
+      }
+      seen[i] = 1;
+      distinct++;
+      prev = b;
+      b = checked ? nextFree(m, pg, h, b, "free") : m[b >> 2];
+      if (b < 0) { // a checked link that fails (already reported): the list ends here
+        link(m, h, prev, 0);
+        cut ||= "has a bad link";
+        break;
+      }
+    }
+  }
+  if (cut === "" && distinct === cap) return true;
+  m[pg + P_USED] = cap - distinct;
+  m[pg + P_FLAGS] |= PF_CORRUPT;
+  reportCorrupt(`a page of ${bsize}-byte blocks was about to be given back with its used count at 0, but its free list ${cut || "is short"} ` +
+    `(${distinct} of ${cap} blocks free): kept, with ${cap - distinct} blocks counted live. A double free?`);
+  return false;
 }

@@ -396,6 +396,14 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
 export const detected = { count: 0, recent: [] as string[] };
 const RECENT_MAX = 64;
 
+/** Records a detected corruption: counted, kept in `detected.recent`, printed once (every one with verbose >= 1). */
+export function reportCorrupt(text: string, first = true): void {
+  detected.count++;
+  detected.recent.push(text);
+  if (detected.recent.length > RECENT_MAX) detected.recent.shift();
+  if (first || ctx.options.verbose >= 1) console.error("tsmalloc: " + text);
+}
+
 function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string): -1 {
   const already = (m[pg + P_FLAGS] & PF_CORRUPT) !== 0;
   m[pg + P_FLAGS] |= PF_CORRUPT;
@@ -404,10 +412,7 @@ function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string
   const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
     `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? ` +
     `The rest of the list was dropped, never followed.`;
-  detected.count++;
-  detected.recent.push(text);
-  if (detected.recent.length > RECENT_MAX) detected.recent.shift();
-  if (!already || ctx.options.verbose >= 1) console.error("tsmalloc: " + text);
+  reportCorrupt(text, !already);
   return -1;
 }
 

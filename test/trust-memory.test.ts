@@ -113,6 +113,11 @@ t("an error while zeroing gives the block back (issue 11 item 6): zalloc/zallocA
   // a dirty huge block: freed into the cache, so the next zalloc of its size must zero it
   free(zalloc(8 * MiB));
   const before = stats().inUse;
+  const delay = getOption("purgeDelay");
+  setOption("purgeDelay", 3_600_000); // the cached mapping stays dirty (a purge would make it read as zero)
+  const cacheMax = getOption("hugeCacheMax");
+  setOption("hugeCacheMax", 0); // empties the huge cache: the only mapping in it will be the dirty one below
+  setOption("hugeCacheMax", 64 * MiB);
   const fail = () => {
     throw new Error("injected purge failure");
   };
@@ -130,6 +135,8 @@ t("an error while zeroing gives the block back (issue 11 item 6): zalloc/zallocA
     assert.match(threw, /injected purge failure/);
     assert.is(stats().inUse, before, "no block orphaned");
   }
+  setOption("purgeDelay", delay);
+  setOption("hugeCacheMax", cacheMax);
   assert.is(stats().inUse, before, "nothing orphaned");
   assert.ok(bytes(keep, 100).every((x) => x === 0x5a), "the other block is intact");
   assert.ok(validate().ok);
