@@ -105,8 +105,15 @@ export function collectPage(m: Int32Array, pg: number): void {
     const free = m[pg + P_FREE];
     if (free === 0) m[pg + P_FREE] = local;
     else {
+      // (bounded: a double free below secure level 3 can make the list a cycle)
       let t = local;
-      while (m[t >> 2] !== 0) t = m[t >> 2];
+      for (let n = m[pg + P_CAPACITY]; m[t >> 2] !== 0; t = m[t >> 2]) {
+        if (--n < 0) {
+          repairLists(m, pg);
+          collectPage(m, pg);
+          return;
+        }
+      }
       m[t >> 2] = free;
       m[pg + P_FREE] = local;
     }
@@ -195,14 +202,44 @@ let seen = new Uint8Array(4096);
 /**
  * Called before a page whose used count reached 0 is given back (and may be reused for
  * another size class): true when its free and local-free lists hold exactly its capacity in
- * distinct blocks. An undetected double free (secure level < 3) pushes one block twice: the
- * list gets a cycle and the used count reaches 0 while another block is still live. Then each
- * list is cut at its first repeated block or bad link (so no block is on a list twice), the
- * used count is recomputed as capacity minus the distinct free blocks, the corruption is
- * reported, and false keeps the page with its live blocks. The thread-free list must have
- * been collected (collectPage). Slow path: O(capacity), once per emptied page.
+ * distinct blocks. An undetected double free (secure level < 3) pushes one block twice: a list
+ * gets a cycle, or the two lists share a tail, and the used count reaches 0 while another
+ * block is still live. Then repairLists cuts them and recomputes the used count, and false
+ * keeps the page with its live blocks. Slow path, once per emptied page: one walk of the lists
+ * (two lists that share a block share their last block, and a list longer than the capacity
+ * has a cycle), the repair only when that fails. Thread-free blocks are not looked at.
  */
 export function verifyEmpty(m: Int32Array, pg: number): boolean {
+  const cap = m[pg + P_CAPACITY];
+  const start = m[pg + P_START];
+  const span = m[pg + P_END] - start;
+  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
+  const h = checked ? secOf(pg) : 0;
+  let total = 0;
+  let lastFree = -1;
+  for (let l = 0; l < 2; l++) {
+    let b = m[checked ? h + l : pg + l]; // SEC_FREE, SEC_LOCAL / P_FREE, P_LOCAL_FREE
+    let last = -1;
+    for (let n = 0; b !== 0; n++) {
+      if (n >= cap || ((b - start) >>> 0) >= span) return repairLists(m, pg);
+      last = b;
+      b = checked ? nextFree(m, pg, h, b, l === 0 ? "free" : "local-free") : m[b >> 2];
+      if (b < 0) return repairLists(m, pg);
+      total++;
+    }
+    if (l === 0) lastFree = last;
+    else if (last !== -1 && last === lastFree) return repairLists(m, pg);
+  }
+  return total === cap || repairLists(m, pg);
+}
+
+/**
+ * The lists of a page that failed verifyEmpty, or whose local-free list was longer than its
+ * capacity: each list is cut at its first repeated block or bad link (so no block is on a list
+ * twice and no walk loops), the used count becomes capacity minus the distinct free blocks,
+ * and the corruption is reported. Returns true only when the page turns out to be empty.
+ */
+export function repairLists(m: Int32Array, pg: number): boolean {
   const cap = m[pg + P_CAPACITY];
   const bsize = m[pg + P_BSIZE];
   const start = m[pg + P_START];
@@ -237,9 +274,10 @@ export function verifyEmpty(m: Int32Array, pg: number): boolean {
     }
   }
   if (cut === "" && distinct === cap) return true;
+  const used = m[pg + P_USED];
   m[pg + P_USED] = cap - distinct;
   m[pg + P_FLAGS] |= PF_CORRUPT;
-  reportCorrupt(`a page of ${bsize}-byte blocks was about to be given back with its used count at 0, but its free list ${cut || "is short"} ` +
-    `(${distinct} of ${cap} blocks free): kept, with ${cap - distinct} blocks counted live. A double free?`);
-  return false;
+  reportCorrupt(`a page of ${bsize}-byte blocks (used count ${used}) has a free list that ${cut || "is short"} ` +
+    `(${distinct} of ${cap} blocks free): cut there and kept, with ${cap - distinct} blocks counted live. A double free?`);
+  return distinct === cap;
 }
