@@ -130,11 +130,18 @@ export class Heap {
       this.slowCalls = 0;
       this.freeEmptyPages();
     }
-    const pr = this.findPage(bin);
+    let pr = this.findPage(bin);
     if (pr === null) return 0;
     const m = pr.m;
     const pg = pr.pg;
-    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return pr.base + popChecked(m, pg, pr.sec);
+    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+      // a corrupted list is dropped (popChecked returns 0): another page, or this one extended
+      for (let tries = 0; ; tries++) {
+        const b = popChecked(pr.m, pr.pg, pr.sec);
+        if (b !== 0) return pr.base + b;
+        if (tries === 8 || (pr = this.findPage(bin)) === null) return 0;
+      }
+    }
     const b = m[pg + P_FREE];
     m[pg + P_FREE] = m[b >> 2];
     m[pg + P_USED]++;
@@ -642,8 +649,8 @@ export class Heap {
     const h = pr.sec;
     let b = m[h]; //                                           SEC_FREE
     if (b === 0 && (b = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
+      m[h] = b; // (on a list at every moment: another worker's double-free search must find it)
       m[h + 1] = 0;
-      m[h] = b;
     }
     if (b !== 0) {
       const i = b >> 2;

@@ -188,8 +188,8 @@ export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: 
 
 /**
  * Pops the first block of a checked page's free list (region offset; 0 when empty) and
- * counts it used; an empty free list first takes the local-free list. A corrupted link ends the list: the block is still good (it was reached
- * through checked links), the rest is dropped.
+ * counts it used; an empty free list first takes the local-free list. A block whose own
+ * link fails its check is never handed out (see popBad): 0 then, and the list is dropped.
  */
 export function popChecked(m: Int32Array, pg: number, h: number): number {
   // literal offsets (hot): SEC_K0 2, SEC_K1 3, P_START 7, P_END 12, P_USED 3
@@ -197,6 +197,7 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
   if (b === 0) {
     b = m[h + 1]; // the owner's own frees are the next free list (SEC_LOCAL 1)
     if (b === 0) return 0;
+    m[h] = b; // (on a list at every moment: another worker's double-free search must find it)
     m[h + 1] = 0;
   }
   const i = b >> 2;
@@ -212,16 +213,18 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
   return b;
 }
 
-/** popChecked with a bad link: reported, the rest of the list dropped; the block itself is good (reached through checked links). */
+/**
+ * popChecked with a bad link in block b: reported, and the list dropped from b on — b
+ * included. b was reached through a link that passed its check, but that link may be a
+ * replay (a dangling pointer writing a freed block's own old bytes back), and then b is a
+ * live block; a block whose own words fail is never handed out. The dropped blocks are
+ * neither free nor counted used: the page is never given back (verifyEmpty).
+ */
 function popBad(m: Int32Array, pg: number, h: number, b: number): number {
   nextFree(m, pg, h, b, "free");
   m[h] = 0;
-  m[b >> 2] = 0;
-  m[(b >> 2) + 1] = 0;
-  m[pg + P_USED]++;
-  return b;
+  return 0;
 }
-
 /** Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random order at level 3+). */
 export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
   const h = secOf(pg);

@@ -45,3 +45,49 @@ export function doubleFreeScenario(): { threw: boolean; intact: boolean; detecte
   }
 }
 
+
+/**
+ * A dangling pointer's replay: block B is freed after X (so B's link points to X) and its first
+ * 16 bytes are saved; B and X are allocated again (both live), B is freed again, and the saved
+ * bytes are written back into B. Then two mallocs of the class: the first may return B (it is
+ * free), the second must not return X (still live). Returns whether a live block was handed
+ * out and how many corruptions validate() counted.
+ */
+export function replayScenario(): { handedLive: number; detected: number; ok: boolean } {
+  const h = Heap.create();
+  try {
+    const ps: number[] = [];
+    for (let i = 0; i < 3000; i++) ps.push(h.malloc(1024));
+    const pr = locate(ps[0], "test");
+    const page = ps.filter((p) => locate(p, "test") === pr);
+    if (ps.at(-1)! === page.at(-1) || page.length < 30) throw new Error("the scenario needs a full page");
+    const X = page[3], B = page[7];
+    const live = new Set(ps);
+    const before = validate().detectedCount;
+    // enough frees to bring the page back into its queue, X and B last: B's link points to X
+    for (const p of page.slice(10, 26)) (h.free(p), live.delete(p));
+    h.free(X);
+    h.free(B);
+    live.delete(X);
+    live.delete(B);
+    const saved = bytes(B, 16).slice();
+    let handedLive = 0;
+    const take = () => {
+      const q = h.malloc(1024);
+      if (live.has(q)) handedLive++;
+      live.add(q);
+      return q;
+    };
+    for (let i = 0; i < 5000 && !(live.has(B) && live.has(X)); i++) take();
+    if (!live.has(B) || !live.has(X)) throw new Error("B and X were not allocated again");
+    bytes(X, 1024).fill(0x11); // X is live: its owner writes to it
+    h.free(B);
+    live.delete(B);
+    bytes(B, 16).set(saved); // the replay: B's link points to X again
+    for (let i = 0; i < 200; i++) take();
+    const intact = bytes(X, 1024).every((v) => v === 0x11);
+    return { handedLive: handedLive + (intact ? 0 : 1), detected: validate().detectedCount - before, ok: true };
+  } finally {
+    h.destroy();
+  }
+}

@@ -39,4 +39,12 @@ for (const level of ["1", "2", "3"]) {
   });
 }
 
+for (const level of ["2", "3", "4"]) {
+  t(`secure ${level} (child): a replayed free-list link (a freed block's own old 16 bytes written back) never makes malloc return a live block, and is reported (issue 11 item 9)`, () => {
+    const r = child(["replay"], { TSMALLOC_SECURE: level }, `level ${level}`);
+    assert.is(r.handedLive, 0, "no live block handed out");
+    assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
+  });
+}
+
 t.run();
