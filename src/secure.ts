@@ -289,6 +289,17 @@ export function collectChecked(m: Int32Array, pg: number): void {
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
+  // under the free lock: a concurrent free's double-free search never misses blocks in transit
+  const locked = sec.doubleFree && ctx.shared;
+  if (locked) lockFrees(m, pg);
+  try {
+    moveThreadFreeChecked(m, pg, h);
+  } finally {
+    if (locked) unlockFrees(m, pg);
+  }
+}
+
+function moveThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   const head = takeThreadFree(m, pg);
   if (head === 0) return;
   const cap = m[pg + P_CAPACITY];
@@ -303,6 +314,45 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   link(m, h, t, m[h + SEC_LOCAL]);
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
+}
+
+/**
+ * Bit 1 of a checked page's thread-free word: its free lock. With double-free checks
+ * (level 3+, debugFill) and a shared allocator, every free of a block of the page checks and
+ * pushes under it, and the owner moves the thread-free list under it: of two frees of one
+ * block at the same moment exactly one succeeds, the other finds the block free and throws
+ * DoubleFreeError. Pushes and takes of the thread-free list keep the low four bits.
+ */
+const TF_LOCK = 2;
+/** Spins between clock reads while the free lock is held by another worker. */
+const LOCK_SPINS = 4096;
+/** A free lock held this long (ms) belonged to a worker that died holding it: taken over. */
+const LOCK_STALE_MS = 2000;
+let staleLocks = 0;
+
+/** Takes a checked page's free lock (see TF_LOCK). */
+export function lockFrees(m: Int32Array, pg: number): void {
+  let since = 0;
+  for (let spins = 0; ; spins++) {
+    const tf = Atomics.load(m, pg + P_THREAD_FREE);
+    if ((tf & TF_LOCK) === 0) {
+      if (Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf | TF_LOCK) === tf) return;
+      continue;
+    }
+    if (spins % LOCK_SPINS !== LOCK_SPINS - 1) continue;
+    const now = ctx.now();
+    if (since === 0) since = now;
+    else if (now - since > LOCK_STALE_MS) {
+      // its holder was terminated between lock and unlock (a free takes microseconds)
+      if (staleLocks++ === 0) console.error(`tsmalloc: a page's free lock was held for ${LOCK_STALE_MS} ms: taken over (its holder was terminated?)`);
+      return;
+    }
+  }
+}
+
+/** Releases a checked page's free lock. */
+export function unlockFrees(m: Int32Array, pg: number): void {
+  Atomics.and(m, pg + P_THREAD_FREE, ~TF_LOCK);
 }
 
 /** Free from another worker: atomic push onto the thread-free list, the link encoded. */
