@@ -2,7 +2,7 @@
  * Size classes, after mimalloc: 16-byte granularity up to 64 B, then four classes per
  * power of two (worst internal waste < 25%), up to LARGE_OBJ_MAX. Larger is huge.
  */
-import { HUGE_ROUND, LARGE_OBJ_MAX, MEDIUM_OBJ_MAX, PageKind, SMALL_OBJ_MAX } from "./layout.ts";
+import { KiB, LARGE_OBJ_MAX, MiB, MEDIUM_OBJ_MAX, PageKind, SMALL_OBJ_MAX } from "./layout.ts";
 
 /** Class of a size in 1..LARGE_OBJ_MAX (sizes 0..16 are class 1). */
 export function binOf(size: number): number {
@@ -34,9 +34,15 @@ export function pageKindOfBin(bin: number): PageKind {
   return s <= SMALL_OBJ_MAX ? PageKind.Small : s <= MEDIUM_OBJ_MAX ? PageKind.Medium : PageKind.Large;
 }
 
-/** Usable size of a huge block requested with `size` bytes. */
+/**
+ * Usable size of a huge block requested with `size` bytes (> LARGE_OBJ_MAX), as mimalloc's
+ * `_mi_os_good_alloc_size`: rounded up to 256 KiB below 8 MiB, 1 MiB below 32 MiB, 4 MiB
+ * beyond — a step of at most 12.5% of the size, so a block grown by small steps moves (and is
+ * copied) at most once per step. Always a multiple of HUGE_ROUND (the mapping granularity).
+ */
 export function hugeBlockSize(size: number): number {
-  return Math.ceil(size / HUGE_ROUND) * HUGE_ROUND;
+  const step = size < 8 * MiB ? 256 * KiB : size < 32 * MiB ? MiB : 4 * MiB;
+  return Math.ceil(size / step) * step;
 }
 
 /** The usable size malloc(size) would give (size already validated). */

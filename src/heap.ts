@@ -7,12 +7,12 @@ import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from 
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
-import { allocHuge, freeHuge, hugeSize } from "./huge.ts";
+import { allocHuge, freeHuge, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
-import { collectPage, extendPage, initPage, liveBlocks, setPageFlags } from "./page.ts";
+import { collectPage, extendPage, initPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
 import { claimPage, purgeExpired, releasePage } from "./segment.ts";
 import {
@@ -131,11 +131,18 @@ export class Heap {
       this.slowCalls = 0;
       this.freeEmptyPages();
     }
-    const pr = this.findPage(bin);
+    let pr = this.findPage(bin);
     if (pr === null) return 0;
     const m = pr.m;
     const pg = pr.pg;
-    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return pr.base + popChecked(m, pg, pr.sec);
+    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+      // a corrupted list is dropped (popChecked returns 0): another page, or this one extended
+      for (let tries = 0; ; tries++) {
+        const b = popChecked(pr.m, pr.pg, pr.sec);
+        if (b !== 0) return pr.base + b;
+        if (tries === 8 || (pr = this.findPage(bin)) === null) return 0;
+      }
+    }
     const b = m[pg + P_FREE];
     m[pg + P_FREE] = m[b >> 2];
     m[pg + P_USED]++;
@@ -143,23 +150,32 @@ export class Heap {
   }
 
   /** flush: a guarded allocation of exactly `size` bytes ending at a guard page. */
-  private mallocHuge(size: number, align: number, flush = false): number {
+  private mallocHuge(size: number, align: number, flush = false, room = 0): number {
     this.checkLive();
     if (ctx.os === null) {
       ensureInit();
       if (align === 0 && this.malloc !== Heap.prototype.malloc) return this.malloc(size);
     }
     if (ctx.shared) this.reapHuge();
-    const got = allocHuge(size, align, this.id, this.arenaId, flush);
-    if (got === null) return 0;
+    let got = allocHuge(size, align, this.id, this.arenaId, flush, room);
+    if (got === null) {
+      collectBeforeRefusal(this);
+      got = allocHuge(size, align, this.id, this.arenaId, flush, room);
+      if (got === null) return 0;
+    }
     const pr = got.pr;
     pr.heap = this;
     this.push(pr, BIN_HUGE);
     this.pageCount++;
     const p = pr.base + pr.m[pr.pg + P_START];
     if (sec.fill) {
-      fillBytes(p, hugeSize(pr.r), 0xd0);
       pr.r.fresh = false;
+      try {
+        fillBytes(p, hugeSize(pr.r), 0xd0);
+      } catch (e) {
+        free(p); // never orphan a block taken
+        throw e;
+      }
     }
     return p;
   }
@@ -174,7 +190,7 @@ export class Heap {
     if (pr === null) {
       pr = this.freshPage(bin);
       if (pr === null) {
-        this.collect(true);
+        collectBeforeRefusal(this);
         pr = this.freshPage(bin);
         if (pr === null) return null;
       }
@@ -263,7 +279,7 @@ export class Heap {
         continue;
       }
       collectPage(pr.m, pr.pg);
-      if (pr.m[pr.pg + P_USED] === 0) this.freePage(pr);
+      if (pr.m[pr.pg + P_USED] === 0 && verifyEmpty(pr.m, pr.pg)) this.freePage(pr, true);
       else {
         this.remove(pr);
         this.pageCount--;
@@ -361,7 +377,9 @@ export class Heap {
     this.freePage(pr);
   }
 
-  private freePage(pr: PageRef): void {
+  /** Gives an emptied page back to its segment; unless `trusted`, only once its lists prove it empty (verifyEmpty). */
+  private freePage(pr: PageRef, trusted = false): void {
+    if (!trusted && !verifyEmpty(pr.m, pr.pg)) return; // a double free made the used count lie: the page stays
     this.remove(pr);
     pr.heap = null;
     this.pageCount--;
@@ -377,9 +395,7 @@ export class Heap {
   // ---------------------------------------------------------------- other entry points
 
   zalloc(size: number): number {
-    const p = this.malloc(size);
-    if (p !== 0) zeroBlock(p, size);
-    return p;
+    return zeroed(this.malloc(size), size);
   }
 
   calloc(count: number, size: number): number {
@@ -416,9 +432,7 @@ export class Heap {
   }
 
   zallocAligned(size: number, alignment: number): number {
-    const p = this.mallocAligned(size, alignment);
-    if (p !== 0) zeroBlock(p, size);
-    return p;
+    return zeroed(this.mallocAligned(size, alignment), size);
   }
 
   realloc(p: number, size: number): number {
@@ -428,11 +442,24 @@ export class Heap {
     const usable = usableSizeFor(p, "realloc");
     if (size <= usable && size >= Math.floor(usable / 2)) return p;
     if (size > MAX_ALLOC_SIZE) return 0;
-    const q = this.malloc(size);
+    // amortized growth: a huge block grows in place while its mapping has room, and one
+    // that moves to a huge size gets a mapping with room for half as much again
+    if (size > LARGE_OBJ_MAX && usable > LARGE_OBJ_MAX && size > usable && resizeHuge(locate(p, "realloc"), size)) return p;
+    const q = size > usable && size > LARGE_OBJ_MAX && !guardedActive() ? this.mallocGrown(size) : this.malloc(size);
     if (q === 0) return 0;
-    copyBytes(q, p, Math.min(usable, size));
+    try {
+      copyBytes(q, p, Math.min(usable, size));
+    } catch (e) {
+      free(q); // never orphan the new block
+      throw e;
+    }
     free(p);
     return q;
+  }
+
+  /** A huge block for realloc growth: its mapping has room to grow in place to 1.5 * size (without the room when that is refused). */
+  private mallocGrown(size: number): number {
+    return this.mallocHuge(size, 0, false, size + Math.floor(size / 2)) || this.mallocHuge(size, 0);
   }
 
   reallocAligned(p: number, size: number, alignment: number): number {
@@ -444,7 +471,12 @@ export class Heap {
     if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
     const q = this.mallocAligned(size, alignment);
     if (q === 0) return 0;
-    copyBytes(q, p, Math.min(usable, size));
+    try {
+      copyBytes(q, p, Math.min(usable, size));
+    } catch (e) {
+      free(q); // never orphan the new block
+      throw e;
+    }
     free(p);
     return q;
   }
@@ -477,7 +509,7 @@ export class Heap {
   }
 
   /** Gives pages without live blocks back to their segments (the free fast path leaves them queued). */
-  private freeEmptyPages(): void {
+  freeEmptyPages(): void {
     for (const pr of this.pages()) {
       if (pr.queue === BIN_HUGE) continue;
       collectPage(pr.m, pr.pg);
@@ -495,7 +527,7 @@ export class Heap {
         this.removeHuge(pr);
         freeHuge(pr);
       } else {
-        this.freePage(pr);
+        this.freePage(pr, true);
       }
     }
     this.retire("destroyed");
@@ -606,8 +638,8 @@ export class Heap {
     const h = pr.sec;
     let b = m[h]; //                                           SEC_FREE
     if (b === 0 && (b = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
+      m[h] = b; // (on a list at every moment: another worker's double-free search must find it)
       m[h + 1] = 0;
-      m[h] = b;
     }
     if (b !== 0) {
       const i = b >> 2;
@@ -680,6 +712,31 @@ export class Heap {
     }
     return this.mallocHuge(obj, 0, true);
   }
+}
+
+/**
+ * Before an allocation is refused (a budget, an exclusive arena that is full, the OS): gives
+ * back what this worker holds without using it — empty pages of every live heap (the free
+ * fast path leaves them queued), with a shared allocator huge blocks other workers freed and
+ * abandoned segments — and purges free memory now (cached huge mappings included). The
+ * caller retries once.
+ */
+function collectBeforeRefusal(heap: Heap): void {
+  for (const h of heaps) if (h !== undefined && h.isLive) h.freeEmptyPages();
+  if (ctx.shared && heap.isLive) heap.rescue();
+  purgeExpired(true);
+}
+
+/** Zeroes the first `size` bytes of the fresh block p (0: none); an error gives the block back before it propagates. */
+function zeroed(p: number, size: number): number {
+  if (p === 0) return 0;
+  try {
+    zeroBlock(p, size);
+  } catch (e) {
+    free(p);
+    throw e;
+  }
+  return p;
 }
 
 /** Re-picks every live heap's malloc (the configuration was fixed, or a guarded option changed). */

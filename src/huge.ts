@@ -21,6 +21,7 @@ import { insertSorted, PageRef, Region, RegionKind } from "./region.ts";
 import { maybePurge, schedulePurge, segmentCookie } from "./segment.ts";
 import { guardHuge, hugeTailGuard, sec, unguardHuge } from "./secure.ts";
 import { addHuge } from "./usage.ts";
+import { fillBytes } from "./views.ts";
 
 interface Cached {
   r: Region;
@@ -185,12 +186,13 @@ function fresh(bsize: number, align: number): { r: Region; start: number; zero: 
  * bound to arena `arenaId` (0 = none). Returns its page handle (block at pr.base + start)
  * or null when the OS, the arena or a budget refuses.
  */
-export function allocHuge(size: number, align: number, heapId: number, arenaId = 0, flush = false): { pr: PageRef } | null {
+export function allocHuge(size: number, align: number, heapId: number, arenaId = 0, flush = false, room = 0): { pr: PageRef } | null {
   maybePurge();
   // flush (a guarded allocation): exactly `size` bytes ending at a page boundary, then a guard page
   const bsize = flush ? size : hugeBlockSize(size);
   const body = flush ? Math.ceil(size / sec.pageSize) * sec.pageSize : bsize;
-  const space = body + hugeTailGuard(flush); // room for the guard after the block (secure level 1+)
+  // room: a realloc that moved asks for a mapping it can grow in place into (resizeHuge)
+  const space = Math.max(body, flush ? 0 : hugeBlockSize(room)) + hugeTailGuard(flush); // and the guard after the block (secure level 1+)
   let got: { r: Region; start: number; zero: boolean } | null;
   // shared between workers: from arena segment runs, which every worker can find and view
   if (arenaId !== 0 || ctx.shared) got = fromArena(space, align, arenaId);
@@ -231,7 +233,33 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
   if (pr === undefined) r.pages[0] = pr = new PageRef(r, pg, 0);
   addHuge(bsize);
   guardHuge(r, start, bsize, flush);
+  if (flush) flushBlocks.add(r);
+  else flushBlocks.delete(r);
   return { pr };
+}
+
+/** Huge blocks placed flush against their guard page (guarded allocations): never resized in place. */
+const flushBlocks = new WeakSet<Region>();
+
+/**
+ * Resizes this worker's huge block pr in place to hugeBlockSize(size) when its mapping (or
+ * arena run) holds that much after the block start, guard included; true when done. The
+ * bytes kept are untouched; grown bytes are whatever the mapping held (0xD0 with debugFill).
+ */
+export function resizeHuge(pr: PageRef, size: number): boolean {
+  const r = pr.r;
+  const m = r.i32;
+  if (flushBlocks.has(r) || m[pr.pg + P_OWNER] !== ctx.tag) return false;
+  const start = m[pr.pg + P_START];
+  const old = hugeSize(r);
+  const bsize = hugeBlockSize(size);
+  if (start + bsize + hugeTailGuard(false) > r.size) return false;
+  unguardHuge(r);
+  r.f64[S_HUGE_SIZE_F64] = bsize;
+  addHuge(bsize - old);
+  guardHuge(r, start, bsize, false);
+  if (sec.fill && bsize > old) fillBytes(r.base + start + old, bsize - old, 0xd0);
+  return true;
 }
 
 /** Frees a huge block: its segment run goes back to its arena, or its mapping to the cache. */

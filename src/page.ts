@@ -5,11 +5,11 @@
 import { BIN_SIZE } from "./bins.ts";
 import {
   CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
-  P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
+  P_KEY, P_LOCAL_FREE, P_OWNER, PF_CORRUPT, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
   PF_RETIRE, PF_SLOW_FREE,
-  SEC_WORDS,
+  SEC_FREE, SEC_LOCAL, SEC_WORDS,
 } from "./layout.ts";
-import { collectChecked, initChecked, liveChecked, secOf, threadChecked } from "./secure.ts";
+import { collectChecked, initChecked, link, liveChecked, nextFree, reportCorrupt, secOf, threadChecked } from "./secure.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
 const EXTEND_BYTES = 16384;
@@ -105,8 +105,15 @@ export function collectPage(m: Int32Array, pg: number): void {
     const free = m[pg + P_FREE];
     if (free === 0) m[pg + P_FREE] = local;
     else {
+      // (bounded: a double free below secure level 3 can make the list a cycle)
       let t = local;
-      while (m[t >> 2] !== 0) t = m[t >> 2];
+      for (let n = m[pg + P_CAPACITY]; m[t >> 2] !== 0; t = m[t >> 2]) {
+        if (--n < 0) {
+          repairLists(m, pg);
+          collectPage(m, pg);
+          return;
+        }
+      }
       m[t >> 2] = free;
       m[pg + P_FREE] = local;
     }
@@ -188,4 +195,89 @@ export function liveBlocks(m: Int32Array, pg: number): number {
     t = m[t >> 2];
   }
   return n;
+}
+
+let seen = new Uint8Array(4096);
+
+/**
+ * Called before a page whose used count reached 0 is given back (and may be reused for
+ * another size class): true when its free and local-free lists hold exactly its capacity in
+ * distinct blocks. An undetected double free (secure level < 3) pushes one block twice: a list
+ * gets a cycle, or the two lists share a tail, and the used count reaches 0 while another
+ * block is still live. Then repairLists cuts them and recomputes the used count, and false
+ * keeps the page with its live blocks. Slow path, once per emptied page: one walk of the lists
+ * (two lists that share a block share their last block, and a list longer than the capacity
+ * has a cycle), the repair only when that fails. Thread-free blocks are not looked at.
+ */
+export function verifyEmpty(m: Int32Array, pg: number): boolean {
+  const cap = m[pg + P_CAPACITY];
+  const start = m[pg + P_START];
+  const span = m[pg + P_END] - start;
+  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
+  const h = checked ? secOf(pg) : 0;
+  let total = 0;
+  let lastFree = -1;
+  for (let l = 0; l < 2; l++) {
+    let b = m[checked ? h + l : pg + l]; // SEC_FREE, SEC_LOCAL / P_FREE, P_LOCAL_FREE
+    let last = -1;
+    for (let n = 0; b !== 0; n++) {
+      if (n >= cap || ((b - start) >>> 0) >= span) return repairLists(m, pg);
+      last = b;
+      b = checked ? nextFree(m, pg, h, b, l === 0 ? "free" : "local-free") : m[b >> 2];
+      if (b < 0) return repairLists(m, pg);
+      total++;
+    }
+    if (l === 0) lastFree = last;
+    else if (last !== -1 && last === lastFree) return repairLists(m, pg);
+  }
+  return total === cap || repairLists(m, pg);
+}
+
+/**
+ * The lists of a page that failed verifyEmpty, or whose local-free list was longer than its
+ * capacity: each list is cut at its first repeated block or bad link (so no block is on a list
+ * twice and no walk loops), the used count becomes capacity minus the distinct free blocks,
+ * and the corruption is reported. Returns true only when the page turns out to be empty.
+ */
+export function repairLists(m: Int32Array, pg: number): boolean {
+  const cap = m[pg + P_CAPACITY];
+  const bsize = m[pg + P_BSIZE];
+  const start = m[pg + P_START];
+  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
+  const h = checked ? secOf(pg) : 0;
+  if (seen.length < cap) seen = new Uint8Array(cap);
+  seen.fill(0, 0, cap);
+  let distinct = 0;
+  let cut = "";
+  for (const head of checked ? [h + SEC_FREE, h + SEC_LOCAL] : [pg + P_FREE, pg + P_LOCAL_FREE]) {
+    let prev = -1; // the block whose link is followed (-1: the list head word)
+    let b = m[head];
+    while (b !== 0) {
+      const i = (b - start) / bsize;
+      const bad = !(i >= 0 && i < cap && Number.isInteger(i)) ? "links outside the page's blocks" : seen[i] === 1 ? "holds a block twice (a double free)" : "";
+      if (bad !== "") {
+        cut ||= bad;
+        if (prev === -1) m[head] = 0;
+        else if (checked) link(m, h, prev, 0);
+        else m[prev >> 2] = 0;
+        break;
+      }
+      seen[i] = 1;
+      distinct++;
+      prev = b;
+      b = checked ? nextFree(m, pg, h, b, "free") : m[b >> 2];
+      if (b < 0) { // a checked link that fails (already reported): the list ends here
+        link(m, h, prev, 0);
+        cut ||= "has a bad link";
+        break;
+      }
+    }
+  }
+  if (cut === "" && distinct === cap) return true;
+  const used = m[pg + P_USED];
+  m[pg + P_USED] = cap - distinct;
+  m[pg + P_FLAGS] |= PF_CORRUPT;
+  reportCorrupt(`a page of ${bsize}-byte blocks (used count ${used}) has a free list that ${cut || "is short"} ` +
+    `(${distinct} of ${cap} blocks free): cut there and kept, with ${cap - distinct} blocks counted live. A double free?`);
+  return distinct === cap;
 }

@@ -20,7 +20,7 @@ import {
 } from "./layout.ts";
 import { wakeCount } from "./page.ts";
 import type { PageRef } from "./region.ts";
-import { isFreeBlock, pushThreadFreeChecked, sec } from "./secure.ts";
+import { isFreeBlock, lockFrees, pushThreadFreeChecked, sec, unlockFrees } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
 
 /** The free that mod.ts calls: the plain one, freeChecked (secure level 2) or freeChecked3 (level 3+). */
@@ -91,7 +91,8 @@ export function freeChecked3(p: number): void {
     if (
       off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
       (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
-      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
+      m[pg + 8] === ctx.checkedTag && //                                  P_KEY: ours, checked, no other flag
+      !ctx.shared // (shared: frees race with other workers' frees, freeCheckedPage locks the page)
     ) {
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
       const k1 = m[h + 3]; //                                             SEC_K1
@@ -144,19 +145,27 @@ function wake(pg: number): void {
 export function freeCheckedPage(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
-  if (sec.slowFree) freeCheckedSlow(pr, off);
-  if (m[pg + 11] !== ctx.tag) { //                                 P_OWNER
-    pushThreadFreeChecked(m, pg, off);
-    return;
+  // shared, with double-free checks: the check and the push are one step for other frees (secure.ts TF_LOCK)
+  const locked = sec.doubleFree && ctx.shared;
+  if (locked) lockFrees(m, pg);
+  try {
+    if (sec.slowFree) freeCheckedSlow(pr, off);
+    if (m[pg + 11] !== ctx.tag) { //                               P_OWNER
+      pushThreadFreeChecked(m, pg, off);
+      return;
+    }
+    const h = pr.sec;
+    const k0 = m[h + 2], k1 = m[h + 3]; //                         SEC_K0, SEC_K1
+    const v = m[h + 1] ^ k1; //                                    SEC_LOCAL
+    const w = ((v << k0) | (v >>> (32 - k0))) + k0; //            enc
+    m[off >> 2] = w;
+    m[(off >> 2) + 1] = (w + off) ^ k1; //                         chk
+    m[h + 1] = off;
+    --m[pg + P_USED];
+  } finally {
+    if (locked) unlockFrees(m, pg);
   }
-  const h = pr.sec;
-  const k0 = m[h + 2], k1 = m[h + 3]; //                           SEC_K0, SEC_K1
-  const v = m[h + 1] ^ k1; //                                      SEC_LOCAL
-  const w = ((v << k0) | (v >>> (32 - k0))) + k0; //              enc
-  m[off >> 2] = w;
-  m[(off >> 2) + 1] = (w + off) ^ k1; //                           chk
-  m[h + 1] = off;
-  if (--m[pg + P_USED] <= wakeCount(m, pg)) wakeHeap(pr);
+  if (m[pg + P_USED] <= wakeCount(m, pg)) wakeHeap(pr);
 }
 
 /** Double-free check and debug fill (secure level 3+, debugFill). */

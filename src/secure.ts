@@ -188,8 +188,8 @@ export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: 
 
 /**
  * Pops the first block of a checked page's free list (region offset; 0 when empty) and
- * counts it used; an empty free list first takes the local-free list. A corrupted link ends the list: the block is still good (it was reached
- * through checked links), the rest is dropped.
+ * counts it used; an empty free list first takes the local-free list. A block whose own
+ * link fails its check is never handed out (see popBad): 0 then, and the list is dropped.
  */
 export function popChecked(m: Int32Array, pg: number, h: number): number {
   // literal offsets (hot): SEC_K0 2, SEC_K1 3, P_START 7, P_END 12, P_USED 3
@@ -197,6 +197,7 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
   if (b === 0) {
     b = m[h + 1]; // the owner's own frees are the next free list (SEC_LOCAL 1)
     if (b === 0) return 0;
+    m[h] = b; // (on a list at every moment: another worker's double-free search must find it)
     m[h + 1] = 0;
   }
   const i = b >> 2;
@@ -212,16 +213,18 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
   return b;
 }
 
-/** popChecked with a bad link: reported, the rest of the list dropped; the block itself is good (reached through checked links). */
+/**
+ * popChecked with a bad link in block b: reported, and the list dropped from b on — b
+ * included. b was reached through a link that passed its check, but that link may be a
+ * replay (a dangling pointer writing a freed block's own old bytes back), and then b is a
+ * live block; a block whose own words fail is never handed out. The dropped blocks are
+ * neither free nor counted used: the page is never given back (verifyEmpty).
+ */
 function popBad(m: Int32Array, pg: number, h: number, b: number): number {
   nextFree(m, pg, h, b, "free");
   m[h] = 0;
-  m[b >> 2] = 0;
-  m[(b >> 2) + 1] = 0;
-  m[pg + P_USED]++;
-  return b;
+  return 0;
 }
-
 /** Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random order at level 3+). */
 export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
   const h = secOf(pg);
@@ -286,6 +289,17 @@ export function collectChecked(m: Int32Array, pg: number): void {
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
+  // under the free lock: a concurrent free's double-free search never misses blocks in transit
+  const locked = sec.doubleFree && ctx.shared;
+  if (locked) lockFrees(m, pg);
+  try {
+    moveThreadFreeChecked(m, pg, h);
+  } finally {
+    if (locked) unlockFrees(m, pg);
+  }
+}
+
+function moveThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   const head = takeThreadFree(m, pg);
   if (head === 0) return;
   const cap = m[pg + P_CAPACITY];
@@ -300,6 +314,45 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   link(m, h, t, m[h + SEC_LOCAL]);
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
+}
+
+/**
+ * Bit 1 of a checked page's thread-free word: its free lock. With double-free checks
+ * (level 3+, debugFill) and a shared allocator, every free of a block of the page checks and
+ * pushes under it, and the owner moves the thread-free list under it: of two frees of one
+ * block at the same moment exactly one succeeds, the other finds the block free and throws
+ * DoubleFreeError. Pushes and takes of the thread-free list keep the low four bits.
+ */
+const TF_LOCK = 2;
+/** Spins between clock reads while the free lock is held by another worker. */
+const LOCK_SPINS = 4096;
+/** A free lock held this long (ms) belonged to a worker that died holding it: taken over. */
+const LOCK_STALE_MS = 2000;
+let staleLocks = 0;
+
+/** Takes a checked page's free lock (see TF_LOCK). */
+export function lockFrees(m: Int32Array, pg: number): void {
+  let since = 0;
+  for (let spins = 0; ; spins++) {
+    const tf = Atomics.load(m, pg + P_THREAD_FREE);
+    if ((tf & TF_LOCK) === 0) {
+      if (Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf | TF_LOCK) === tf) return;
+      continue;
+    }
+    if (spins % LOCK_SPINS !== LOCK_SPINS - 1) continue;
+    const now = ctx.now();
+    if (since === 0) since = now;
+    else if (now - since > LOCK_STALE_MS) {
+      // its holder was terminated between lock and unlock (a free takes microseconds)
+      if (staleLocks++ === 0) console.error(`tsmalloc: a page's free lock was held for ${LOCK_STALE_MS} ms: taken over (its holder was terminated?)`);
+      return;
+    }
+  }
+}
+
+/** Releases a checked page's free lock. */
+export function unlockFrees(m: Int32Array, pg: number): void {
+  Atomics.and(m, pg + P_THREAD_FREE, ~TF_LOCK);
 }
 
 /** Free from another worker: atomic push onto the thread-free list, the link encoded. */
@@ -396,6 +449,14 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
 export const detected = { count: 0, recent: [] as string[] };
 const RECENT_MAX = 64;
 
+/** Records a detected corruption: counted, kept in `detected.recent`, printed once (every one with verbose >= 1). */
+export function reportCorrupt(text: string, first = true): void {
+  detected.count++;
+  detected.recent.push(text);
+  if (detected.recent.length > RECENT_MAX) detected.recent.shift();
+  if (first || ctx.options.verbose >= 1) console.error("tsmalloc: " + text);
+}
+
 function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string): -1 {
   const already = (m[pg + P_FLAGS] & PF_CORRUPT) !== 0;
   m[pg + P_FLAGS] |= PF_CORRUPT;
@@ -404,10 +465,7 @@ function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string
   const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
     `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? ` +
     `The rest of the list was dropped, never followed.`;
-  detected.count++;
-  detected.recent.push(text);
-  if (detected.recent.length > RECENT_MAX) detected.recent.shift();
-  if (!already || ctx.options.verbose >= 1) console.error("tsmalloc: " + text);
+  reportCorrupt(text, !already);
   return -1;
 }
 

@@ -14,7 +14,12 @@ export function fillBytes(p: number, len: number, v: number): void {
   for (let done = 0; done < len; done += CHUNK) bytesAt(p + done, Math.min(CHUNK, len - done)).fill(v);
 }
 
-/** Zeroes a fresh block, except a huge block on a mapping that still reads as zero. */
+/**
+ * Zeroes a fresh block, except a huge block on a mapping that still reads as zero. Works on
+ * blocks larger than the runtime's largest view (4 GiB on koffi and bun:ffi): the whole
+ * pages of a huge block are purged (they read as zero after; no RAM is touched), the rest
+ * is filled through views of at most 1 GiB.
+ */
 export function zeroBlock(p: number, size: number): void {
   const r = ctx.regions.find(p)!;
   if (r.kind === RegionKind.Huge && r.fresh) {
@@ -22,9 +27,22 @@ export function zeroBlock(p: number, size: number): void {
     return;
   }
   const off = p - r.base;
-  if (off + size <= r.viewSize) r.u8.fill(0, off, off + size);
-  else bytesAt(p, size).fill(0);
+  if (off + size <= r.viewSize && (r.kind !== RegionKind.Huge || size < PURGE_ZERO_MIN)) {
+    r.u8.fill(0, off, off + size);
+    return;
+  }
+  const o = ctx.os!;
+  const P = o.pageSize;
+  const a = Math.ceil(p / P) * P, b = Math.floor((p + size) / P) * P;
+  if (r.kind === RegionKind.Huge && b - a >= PURGE_ZERO_MIN) {
+    fillBytes(p, a - p, 0);
+    o.purge(a, b - a);
+    fillBytes(b, p + size - b, 0);
+  } else fillBytes(p, size, 0);
 }
+
+/** Huge blocks from this size on are zeroed by a purge (madvise) rather than by writing. */
+const PURGE_ZERO_MIN = 1 << 20;
 
 /** A Uint8Array over [p, p+len): a sub-view of the region's view when it covers the range. */
 export function bytesAt(p: number, len: number): Uint8Array {

@@ -1,0 +1,173 @@
+// Issue 11, "an allocator never lies" about memory: realloc growth is amortized (item 16),
+// large zeroing and fills work past the runtime's largest view and never orphan a block on an
+// error path (item 6), and a heap that would refuse an allocation collects and retries first
+// (item 14). Secure-mode items (8, 9, 10) are in test/trust-secure.test.ts.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { backend, bytes, reserveOsMemory, calloc, collect, free, getOption, goodSize, Heap, malloc, realloc, setOption, stats, usableSize, validate, zalloc, zallocAligned } from "../mod.ts";
+import { ctx } from "../src/context.ts";
+
+const t = suite("trust-memory");
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+t("realloc growth is amortized (issue 11 item 16): 4 KiB -> 32 MiB by 4 KiB steps moves a few dozen times and copies < 4x the final size", () => {
+  let p = malloc(4096);
+  bytes(p, 1)[0] = 1;
+  let moves = 0, copied = 0;
+  const FINAL = 32 * MiB;
+  for (let n = 8192; n <= FINAL; n += 4096) {
+    const u = usableSize(p);
+    const q = realloc(p, n);
+    assert.ok(q !== 0, `realloc to ${n} gave 0`);
+    if (q !== p) {
+      moves++;
+      copied += Math.min(u, n);
+    }
+    p = q;
+    bytes(p + n - 1, 1)[0] = (n >>> 12) & 255; // the last byte of each step: kept by every later move
+  }
+  assert.ok(usableSize(p) >= FINAL);
+  // every mark written along the way is still there
+  assert.is(bytes(p, 1)[0], 1);
+  for (let n = 8192; n <= FINAL; n += 4096) {
+    if (bytes(p + n - 1, 1)[0] !== ((n >>> 12) & 255)) assert.unreachable(`byte ${n - 1} lost`);
+  }
+  assert.ok(moves <= 60, `moves ${moves}`);
+  assert.ok(copied <= 4 * FINAL, `copied ${copied} bytes (${(copied / FINAL).toFixed(2)}x the final size)`);
+  free(p);
+  assert.ok(validate().ok);
+});
+
+t("huge sizes round up in steps of at most 12.5% (as mimalloc), and goodSize equals usableSize(malloc(n))", () => {
+  const sizes = [2 * MiB + 1, 2 * MiB + 300 * KiB, 5 * MiB + 1, 8 * MiB - 1, 8 * MiB + 1, 20 * MiB + 3, 32 * MiB + 1, 100 * MiB + 7];
+  for (const n of sizes) {
+    const p = malloc(n);
+    assert.ok(p !== 0, `malloc(${n})`);
+    const u = usableSize(p);
+    assert.ok(u >= n && u - n <= n / 8, `usableSize(malloc(${n})) = ${u}: a step of at most 12.5%`);
+    assert.is(goodSize(n), u, `goodSize(${n})`);
+    free(p);
+  }
+});
+
+t("realloc of a huge block shrinks and grows in place while its mapping allows, contents kept", () => {
+  const p = malloc(3 * MiB);
+  const a = bytes(p, 64);
+  for (let i = 0; i < 64; i++) a[i] = i;
+  const q = realloc(p, 24 * MiB); // moves: a mapping with room to grow
+  assert.ok(q !== 0);
+  const r = realloc(q, 30 * MiB); // inside the room: in place
+  assert.is(r, q, "grown in place");
+  const s = realloc(r, 34 * MiB); // room was 1.5 * 24 MiB = 36 MiB
+  assert.is(s, q, "grown in place again");
+  assert.ok(usableSize(s) >= 34 * MiB);
+  const b = bytes(s, 64);
+  for (let i = 0; i < 64; i++) assert.is(b[i], i);
+  bytes(s + 34 * MiB - 1, 1)[0] = 7; // the grown part is ours
+  free(s);
+  assert.ok(validate().ok);
+});
+
+const GiB = 1024 * MiB;
+
+for (const how of ["calloc", "zalloc"] as const) {
+  t(`${how} of a reused 4 GiB + 64 KiB block (above koffi's and bun:ffi's largest view) is zeroed and never orphaned (issue 11 item 6)`, () => {
+    const N = 4 * GiB + 64 * KiB;
+    const cacheMax = getOption("hugeCacheMax");
+    setOption("hugeCacheMax", "8GiB");
+    try {
+      const before = stats().inUse;
+      const a = malloc(N);
+      if (a === 0) {
+        // the buffer backend cannot make an ArrayBuffer this large: 0, and nothing taken
+        assert.is(backend().kind, "buffer", "only the buffer backend may refuse");
+        assert.is(stats().inUse, before);
+        return;
+      }
+      bytes(a + N - 1, 1)[0] = 0xab;
+      bytes(a, 1)[0] = 0xcd;
+      bytes(a + 4 * GiB - 1, 2).fill(0xef);
+      free(a);
+      const c = how === "calloc" ? calloc(1, N) : zalloc(N);
+      assert.ok(c !== 0, `${how} gave 0`);
+      assert.is(bytes(c + N - 1, 1)[0], 0, "last byte");
+      assert.is(bytes(c, 1)[0], 0, "first byte");
+      assert.equal([...bytes(c + 4 * GiB - 1, 2)], [0, 0], "across the 4 GiB boundary");
+      assert.is(stats().inUse - before, usableSize(c), "one live block counted");
+      free(c);
+      assert.is(stats().inUse, before, "nothing orphaned");
+      assert.ok(validate().ok);
+    } finally {
+      setOption("hugeCacheMax", cacheMax);
+      collect(true);
+    }
+  });
+}
+
+t("an error while zeroing gives the block back (issue 11 item 6): zalloc/zallocAligned/calloc rethrow, stats and the heap intact", () => {
+  const o = ctx.os!;
+  const was = o.purge;
+  const keep = malloc(100);
+  bytes(keep, 100).fill(0x5a);
+  // a dirty huge block: freed into the cache, so the next zalloc of its size must zero it
+  free(zalloc(8 * MiB));
+  const before = stats().inUse;
+  const delay = getOption("purgeDelay");
+  setOption("purgeDelay", 3_600_000); // the cached mapping stays dirty (a purge would make it read as zero)
+  const cacheMax = getOption("hugeCacheMax");
+  setOption("hugeCacheMax", 0); // empties the huge cache: the only mapping in it will be the dirty one below
+  setOption("hugeCacheMax", 64 * MiB);
+  const fail = () => {
+    throw new Error("injected purge failure");
+  };
+  for (const f of [() => zalloc(8 * MiB), () => calloc(2, 4 * MiB), () => zallocAligned(8 * MiB, 4096)]) {
+    free(malloc(8 * MiB)); // a dirty 8 MiB mapping in the huge cache: the next call must zero it
+    (o as { purge: typeof was }).purge = fail;
+    let threw = "";
+    try {
+      f();
+    } catch (e) {
+      threw = (e as Error).message;
+    } finally {
+      (o as { purge: typeof was }).purge = was;
+    }
+    assert.match(threw, /injected purge failure/);
+    assert.is(stats().inUse, before, "no block orphaned");
+  }
+  setOption("purgeDelay", delay);
+  setOption("hugeCacheMax", cacheMax);
+  assert.is(stats().inUse, before, "nothing orphaned");
+  assert.ok(bytes(keep, 100).every((x) => x === 0x5a), "the other block is intact");
+  assert.ok(validate().ok);
+  free(keep);
+  const z = zalloc(8 * MiB);
+  assert.ok(z !== 0 && bytes(z, 16).every((x) => x === 0));
+  free(z);
+});
+
+t("a heap bound to a full exclusive arena collects and retries before refusing (issue 11 item 14): 72 blocks freed, then malloc(6 MiB) succeeds", () => {
+  const id = reserveOsMemory(8 * MiB, { exclusive: true });
+  const h = Heap.create({ arena: id });
+  const ps: number[] = [];
+  for (let i = 0; i < 72; i++) {
+    const p = h.malloc(100_000);
+    if (p === 0) break;
+    ps.push(p);
+  }
+  assert.ok(ps.length >= 40, `blocks ${ps.length}`);
+  for (const p of ps) h.free(p);
+  const big = h.malloc(6 * MiB);
+  assert.ok(big !== 0, "malloc(6 MiB) after freeing everything");
+  bytes(big + 6 * MiB - 1, 1)[0] = 1;
+  h.free(big);
+  // and the other way: small pages come back once the huge block is gone
+  const again: number[] = [];
+  for (let i = 0; i < 72; i++) again.push(h.malloc(100_000));
+  assert.ok(again.filter((p) => p !== 0).length >= ps.length, "the arena serves as many blocks again");
+  for (const p of again) if (p !== 0) h.free(p);
+  assert.ok(validate().ok);
+  h.destroy();
+});
+
+t.run();

@@ -1,0 +1,69 @@
+// Issue 11, double frees and use-after-free writes at each secure level (doc/SECURE.md, "What
+// each level detects"): an undetected double free stays inside its page (item 10), a replayed
+// free-list link never makes malloc return a live block (item 9), and two workers freeing one
+// block at the same moment: exactly one succeeds (item 8, test/fixtures/race-worker.ts).
+// This file runs in-process at the suite's level (0, and 4 in the secure run); the other
+// levels run in child processes (test/fixtures/secure-child.ts).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { getOption } from "../mod.ts";
+import { describeChild, runChild } from "./_child.ts";
+import { doubleFreeScenario } from "./_trust-memory.ts";
+
+const t = suite("trust-secure");
+
+function child(args: string[], env: Record<string, string>, what: string): Record<string, unknown> {
+  const c = runChild("secure-child", args, { TSMALLOC_BACKEND: "ffi", ...env });
+  assert.ok(c.status === 0 && c.result !== null, `${what}: ${describeChild(c)}`);
+  return c.result!;
+}
+
+t("an undetected double free stays inside its page (issue 11 item 10): the page is not given back while a block is live", () => {
+  const level = getOption("secure");
+  const r = doubleFreeScenario();
+  if (level >= 3 || getOption("debugFill")) {
+    assert.ok(r.threw, "secure 3+ / debugFill: DoubleFreeError");
+  } else {
+    assert.not.ok(r.threw, `secure ${level}: double frees are not detected at free`);
+    assert.ok(r.detected >= 1, "reported when the page's lists were checked before giving it back");
+  }
+  assert.ok(r.intact, "the live block in that page kept its contents");
+});
+
+for (const level of ["1", "2", "3"]) {
+  t(`secure ${level} (child): an undetected double free stays inside its page; level 3 throws DoubleFreeError`, () => {
+    const r = child(["pageDoubleFree"], { TSMALLOC_SECURE: level }, `level ${level}`);
+    assert.is(r.threw, level === "3");
+    assert.ok(r.intact, "the live block kept its contents");
+    if (level !== "3") assert.ok((r.detected as number) >= 1, "reported");
+  });
+}
+
+for (const level of ["2", "3", "4"]) {
+  t(`secure ${level} (child): a replayed free-list link (a freed block's own old 16 bytes written back) never makes malloc return a live block, and is reported (issue 11 item 9)`, () => {
+    const r = child(["replay"], { TSMALLOC_SECURE: level }, `level ${level}`);
+    assert.is(r.handedLive, 0, "no live block handed out");
+    assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
+  });
+}
+
+for (const [what, env] of [
+  ["secure 3 on the buffer backend (FFI: sharing is refused with guard pages)", { TSMALLOC_SECURE: "3", TSMALLOC_BACKEND: "buffer" }],
+  ["debugFill on the FFI backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "ffi" }],
+  ["debugFill on the buffer backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "buffer" }],
+] as const) {
+  t(`${what} (child): two frees of one block at the same moment, 3,000 races: exactly one succeeds, the other throws DoubleFreeError; counts and validate() hold (issue 11 item 8)`, () => {
+    const c = runChild("secure-child", ["race", "3000"], { ...env });
+    assert.ok(c.status === 0 && c.result !== null, describeChild(c));
+    const r = c.result!;
+    assert.equal(r.errors, [], "no other error");
+    assert.is(r.bothFreed, 0, "both frees succeeded");
+    assert.is(r.other, 0);
+    assert.is(r.oneEach, 3000);
+    assert.equal(r.problems, []);
+    assert.ok(r.ok, "validate()");
+    assert.is(r.inUseDelta, 0, "inUse back where it was");
+  });
+}
+
+t.run();
