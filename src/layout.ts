@@ -35,7 +35,7 @@ export const DIRECT_SIZE_MAX = 1024;
 
 /** Huge blocks get their own mapping; the block starts after a 64 KiB header. */
 export const HUGE_HEADER_SIZE = 64 * KiB;
-/** Huge block sizes are rounded to this. */
+/** Huge mappings are rounded to this (block sizes round coarser: bins.ts hugeBlockSize). */
 export const HUGE_ROUND = 64 * KiB;
 
 /** Every block is at least this aligned. */
