@@ -52,7 +52,7 @@ import type { Stats } from "./src/stats.ts";
 import { checkPointer, checkSize } from "./src/validate.ts";
 import { formatLeaks, heapTag, type LeakGroup, leakGroups, setHeapLister, setHeapTag } from "./src/track.ts";
 import {
-  Arena, type ArenaBucket, type ArenaBucketConfig, type ArenaLeak, ArenaPool, type ArenaPoolConfig, type ArenaPoolStats,
+  Arena, type ArenaBucket, type ArenaBucketConfig, type ArenaLeak, ArenaPool, type ChunkHeap, type ArenaPoolConfig, type ArenaPoolStats,
 } from "./src/arena-pool.ts";
 import { Block, type BlockOptions, type OwnedBlockStats } from "./src/block.ts";
 import {
@@ -65,7 +65,7 @@ export type { ValidateReport };
 export type { Stats };
 export type { ArenaStats, OsCallCounts } from "./src/stats.ts";
 export { Arena, ArenaPool, Block };
-export type { ArenaBucket, ArenaBucketConfig, ArenaLeak, ArenaPoolConfig, ArenaPoolStats, BlockOptions, LeakGroup, OwnedBlockStats };
+export type { ArenaBucket, ArenaBucketConfig, ArenaLeak, ChunkHeap, ArenaPoolConfig, ArenaPoolStats, BlockOptions, LeakGroup, OwnedBlockStats };
 export type { BackendWant };
 
 /**

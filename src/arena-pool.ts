@@ -23,10 +23,32 @@ import { MAX_ALLOC_SIZE } from "./layout.ts";
 import { defaultHeap } from "./heap.ts";
 import { withTrackTag } from "./track.ts";
 
-/** The four buckets, smallest first. */
+/**
+ * The four buckets of an {@link ArenaPool}, smallest first (Lightpanda's `BucketSize`).
+ *
+ * @example
+ * ```ts
+ * import { type ArenaBucket, ArenaPool } from "@tsmalloc/tsmalloc";
+ *
+ * using pool = new ArenaPool();
+ * const bucket: ArenaBucket = "medium";
+ * using arena = pool.acquire(bucket, "page");
+ * ```
+ */
 export type ArenaBucket = "tiny" | "small" | "medium" | "large";
 
-/** Per-bucket limits of an {@link ArenaPool}. */
+/**
+ * Per-bucket limits of an {@link ArenaPool} (bytes and a count).
+ *
+ * @example
+ * ```ts
+ * import { ArenaPool, type ArenaBucketConfig } from "@tsmalloc/tsmalloc";
+ *
+ * const small: ArenaBucketConfig = { retain: 128 * 1024, maxFree: 256 };
+ * using pool = new ArenaPool({ small });
+ * console.log(pool.config("small")); // { retain: 131072, maxFree: 256 }
+ * ```
+ */
 export interface ArenaBucketConfig {
   /** Bytes of chunks an arena keeps after reset/release (the rest goes back to the heap). */
   retain?: number;
@@ -34,7 +56,17 @@ export interface ArenaBucketConfig {
   maxFree?: number;
 }
 
-/** The heap an ArenaPool takes its chunks from: `malloc`-family semantics of tsmalloc's Heap. */
+/**
+ * Where an {@link ArenaPool} takes its chunks from: any tsmalloc {@link Heap} fits.
+ *
+ * @example
+ * ```ts
+ * import { ArenaPool, type ChunkHeap, Heap } from "@tsmalloc/tsmalloc";
+ *
+ * const heap: ChunkHeap = Heap.create({ tag: "arenas" });
+ * using pool = new ArenaPool({ heap });
+ * ```
+ */
 export interface ChunkHeap {
   /** Allocates `size` bytes or throws AllocationError. */
   alloc(size: number): number;
@@ -42,11 +74,27 @@ export interface ChunkHeap {
   free(ptr: number): void;
 }
 
-/** Configuration of an {@link ArenaPool}; every field is optional. */
+/**
+ * Configuration of an {@link ArenaPool}; every field is optional. Defaults per bucket
+ * (retain limit / free-list length): tiny 4 KiB / 128, small 64 KiB / 64, medium 1 MiB / 16,
+ * large 8 MiB / 4.
+ *
+ * @example
+ * ```ts
+ * import { ArenaPool, type ArenaPoolConfig } from "@tsmalloc/tsmalloc";
+ *
+ * const config: ArenaPoolConfig = { large: { retain: 32 << 20, maxFree: 2 }, onLeak: "warn" };
+ * using pool = new ArenaPool(config);
+ * ```
+ */
 export interface ArenaPoolConfig {
+  /** The "tiny" bucket's limits (default retain 4 KiB, maxFree 128). */
   tiny?: ArenaBucketConfig;
+  /** The "small" bucket's limits (default retain 64 KiB, maxFree 64). */
   small?: ArenaBucketConfig;
+  /** The "medium" bucket's limits (default retain 1 MiB, maxFree 16). */
   medium?: ArenaBucketConfig;
+  /** The "large" bucket's limits (default retain 8 MiB, maxFree 4). */
   large?: ArenaBucketConfig;
   /** Where chunks come from (default: this worker's default heap). */
   heap?: ChunkHeap;
@@ -54,7 +102,19 @@ export interface ArenaPoolConfig {
   onLeak?: "throw" | "warn";
 }
 
-/** One group of {@link ArenaPool.leaks}: arenas of one tag acquired and not released. */
+/**
+ * One group of {@link ArenaPool.leaks}: arenas of one tag acquired and not released.
+ *
+ * @example
+ * ```ts
+ * import { type ArenaLeak, ArenaPool } from "@tsmalloc/tsmalloc";
+ *
+ * const pool = new ArenaPool({ onLeak: "warn" });
+ * pool.acquire("tiny", "request");        // never released
+ * const leaks: ArenaLeak[] = pool.leaks(); // [{ tag: "request", count: 1, bytes: 0 }]
+ * pool.close();                           // warns on stderr
+ * ```
+ */
 export interface ArenaLeak {
   /** The tag given to `acquire`. */
   tag: string;
@@ -64,7 +124,17 @@ export interface ArenaLeak {
   bytes: number;
 }
 
-/** The ArenaPool line of stats(): totals over this worker's open pools (bytes unless a count). */
+/**
+ * `stats().arenaPools`: totals over this worker's open pools (bytes unless a count).
+ *
+ * @example
+ * ```ts
+ * import { type ArenaPoolStats, stats } from "@tsmalloc/tsmalloc";
+ *
+ * const s: ArenaPoolStats = stats().arenaPools;
+ * console.log(s.live, s.pooled, s.capacity);
+ * ```
+ */
 export interface ArenaPoolStats {
   /** Pools created and not closed. */
   pools: number;
@@ -76,13 +146,15 @@ export interface ArenaPoolStats {
   capacity: number;
   /** Bytes handed out by live arenas (alignment padding included). */
   used: number;
-  /** acquire() calls; `reused` of them took an arena with chunks from a free list. */
+  /** acquire() calls. */
   acquires: number;
+  /** acquire() calls that took an arena with chunks from a bucket's free list. */
   reused: number;
   /** release() calls (dispose included). */
   releases: number;
-  /** Chunks allocated from and freed to the heap. */
+  /** Chunks allocated from the heap. */
   chunkAllocs: number;
+  /** Chunks freed to the heap. */
   chunkFrees: number;
 }
 
@@ -136,8 +208,25 @@ function checkBytes(fn: string, name: string, v: unknown, max: number): number {
 }
 
 /**
- * A bump arena from {@link ArenaPool.acquire}. Blocks are real addresses in tsmalloc memory
- * (use them with bytes/dataView/pointer); none can be freed on its own.
+ * A bump arena from {@link ArenaPool.acquire} (the Zig `ArenaAllocator` that Lightpanda's
+ * pool hands out). `alloc` returns real addresses in tsmalloc memory (use them with
+ * `bytes`/`dataView`/`pointer` and in FFI calls), bumped inside chunks taken from a heap:
+ * no FFI call and no JS object per allocation. A single arena block cannot be freed: the
+ * whole arena is, by `reset()`, `pool.release(arena)` or `using`. Sizes in bytes.
+ *
+ * @example
+ * ```ts
+ * import { ArenaPool, bytes } from "@tsmalloc/tsmalloc";
+ *
+ * using pool = new ArenaPool();
+ * {
+ *   using arena = pool.acquire("small", "request"); // released at the end of the block
+ *   const p = arena.alloc(256);
+ *   bytes(p, 256).fill(1);
+ *   const q = arena.alloc(100, 64);                  // 64-byte aligned
+ *   console.assert(arena.contains(p) && q % 64 === 0 && arena.used >= 356);
+ * }
+ * ```
  */
 export class Arena {
   /** Next free byte of the current chunk. */
@@ -191,6 +280,7 @@ export class Arena {
     return this.allocSlow(size, align);
   }
 
+  /** alloc when the current chunk has no room, or for arguments the fast path does not take. */
   private allocSlow(size: number, align: number): number {
     checkBytes("arena.alloc", "size", size, MAX_ALLOC_SIZE);
     if (typeof align !== "number") throw new TypeError(`tsmalloc: arena.alloc: align must be a number, got ${typeof align}`);
@@ -325,8 +415,26 @@ export class Arena {
 const ARENA_KEY = Symbol("ArenaPool");
 
 /**
- * Arenas in four buckets, each with a retain limit and a free-list length, and a leak
- * counter per tag (after Lightpanda's ArenaPool.zig).
+ * Arenas for task lifetimes in four buckets, each with a retain limit (bytes kept when an
+ * arena is released) and a maximum free-list length, and a leak counter per tag: after
+ * Lightpanda's `ArenaPool.zig`. `acquire(bucketOrSizeHint, tag)` hands out an {@link Arena};
+ * `release` (or `using`) resets it to the retain limit and keeps it for the next task, so a
+ * steady stream of tasks makes no heap or OS call. `leaks()` lists tags with arenas not
+ * released; `close()` frees everything and throws (or warns) when there are any. Chunks are
+ * ordinary tsmalloc blocks, counted in `stats()` (and in `stats().arenaPools`).
+ * A pool belongs to the worker that created it.
+ *
+ * @example
+ * ```ts
+ * import { ArenaPool, bytes } from "@tsmalloc/tsmalloc";
+ *
+ * using pool = new ArenaPool();               // closed at scope end: throws if a tag leaked
+ * for (let task = 0; task < 3; task++) {
+ *   using arena = pool.acquire(64 * 1024, "request"); // size hint: the "small" bucket
+ *   for (let i = 0; i < 100; i++) bytes(arena.alloc(16 + i), 16).fill(i);
+ * }                                           // released: the next task reuses the memory
+ * console.log(pool.leaks());                  // []
+ * ```
  */
 export class ArenaPool {
   /** @internal per bucket: chunk lists of released arenas, ready for reuse. */
@@ -340,6 +448,9 @@ export class ArenaPool {
   private closed = false;
 
   /**
+   * A pool with the given limits (see {@link ArenaPoolConfig}); chunks come from `config.heap`
+   * or this worker's default heap.
+   *
    * @throws {TypeError} for a config that is not an object, or fields of the wrong type.
    * @throws {RangeError} for unknown fields, negative or fractional limits.
    */
@@ -393,6 +504,7 @@ export class ArenaPool {
     totals.chunkFrees++;
   }
 
+  /** The bucket for a name or a size hint (bytes). */
   private bucketOf(x: unknown, fn: string): ArenaBucket {
     if (typeof x === "string") {
       if ((BUCKETS as readonly string[]).includes(x)) return x as ArenaBucket;

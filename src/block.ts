@@ -15,7 +15,18 @@ import { freeFn } from "./secure-free.ts";
 import { bytesAt } from "./views.ts";
 import { MAX_ALLOC_SIZE } from "./layout.ts";
 
-/** Options of {@link Block.alloc}. */
+/**
+ * Options of {@link Block.alloc}.
+ *
+ * @example
+ * ```ts
+ * import { Block, type BlockOptions } from "@tsmalloc/tsmalloc";
+ *
+ * const options: BlockOptions = { tag: "image", freeOnCollect: true };
+ * const b = Block.alloc(4096, options);
+ * b.free();
+ * ```
+ */
 export interface BlockOptions {
   /** A name for reports (warnings, leaks()); default "". */
   tag?: string;
@@ -23,7 +34,17 @@ export interface BlockOptions {
   freeOnCollect?: boolean;
 }
 
-/** stats().ownedBlocks: this worker's Block counters (bytes unless a count). */
+/**
+ * `stats().ownedBlocks`: this worker's {@link Block} counters (bytes unless a count).
+ *
+ * @example
+ * ```ts
+ * import { type OwnedBlockStats, stats } from "@tsmalloc/tsmalloc";
+ *
+ * const s: OwnedBlockStats = stats().ownedBlocks;
+ * if (s.collected > 0) console.error(`${s.collected} owned blocks were collected while allocated`);
+ * ```
+ */
 export interface OwnedBlockStats {
   /** Blocks allocated and not freed. */
   live: number;
@@ -89,7 +110,30 @@ const registry: FinalizationRegistry<Held> | null = typeof FinalizationRegistry 
 
 const BLOCK_KEY = Symbol("Block");
 
-/** A native block owned by a JS object (see the module comment). */
+/**
+ * A native block owned by a JS object, for code that cannot free deterministically. Free it
+ * with `free()` or `using`; if its owner is garbage-collected while the block is still
+ * allocated, a `FinalizationRegistry` callback warns on stderr once per tag and allocation
+ * site, and with `freeOnCollect` frees it (never twice: an explicit free unregisters it).
+ * Finalization is up to the engine: it may come late or, at exit, never; it is a safety
+ * net, not a way to manage memory. Free it only through the Block (passing `address` to
+ * `free()` is a double free later). The block comes from this worker's default heap and its
+ * bytes count in `stats().inUse`; no runtime lets JS code tell the garbage collector about
+ * native bytes (V8's `AdjustAmountOfExternalAllocatedMemory` and JSC's extra-memory report
+ * are C++ API only), so the collector does not see them. After the FinalizationRegistry
+ * warnings DESIGN.md asks for; the `sql.js` leak seed shows why.
+ *
+ * @example
+ * ```ts
+ * import { Block } from "@tsmalloc/tsmalloc";
+ *
+ * {
+ *   using b = Block.alloc(1024, { tag: "frame" }); // freed at scope end
+ *   b.bytes().fill(0xff);
+ *   console.log(b.address, b.size, b.tag);
+ * }
+ * ```
+ */
 export class Block {
   readonly #h: Held;
 

@@ -14,7 +14,17 @@
 import { ctx } from "./context.ts";
 import type { Heap } from "./heap.ts";
 
-/** One group of {@link leakGroups}: live blocks of one tag and allocation site. */
+/**
+ * One group of `leaks()`: live blocks of one tag and allocation site (Zig's leak report, by site).
+ *
+ * @example
+ * ```ts
+ * import { type LeakGroup, leaks } from "@tsmalloc/tsmalloc";
+ *
+ * const groups: LeakGroup[] = leaks();
+ * for (const g of groups) console.log(g.tag, g.site, g.count, g.bytes);
+ * ```
+ */
 export interface LeakGroup {
   /** The heap's tag at allocation (`Heap.create({ tag })`), or the owner's tag (Block, ArenaPool); "" for the default heap. */
   tag: string;
