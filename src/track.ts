@@ -74,16 +74,22 @@ export function withTrackTag<T>(tag: string, f: () => T): T {
 }
 
 // Our own source files, skipped when a site is taken: this file's directory (src/) and mod.ts
-// beside it, or, in a bundle, the bundle file itself.
-const here = stripFile(import.meta.url);
-const srcDir = here.endsWith("/src/track.ts") ? here.slice(0, -"track.ts".length) : null;
-const modFile = srcDir !== null ? srcDir.slice(0, -"src/".length) + "mod.ts" : null;
+// beside it, or, in a bundle, the bundle file itself. Learnt from a stack taken here (what
+// the runtime reports: the bundle, or the .ts source when Node maps it with source maps).
+let here = "", srcDir: string | null = null, modFile: string | null = null;
+function learnOwnFiles(): void {
+  const m = FRAME.exec((new Error().stack ?? "").split("\n").find((l) => FRAME.test(l)) ?? "");
+  here = m === null ? stripFile(import.meta.url) : stripFile(m[2]);
+  srcDir = here.endsWith("/src/track.ts") ? here.slice(0, -"track.ts".length) : null;
+  modFile = srcDir !== null ? srcDir.slice(0, -"src/".length) + "mod.ts" : null;
+}
 
 function stripFile(u: string): string {
   return u.startsWith("file://") ? decodeURIComponent(u.slice(7)) : u;
 }
 
 function isOurs(file: string): boolean {
+  if (here === "") learnOwnFiles();
   return file === here || file === modFile || (srcDir !== null && file.startsWith(srcDir));
 }
 
