@@ -18,7 +18,6 @@
  *   a fresh handle; only the chunk lists are pooled).
  * - the leak counter of a tag = arenas acquired with that tag and not yet released.
  */
-import { AllocationError } from "./errors.ts";
 import { MAX_ALLOC_SIZE } from "./layout.ts";
 import { defaultHeap } from "./heap.ts";
 import { withTrackTag } from "./track.ts";

@@ -9,7 +9,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { AllocationError, Arena, ArenaPool, bytes, collect, free, Heap, malloc, stats, validate } from "../mod.ts";
-import { dropHugeCache, isFfi, mib, MiB, rss, settle } from "./_mem.ts";
+import { dropHugeCache, isFfi, mib, MiB, settle } from "./_mem.ts";
 import { checkPattern, fillPattern, KiB, makeRng } from "./_util.ts";
 
 const t0 = suite("arena-pool");

@@ -4,7 +4,7 @@
 // GC is forced: Node and Deno with --expose-gc (globalThis.gc), Bun with Bun.gc(true).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Block, bytes, free, stats, usableSize, validate } from "../mod.ts";
+import { Block, type BlockOptions, bytes, free, stats, usableSize, validate } from "../mod.ts";
 import { setBlockWarning } from "../src/block.ts";
 import { defaultHeap } from "../src/heap.ts";
 import { gc, sleep } from "./_mem.ts";
@@ -58,10 +58,10 @@ t("bad input: a specific error; no block allocated", () => {
     ["alloc(NaN)", () => Block.alloc(NaN), RangeError],
     ["alloc(2^47)", () => Block.alloc(2 ** 47), RangeError],
     ["alloc('8')", () => Block.alloc("8" as unknown as number), TypeError],
-    ["alloc(8, null)", () => Block.alloc(8, null as unknown as {}), TypeError],
+    ["alloc(8, null)", () => Block.alloc(8, null as unknown as BlockOptions), TypeError],
     ["alloc(8, { tag: 1 })", () => Block.alloc(8, { tag: 1 as unknown as string }), TypeError],
     ["alloc(8, { freeOnCollect: 'yes' })", () => Block.alloc(8, { freeOnCollect: "yes" as unknown as boolean }), TypeError],
-    ["alloc(8, { size: 8 })", () => Block.alloc(8, { size: 8 } as {}), RangeError],
+    ["alloc(8, { size: 8 })", () => Block.alloc(8, { size: 8 } as BlockOptions), RangeError],
     ["new Block()", () => new (Block as unknown as new () => Block)(), TypeError],
   ];
   for (const [what, f, want] of bad) assert.throws(f, (e: unknown) => e instanceof want, what);
@@ -76,14 +76,13 @@ t("an owner collected while its block is allocated: one warning per tag and site
   const addrs: number[] = [];
   try {
     const c0 = stats().ownedBlocks.collected;
-    function leakOwnedBuffers(): void {
+    (function leakOwnedBuffers(): void {
       for (let i = 0; i < 5; i++) {
         const b = Block.alloc(4096, { tag: "dropped" });
         addrs.push(b.address); // the number only: the Block itself becomes garbage
         b.bytes().fill(i);
       }
-    }
-    leakOwnedBuffers();
+    })();
     const ok = await collectUntil(() => stats().ownedBlocks.collected - c0 >= 5);
     assert.ok(ok, `owners collected: ${stats().ownedBlocks.collected - c0} of 5`);
     const mine = warnings.filter((w) => w.includes('"dropped"'));
