@@ -95,7 +95,10 @@ export interface ArenaPoolConfig {
   medium?: ArenaBucketConfig;
   /** The "large" bucket's limits (default retain 8 MiB, maxFree 4). */
   large?: ArenaBucketConfig;
-  /** Where chunks come from (default: this worker's default heap). */
+  /**
+   * Where chunks come from (default: this worker's default heap). Destroying that heap frees
+   * every chunk: arenas still acquired must not be used after it, and acquire then throws.
+   */
   heap?: ChunkHeap;
   /** What `close()` does when a tag still holds arenas: "throw" (default) or "warn" (to console.error). */
   onLeak?: "throw" | "warn";
@@ -497,10 +500,16 @@ export class ArenaPool {
     return p;
   }
 
-  /** @internal */
+  /** @internal A chunk goes back to the heap (not when that heap was destroyed: it freed them all). */
   chunkFree(p: number): void {
+    if (!this.heapLive()) return;
     this.heap.free(p);
     totals.chunkFrees++;
+  }
+
+  /** False once the chunk heap (a tsmalloc Heap) was destroyed or deleted. */
+  private heapLive(): boolean {
+    return (this.heap as { isLive?: boolean }).isLive !== false;
   }
 
   /** The bucket for a name or a size hint (bytes). */
@@ -530,6 +539,8 @@ export class ArenaPool {
     const b = this.bucketOf(bucketOrSizeHint, "acquire");
     if (typeof tag !== "string") throw new TypeError(`tsmalloc: ArenaPool.acquire: tag must be a string, got ${typeof tag}`);
     if (this.closed) throw new Error("tsmalloc: ArenaPool.acquire: the pool was closed");
+    // pooled chunks of a destroyed heap are freed memory: never hand them out
+    if (!this.heapLive()) throw new Error("tsmalloc: ArenaPool.acquire: the pool's heap was destroyed or deleted");
     const chunks = this.free[b].pop();
     totals.acquires++;
     if (chunks !== undefined) totals.reused++;

@@ -228,6 +228,25 @@ t("chunks come from the heap given in the config and count in its stats", () => 
   heap.destroy();
 });
 
+t("a pool whose heap was destroyed hands out none of its freed chunks: acquire throws; release and close free nothing twice", () => {
+  const heap = Heap.create({ tag: "doomed" });
+  const pool = new ArenaPool({ heap });
+  const a = pool.acquire("small", "x");
+  a.alloc(100);
+  pool.release(a); // its chunk is pooled
+  const b = pool.acquire("small", "y");
+  b.alloc(100);
+  const keep = malloc(200);
+  fillPattern(keep, 200, 77);
+  heap.destroy(); // frees every chunk, pooled and live
+  assert.throws(() => pool.acquire("small", "z"), /heap was destroyed/);
+  pool.release(b); // no free of a chunk the heap already freed
+  pool.close();
+  assert.is(checkPattern(keep, 200, 77), -1, "other blocks intact");
+  free(keep);
+  assert.is(validate().ok, true);
+});
+
 t("bad input: a specific error at once; other arenas' blocks intact and the pool still works", () => {
   using pool = new ArenaPool(); // (dispose)
   using otherPool = new ArenaPool();
