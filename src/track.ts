@@ -119,10 +119,15 @@ export function siteOf(stack: string): string {
   return out.join(" < ");
 }
 
+/** > 0 inside a wrapped entry point: the malloc it calls records nothing (the entry point does, once). */
+let nesting = 0;
+
 function note(h: Heap, p: number): void {
+  if (nesting > 0) return;
   let site = "";
   const rate = ctx.options.trackSampleRate;
-  if (rate > 0 && --sampleCountdown <= 0) {
+  // (a countdown above the rate: the rate was lowered since; sample now and restart)
+  if (rate > 0 && (--sampleCountdown <= 0 || sampleCountdown > rate)) {
     sampleCountdown = rate;
     site = captureSite();
   }
@@ -156,7 +161,13 @@ export function trackMalloc(h: Heap, pick: (size: number) => number): (size: num
   for (const k of WRAPPED) {
     const inner = proto[k]!;
     own[k] = function tracked(a: number, b: number): number {
-      const p = inner.call(h, a, b);
+      nesting++;
+      let p: number;
+      try {
+        p = inner.call(h, a, b);
+      } finally {
+        nesting--;
+      }
       if (p !== 0) note(h, p);
       return p;
     };
@@ -164,7 +175,13 @@ export function trackMalloc(h: Heap, pick: (size: number) => number): (size: num
   for (const k of ["realloc", "reallocAligned"] as const) {
     const inner = proto[k]!;
     own[k] = function trackedRealloc(p: number, size: number, align: number): number {
-      const q = inner.call(h, p, size, align);
+      nesting++;
+      let q: number;
+      try {
+        q = inner.call(h, p, size, align);
+      } finally {
+        nesting--;
+      }
       if (q !== 0 && q !== p) {
         records.delete(p);
         note(h, q);

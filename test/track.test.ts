@@ -148,6 +148,16 @@ t("printLeaks() prints one line per group with tag, site, count and bytes", () =
   });
 });
 
+t("trackSampleRate counts entry points: a zalloc (which mallocs inside) is one allocation", () => {
+  const h = Heap.create({ tag: "zsampled" });
+  tracking(() => {
+    for (let i = 0; i < 20; i++) h.zalloc(64);
+    const withSite = group("zsampled").filter((x) => x.site !== "").reduce((s, x) => s + x.count, 0);
+    assert.is(withSite, 10, "1 in 2 of 20 zallocs");
+  }, 2);
+  h.destroy();
+});
+
 t("zalloc/calloc/realloc through the module functions are tracked too", () => {
   tracking(() => {
     const z = zalloc(4444);
