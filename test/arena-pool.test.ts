@@ -135,6 +135,16 @@ t("reset frees every block at once, keeps the retained chunk, and hands out the 
   assert.is(a.capacity, 64 * KiB, "trimmed to the retain limit");
   assert.not.ok(a.contains(first), "nothing is live after reset");
   assert.is(a.alloc(64), first, "the first block again");
+  // reset and reuse within the retained chunk: no OS call, no heap call
+  const before = stats();
+  for (let round = 0; round < 100; round++) {
+    a.reset();
+    fillArena(a, 50, 5 + round); // ~50 KiB: fits the kept 64 KiB chunk
+  }
+  const after = stats();
+  assert.equal(after.osCalls, { ...before.osCalls, resident: after.osCalls.resident }, "no OS call (but stats' own mincore)");
+  assert.is(after.arenaPools.chunkAllocs, before.arenaPools.chunkAllocs, "no chunk allocated");
+  assert.is(after.inUse, before.inUse);
   pool.release(a);
 });
 
