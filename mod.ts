@@ -50,6 +50,11 @@ import { MAX_ALLOC_SIZE as MAX_SIZE } from "./src/layout.ts";
 import { collectStats } from "./src/report.ts";
 import type { Stats } from "./src/stats.ts";
 import { checkPointer, checkSize } from "./src/validate.ts";
+import { formatLeaks, heapTag, type LeakGroup, leakGroups, setHeapLister, setHeapTag } from "./src/track.ts";
+import {
+  Arena, type ArenaBucket, type ArenaBucketConfig, type ArenaLeak, ArenaPool, type ChunkHeap, type ArenaPoolConfig, type ArenaPoolStats,
+} from "./src/arena-pool.ts";
+import { Block, type BlockOptions, type OwnedBlockStats } from "./src/block.ts";
 import {
   abandonedSegments, checkHandle, detachWorker, finishDying, joinHandle, lockStats, makeHandle, reclaimAll, releaseDeadWorker,
   testLocks, type WorkerHandle,
@@ -59,6 +64,8 @@ export { AllocationError, DoubleFreeError, InvalidPointerError };
 export type { ValidateReport };
 export type { Stats };
 export type { ArenaStats, OsCallCounts } from "./src/stats.ts";
+export { Arena, ArenaPool, Block };
+export type { ArenaBucket, ArenaBucketConfig, ArenaLeak, ChunkHeap, ArenaPoolConfig, ArenaPoolStats, BlockOptions, LeakGroup, OwnedBlockStats };
 export type { BackendWant };
 
 /**
@@ -152,6 +159,7 @@ setOsProvider(() => {
   // once per worker that initializes on its own (attach() asks for a backend explicitly)
   if (warn && isFallback(o)) console.error(fallbackWarning(o));
   if (ctx.options.showStats) installExitHook();
+  if (ctx.options.leakCheck) installLeakCheck();
   return o;
 });
 
@@ -699,6 +707,18 @@ export interface OptionValues {
   guardedMax: number;
   /** Guard one in this many allocations in [guardedMin, guardedMax] (0 = off, the default; 1 = all). */
   guardedSampleRate: number;
+  /**
+   * Record, for every block allocated while on, its heap's tag and (see trackSampleRate) its
+   * allocation site, for {@link leaks}. Any time; off (the default) costs the fast paths nothing.
+   */
+  track: boolean;
+  /** With track: take the allocation site (a stack) of one in this many allocations (1 = all, the default; 0 = none). */
+  trackSampleRate: number;
+  /**
+   * At process exit, print {@link leaks} to stderr and set exit code 1 when live blocks are
+   * left (Zig's `detectLeaks`, for test suites). Default false.
+   */
+  leakCheck: boolean;
 }
 
 /**
@@ -756,6 +776,7 @@ export function getOption<K extends OptionName>(name: K): OptionValues[K] {
 export function setOption<K extends OptionName>(name: K, value: OptionValues[K] | (OptionValues[K] extends number ? string : never)): void {
   setOptionValue(name, value);
   if (name === "showStats" && value === true) installExitHook();
+  if (name === "leakCheck" && value === true) installLeakCheck();
 }
 
 let exitHookInstalled = false;
@@ -773,6 +794,68 @@ function installExitHook(): void {
   // Node, Bun and Deno 2 all emit process "exit"; a bare Deno-like host gets "unload"
   if (typeof g.process?.on === "function") g.process.on("exit", report);
   else if (typeof g.addEventListener === "function") g.addEventListener("unload", report);
+}
+
+let leakCheckInstalled = false;
+/** leakCheck: at exit, print the live blocks and set exit code 1 when any are left (checked at exit). */
+function installLeakCheck(): void {
+  if (leakCheckInstalled) return;
+  leakCheckInstalled = true;
+  const g = globalThis as { process?: { on?: (ev: string, f: () => void) => void; exitCode?: number | string } };
+  const check = function tsmallocLeakCheck(): void {
+    if (!ctx.options.leakCheck || !isInitialized()) return;
+    const groups = leakGroups();
+    if (groups.length === 0) return;
+    console.error(formatLeaks(groups));
+    console.error("tsmalloc: leakCheck: live blocks at exit (exit code 1)");
+    if (g.process !== undefined && (g.process.exitCode === undefined || Number(g.process.exitCode) === 0)) g.process.exitCode = 1;
+  };
+  if (typeof g.process?.on === "function") g.process.on("exit", check);
+}
+
+// ---------------------------------------------------------------- leak tracking
+
+/**
+ * The live blocks of this worker's heaps grouped by tag and allocation site, most bytes
+ * first, as plain objects `{ tag, site, count, bytes }` (bytes: usable bytes). `tag` is
+ * the heap's tag at allocation ({@link HeapOptions.tag}; "" for the default heap), or the
+ * owner's: a {@link Block}'s tag, "ArenaPool" for arena chunks. `site` (up to three stack
+ * frames outside tsmalloc) is recorded only while the `track` option is on, for one in
+ * `trackSampleRate` allocations; otherwise it is "". Liveness comes from the allocator's
+ * metadata (a heap walk, as {@link Heap.visit}), so the list is exact; the walk costs time
+ * in proportion to the heaps' pages: a diagnostic, not for hot loops. After Zig's
+ * `std.heap.DebugAllocator` leak report.
+ *
+ * @example
+ * ```ts
+ * import { Heap, leaks, setOption } from "@tsmalloc/tsmalloc";
+ *
+ * setOption("track", true);
+ * const heap = Heap.create({ tag: "parser" });
+ * heap.malloc(100);                       // never freed
+ * const g = leaks().find((x) => x.tag === "parser");
+ * console.log(g?.count, g?.bytes, g?.site); // 1 112 "parse (file:///app.ts:5:6) < ..."
+ * heap.destroy();
+ * setOption("track", false);
+ * ```
+ */
+export function leaks(): LeakGroup[] {
+  if (!isInitialized()) return [];
+  return leakGroups();
+}
+
+/**
+ * Prints {@link leaks} as a table, one line per tag and site (to `console.error` by default).
+ *
+ * @example
+ * ```ts
+ * import { printLeaks } from "@tsmalloc/tsmalloc";
+ *
+ * printLeaks((text) => console.log(text));
+ * ```
+ */
+export function printLeaks(write: (text: string) => void = (t) => console.error(t)): void {
+  write(formatLeaks(leaks()));
 }
 
 // ---------------------------------------------------------------- arenas
@@ -853,9 +936,12 @@ export function reserveOsMemory(size: number | string, options: ReserveOptions =
 export interface HeapOptions {
   /** An arena id from {@link reserveOsMemory}: the heap allocates only from that arena (0 when it is full). */
   arena?: number;
+  /** A name for the heap's blocks in {@link leaks} (default ""). */
+  tag?: string;
 }
 
 const liveHeaps = new Set<HeapImpl>();
+setHeapLister(() => [heap, ...liveHeaps]);
 
 /**
  * A first-class heap (mimalloc's `mi_heap_t`): allocate from it, then `destroy()` it to
@@ -887,6 +973,8 @@ export interface Heap {
   readonly arenaId: number;
   /** False once the heap was destroyed or deleted. */
   readonly isLive: boolean;
+  /** The tag given to `Heap.create({ tag })` ("" when none): its blocks' group in {@link leaks}. */
+  readonly tag: string;
   /**
    * Allocates `size` bytes, 16-byte aligned; 0 when memory cannot be had (as {@link malloc}).
    *
@@ -986,7 +1074,8 @@ class HeapImpl extends CoreHeap implements Heap {
   /** Creates a heap owned by the calling worker, optionally bound to an arena. */
   static create(options: HeapOptions = {}): Heap {
     if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: Heap.create: options must be an object");
-    for (const k of Object.keys(options)) if (k !== "arena") throw new RangeError(`tsmalloc: Heap.create: unknown option "${k}" (known: arena)`);
+    for (const k of Object.keys(options)) if (k !== "arena" && k !== "tag") throw new RangeError(`tsmalloc: Heap.create: unknown option "${k}" (known: arena, tag)`);
+    if (options.tag !== undefined && typeof options.tag !== "string") throw new TypeError(`tsmalloc: Heap.create: tag must be a string, got ${typeof options.tag}`);
     const arena = options.arena ?? 0;
     if (options.arena !== undefined) {
       if (typeof arena !== "number") throw new TypeError(`tsmalloc: Heap.create: arena must be an arena id (number), got ${typeof arena}`);
@@ -995,8 +1084,13 @@ class HeapImpl extends CoreHeap implements Heap {
       }
     }
     const h = new HeapImpl(arena);
+    if (options.tag !== undefined) setHeapTag(h, options.tag);
     liveHeaps.add(h);
     return h;
+  }
+  /** The tag given to Heap.create ("" when none). */
+  get tag(): string {
+    return heapTag(this);
   }
   /** Frees every block of this heap at once. */
   override destroy(): void {

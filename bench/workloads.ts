@@ -420,3 +420,112 @@ export function workloads(mode: Mode): Workload[] {
     mstress(),
   ];
 }
+
+// ---------------------------------------------------------------- per-task workload (issue 13)
+//
+// A page parse as Lightpanda's ArenaPool serves it: per task, 1,000 allocations of 16 B-2 KiB,
+// then everything is given back at once. Blocks are not written (a bytes() view per block
+// would cost more than any allocator here; new Uint8Array zeroes its memory, the others not). One row per way to do it; each
+// template runs `reps` tasks and stores every handle of the last task in S.keep (nothing can
+// be elided). Rows (bench/tasks.ts runs them): ArenaPool (acquire, bump, release), tsmalloc
+// malloc/free (each block freed at the end of its task), new Uint8Array (garbage after the
+// task), a fresh Heap per task (destroyed at its end).
+
+export const TASK_ALLOCS = 1000;
+
+/** op = one task through an ArenaPool arena. */
+export function taskArenaT(T: any, S: any, reps: number): any {
+  const pool = S.pool, sizes = S.sizes, keep = S.keep;
+  let k = S.k;
+  for (let r = 0; r < reps; r++) {
+    const a = pool.acquire("medium", "task");
+    for (let i = 0; i < 1000; i++) {
+      const n = sizes[k];
+      const p = a.alloc(n);
+      keep[i] = p;
+      k = (k + 1) & 65535;
+    }
+    pool.release(a);
+  }
+  S.k = k;
+  return keep[999];
+}
+
+/** op = one task of tsmalloc malloc, every block freed at the task's end. */
+export function taskMallocT(T: any, S: any, reps: number): any {
+  const malloc = T.malloc, free = T.free, sizes = S.sizes, keep = S.keep;
+  let k = S.k, fail = 0;
+  for (let r = 0; r < reps; r++) {
+    for (let i = 0; i < 1000; i++) {
+      const p = malloc(sizes[k]);
+      if (p === 0) fail++;
+      keep[i] = p;
+      k = (k + 1) & 65535;
+    }
+    for (let i = 0; i < 1000; i++) free(keep[i]);
+  }
+  S.k = k;
+  S.fail += fail;
+  return keep[999];
+}
+
+/** op = one task of new Uint8Array (garbage after the task: the collector frees it). */
+export function taskUint8T(_T: any, S: any, reps: number): any {
+  const sizes = S.sizes, keep = S.keep;
+  let k = S.k;
+  for (let r = 0; r < reps; r++) {
+    for (let i = 0; i < 1000; i++) {
+      const b = new Uint8Array(sizes[k]);
+      keep[i] = b;
+      k = (k + 1) & 65535;
+    }
+  }
+  S.k = k;
+  return keep[999];
+}
+
+/** op = one task in a fresh tsmalloc Heap, destroyed at the task's end. */
+export function taskHeapT(T: any, S: any, reps: number): any {
+  const Heap = T.Heap, sizes = S.sizes, keep = S.keep;
+  let k = S.k, fail = 0;
+  for (let r = 0; r < reps; r++) {
+    const h = Heap.create();
+    for (let i = 0; i < 1000; i++) {
+      const p = h.malloc(sizes[k]);
+      if (p === 0) fail++;
+      keep[i] = p;
+      k = (k + 1) & 65535;
+    }
+    h.destroy();
+  }
+  S.k = k;
+  S.fail += fail;
+  return keep[999];
+}
+
+/** A per-task row: its template and the untimed state around it. */
+export interface TaskRow {
+  id: string;
+  label: string;
+  // deno-lint-ignore ban-types
+  template: Function;
+  setup(T: any): any;
+  teardown(T: any, S: any): void;
+}
+
+/** The rows of the per-task workload; `T` is the tsmalloc module (mod.ts). */
+export function taskRows(): TaskRow[] {
+  const state = (extra: Record<string, unknown> = {}) => ({ sizes: sizeTable(SEED_SIZES, 16, 2048), keep: new Array(1000).fill(0), k: 0, fail: 0, ...extra });
+  return [
+    {
+      id: "arena-pool",
+      label: "ArenaPool (acquire, 1,000 bumps, release)",
+      template: taskArenaT,
+      setup: (T) => state({ pool: new T.ArenaPool({ medium: { retain: 4 * MiB } }) }),
+      teardown: (_T, S) => S.pool.close(),
+    },
+    { id: "tsmalloc", label: "tsmalloc malloc/free", template: taskMallocT, setup: () => state(), teardown() {} },
+    { id: "uint8array", label: "new Uint8Array", template: taskUint8T, setup: () => state(), teardown() {} },
+    { id: "heap-per-task", label: "fresh Heap per task (destroyed)", template: taskHeapT, setup: () => state(), teardown() {} },
+  ];
+}

@@ -138,7 +138,9 @@ const API_TS = `import {
   alloc, attach, backend, bytes, calloc, collect, configure, dataView, detach, formatStats, free,
   getOption, goodSize, Heap, malloc, mallocAligned, pointer, printStats, realloc, reallocAligned,
   releaseWorker, reserveOsMemory, setOption, sharedStats, stats, usableSize, validate, watchWorker,
-  workerHandle, zalloc, zallocAligned,
+  workerHandle, zalloc, zallocAligned, leaks, printLeaks, Arena, ArenaPool, Block,
+  type ArenaBucket, type ArenaBucketConfig, type ArenaLeak, type ArenaPoolConfig, type ArenaPoolStats,
+  type BlockOptions, type ChunkHeap, type LeakGroup, type OwnedBlockStats,
   type ArenaStats, type BackendInfo, type BackendWant, type ConfigureOptions, type HeapConstructor,
   type HeapOptions, type OptionName, type OptionValues, type OsCallCounts, type ReserveOptions,
   type Stats, type ValidateReport, type WorkerHandle,
@@ -185,6 +187,25 @@ const ctor: HeapConstructor = Heap;
 }
 const maybe: unknown = Heap.create();
 if (maybe instanceof Heap) maybe.destroy();
+{
+  const small: ArenaBucketConfig = { retain: 65536, maxFree: 8 };
+  const chunkHeap: ChunkHeap = Heap.create({ tag: "arenas" });
+  const pconf: ArenaPoolConfig = { small, heap: chunkHeap, onLeak: "warn" };
+  using pool = new ArenaPool(pconf);
+  const bucket: ArenaBucket = "small";
+  using a: Arena = pool.acquire(bucket, "task");
+  const ap: number = a.alloc(100, 64);
+  const inside: boolean = a.contains(ap) && a.used > 0 && a.capacity > 0;
+  const pl: ArenaLeak[] = pool.leaks();
+  const ps: ArenaPoolStats = stats().arenaPools;
+  const bopts: BlockOptions = { tag: "owned", freeOnCollect: false };
+  using blk: Block = Block.alloc(64, bopts);
+  const bu8: Uint8Array = blk.bytes();
+  const os: OwnedBlockStats = stats().ownedBlocks;
+  const lg: LeakGroup[] = leaks();
+  printLeaks((t: string) => void t);
+  void inside; void pl; void ps; void bu8; void os; void lg; void blk.address;
+}
 const report: ValidateReport = validate();
 const ok: boolean = report.ok && report.problems.length === 0;
 const errors: Error[] = [new AllocationError(1, null), new InvalidPointerError(1, "x"), new DoubleFreeError(1)];
@@ -382,7 +403,7 @@ check("deno doc --lint mod.ts: clean", () => {
   run(bin("deno"), ["doc", "--lint", "mod.ts"], { cwd: root });
 });
 check("deno check --doc: every @example type-checks", () => {
-  run(bin("deno"), ["check", "--doc", "mod.ts", "src/errors.ts"], { cwd: root, timeout: 300 });
+  run(bin("deno"), ["check", "--doc", "mod.ts", "src/errors.ts", "src/arena-pool.ts", "src/block.ts", "src/track.ts"], { cwd: root, timeout: 300 });
 });
 
 function capped(text, max = 80) {

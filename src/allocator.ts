@@ -52,6 +52,10 @@ function apply(name: OptionName, value: number | boolean): void {
   if (name === "purgeDelay" || name === "arenaPurgeMult") replanPurge();
   if (name === "hugeCacheMax") ctx.huge?.trim();
   if (name === "guardedSampleRate" || name === "guardedMin" || name === "guardedMax") applyModes();
+  if (name === "track") {
+    applyModes(); // malloc and free with or without track's recording wrappers (src/track.ts)
+    setFreeMode();
+  }
 }
 
 /** getOption: the current value (the environment is read first if it has not been). */

@@ -19,6 +19,7 @@ import {
   addGuarded, cacheChecked, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
   removeGuarded, sec,
 } from "./secure.ts";
+import { trackMalloc } from "./track.ts";
 import { syncPage } from "./usage.ts";
 import { copyBytes, fillBytes, zeroBlock } from "./views.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
@@ -602,7 +603,8 @@ export class Heap {
    */
   setMode(): void {
     const sampled = guardedActive();
-    const want = sampled ? this.mallocSampled : this.baseMalloc();
+    // track on: a recording wrapper around the pick (src/track.ts)
+    const want = trackMalloc(this, sampled ? this.mallocSampled : this.baseMalloc());
     if (this.malloc !== want) this.malloc = want;
     if (sampled) {
       const rate = ctx.options.guardedSampleRate;
@@ -666,7 +668,7 @@ export class Heap {
 
   /** malloc without guarded sampling (aligned allocations, the block behind a guarded one). */
   private mallocUnsampled(size: number): number {
-    if (this.malloc !== this.mallocSampled) return this.malloc(size);
+    if (!guardedActive()) return this.malloc(size); // (this.malloc may be track's wrapper around mallocSampled)
     return this.baseMalloc().call(this, size);
   }
 

@@ -43,6 +43,12 @@ export interface Options {
   guardedMax: number;
   /** One in this many allocations in the guarded range is guarded (1 = all, 0 = none). */
   guardedSampleRate: number;
+  /** Record the heap tag and (sampled) allocation site of every block for leaks() (src/track.ts). */
+  track: boolean;
+  /** With track: record the site of one in this many allocations (1 = all, 0 = none). */
+  trackSampleRate: number;
+  /** At process exit, print the live blocks (leaks()) and set a non-zero exit code when any are left. */
+  leakCheck: boolean;
 }
 
 export type OptionName = Exclude<keyof Options, "arenaMax">;
@@ -69,6 +75,9 @@ export const OPTION_SPECS: Readonly<Record<OptionName, Spec>> = {
   guardedMin: { kind: "size", def: 0, min: 0, max: 2 ** 46, doc: "smallest size of a guarded allocation" },
   guardedMax: { kind: "size", def: 1 * GiB, min: 0, max: 2 ** 46, doc: "largest size of a guarded allocation" },
   guardedSampleRate: { kind: "int", def: 0, min: 0, max: 2 ** 31 - 1, doc: "guard one in N allocations in [guardedMin, guardedMax] (0 = off, 1 = all)" },
+  track: { kind: "bool", def: false, doc: "record heap tag and allocation site of every block for leaks()" },
+  trackSampleRate: { kind: "int", def: 1, min: 0, max: 2 ** 31 - 1, doc: "with track: record the site of one in N allocations (0 = none)" },
+  leakCheck: { kind: "bool", def: false, doc: "at exit: print live blocks and exit non-zero when any are left" },
 };
 
 /** Options that only take effect before the first allocation (setOption throws after it). */

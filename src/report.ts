@@ -8,6 +8,8 @@ import { RegionKind } from "./region.ts";
 import { liveSegments, pageRefAt, pendingPageBytes } from "./segment.ts";
 import type { ArenaStats, Stats } from "./stats.ts";
 import { notePeak, usage } from "./usage.ts";
+import { arenaPoolStats } from "./arena-pool.ts";
+import { ownedBlockStats } from "./block.ts";
 
 export function collectStats(): Stats {
   const c = ctx.counters;
@@ -98,5 +100,7 @@ export function collectStats(): Stats {
     workers: c.shared === null ? 1 : c.shared.workers(),
     arenaList,
     bins,
+    arenaPools: arenaPoolStats(),
+    ownedBlocks: ownedBlockStats(),
   };
 }

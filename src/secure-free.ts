@@ -22,13 +22,14 @@ import { wakeCount } from "./page.ts";
 import type { PageRef } from "./region.ts";
 import { isFreeBlock, lockFrees, pushThreadFreeChecked, sec, unlockFrees } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
+import { trackFree } from "./track.ts";
 
 /** The free that mod.ts calls: the plain one, freeChecked (secure level 2) or freeChecked3 (level 3+). */
 export let freeFn: (p: number) => void = free;
 
 /** Picks freeFn for the configuration (called once it is fixed). */
 export function setFreeMode(): void {
-  freeFn = !sec.checked || sec.fill ? free : sec.doubleFree ? freeChecked3 : freeChecked;
+  freeFn = trackFree(!sec.checked || sec.fill ? free : sec.doubleFree ? freeChecked3 : freeChecked);
 }
 
 /** free at secure level 2 (see the top of this file). p is a number (mod.ts `free` checks; kept out of here for V8's inlining limit). */

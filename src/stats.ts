@@ -1,4 +1,6 @@
 /** Counters kept at OS-call and page granularity (never on the fast paths). */
+import type { ArenaPoolStats } from "./arena-pool.ts";
+import type { OwnedBlockStats } from "./block.ts";
 
 /** OS calls by kind: every call the core makes through `Os` is counted (src/oscount.ts). */
 export interface OsCallCounts {
@@ -232,4 +234,8 @@ export interface Stats {
   arenaList: ArenaStats[];
   /** Per size class (block size in bytes): live blocks, their bytes, and pages. */
   bins: { size: number; blocks: number; bytes: number; pages: number }[];
+  /** This worker's ArenaPools: arenas live and pooled, chunk bytes, acquires and releases. */
+  arenaPools: ArenaPoolStats;
+  /** This worker's owned blocks (Block.alloc): live, collected while allocated. */
+  ownedBlocks: OwnedBlockStats;
 }

@@ -37,6 +37,9 @@ const DEFAULTS: Record<OptionName, number | boolean> = {
   guardedMin: 0,
   guardedMax: 1024 * MiB,
   guardedSampleRate: 0,
+  track: false,
+  trackSampleRate: 1,
+  leakCheck: false,
 };
 
 /** Runs f with every option saved and restored afterwards. */
@@ -79,6 +82,9 @@ t("setOption round-trips valid values for every option", () => {
       guardedMin: [16, "4KiB", 0],
       guardedMax: [4096, "1GiB"],
       guardedSampleRate: [1000, 0],
+      track: [true, false],
+      trackSampleRate: [0, 100, 1],
+      leakCheck: [true, false],
     };
     for (const n of OPTION_NAMES) {
       for (const v of values[n]) {
