@@ -63,5 +63,6 @@ export function countingOs(o: Os, c: OsCounters): Os {
     },
     pid: () => o.pid(),
     threadId: () => o.threadId(),
+    callback: o.callback === undefined ? undefined : (result, args, fn) => o.callback!(result, args, fn),
   };
 }
