@@ -3,7 +3,7 @@
 // transfer through the easy interface. curl's allocator is process-wide: run this in a
 // process of its own.
 //   deno run --allow-ffi --allow-env --allow-read --allow-write examples/curl.ts     bun examples/curl.ts
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { backend, cAllocator, dataView, free, Heap, malloc } from "../mod.ts";
@@ -23,8 +23,11 @@ export interface CurlResult {
   allocations: number;
 }
 
-/** Transfers a `size`-byte file:// URL to /dev/null with curl's memory in a heap of its own. */
-export function curlExample(size = 3 * 1024 * 1024): CurlResult {
+/**
+ * Transfers a file:// URL to /dev/null with curl's memory in a heap of its own: the file at
+ * `path`, or else a fresh temporary file of `size` bytes.
+ */
+export function curlExample(path?: string, size = 3 * 1024 * 1024): CurlResult {
   const ffi = backend().ffi ?? "none";
   const curl = openLib(ffi, "libcurl.so.4", {
     curl_global_init_mem: ["i32", ["i64", "ptr", "ptr", "ptr", "ptr", "ptr"]],
@@ -36,9 +39,10 @@ export function curlExample(size = 3 * 1024 * 1024): CurlResult {
     curl_easy_cleanup: ["void", ["ptr"]],
   });
   const libc = openLib(ffi, "libc.so.6", { fopen: ["ptr", ["ptr", "ptr"]], fclose: ["i32", ["ptr"]] });
-  const dir = mkdtempSync(join(tmpdir(), "tsmalloc-curl-"));
-  const file = join(dir, "data.bin");
-  writeFileSync(file, new Uint8Array(size).map((_, i) => i * 31));
+  const dir = path === undefined ? mkdtempSync(join(tmpdir(), "tsmalloc-curl-")) : null;
+  const file = dir === null ? path! : join(dir, "data.bin");
+  if (dir !== null) writeFileSync(file, new Uint8Array(size).map((_, i) => i * 31));
+  const fileSize = statSync(file).size;
   const heap = Heap.create();
   const c = cAllocator({ heap, tag: "curl" });
   const strs: number[] = [];
@@ -64,12 +68,12 @@ export function curlExample(size = 3 * 1024 * 1024): CurlResult {
     libc.fclose(sink);
     const allocations = c.stats().allocations;
     c.close(); // throws if curl still held a block
-    return { fileSize: size, downloaded, liveWithHandle, afterEasyCleanup, afterGlobalCleanup, allocations };
+    return { fileSize, downloaded, liveWithHandle, afterEasyCleanup, afterGlobalCleanup, allocations };
   } finally {
     for (const p of strs) free(p);
     free(out);
     heap.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
   }
 }
 
