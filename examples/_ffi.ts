@@ -4,6 +4,7 @@
 // Every argument is a number (addresses too: declared as pointer-sized integers), every
 // result is converted to a number. Shared by the examples and their tests.
 import { createRequire } from "node:module";
+import { bytes, free, malloc } from "../mod.ts";
 
 /** "ptr" an address (number), "size" size_t, "i32" int, "u32" unsigned, "i64" long, "void". */
 export type T = "ptr" | "size" | "i32" | "u32" | "i64" | "void";
@@ -17,34 +18,57 @@ const KOFFI: Record<T, string> = { ptr: "uintptr_t", size: "size_t", i32: "int",
 const DENO: Record<T, string> = { ptr: "usize", size: "usize", i32: "i32", u32: "u32", i64: "i64", void: "void" };
 const BUN = DENO;
 
+const RTLD_NOW = 2, RTLD_DEEPBIND = 8; // Linux values
+
+/**
+ * Loads `path` once with RTLD_DEEPBIND, so its own calls between its functions stay inside
+ * it. Node links its own zlib (with another `deflate_state` layout) and exports its symbols:
+ * without this, libz.so.1's deflateInit_ calls Node's deflateReset and deflate crashes.
+ * A later dlopen of the same path gets this copy.
+ */
+function preloadDeep(ffi: string, path: string): void {
+  if (path.startsWith("libc.")) return;
+  const libc = openLib(ffi, "libc.so.6", { dlopen: ["ptr", ["ptr", "i32"]] });
+  const b = new TextEncoder().encode(path + "\0");
+  const p = malloc(b.length);
+  bytes(p, b.length).set(b);
+  const h = libc.dlopen(p, RTLD_NOW | RTLD_DEEPBIND);
+  free(p);
+  if (h === 0) throw new Error(`dlopen(${path}) failed`);
+}
+
 /** Opens `path` through `ffi` and binds `defs` (name -> [result, ...args]). */
 export function openLib(ffi: string, path: string, defs: Record<string, [T, T[]]>): Record<string, Fn> {
+  preloadDeep(ffi, path);
   const out: Record<string, Fn> = {};
   const conv = (r: unknown) => (r === undefined || r === null ? 0 : Number(r));
   if (ffi === "node:ffi") {
     const f = (globalThis as Any).process.getBuiltinModule("node:ffi");
     const m: Record<string, unknown> = {};
     for (const [k, [r, a]] of Object.entries(defs)) m[k] = { return: NODE_FFI[r], arguments: a.map((t) => NODE_FFI[t]) };
-    const s = f.dlopen(path, m).functions;
-    for (const k of Object.keys(defs)) out[k] = (...a) => conv(s[k](...a));
+    const lib = f.dlopen(path, m); // keep the library object alive: collecting it unloads the library
+    const s = lib.functions;
+    for (const k of Object.keys(defs)) out[k] = (...a) => (lib, conv(s[k](...a)));
   } else if (ffi === "koffi") {
     const koffi = createRequire(import.meta.url)("koffi");
     const lib = koffi.load(path);
     for (const [k, [r, a]] of Object.entries(defs)) {
       const fn = lib.func(k, KOFFI[r], a.map((t) => KOFFI[t]));
-      out[k] = (...x) => conv(fn(...x));
+      out[k] = (...x) => (lib, conv(fn(...x))); // lib stays reachable: collecting it unloads the library
     }
   } else if (ffi === "deno") {
     const m: Record<string, unknown> = {};
     for (const [k, [r, a]] of Object.entries(defs)) m[k] = { parameters: a.map((t) => DENO[t]), result: DENO[r] };
-    const s = (globalThis as Any).Deno.dlopen(path, m).symbols;
-    for (const k of Object.keys(defs)) out[k] = (...a) => conv(s[k](...a));
+    const lib = (globalThis as Any).Deno.dlopen(path, m);
+    const s = lib.symbols;
+    for (const k of Object.keys(defs)) out[k] = (...a) => (lib, conv(s[k](...a)));
   } else if (ffi === "bun") {
     const bunFfi = (import.meta as Any).require("bun:" + "ffi");
     const m: Record<string, unknown> = {};
     for (const [k, [r, a]] of Object.entries(defs)) m[k] = { args: a.map((t) => BUN[t]), returns: BUN[r] };
-    const s = bunFfi.dlopen(path, m).symbols;
-    for (const k of Object.keys(defs)) out[k] = (...a) => conv(s[k](...a));
+    const lib = bunFfi.dlopen(path, m);
+    const s = lib.symbols;
+    for (const k of Object.keys(defs)) out[k] = (...a) => (lib, conv(s[k](...a)));
   } else {
     throw new Error(`no FFI to open ${path} with (${ffi})`);
   }
