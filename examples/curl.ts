@@ -3,6 +3,7 @@
 // transfer through the easy interface. curl's allocator is process-wide: run this in a
 // process of its own.
 //   deno run --allow-ffi --allow-env --allow-read --allow-write examples/curl.ts     bun examples/curl.ts
+import process from "node:process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,4 +78,5 @@ export function curlExample(path?: string, size = 3 * 1024 * 1024): CurlResult {
   }
 }
 
-if ((import.meta as { main?: boolean }).main) console.log(curlExample());
+// run as a script (not when imported, bundled or not)
+if (process.argv[1]?.replace(/\\/g, "/").endsWith("examples/curl.ts")) console.log(curlExample());

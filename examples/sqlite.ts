@@ -3,6 +3,7 @@
 // SQLite's allocator is process-wide and fixed before sqlite3_initialize: run this in a
 // process of its own.
 //   deno run --allow-ffi --allow-env --allow-read examples/sqlite.ts     bun examples/sqlite.ts
+import process from "node:process";
 import { backend, bytes, cAllocator, type CAllocator, dataView, free, Heap, malloc } from "../mod.ts";
 import { type Fn, openLib } from "./_ffi.ts";
 
@@ -158,4 +159,5 @@ export function sqliteExample(rows = 100_000): SqliteResult {
 
 export { SQLITE_DONE, SQLITE_NOMEM, SQLITE_OK };
 
-if ((import.meta as { main?: boolean }).main) console.log(sqliteExample());
+// run as a script (not when imported, bundled or not)
+if (process.argv[1]?.replace(/\\/g, "/").endsWith("examples/sqlite.ts")) console.log(sqliteExample());

@@ -2,6 +2,7 @@
 // so the stream's internal state (~270 KiB for deflate at level 6) is counted in the heap
 // and gone after deflateEnd/inflateEnd.
 //   deno run --allow-ffi --allow-env --allow-read examples/zlib.ts     bun examples/zlib.ts
+import process from "node:process";
 import { backend, bytes, cAllocator, dataView, free, Heap, malloc } from "../mod.ts";
 import { openZlib } from "./_ffi.ts";
 
@@ -68,4 +69,5 @@ export function zlibExample(size = 4 * 1024 * 1024): ZlibResult {
   }
 }
 
-if ((import.meta as { main?: boolean }).main) console.log(zlibExample());
+// run as a script (not when imported, bundled or not)
+if (process.argv[1]?.replace(/\\/g, "/").endsWith("examples/zlib.ts")) console.log(zlibExample());
