@@ -138,7 +138,8 @@ const API_TS = `import {
   alloc, attach, backend, bytes, calloc, collect, configure, dataView, detach, formatStats, free,
   getOption, goodSize, Heap, malloc, mallocAligned, pointer, printStats, realloc, reallocAligned,
   releaseWorker, reserveOsMemory, setOption, sharedStats, stats, usableSize, validate, watchWorker,
-  workerHandle, zalloc, zallocAligned,
+  workerHandle, zalloc, zallocAligned, cAllocator,
+  type CAllocator, type CAllocatorFunction, type CAllocatorOptions, type CAllocatorStats, type NativePointer,
   type ArenaStats, type BackendInfo, type BackendWant, type ConfigureOptions, type HeapConstructor,
   type HeapOptions, type OptionName, type OptionValues, type OsCallCounts, type ReserveOptions,
   type Stats, type ValidateReport, type WorkerHandle,
@@ -195,6 +196,18 @@ const shared: { shared: boolean; abandonedSegments: number } = sharedStats();
 const handle: WorkerHandle = workerHandle();
 const worker = { threadId: 1, on(_ev: "exit", _f: () => void): void {} };
 if (Math.random() > 2) { attach(handle); detach(); watchWorker(worker); releaseWorker(1); }
+if (Math.random() > 2) {
+  const copts: CAllocatorOptions = { heap: Heap.create(), tag: "zlib", checkThread: false };
+  using c: CAllocator = cAllocator(copts);
+  const fnName: CAllocatorFunction = "malloc";
+  const fp: NativePointer = c[fnName];
+  const addr: number = c.address.zalloc + c.address.sqliteRoundup;
+  const cs: CAllocatorStats = c.stats();
+  const live: number = cs.liveBytes + cs.liveBlocks + cs.failures + cs.errors + cs.foreignThreadCalls;
+  const owned: boolean = c.owns(addr) && c.isOpen && c.tag === cs.tag && c.heap.isLive;
+  void fp; void live; void owned;
+  c.close({ force: true });
+}
 export { arenas, calls, delay, good, kind, ok, shared, text };
 `;
 const CTS = `import tsmalloc = require("tsmalloc");
