@@ -18,6 +18,9 @@ const KOFFI: Record<T, string> = { ptr: "uintptr_t", size: "size_t", i32: "int",
 const DENO: Record<T, string> = { ptr: "usize", size: "usize", i32: "i32", u32: "u32", i64: "i64", void: "void" };
 const BUN = DENO;
 
+/** Every library object opened here: a collected one may unload its library under the functions bound from it. */
+const loaded: unknown[] = [];
+
 const RTLD_NOW = 2, RTLD_DEEPBIND = 8; // Linux values
 
 /**
@@ -46,29 +49,33 @@ export function openLib(ffi: string, path: string, defs: Record<string, [T, T[]]
     const f = (globalThis as Any).process.getBuiltinModule("node:ffi");
     const m: Record<string, unknown> = {};
     for (const [k, [r, a]] of Object.entries(defs)) m[k] = { return: NODE_FFI[r], arguments: a.map((t) => NODE_FFI[t]) };
-    const lib = f.dlopen(path, m); // keep the library object alive: collecting it unloads the library
+    const lib = f.dlopen(path, m);
+    loaded.push(lib);
     const s = lib.functions;
-    for (const k of Object.keys(defs)) out[k] = (...a) => (lib, conv(s[k](...a)));
+    for (const k of Object.keys(defs)) out[k] = (...a) => conv(s[k](...a));
   } else if (ffi === "koffi") {
     const koffi = createRequire(import.meta.url)("koffi");
     const lib = koffi.load(path);
+    loaded.push(lib);
     for (const [k, [r, a]] of Object.entries(defs)) {
       const fn = lib.func(k, KOFFI[r], a.map((t) => KOFFI[t]));
-      out[k] = (...x) => (lib, conv(fn(...x))); // lib stays reachable: collecting it unloads the library
+      out[k] = (...x) => conv(fn(...x));
     }
   } else if (ffi === "deno") {
     const m: Record<string, unknown> = {};
     for (const [k, [r, a]] of Object.entries(defs)) m[k] = { parameters: a.map((t) => DENO[t]), result: DENO[r] };
     const lib = (globalThis as Any).Deno.dlopen(path, m);
+    loaded.push(lib);
     const s = lib.symbols;
-    for (const k of Object.keys(defs)) out[k] = (...a) => (lib, conv(s[k](...a)));
+    for (const k of Object.keys(defs)) out[k] = (...a) => conv(s[k](...a));
   } else if (ffi === "bun") {
     const bunFfi = (import.meta as Any).require("bun:" + "ffi");
     const m: Record<string, unknown> = {};
     for (const [k, [r, a]] of Object.entries(defs)) m[k] = { args: a.map((t) => BUN[t]), returns: BUN[r] };
     const lib = bunFfi.dlopen(path, m);
+    loaded.push(lib);
     const s = lib.symbols;
-    for (const k of Object.keys(defs)) out[k] = (...a) => (lib, conv(s[k](...a)));
+    for (const k of Object.keys(defs)) out[k] = (...a) => conv(s[k](...a));
   } else {
     throw new Error(`no FFI to open ${path} with (${ffi})`);
   }
