@@ -17,6 +17,8 @@ export interface ZlibResult {
   compressed: number;
   /** Live bytes the bridge held while the deflate stream was open / after deflateEnd. */
   deflateLive: number;
+  /** The heap's live bytes (heap.visit) while the deflate stream was open: the same blocks. */
+  deflateHeapBytes: number;
   afterDeflateEnd: number;
   inflateLive: number;
   afterInflateEnd: number;
@@ -48,6 +50,8 @@ export function zlibExample(size = 4 * 1024 * 1024): ZlibResult {
     if (z.deflateInit_(strm, 6, z.zlibVersion(), Z_STREAM_SIZE) !== Z_OK) throw new Error("deflateInit failed");
     if (z.deflate(strm, Z_FINISH) !== Z_STREAM_END) throw new Error("deflate did not finish");
     const deflateLive = c.stats().liveBytes;
+    let deflateHeapBytes = 0;
+    heap.visit((_p, usable) => void (deflateHeapBytes += usable));
     const compressed = total();
     z.deflateEnd(strm);
     const afterDeflateEnd = c.stats().liveBytes;
@@ -63,7 +67,7 @@ export function zlibExample(size = 4 * 1024 * 1024): ZlibResult {
     const a = bytes(input, size), b = bytes(back, size);
     let same = inflated === size;
     for (let i = 0; same && i < size; i++) same = a[i] === b[i];
-    return { input: size, compressed, deflateLive, afterDeflateEnd, inflateLive, afterInflateEnd, roundTrip: same };
+    return { input: size, compressed, deflateLive, deflateHeapBytes, afterDeflateEnd, inflateLive, afterInflateEnd, roundTrip: same };
   } finally {
     for (const p of [input, output, back, strm]) free(p);
   }

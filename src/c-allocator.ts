@@ -77,6 +77,13 @@ export interface CAllocatorConfig {
   checkThread: boolean;
 }
 
+/**
+ * Every bridge not closed yet. C may hold its function pointers however long it likes, so
+ * a bridge (and the runtime callback objects behind its trampolines) must never be collected
+ * before close(): this set keeps it reachable.
+ */
+const openBridges = new Set<CAllocatorCore>();
+
 /** A bridge: the native pointers, accounting, and close. */
 export class CAllocatorCore {
   readonly tag: string;
@@ -123,6 +130,7 @@ export class CAllocatorCore {
     }
     this.address = Object.freeze(address);
     this.pointers = Object.freeze(pointers);
+    openBridges.add(this);
   }
 
   get isOpen(): boolean {
@@ -165,6 +173,7 @@ export class CAllocatorCore {
     }
     this.open = false;
     for (const cb of this.callbacks) cb.close();
+    openBridges.delete(this);
   }
 
   // ---------------------------------------------------------------- the C entry points

@@ -211,6 +211,7 @@ if (backend().kind === "buffer") {
     assert.ok(r.roundTrip, "inflate gives the input back");
     assert.ok(r.compressed > 0 && r.compressed < r.input);
     assert.ok(r.deflateLive >= 256 * 1024, `deflate state (window, hash, pending) counted: ${r.deflateLive}`);
+    assert.is(r.deflateHeapBytes, r.deflateLive, "the heap holds exactly the bridge's blocks");
     assert.ok(r.inflateLive > 0, "inflate state counted");
     assert.is(r.afterDeflateEnd, 0);
     assert.is(r.afterInflateEnd, 0);
