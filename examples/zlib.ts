@@ -25,11 +25,11 @@ export interface ZlibResult {
   roundTrip: boolean;
 }
 
-/** Deflates and inflates `size` bytes with zlib's memory in a heap of its own. */
-export function zlibExample(size = 4 * 1024 * 1024): ZlibResult {
+/** Deflates and inflates `size` bytes with zlib's memory in a heap of its own (`checkThread`: see cAllocator). */
+export function zlibExample(size = 4 * 1024 * 1024, checkThread = false): ZlibResult {
   const z = openZlib(backend().ffi ?? "none");
   using heap = Heap.create();
-  using c = cAllocator({ heap, tag: "zlib" });
+  using c = cAllocator({ heap, tag: "zlib", checkThread });
   const input = malloc(size), output = malloc(size + (size >> 8) + 1024), back = malloc(size), strm = malloc(Z_STREAM_SIZE);
   try {
     const src = bytes(input, size);

@@ -217,6 +217,14 @@ if (backend().kind === "buffer") {
     assert.is(r.afterInflateEnd, 0);
   });
 
+  t(`zlib on ${backend().ffi} with checkThread: every call passes the gettid check on the creating thread`, () => {
+    const r = zlibExample(256 * 1024, true);
+    assert.ok(r.roundTrip);
+    assert.ok(r.deflateLive >= 256 * 1024);
+    assert.is(r.afterDeflateEnd, 0);
+    assert.is(r.afterInflateEnd, 0);
+  });
+
   const env = { TSMALLOC_BACKEND: "ffi" };
   t(`SQLite on ${backend().ffi}: 100,000 rows, xSize/xRoundup are usableSize/goodSize, memory gone after shutdown`, () => {
     const c = runChild("c-allocator-child", ["sqlite"], env);
