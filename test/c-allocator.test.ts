@@ -3,10 +3,11 @@
 // function back (so arguments arrive exactly as each FFI delivers them: bigint, negative
 // size_t from koffi); the native trampolines are checked with real clients (zlib here,
 // SQLite and curl in child processes: their allocators are process-wide).
+import { createRequire } from "node:module";
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { backend, bytes, cAllocator, free, Heap, malloc, MAX_ALLOC_SIZE, usableSize } from "../mod.ts";
+import { backend, bytes, cAllocator, type CAllocator, free, Heap, malloc, MAX_ALLOC_SIZE, usableSize } from "../mod.ts";
 import { C_FUNCTIONS, CAllocatorCore, type CFunctionName } from "../src/c-allocator.ts";
 import { ctx } from "../src/context.ts";
 import type { Os } from "../src/os.ts";
@@ -223,6 +224,63 @@ if (backend().kind === "buffer") {
     assert.ok(r.deflateLive >= 256 * 1024);
     assert.is(r.afterDeflateEnd, 0);
     assert.is(r.afterInflateEnd, 0);
+  });
+
+  // Calls a bridge function through its native pointer with the FFI's own argument conversion
+  // (koffi.call, Deno.UnsafeFnPointer, bun:ffi CFunction); node:ffi is exercised by the C clients.
+  const callers = (c: CAllocator): Record<string, (...a: (number | bigint)[]) => number> | null => {
+    const f = backend().ffi;
+    const sig: Record<string, [string, string[]]> = { malloc: ["ptr", ["size"]], calloc: ["ptr", ["size", "size"]], free: ["void", ["ptr"]], strdup: ["ptr", ["ptr"]], realloc: ["ptr", ["ptr", "size"]] };
+    const out: Record<string, (...a: (number | bigint)[]) => number> = {};
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    for (const [name, [r, a]] of Object.entries(sig)) {
+      const addr = c.address[name as CFunctionName];
+      if (f === "koffi") {
+        const koffi = createRequire(import.meta.url)("koffi");
+        const kt = (t: string) => (t === "size" ? "size_t" : t === "ptr" ? "uintptr_t" : "void");
+        const proto = koffi.proto(kt(r), a.map(kt));
+        out[name] = (...x) => Number(koffi.call(BigInt(addr), proto, ...x) ?? 0);
+      } else if (f === "deno") {
+        const fp = new g.Deno.UnsafeFnPointer(g.Deno.UnsafePointer.create(BigInt(addr)), { parameters: a.map(() => "usize"), result: r === "void" ? "void" : "usize" });
+        out[name] = (...x) => Number(fp.call(...x.map(BigInt)) ?? 0);
+      } else if (f === "bun") {
+        const { CFunction } = (import.meta as unknown as { require(s: string): { CFunction: (d: object) => (...a: unknown[]) => unknown } }).require("bun:" + "ffi");
+        const fn = CFunction({ ptr: addr, args: a.map(() => "usize"), returns: r === "void" ? "void" : "usize" });
+        out[name] = (...x) => Number(fn(...x) ?? 0);
+      } else return null;
+    }
+    return out;
+  };
+
+  t(`C semantics through the real ${backend().ffi} trampolines: SIZE_MAX is NULL, malloc(0) unique, strdup, calloc overflow`, () => {
+    using heap = Heap.create();
+    const c = cAllocator({ heap, tag: "direct" });
+    const call = callers(c);
+    if (call === null) {
+      c.close();
+      return; // node:ffi: no call through a raw function pointer here; the C clients cover it
+    }
+    assert.is(call.malloc(2n ** 64n - 1n), 0, "SIZE_MAX (koffi hands it as -1, Deno/Bun as bigint)");
+    assert.is(call.malloc(2n ** 63n), 0, "2^63");
+    assert.is(call.calloc(2n ** 32n, 2n ** 32n), 0, "calloc overflow");
+    const a = call.malloc(0), b = call.malloc(0);
+    assert.ok(a > 0 && b > 0 && a !== b && c.owns(a) && c.owns(b));
+    const text = new TextEncoder().encode("tsmalloc\0");
+    const src = malloc(text.length);
+    bytes(src, text.length).set(text);
+    const dup = call.strdup(src);
+    assert.ok(dup > 0 && dup !== src && c.owns(dup));
+    assert.equal([...bytes(dup, text.length)], [...text]);
+    const r = call.realloc(dup, 5000);
+    assert.equal([...bytes(r, text.length)], [...text], "realloc keeps contents");
+    call.free(src); // not the bridge's: refused and counted, src stays live
+    assert.ok(usableSize(src) >= text.length && bytes(src, 8)[0] === text[0]);
+    for (const p of [a, b, r, 0]) call.free(p);
+    const s = c.stats();
+    assert.equal([s.liveBlocks, s.liveBytes, s.failures, s.errors], [0, 0, 3, 1]);
+    free(src);
+    c.close();
   });
 
   const env = { TSMALLOC_BACKEND: "ffi" };
