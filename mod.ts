@@ -1031,7 +1031,7 @@ export interface CAllocatorOptions {
    * without touching the heap (default false). Every runtime already keeps such calls off
    * the JS thread's heap (node:ffi aborts the process, koffi and Deno run the call on the JS
    * thread's event loop, Bun never returns to the calling thread; see doc/C-ALLOCATOR.md), so
-   * this is a second line of defence; it costs 0.5–5 µs per call (measured, bench/c-allocator.ts).
+   * this is a second line of defence; it cost 0.7–5 µs per call here (bench/c-allocator.ts).
    */
   checkThread?: boolean;
 }
