@@ -45,6 +45,8 @@ import { type ValidateReport, validateAll } from "./src/check.ts";
 import { freeFn } from "./src/secure-free.ts";
 import { defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
 import { bytesAt, checkView } from "./src/views.ts";
+import { C_FUNCTIONS, CAllocatorCore, type CAllocatorStats, type CFunctionName } from "./src/c-allocator.ts";
+import type { Os } from "./src/os.ts";
 import { goodSizeOf } from "./src/bins.ts";
 import { MAX_ALLOC_SIZE as MAX_SIZE } from "./src/layout.ts";
 import { collectStats } from "./src/report.ts";
@@ -1110,6 +1112,191 @@ class HeapImpl extends CoreHeap implements Heap {
 
 /** Creates heaps ({@link HeapConstructor.create | Heap.create}) and tells them (`instanceof`); see {@link Heap}. */
 export const Heap: HeapConstructor = HeapImpl;
+
+// ---------------------------------------------------------------- the C allocator bridge
+
+/**
+ * Options for {@link cAllocator}.
+ *
+ * @example
+ * ```ts
+ * import { type CAllocatorOptions, Heap } from "@tsmalloc/tsmalloc";
+ *
+ * const options: CAllocatorOptions = { heap: Heap.create(), tag: "zlib" };
+ * options.heap?.destroy();
+ * ```
+ */
+export interface CAllocatorOptions {
+  /** The heap the library's blocks come from (default: this worker's default heap). Use a heap of its own to see, bound and free the library's memory apart from yours. */
+  heap?: Heap;
+  /** A name for the library's memory in {@link CAllocator.stats} and error messages (default "c"). */
+  tag?: string;
+  /**
+   * Also compare the OS thread id (gettid, one FFI call) on every call with the creating
+   * thread's, and answer a call from any other thread with NULL (free: a counted no-op)
+   * without touching the heap (default false). Every runtime already keeps such calls off
+   * the JS thread's heap (node:ffi aborts the process, koffi and Deno run the call on the JS
+   * thread's event loop, Bun never returns to the calling thread; see doc/C-ALLOCATOR.md), so
+   * this is a second line of defence; it cost 0.7–5 µs per call here (bench/c-allocator.ts).
+   */
+  checkThread?: boolean;
+}
+
+/** The runtime's FFI form of a native function pointer: bigint on Node (node:ffi and koffi), `Deno.PointerObject` on Deno, number on Bun. */
+export type NativePointer = unknown;
+
+/**
+ * A C allocator bridge made by {@link cAllocator}: native function pointers with C's
+ * signatures that allocate from a tsmalloc heap. Pass the pointer fields (the runtime's FFI
+ * pointer form) straight to a library's set-up call, or store {@link CAllocator.address}
+ * numbers into a C struct. No entry point ever throws into C: a failure is NULL (0), and a
+ * free/realloc of an address the bridge did not hand out is refused without touching the heap
+ * and counted in `stats().errors`. Sizes are in bytes.
+ *
+ * @example
+ * ```ts
+ * import { cAllocator, Heap } from "@tsmalloc/tsmalloc";
+ *
+ * using heap = Heap.create();
+ * const c = cAllocator({ heap, tag: "curl" });
+ * // curl_global_init_mem(CURL_GLOBAL_DEFAULT, c.malloc, c.free, c.realloc, c.strdup, c.calloc)
+ * console.log(c.stats().liveBytes);
+ * c.close();
+ * ```
+ */
+export interface CAllocator {
+  /** `void *malloc(size_t size)`: malloc(0) returns a unique block; NULL when memory cannot be had. */
+  readonly malloc: NativePointer;
+  /** `void *calloc(size_t count, size_t size)`: zeroed; NULL on overflow of count * size. */
+  readonly calloc: NativePointer;
+  /** `void *realloc(void *p, size_t size)`: realloc(NULL, n) is malloc(n); realloc(p, 0) returns a fresh minimal block and frees p; NULL on failure with p unchanged. */
+  readonly realloc: NativePointer;
+  /** `void free(void *p)`: free(NULL) does nothing. */
+  readonly free: NativePointer;
+  /** `char *strdup(const char *s)`: NULL for strdup(NULL). */
+  readonly strdup: NativePointer;
+  /** `size_t usableSize(void *p)` (as `malloc_usable_size`): 0 for NULL or an address not handed out here. */
+  readonly usableSize: NativePointer;
+  /** `size_t goodSize(size_t n)` (as mimalloc's `mi_good_size`): the usable size malloc(n) would give. */
+  readonly goodSize: NativePointer;
+  /** zlib's `alloc_func` `voidpf zalloc(voidpf opaque, uInt items, uInt size)` for `z_stream.zalloc` (opaque is ignored). */
+  readonly zalloc: NativePointer;
+  /** zlib's `free_func` `void zfree(voidpf opaque, voidpf p)` for `z_stream.zfree`. */
+  readonly zfree: NativePointer;
+  /** `sqlite3_mem_methods.xMalloc`: `void *(int)`. */
+  readonly sqliteMalloc: NativePointer;
+  /** `sqlite3_mem_methods.xFree`: `void (void *)`. */
+  readonly sqliteFree: NativePointer;
+  /** `sqlite3_mem_methods.xRealloc`: `void *(void *, int)`. */
+  readonly sqliteRealloc: NativePointer;
+  /** `sqlite3_mem_methods.xSize`: `int (void *)`, tsmalloc's {@link usableSize}. */
+  readonly sqliteSize: NativePointer;
+  /** `sqlite3_mem_methods.xRoundup`: `int (int)`, tsmalloc's {@link goodSize}. */
+  readonly sqliteRoundup: NativePointer;
+  /** `sqlite3_mem_methods.xInit`: `int (void *)`, returns SQLITE_OK. */
+  readonly sqliteInit: NativePointer;
+  /** `sqlite3_mem_methods.xShutdown`: `void (void *)`. */
+  readonly sqliteShutdown: NativePointer;
+  /** The same functions' addresses as numbers, for C structs (`z_stream`, `sqlite3_mem_methods`). */
+  readonly address: Readonly<Record<CAllocatorFunction, number>>;
+  /** The tag given to {@link cAllocator}. */
+  readonly tag: string;
+  /** The heap the blocks come from. */
+  readonly heap: Heap;
+  /** False once closed. */
+  readonly isOpen: boolean;
+  /** True when `ptr` is a live block this bridge handed out. */
+  owns(ptr: number): boolean;
+  /** Live blocks and bytes, peaks and counters of this bridge (see {@link CAllocatorStats}). */
+  stats(): CAllocatorStats;
+  /**
+   * Frees the native trampolines; afterwards C must not call any of the functions. A second
+   * call does nothing.
+   *
+   * @throws {Error} while blocks allocated through the bridge are live (the library may still
+   *   free or realloc them), unless `force` is true; forced, those blocks stay allocated in
+   *   the heap (its `destroy()` frees them).
+   */
+  close(options?: { force?: boolean }): void;
+  /** `using c = cAllocator()` closes it at scope end (throws as `close()` does). */
+  [Symbol.dispose](): void;
+}
+
+export type { CAllocatorStats };
+/** The names of a {@link CAllocator}'s C functions. */
+export type CAllocatorFunction = CFunctionName;
+
+class CAllocatorImpl extends CAllocatorCore {
+  declare readonly malloc: NativePointer;
+  declare readonly calloc: NativePointer;
+  declare readonly realloc: NativePointer;
+  declare readonly free: NativePointer;
+  declare readonly strdup: NativePointer;
+  declare readonly usableSize: NativePointer;
+  declare readonly goodSize: NativePointer;
+  declare readonly zalloc: NativePointer;
+  declare readonly zfree: NativePointer;
+  declare readonly sqliteMalloc: NativePointer;
+  declare readonly sqliteFree: NativePointer;
+  declare readonly sqliteRealloc: NativePointer;
+  declare readonly sqliteSize: NativePointer;
+  declare readonly sqliteRoundup: NativePointer;
+  declare readonly sqliteInit: NativePointer;
+  declare readonly sqliteShutdown: NativePointer;
+  declare readonly heap: HeapImpl;
+  constructor(o: Os, heap: HeapImpl, tag: string, checkThread: boolean) {
+    super(o, { heap, tag, checkThread });
+    for (const name of C_FUNCTIONS) Object.defineProperty(this, name, { value: this.pointers[name], enumerable: true });
+  }
+  close(options: { force?: boolean } = {}): void {
+    this.closeBridge(options?.force === true);
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Makes a C allocator bridge (after Lightpanda's ZigToCurlAllocator): native `malloc`,
+ * `calloc`, `realloc`, `free`, `strdup` (plus `usableSize`, `goodSize`, zlib's
+ * `zalloc`/`zfree` and SQLite's `sqlite3_mem_methods` entries) that a C library calls for its
+ * memory, so that memory is counted, budgeted (`maxCommitted`, `maxReserved`) and freed with a
+ * tsmalloc heap. Made with the live backend's callback mechanism (`node:ffi`
+ * `registerCallback`, koffi `register`, `Deno.UnsafeCallback`, `bun:ffi` `JSCallback`); load
+ * the C library through the same FFI ({@link backend}`().ffi`): on Node 26, C code entered
+ * through koffi must not call a `node:ffi` callback (V8 aborts). Only the creating thread may
+ * call the functions; bridge libraries that allocate on the calling thread (zlib per stream,
+ * SQLite, curl's easy interface), see doc/C-ALLOCATOR.md.
+ *
+ * @throws {Error} on the buffer backend (no FFI, so no native callbacks).
+ * @throws {TypeError} when `heap` is not a live {@link Heap}, `tag` not a string or `checkThread` not a boolean.
+ * @throws {RangeError} for an unknown option.
+ * @example SQLite's memory in a heap of its own
+ * ```ts
+ * import { cAllocator, Heap } from "@tsmalloc/tsmalloc";
+ *
+ * using heap = Heap.create();
+ * const c = cAllocator({ heap, tag: "sqlite" });
+ * // write c.address.sqliteMalloc ... c.address.sqliteShutdown into a sqlite3_mem_methods,
+ * // sqlite3_config(SQLITE_CONFIG_MALLOC, &methods); ...; sqlite3_shutdown();
+ * c.close();
+ * ```
+ */
+export function cAllocator(options: CAllocatorOptions = {}): CAllocator {
+  if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: cAllocator: options must be an object");
+  for (const k of Object.keys(options)) {
+    if (k !== "heap" && k !== "tag" && k !== "checkThread") throw new RangeError(`tsmalloc: cAllocator: unknown option "${k}" (known: heap, tag, checkThread)`);
+  }
+  const h = options.heap ?? heap;
+  if (!(h instanceof CoreHeap) || (options.heap !== undefined && !(h as HeapImpl).isLive)) {
+    throw new TypeError("tsmalloc: cAllocator: heap must be a live Heap (Heap.create())");
+  }
+  const tag = options.tag ?? "c";
+  if (typeof tag !== "string") throw new TypeError(`tsmalloc: cAllocator: tag must be a string, got ${typeof tag}`);
+  const checkThread = options.checkThread ?? false;
+  if (typeof checkThread !== "boolean") throw new TypeError(`tsmalloc: cAllocator: checkThread must be a boolean, got ${typeof checkThread}`);
+  return new CAllocatorImpl(initialize(), h as HeapImpl, tag, checkThread);
+}
 
 // ---------------------------------------------------------------- workers
 

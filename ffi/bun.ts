@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Os } from "../src/os.ts";
+import type { CType, NativeCallback, Os } from "../src/os.ts";
 import { type Libc, platformFor, posixOs } from "./posix.ts";
 
 /** The part of `bun:ffi` used here (declared locally). */
@@ -14,7 +14,14 @@ interface BunFfi {
   };
   toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
   read: { i32(ptr: number, offset?: number): number };
+  JSCallback: new (
+    fn: (...args: unknown[]) => unknown,
+    def: { args: string[]; returns: string; threadsafe?: boolean },
+  ) => { ptr: number | null; close(): void };
 }
+
+/** bun:ffi type names for callback signatures ("usize" arrives as bigint). */
+const BUN_CTYPE: Record<CType, string> = { ptr: "usize", size: "usize", i32: "i32", u32: "u32", void: "void" };
 
 /** Bun fails with "Out of memory" for 8 GiB views; 4 GiB works (measured). */
 const BUN_MAX_VIEW = 4 * 1024 ** 3;
@@ -80,5 +87,12 @@ export function createBunOs(reason = "bun: bun:ffi"): Os {
       return size === 0 ? new ArrayBuffer(0) : ffi.toArrayBuffer(addr, 0, size);
     },
     pointer: (addr) => addr,
+    // Not threadsafe: a threadsafe JSCallback runs later and its result is lost (C would
+    // see NULL from malloc); a plain one called from another thread never returns.
+    callback: (result, args, fn): NativeCallback => {
+      const cb = new ffi.JSCallback(fn as (...a: unknown[]) => unknown, { args: args.map((t) => BUN_CTYPE[t]), returns: BUN_CTYPE[result] });
+      if (cb.ptr === null) throw new Error("bun:ffi JSCallback has no pointer");
+      return { address: cb.ptr, pointer: cb.ptr, close: () => cb.close() };
+    },
   });
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Os } from "../src/os.ts";
+import type { CType, NativeCallback, Os } from "../src/os.ts";
 import { type Libc, platformFor, posixOs } from "./posix.ts";
 
 /** The small part of the `Deno` namespace used here (declared locally: no global types). */
@@ -15,12 +15,19 @@ interface DenoApi {
   dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): {
     symbols: Record<string, (...args: unknown[]) => unknown>;
   };
-  UnsafePointer: { create(value: bigint): object | null };
+  UnsafePointer: { create(value: bigint): object | null; value(p: object | null): bigint };
+  UnsafeCallback: new (
+    def: { parameters: string[]; result: string },
+    fn: (...args: unknown[]) => unknown,
+  ) => { pointer: object; close(): void };
   UnsafePointerView: {
     new (p: object): { getInt32(offset?: number): number };
     getArrayBuffer(p: object, length: number, offset?: number): ArrayBuffer;
   };
 }
+
+/** Deno type names for callback signatures ("usize" arrives as bigint). */
+const DENO_CTYPE: Record<CType, string> = { ptr: "usize", size: "usize", i32: "i32", u32: "u32", void: "void" };
 
 /** Deno creates external ArrayBuffers of 64 GiB without trouble (measured). */
 const DENO_MAX_VIEW = 64 * 1024 ** 3;
@@ -83,5 +90,18 @@ export function createDenoOs(reason = "deno: Deno.dlopen"): Os {
       return Deno.UnsafePointerView.getArrayBuffer(p, size);
     },
     pointer: (addr) => Deno.UnsafePointer.create(BigInt(addr)),
+    // Not threadSafe: a call from another thread is queued to this thread's event loop (the caller blocks).
+    callback: (result, args, fn): NativeCallback => {
+      const cb = new Deno.UnsafeCallback({ parameters: args.map((t) => DENO_CTYPE[t]), result: DENO_CTYPE[result] }, fn as (...a: unknown[]) => unknown);
+      let live = true;
+      return {
+        address: Number(Deno.UnsafePointer.value(cb.pointer)),
+        pointer: cb.pointer,
+        close: () => {
+          if (live) cb.close();
+          live = false;
+        },
+      };
+    },
   });
 }

@@ -9,17 +9,26 @@
  *
  * @module
  */
-import type { Os } from "../src/os.ts";
+import type { CType, NativeCallback, Os } from "../src/os.ts";
 import { type Libc, platformFor, posixOs } from "./posix.ts";
 
 type Fn = (...args: unknown[]) => unknown;
 
 /** The part of `node:ffi` used here (declared locally: @types/node 20 does not know it). */
 interface NodeFfi {
-  dlopen(path: string, defs: Record<string, { return: string; arguments: string[] }>): { functions: Record<string, Fn> };
+  dlopen(path: string, defs: Record<string, { return: string; arguments: string[] }>): { lib: NodeFfiLib; functions: Record<string, Fn> };
   toArrayBuffer(ptr: bigint, len: number, copy: boolean): ArrayBuffer;
   getInt32(ptr: bigint, offset?: number): number;
 }
+
+/** A `node:ffi` DynamicLibrary: callbacks are registered on (and owned by) a library. */
+interface NodeFfiLib {
+  registerCallback(sig: { return: string; arguments: string[] }, fn: Fn): bigint;
+  unregisterCallback(ptr: bigint): void;
+}
+
+/** node:ffi type names for callback signatures (64-bit integers arrive as bigint). */
+const NODE_FFI_CTYPE: Record<CType, string> = { ptr: "uint64", size: "uint64", i32: "int32", u32: "uint32", void: "void" };
 
 interface NodeProcess {
   platform?: string;
@@ -47,8 +56,9 @@ export function createNodeFfiOs(reason = "node: node:ffi"): Os {
   const fn = (args: string[], ret: string) => ({ arguments: args, return: ret });
   const linux = platform.os === "linux";
   let s: Record<string, Fn>;
+  let lib: NodeFfiLib;
   try {
-    s = ffi.dlopen(platform.libc, {
+    ({ lib, functions: s } = ffi.dlopen(platform.libc, {
       mmap: fn(["uint64", "uint64", "int32", "int32", "int32", "int64"], "int64"),
       munmap: fn(["uint64", "uint64"], "int32"),
       madvise: fn(["uint64", "uint64", "int32"], "int32"),
@@ -59,7 +69,7 @@ export function createNodeFfiOs(reason = "node: node:ffi"): Os {
       ...(linux
         ? { syscall: fn(["int64", "uint64", "int32", "int32", "uint64"], "int64"), __errno_location: fn([], "pointer") }
         : { pthread_self: fn([], "uint64"), pthread_mach_thread_np: fn(["uint64"], "uint32"), __error: fn([], "pointer") }),
-    }).functions;
+    }));
   } catch (e) {
     // ERR_ACCESS_DENIED under --permission without --allow-ffi
     const code = (e as { code?: string }).code;
@@ -98,5 +108,21 @@ export function createNodeFfiOs(reason = "node: node:ffi"): Os {
       return size === 0 ? new ArrayBuffer(0) : ffi.toArrayBuffer(BigInt(addr), size, false);
     },
     pointer: (addr) => BigInt(addr),
+    // registerCallback: callable only on this thread; from another thread Node aborts the process.
+    callback: (result, args, f): NativeCallback => {
+      const wide = result === "ptr" || result === "size";
+      // a 64-bit result must be a bigint; narrower ones a number
+      const g = wide ? (...a: (number | bigint)[]) => BigInt(f(...a)) : f;
+      const ptr = lib.registerCallback({ return: NODE_FFI_CTYPE[result], arguments: args.map((t) => NODE_FFI_CTYPE[t]) }, g as Fn);
+      let live = true;
+      return {
+        address: Number(ptr),
+        pointer: ptr,
+        close: () => {
+          if (live) lib.unregisterCallback(ptr);
+          live = false;
+        },
+      };
+    },
   });
 }

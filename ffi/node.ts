@@ -8,7 +8,7 @@
  * @module
  */
 import { createRequire } from "node:module";
-import type { Os } from "../src/os.ts";
+import type { CType, NativeCallback, Os } from "../src/os.ts";
 import { type Libc, platformFor, posixOs } from "./posix.ts";
 
 /** The part of koffi 3 used here (pointers are bigint or number). */
@@ -16,7 +16,14 @@ interface Koffi {
   load(path: string): { func(name: string, result: string, args: string[]): (...args: unknown[]) => unknown };
   view(addr: number | bigint, len: number): ArrayBuffer;
   errno(): number;
+  proto(result: string, args: string[]): unknown;
+  pointer(type: unknown): unknown;
+  register(fn: (...args: unknown[]) => unknown, type: unknown): bigint;
+  unregister(ptr: bigint): void;
 }
+
+/** koffi type names for callback signatures ("size_t" >= 2^63 arrives as a negative number). */
+const KOFFI_CTYPE: Record<CType, string> = { ptr: "uintptr_t", size: "size_t", i32: "int", u32: "unsigned int", void: "void" };
 
 declare const __filename: string | undefined; // defined in CommonJS only
 
@@ -89,5 +96,19 @@ export function createNodeOs(reason = "node: koffi"): Os {
       return koffi.view(addr, size);
     },
     pointer: (addr) => BigInt(addr),
+    // koffi runs a call from another thread on this thread's event loop (the caller blocks).
+    callback: (result, args, fn): NativeCallback => {
+      const type = koffi.pointer(koffi.proto(KOFFI_CTYPE[result], args.map((t) => KOFFI_CTYPE[t])));
+      const ptr = koffi.register(fn as (...a: unknown[]) => unknown, type);
+      let live = true;
+      return {
+        address: Number(ptr),
+        pointer: ptr,
+        close: () => {
+          if (live) koffi.unregister(ptr);
+          live = false;
+        },
+      };
+    },
   });
 }

@@ -85,6 +85,8 @@ export interface PosixParts {
   readonly platform: Platform;
   view(addr: number, size: number): ArrayBuffer;
   pointer(addr: number): unknown;
+  /** See Os.callback. */
+  callback?: Os["callback"];
 }
 
 /** True for 1, 2, 4, ... (also beyond 2^31, where bit tricks fail). */
@@ -191,6 +193,7 @@ export function posixOs(parts: PosixParts): Os {
 
     view: parts.view,
     pointer: parts.pointer,
+    callback: parts.callback,
 
     resident(addr: number, size: number): number {
       if (!(addr > 0 && size >= 0)) return -1;

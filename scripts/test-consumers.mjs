@@ -141,6 +141,7 @@ const API_TS = `import {
   workerHandle, zalloc, zallocAligned, leaks, printLeaks, Arena, ArenaPool, Block,
   type ArenaBucket, type ArenaBucketConfig, type ArenaLeak, type ArenaPoolConfig, type ArenaPoolStats,
   type BlockOptions, type ChunkHeap, type LeakGroup, type OwnedBlockStats,
+  cAllocator, type CAllocator, type CAllocatorFunction, type CAllocatorOptions, type CAllocatorStats, type NativePointer,
   type ArenaStats, type BackendInfo, type BackendWant, type ConfigureOptions, type HeapConstructor,
   type HeapOptions, type OptionName, type OptionValues, type OsCallCounts, type ReserveOptions,
   type Stats, type ValidateReport, type WorkerHandle,
@@ -216,6 +217,18 @@ const shared: { shared: boolean; abandonedSegments: number } = sharedStats();
 const handle: WorkerHandle = workerHandle();
 const worker = { threadId: 1, on(_ev: "exit", _f: () => void): void {} };
 if (Math.random() > 2) { attach(handle); detach(); watchWorker(worker); releaseWorker(1); }
+if (Math.random() > 2) {
+  const copts: CAllocatorOptions = { heap: Heap.create(), tag: "zlib", checkThread: false };
+  using c: CAllocator = cAllocator(copts);
+  const fnName: CAllocatorFunction = "malloc";
+  const fp: NativePointer = c[fnName];
+  const addr: number = c.address.zalloc + c.address.sqliteRoundup;
+  const cs: CAllocatorStats = c.stats();
+  const live: number = cs.liveBytes + cs.liveBlocks + cs.failures + cs.errors + cs.foreignThreadCalls;
+  const owned: boolean = c.owns(addr) && c.isOpen && c.tag === cs.tag && c.heap.isLive;
+  void fp; void live; void owned;
+  c.close({ force: true });
+}
 export { arenas, calls, delay, good, kind, ok, shared, text };
 `;
 const CTS = `import tsmalloc = require("tsmalloc");

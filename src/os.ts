@@ -87,6 +87,33 @@ export interface Os {
   pid(): number;
   /** OS thread id (gettid) on FFI backends; a worker id on the buffer backend. */
   threadId(): number;
+  /**
+   * Optional (FFI backends): a native function pointer that calls `fn` (the runtime's own
+   * callback mechanism, so C code entered through this FFI may call it). `fn` receives each
+   * argument as the runtime hands it (number or bigint; see {@link CType}) and returns a
+   * number (addresses as numbers, 0 for NULL; ignored for "void"). `fn` must never throw:
+   * an exception inside a callback aborts or panics some runtimes (Deno). The callback runs
+   * only on the JS thread that made it (see doc/C-ALLOCATOR.md for what each runtime does
+   * with a call from another OS thread). Absent on the buffer backend.
+   */
+  callback?(result: CType, args: readonly CType[], fn: (...args: (number | bigint)[]) => number): NativeCallback;
+}
+
+/**
+ * C types of callback arguments and results: "ptr" (an address, declared as a pointer-sized
+ * integer so it crosses as number or bigint, never a pointer object), "size" (size_t), "i32"
+ * (int), "u32" (unsigned int), "void" (results only).
+ */
+export type CType = "ptr" | "size" | "i32" | "u32" | "void";
+
+/** A native function pointer made by {@link Os.callback}. */
+export interface NativeCallback {
+  /** The function's address as a number (what C stores in a struct). */
+  readonly address: number;
+  /** The same function in the form this runtime's FFI accepts as a function-pointer argument. */
+  readonly pointer: unknown;
+  /** Frees the native trampoline; the address must not be called afterwards. */
+  close(): void;
 }
 
 export type OsKind = "node" | "deno" | "bun" | "buffer";

@@ -66,5 +66,6 @@ export function countingOs(o: Os, c: OsCounters): Os {
     osThreadId: o.osThreadId === undefined ? undefined : () => o.osThreadId!(),
     pid: () => o.pid(),
     threadId: () => o.threadId(),
+    callback: o.callback === undefined ? undefined : (result, args, fn) => o.callback!(result, args, fn),
   };
 }
