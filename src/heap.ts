@@ -721,9 +721,16 @@ export class Heap {
  * back what this worker holds without using it — empty pages of every live heap (the free
  * fast path leaves them queued), with a shared allocator huge blocks other workers freed and
  * abandoned segments — and purges free memory now (cached huge mappings included). The
- * caller retries once.
+ * caller retries once. A heap bound to an arena only frees the empty pages of the heaps
+ * bound to that arena: nothing else could make room there.
  */
 function collectBeforeRefusal(heap: Heap): void {
+  if (heap.arenaId !== 0) {
+    // bound to one arena: only heaps bound to it can hold room there; other arenas are not touched
+    for (const h of heaps) if (h !== undefined && h.isLive && h.arenaId === heap.arenaId) h.freeEmptyPages();
+    if (ctx.options.maxCommitted > 0) purgeExpired(true); // (a budget refusal: committed memory can help)
+    return;
+  }
   for (const h of heaps) if (h !== undefined && h.isLive) h.freeEmptyPages();
   if (ctx.shared && heap.isLive) heap.rescue();
   purgeExpired(true);
