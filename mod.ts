@@ -392,6 +392,11 @@ export function free(ptr: number): void {
 /**
  * Allocates `size` bytes at an address that is a multiple of `alignment` (mimalloc's
  * `mi_malloc_aligned`); 0 when memory cannot be had or `alignment` > {@link MAX_ALIGN}.
+ * The address returned is always the start of its block, so it is the only address
+ * {@link free}, {@link realloc} and {@link usableSize} accept for it. Alignments up to 8 KiB
+ * come from a size class that is a multiple of the alignment (at most twice
+ * `max(size, alignment)`); larger ones get a huge block of their own (at least 128 KiB of
+ * mapping, a whole 4 MiB segment once workers share the allocator).
  *
  * @throws {TypeError} when a size is not a number.
  * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
@@ -468,7 +473,8 @@ export function usableSize(ptr: number): number {
 }
 /**
  * The usable size in bytes `malloc(size)` would give: `size` rounded up to its size class
- * (mimalloc's `mi_good_size`). Sizes above {@link MAX_ALLOC_SIZE} are returned unchanged.
+ * (mimalloc's `mi_good_size`); always equal to `usableSize(malloc(size))`, guarded
+ * allocations included. Sizes above {@link MAX_ALLOC_SIZE} give 0, as `malloc` does.
  *
  * @throws {TypeError} when a size is not a number.
  * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
@@ -516,11 +522,14 @@ function checkRange(ptr: number, len: number): void {
 /**
  * A `Uint8Array` over the `len` bytes of memory at `ptr`: reads and writes go straight to
  * the native block (no copy). It stays valid while the block is live; do not keep it
- * after {@link free}. The range is not checked against block bounds (as in C).
+ * after {@link free}. `[ptr, ptr + len)` must lie inside one live block (all of it or a
+ * part; a guarded allocation ends before its guard page), so a view never reaches memory
+ * that is not mapped or not tsmalloc's.
  *
  * @throws {TypeError} when `ptr` or `len` is not a number.
  * @throws {RangeError} when `ptr` is 0, negative or fractional, or `len` is negative,
- *   fractional or NaN.
+ *   fractional or NaN; when the range is not inside one live block; when `len` is larger
+ *   than the runtime's largest view (4 GiB on koffi and bun:ffi).
  * @example
  * ```ts
  * import { bytes, free, malloc } from "@tsmalloc/tsmalloc";
@@ -538,12 +547,12 @@ export function bytes(ptr: number, len: number): Uint8Array {
   return bytesAt(ptr, len);
 }
 /**
- * A `DataView` over the `len` bytes of memory at `ptr` (see {@link bytes}), for reading
- * and writing structs field by field.
+ * A `DataView` over the `len` bytes of memory at `ptr` (see {@link bytes}: the range must
+ * lie inside one live block), for reading and writing structs field by field.
  *
  * @throws {TypeError} when `ptr` or `len` is not a number.
  * @throws {RangeError} when `ptr` is 0, negative or fractional, or `len` is negative,
- *   fractional or NaN.
+ *   fractional or NaN; when the range is not inside one live block.
  * @example
  * ```ts
  * import { dataView, free, malloc } from "@tsmalloc/tsmalloc";
@@ -586,7 +595,9 @@ export function pointer(ptr: number): unknown {
  * count. Reserved (virtual), committed and resident (RAM, via `mincore`) bytes are kept
  * apart, as are bytes in use by live blocks; also peaks, purges, OS calls by kind, arenas
  * and size classes (mimalloc's statistics, `mi_stats_get`). The FFI backends ask the
- * kernel for `resident`, so this makes OS calls: not for hot loops.
+ * kernel for `resident`, so this makes OS calls: not for hot loops. While workers share the
+ * allocator ({@link attach}), `reserved`, `committed` and their peaks are the process's
+ * totals and `workers` counts attached workers; counters are never negative.
  *
  * @example
  * ```ts
@@ -635,7 +646,9 @@ export function printStats(write: (text: string) => void = (t) => console.log(t)
 /**
  * Gives the empty pages of every heap of this worker back to their segments (mimalloc's
  * `mi_collect`); with `force`, freed memory is also returned to the OS now (`madvise`)
- * instead of after the purge delay, so it leaves RSS at once.
+ * instead of after the purge delay, so it leaves RSS at once. While workers share the
+ * allocator it also finishes pending {@link releaseWorker}s and frees huge blocks other
+ * workers freed; with `force` it reclaims every abandoned segment (empty ones go back).
  *
  * @example
  * ```ts
@@ -689,9 +702,9 @@ export interface OptionValues {
   eagerCommit: boolean;
   /** Bytes of the first arena reservation (4 MiB up to 2 GiB - 4 MiB); later ones double. Default 1 GiB. */
   arenaReserve: number;
-  /** Budget of reserved (virtual) bytes; 0 = unlimited (the default). */
+  /** Budget of reserved (virtual) bytes, for the whole process while workers share the allocator; 0 = unlimited (the default). */
   maxReserved: number;
-  /** Budget of committed bytes; 0 = unlimited (the default). */
+  /** Budget of committed bytes, for the whole process while workers share the allocator; 0 = unlimited (the default). */
   maxCommitted: number;
   /** Bytes of freed huge mappings kept for reuse (purged after the arena delay). Default 256 MiB. */
   hugeCacheMax: number;
@@ -1329,9 +1342,14 @@ export function workerHandle(): WorkerHandle {
  * Joins the allocator a {@link workerHandle} came from. Call it before this worker allocates;
  * the backend follows the handle (a different configured backend is an error).
  *
+ * A handle is untrusted input: nothing at its root address is read until the kernel
+ * confirms the range is mapped and readable, and the root must then carry the handle's
+ * random id, pid and version. A forged handle throws; it never faults.
+ *
  * @throws {TypeError} for something that is not a handle.
- * @throws {Error} for a stale handle or one from another process, when this worker was
- *   configured for another backend, or in secure mode with guard pages.
+ * @throws {Error} for a stale, forged or foreign handle ("does not name a live
+ *   allocator"), when this worker was configured for another backend, or in secure mode
+ *   with guard pages.
  * @example
  * ```ts
  * // worker.js, started with { workerData: { handle: workerHandle() } }
@@ -1394,8 +1412,11 @@ export function detach(): void {
 
 /**
  * A worker that was terminated (or crashed) cannot detach: call this from another worker
- * with its `threadId` (or the Worker object). Marks it dead (locks it held become free) and
- * abandons its segments so others reclaim them. True when such a live worker was attached.
+ * with its `threadId` (or the Worker object). Once the kernel confirms its OS thread is gone
+ * (Deno fires "exit" early and does not stop a busy thread), marks it dead (locks it held
+ * become free) and abandons its segments so others reclaim them. Waits up to 200 ms for the
+ * thread to stop. True when such a worker was attached and is now released, false when
+ * none with that id is attached.
  *
  * Node and Bun set `worker.threadId` to -1 once the worker has exited, so read the id
  * before terminating it (`const id = worker.threadId`), or call {@link watchWorker} right
@@ -1403,6 +1424,9 @@ export function detach(): void {
  *
  * @throws {TypeError} when given neither a Worker nor an integer threadId.
  * @throws {RangeError} for a negative id (a worker that has already exited).
+ * @throws {Error} for threadId 0 (the main thread), the caller's own id, or a worker whose
+ *   thread still runs after 200 ms (use {@link watchWorker}, which waits). On the Deno buffer
+ *   backend without `--allow-all` no thread can be seen to end, so every worker counts as running.
  * @example
  * ```ts
  * import { Worker } from "node:worker_threads";
@@ -1456,6 +1480,8 @@ function exitedIdMessage(fn: string, id: number): string {
 /**
  * Calls {@link releaseWorker} when the worker exits (normally or terminated). Call it right
  * after creating the worker: it remembers the threadId, which Node and Bun reset on exit.
+ * The release happens only once the worker's OS thread is gone; until then the worker stays
+ * attached and the release is retried (a timer, any worker's slow path, {@link collect}).
  * Takes a `node:worker_threads` Worker (`on("exit")`) or a Web Worker (`addEventListener`).
  *
  * @throws {TypeError} when `worker` has no integer threadId.
