@@ -37,7 +37,8 @@ export function createDenoOs(reason = "deno: Deno.dlopen"): Os {
   const Deno = (globalThis as { Deno?: DenoApi }).Deno;
   if (!Deno?.dlopen) throw new Error("not running on Deno");
   const state = Deno.permissions.querySync({ name: "ffi" }).state;
-  if (state !== "granted") throw new Error(`Deno without --allow-ffi (ffi permission is "${state}")`);
+  // unscoped: Deno.UnsafePointer.create and pointer views refuse a scoped --allow-ffi=<path>
+  if (state !== "granted") throw new Error(`Deno without --allow-ffi (ffi permission is "${state}"; a scoped --allow-ffi=<path> is not enough: pointer views need the unscoped flag)`);
   const platform = platformFor(Deno.build.os, Deno.build.arch);
   const fn = (parameters: string[], result: string) => ({ parameters, result });
   const common = {

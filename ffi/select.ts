@@ -68,13 +68,15 @@ function createNode(want: BackendWant, nodeFfi: NodeFfiWant): Os {
 
 /** How to get FFI on this runtime, for the fallback reason and warning. */
 function fixFor(runtime: Exclude<Runtime, "unknown">, nodeFfi: NodeFfiWant): string {
-  if (runtime === "deno") return "run deno with --allow-ffi";
+  if (runtime === "deno") return "run deno with --allow-ffi (unscoped)";
   if (runtime === "bun") return "bun:ffi should always be present; please report this";
   if ((globalThis as { process?: { permission?: unknown } }).process?.permission !== undefined) {
     return "the permission model is on: allow FFI with --allow-ffi (node:ffi, Node >= 26) or --allow-addons (koffi)";
   }
-  if (nodeFfi === "node:ffi") return "use Node >= 26 without --no-experimental-ffi, or unset TSMALLOC_NODE_FFI";
-  if (nodeFfi === "koffi") return "install koffi (npm install koffi), or unset TSMALLOC_NODE_FFI";
+  if (nodeFfi === "node:ffi") return "use Node >= 26 without --no-experimental-ffi, or let tsmalloc choose (unset TSMALLOC_NODE_FFI / configure({ nodeFfi }))";
+  if (nodeFfi === "koffi") return "install koffi (npm install koffi), or let tsmalloc choose (unset TSMALLOC_NODE_FFI / configure({ nodeFfi }))";
+  const major = Number((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node?.split(".")[0]);
+  if (major >= 26) return "run node without --no-experimental-ffi (built-in node:ffi) or install koffi (npm install koffi)";
   return "use Node >= 26 (built-in node:ffi) or install koffi (npm install koffi)";
 }
 

@@ -4,7 +4,7 @@
 // TSMALLOC_NODE_FFI / configure({ nodeFfi })) and koffi loading from a CommonJS bundle.
 // Every scenario runs test/fixtures/fallback-child in a fresh process of this runtime.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,19 @@ const noFfi: { flags?: string[]; env?: Record<string, string>; fix: string } | n
   : runtime === "node"
   ? { flags: nodeMajor >= 26 ? ["--no-experimental-ffi"] : [], env: { TSMALLOC_NODE_FFI: "node:ffi" }, fix: "use Node >= 26" }
   : null;
+
+if (runtime === "deno") {
+  t("deno: a scoped --allow-ffi=<path of libc> falls back, and the warning says the unscoped flag is needed (Deno's pointer views refuse scoped grants)", () => {
+    const libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"].find((f) => existsSync(f));
+    assert.ok(libc !== undefined, "libc.so.6 at a known path");
+    const c = child({ flags: ["--allow-env", "--allow-read", `--allow-ffi=${libc}`] });
+    assert.is(c.status, 0, show(c));
+    assert.is(c.result?.kind, "buffer", show(c));
+    assert.is(c.warnings.length, 1, show(c));
+    assert.match(c.warnings[0], "a scoped --allow-ffi=<path> is not enough");
+    assert.match(c.warnings[0], "Fix: run deno with --allow-ffi (unscoped)");
+  });
+}
 
 if (noFfi !== null) {
   t(`${runtime}: auto without FFI warns once on stderr, naming the cause and the fix`, () => {
