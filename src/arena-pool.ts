@@ -19,7 +19,8 @@
  * - the leak counter of a tag = arenas acquired with that tag and not yet released.
  */
 import { MAX_ALLOC_SIZE } from "./layout.ts";
-import { defaultHeap } from "./heap.ts";
+import { defaultHeap, destroyHooks, Heap as CoreHeap } from "./heap.ts";
+import { AllocationError } from "./errors.ts";
 import { withTrackTag } from "./track.ts";
 
 /**
@@ -241,6 +242,7 @@ export class Arena {
   private fill: number[] = [];
   private chunks: Chunks;
   private released = false;
+  private heapGone = false;
   /** The pool that handed it out. */
   readonly pool: ArenaPool;
   /** The bucket it came from. */
@@ -271,7 +273,7 @@ export class Arena {
    */
   alloc(size: number, align = 16): number {
     // fast path: integer size, small power-of-two align, room in the chunk (released: end = 0)
-    if ((size >>> 0) === size && (align >>> 0) === align && (align & (align - 1)) === 0 && align !== 0 && align <= 1048576) {
+    if (typeof size === "number" && typeof align === "number" && (size >>> 0) === size && (align >>> 0) === align && (align & (align - 1)) === 0 && align !== 0 && align <= 1048576) {
       const p = this.cur + ((-this.cur) & (align - 1));
       const q = p + (size === 0 ? 1 : size);
       if (q <= this.end) {
@@ -290,6 +292,7 @@ export class Arena {
       throw new RangeError(`tsmalloc: arena.alloc: align must be a power of two in [1, ${ARENA_MAX_ALIGN}], got ${align}`);
     }
     if (this.released) throw new Error(`tsmalloc: arena.alloc: the arena (tag "${this.tag}") was released`);
+    if (this.heapGone) throw new Error(`tsmalloc: arena.alloc: the pool's heap was destroyed, and every block of the arena (tag "${this.tag}") with it`);
     const n = size === 0 ? 1 : size;
     const p0 = this.cur + ((-this.cur) & (align - 1));
     if (this.end !== 0 && p0 + n <= this.end) { // (sizes past 2^32 reach here)
@@ -366,6 +369,16 @@ export class Arena {
     this.idx = -1;
     this.cur = this.start = this.end = 0;
     if (n > 0) this.enter(0);
+  }
+
+  /** @internal The pool's heap is being destroyed: its chunks are about to be freed, so this arena may never bump into them again. */
+  heapDestroyed(): void {
+    this.chunks = { addrs: [], sizes: [] };
+    this.heapGone = true;
+    this.fill.length = 0;
+    this.usedBefore = 0;
+    this.idx = -1;
+    this.cur = this.start = this.end = 0;
   }
 
   /** @internal Detaches the chunks (release): the handle is dead from here on. */
@@ -476,6 +489,15 @@ export class ArenaPool {
       throw new TypeError("tsmalloc: new ArenaPool: heap must be a Heap");
     }
     this.heap = heap;
+    if (heap instanceof CoreHeap) {
+      // destroying the heap frees every chunk: live arenas stop, pooled chunks are dropped
+      const hooks = destroyHooks.get(heap) ?? [];
+      hooks.push(() => {
+        for (const a of this.liveArenas) a.heapDestroyed();
+        for (const b of BUCKETS) this.free[b].length = 0;
+      });
+      destroyHooks.set(heap, hooks);
+    }
     const onLeak = config.onLeak ?? "throw";
     if (onLeak !== "throw" && onLeak !== "warn") throw new RangeError(`tsmalloc: new ArenaPool: onLeak must be "throw" or "warn", got ${String(onLeak)}`);
     this.onLeak = onLeak;
@@ -496,6 +518,8 @@ export class ArenaPool {
   /** @internal a chunk from the heap, tagged for leak tracking as the pool's. */
   chunkAlloc(size: number): number {
     const p = withTrackTag("ArenaPool", () => this.heap.alloc(size));
+    // a ChunkHeap must throw when it has no memory; 0 (or junk) must never become an arena block
+    if (typeof p !== "number" || p <= 0) throw new AllocationError(size, null, `the pool's heap returned ${String(p)} for a ${size}-byte chunk`);
     totals.chunkAllocs++;
     return p;
   }

@@ -521,6 +521,12 @@ export class Heap {
   /** Frees every block of the heap at once. */
   destroy(): void {
     if (this.state !== "live") return;
+    // users of this heap's blocks that must stop first (ArenaPool: its live arenas' chunks)
+    const hooks = destroyHooks.get(this);
+    if (hooks !== undefined) {
+      destroyHooks.delete(this);
+      for (const f of hooks) f();
+    }
     // guard pages of live guarded allocations go before their pages are reused
     for (const [block, g] of guardedBlocks) if (g.pr.heap === this) removeGuarded(block, g);
     for (const pr of this.pages()) {
@@ -854,3 +860,9 @@ export function setStatsHook(f: () => import("./stats.ts").Stats): void {
 }
 
 export { BIN_COUNT, freeGeneric };
+
+/**
+ * Called at the start of a heap's destroy(), before its blocks are freed: for holders of
+ * its blocks outside the heap's own records (ArenaPool's chunks), which must stop using them.
+ */
+export const destroyHooks: WeakMap<Heap, Array<() => void>> = new WeakMap();

@@ -257,6 +257,47 @@ t("a pool whose heap was destroyed hands out none of its freed chunks: acquire t
   assert.is(validate().ok, true);
 });
 
+t("a live arena of a pool whose heap was destroyed never bumps into the freed chunks again (review finding: alloc, and reset then alloc, handed out freed memory that later mallocs reused)", () => {
+  const heap = Heap.create({ tag: "doomed2" });
+  const pool = new ArenaPool({ heap });
+  const a = pool.acquire("small", "t");
+  a.alloc(64);
+  const c = pool.acquire("small", "u");
+  heap.destroy();
+  assert.throws(() => a.alloc(64), /heap was destroyed/);
+  a.reset();
+  assert.throws(() => a.alloc(64), /heap was destroyed/);
+  assert.throws(() => c.alloc(16), /heap was destroyed/);
+  assert.is(a.used, 0);
+  // what the freed chunks now hold belongs to others, untouched by the arenas
+  const others: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const p = malloc(64);
+    fillPattern(p, 64, i);
+    others.push(p);
+  }
+  assert.throws(() => a.alloc(64), /heap was destroyed/);
+  for (let i = 0; i < others.length; i++) assert.is(checkPattern(others[i], 64, i), -1);
+  pool.release(a);
+  pool.release(c);
+  pool.close();
+  for (const p of others) free(p);
+  assert.is(validate().ok, true);
+});
+
+t("a chunk heap that returns 0 instead of throwing gives an AllocationError, never a 0 address; a bigint size gets a tsmalloc TypeError", () => {
+  const pool = new ArenaPool({ heap: { alloc: () => 0, free() {} } });
+  const a = pool.acquire("tiny", "null-heap");
+  assert.throws(() => a.alloc(16), (e: unknown) => e instanceof AllocationError);
+  pool.release(a);
+  pool.close();
+  const p2 = new ArenaPool();
+  const b = p2.acquire("tiny", "bigint");
+  assert.throws(() => b.alloc(8n as unknown as number), /tsmalloc: arena\.alloc/);
+  p2.release(b);
+  p2.close();
+});
+
 t("bad input: a specific error at once; other arenas' blocks intact and the pool still works", () => {
   using pool = new ArenaPool(); // (dispose)
   using otherPool = new ArenaPool();
