@@ -297,7 +297,7 @@ process.on("exit", () => {
       process.kill(-pid, "SIGKILL");
     } catch { /* already gone */ }
   }
-  rmSync(outDir, { recursive: true, force: true });
+  if (!process.env.TSMALLOC_KEEP_BUNDLE) rmSync(outDir, { recursive: true, force: true }); // (kept: rerun a Node run by hand)
 });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 mkdirSync(logDir, { recursive: true });
