@@ -36,7 +36,11 @@ export function runChild(name: string, args: string[], env: Record<string, strin
     encoding: "utf8",
     timeout: 120_000,
   });
-  if (r.error) throw r.error;
+  if (r.error) {
+    // a timeout keeps what the child printed, so a hang says where it was
+    const tail = (x: unknown) => String(x ?? "").trim().split("\n").slice(-8).join("\n    ");
+    throw new Error(`${name} ${args.join(" ")}: ${r.error.message}\n  stdout: ${tail(r.stdout)}\n  stderr: ${tail(r.stderr)}`, { cause: r.error });
+  }
   const stdout = String(r.stdout ?? "");
   const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
   return {
