@@ -1466,10 +1466,14 @@ let retrying = false;
 function retryDying(delay: number): void {
   if (retrying) return;
   retrying = true;
-  setTimeout(() => {
+  const timer: unknown = setTimeout(() => {
     retrying = false;
     if (finishDying() > 0) retryDying(Math.min(100, delay * 2));
   }, delay);
+  // never keeps the process alive (Deno does not stop a busy terminated worker's thread, so
+  // the retry may wait forever); slow paths and collect() retry too
+  if (typeof timer === "number") (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(timer);
+  else (timer as { unref?(): void }).unref?.();
 }
 
 function exitedIdMessage(fn: string, id: number): string {
