@@ -7,6 +7,17 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { detectRuntime } from "../ffi/select.ts";
 
+/**
+ * Node children compile optimized code on the main thread. Node's exit can deadlock
+ * (nodejs/node#54918, open): the main thread waits in NodePlatform::DrainTasks for the worker
+ * tasks while a concurrent TurboFan job waits in CollectionBarrier::AwaitCollectionBackground
+ * for a GC only the main thread can run. Seen here as a 120 s timeout after a child had printed
+ * its RESULT (twice in fresh-clone CI runs, Node 20, the guarded trust child; 2 of 147 runs of
+ * that child in a loop; gdb showed exactly those two stacks); 0 of 300 with
+ * --no-concurrent-recompilation (OSR jobs run on the same background threads: off too).
+ */
+export const NODE_EXIT_DEADLOCK_FLAGS = ["--no-concurrent-recompilation", "--no-concurrent-osr"];
+
 export interface ChildResult {
   /** Exit code, or null when a signal ended it. */
   status: number | null;
@@ -21,20 +32,23 @@ export interface ChildResult {
 /**
  * Runs fixture `name` with `args`. `env` adds to (and overrides) the parent's environment;
  * TSMALLOC_SECURE and TSMALLOC_DEBUG_FILL default to off so a secure-mode test run does not
- * leak into children that did not ask for it.
+ * leak into children that did not ask for it. `timeoutMs` (default 120 s) ends a hung child
+ * (spawnSync throws, with the tail of what it printed).
  */
-export function runChild(name: string, args: string[], env: Record<string, string>): ChildResult {
+export function runChild(name: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): ChildResult {
   const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
   const file = fileURLToPath(new URL(`./fixtures/${name}${ext}`, import.meta.url));
   const rt = detectRuntime();
   const exe = rt === "deno" ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
   const argv = rt === "deno"
     ? ["run", "--no-prompt", "--allow-env", "--allow-read", "--allow-ffi", file, ...args]
+    : rt === "node"
+    ? [...NODE_EXIT_DEADLOCK_FLAGS, file, ...args]
     : [file, ...args];
   const r = spawnSync(exe, argv, {
     env: { ...process.env, TSMALLOC_SECURE: "0", TSMALLOC_DEBUG_FILL: "0", NO_COLOR: "1", ...env },
     encoding: "utf8",
-    timeout: 120_000,
+    timeout: timeoutMs,
   });
   if (r.error) {
     // a timeout keeps what the child printed, so a hang says where it was

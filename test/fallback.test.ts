@@ -4,6 +4,7 @@
 // TSMALLOC_NODE_FFI / configure({ nodeFfi })) and koffi loading from a CommonJS bundle.
 // Every scenario runs test/fixtures/fallback-child in a fresh process of this runtime.
 import { spawnSync } from "node:child_process";
+import { NODE_EXIT_DEADLOCK_FLAGS } from "./_child.ts";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
@@ -39,7 +40,7 @@ function child(o: { flags?: string[]; options?: object; env?: Record<string, str
   const args = o.options === undefined ? [] : [JSON.stringify(o.options)];
   const argv = runtime === "deno"
     ? ["run", "--no-prompt", ...(o.flags ?? ["--allow-env", "--allow-read", "--allow-ffi"]), file, ...args]
-    : [...(o.flags ?? []), file, ...args];
+    : runtime === "node" ? [...NODE_EXIT_DEADLOCK_FLAGS, ...(o.flags ?? []), file, ...args] : [...(o.flags ?? []), file, ...args];
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", TSMALLOC_BACKEND: "auto", TSMALLOC_SECURE: "0", ...o.env };
   for (const k of ["TSMALLOC_WARN_FALLBACK", "TSMALLOC_NODE_FFI"]) if (o.env?.[k] === undefined) delete env[k];
   const r = spawnSync(exe, argv, { env, encoding: "utf8", timeout: 60_000 });
