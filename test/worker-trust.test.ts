@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import {
   backend, bytes, collect, free, getOption, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker, workerHandle,
 } from "../mod.ts";
+import { describeChild, runChild } from "./_child.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -151,6 +152,13 @@ t("item 7: watchWorker releases a terminated worker only once its thread has sto
     assert.is(stats().workers, n0 + 1, "Deno buffer backend without /proc: a thread that may still run is never released");
   }
   for (const p of ps) free(p);
+});
+
+t("item 7: a process whose main module ends while a watched, terminated worker is still busy in malloc/free exits (Deno: terminate() leaves the thread running; the release retry timer once kept the process alive forever) (child process)", () => {
+  const c = runChild("watch-exit-child", [], { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" }, 60_000);
+  assert.ok(c.status === 0 && c.result !== null, `watch-exit-child: ${describeChild(c)}`);
+  assert.ok((c.result!.loops as number) >= 1000, "the worker was busy when terminated");
+  assert.ok((c.result!.workers as number) >= 1, "the worker had attached");
 });
 
 t("items 11, 12: a detached worker's segments: workers counted, committed never negative, collect(true) returns them", async () => {
