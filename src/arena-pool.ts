@@ -11,8 +11,11 @@
  *
  * Invariants:
  * - a live arena: chunks[0..idx] are in use, chunks[idx+1..] retained and empty;
- *   chunk idx spans [start, end) and cur is in [start, end]; fill[i] (i < idx) is the end of
- *   what chunk i handed out.
+ *   chunk idx spans [start - CHUNK_HEAD, end), blocks are bumped from start, cur is in
+ *   [start, end]; fill[i] (i < idx) is the end of what chunk i handed out. No arena block
+ *   starts where its chunk (a heap block) starts.
+ * - only handles in `arenas` (made by acquire) are arenas: release/contains checks never trust
+ *   an object's prototype chain (Object.create(arena) and Proxies are refused).
  * - a released arena has end = 0 and no chunks: every alloc takes the slow path and throws,
  *   and the handle never reaches memory the pool gave to another task (each acquire returns
  *   a fresh handle; only the chunk lists are pooled).
@@ -173,6 +176,12 @@ export const ARENA_BUCKET_DEFAULTS: Readonly<Record<ArenaBucket, Required<ArenaB
 const BUCKETS: readonly ArenaBucket[] = ["tiny", "small", "medium", "large"];
 /** Smallest and largest chunk an arena grows by (a larger request gets a chunk of its own size). */
 const CHUNK_MIN = 4 * KiB, CHUNK_MAX = 8 * MiB;
+/**
+ * Bytes at the start of every chunk an arena never hands out: a chunk is a heap block, so no
+ * arena block may start where it starts (free/realloc/usableSize of an arena block must throw
+ * InvalidPointerError, never free the chunk under the arena's other blocks).
+ */
+const CHUNK_HEAD = 16;
 /** Largest alignment arena.alloc honours (a chunk is padded by it). */
 const ARENA_MAX_ALIGN = 1 * MiB;
 
@@ -257,6 +266,7 @@ export class Arena {
     this.bucket = bucket;
     this.tag = tag;
     this.chunks = chunks;
+    arenas.add(this);
     if (chunks.addrs.length > 0) this.enter(0);
   }
 
@@ -300,7 +310,7 @@ export class Arena {
       return p0;
     }
     // a retained chunk that fits, else a new one (at least double the last, padded for align)
-    const need = n + (align > 16 ? align - 16 : 0);
+    const need = n + Math.max(CHUNK_HEAD, align);
     const c = this.chunks;
     let i = this.idx + 1;
     while (i < c.addrs.length && c.sizes[i] < need) i++;
@@ -334,9 +344,9 @@ export class Arena {
       c.sizes.splice(j, 0, s);
     }
     this.idx = j;
-    this.start = c.addrs[j];
+    this.start = c.addrs[j] + CHUNK_HEAD;
     this.cur = this.start;
-    this.end = this.start + c.sizes[j];
+    this.end = c.addrs[j] + c.sizes[j];
   }
 
   /** Closes the current chunk: its fill is recorded for used/contains. */
@@ -371,14 +381,19 @@ export class Arena {
     if (n > 0) this.enter(0);
   }
 
-  /** @internal The pool's heap is being destroyed: its chunks are about to be freed, so this arena may never bump into them again. */
-  heapDestroyed(): void {
+  /**
+   * @internal The pool's heap is being destroyed: its chunks are about to be freed, so this
+   * arena may never bump into them again. Returns how many chunks it held.
+   */
+  heapDestroyed(): number {
+    const n = this.chunks.addrs.length;
     this.chunks = { addrs: [], sizes: [] };
     this.heapGone = true;
     this.fill.length = 0;
     this.usedBefore = 0;
     this.idx = -1;
     this.cur = this.start = this.end = 0;
+    return n;
   }
 
   /** @internal Detaches the chunks (release): the handle is dead from here on. */
@@ -417,7 +432,7 @@ export class Arena {
   contains(ptr: number): boolean {
     if (typeof ptr !== "number" || this.idx < 0) return false;
     const a = this.chunks.addrs;
-    for (let i = 0; i < this.idx; i++) if (ptr >= a[i] && ptr < this.fill[i]) return true;
+    for (let i = 0; i < this.idx; i++) if (ptr >= a[i] + CHUNK_HEAD && ptr < this.fill[i]) return true;
     return ptr >= this.start && ptr < this.cur;
   }
 
@@ -428,6 +443,8 @@ export class Arena {
 }
 
 const ARENA_KEY = Symbol("ArenaPool");
+/** Every Arena made by acquire (a brand: `instanceof` would accept Object.create(arena)). */
+const arenas = new WeakSet<Arena>();
 
 /**
  * Arenas for task lifetimes in four buckets, each with a retain limit (bytes kept when an
@@ -461,6 +478,9 @@ export class ArenaPool {
   private readonly onLeak: "throw" | "warn";
   private readonly tags = new Map<string, number>();
   private closed = false;
+  /** Set by the heap's destroy hook: every chunk was freed with the heap. */
+  private heapDestroyed = false;
+  private onHeapDestroy: (() => void) | null = null;
 
   /**
    * A pool with the given limits (see {@link ArenaPoolConfig}); chunks come from `config.heap`
@@ -491,11 +511,17 @@ export class ArenaPool {
     this.heap = heap;
     if (heap instanceof CoreHeap) {
       // destroying the heap frees every chunk: live arenas stop, pooled chunks are dropped
+      // (counted as freed); close() removes the hook, so a closed pool is not kept alive
+      this.onHeapDestroy = () => {
+        this.heapDestroyed = true;
+        for (const a of this.liveArenas) totals.chunkFrees += a.heapDestroyed();
+        for (const b of BUCKETS) {
+          for (const c of this.free[b]) totals.chunkFrees += c.addrs.length;
+          this.free[b].length = 0;
+        }
+      };
       const hooks = destroyHooks.get(heap) ?? [];
-      hooks.push(() => {
-        for (const a of this.liveArenas) a.heapDestroyed();
-        for (const b of BUCKETS) this.free[b].length = 0;
-      });
+      hooks.push(this.onHeapDestroy);
       destroyHooks.set(heap, hooks);
     }
     const onLeak = config.onLeak ?? "throw";
@@ -524,9 +550,13 @@ export class ArenaPool {
     return p;
   }
 
-  /** @internal A chunk goes back to the heap (not when that heap was destroyed: it freed them all). */
+  /**
+   * @internal A chunk goes back to the heap (not when that heap was destroyed: it freed them
+   * all). A deleted heap's blocks live on in the default heap, and a detached worker can still
+   * free: Heap.free frees any block, so those chunks are freed too.
+   */
   chunkFree(p: number): void {
-    if (!this.heapLive()) return;
+    if (this.heapDestroyed) return;
     this.heap.free(p);
     totals.chunkFrees++;
   }
@@ -583,7 +613,7 @@ export class ArenaPool {
    * @throws {Error} when it belongs to another pool or was already released.
    */
   release(arena: Arena): void {
-    if (!(arena instanceof Arena)) throw new TypeError("tsmalloc: ArenaPool.release: not an arena");
+    if (!arenas.has(arena)) throw new TypeError("tsmalloc: ArenaPool.release: not an arena (only what acquire returned)");
     if (arena.pool !== this) throw new Error(`tsmalloc: ArenaPool.release: the arena (tag "${arena.tag}") belongs to another pool`);
     if (arena.isReleased) throw new Error(`tsmalloc: ArenaPool.release: the arena (tag "${arena.tag}") was already released`);
     totals.releases++;
@@ -625,6 +655,12 @@ export class ArenaPool {
     this.tags.clear();
     this.closed = true;
     openPools.delete(this);
+    if (this.onHeapDestroy !== null) {
+      const hooks = destroyHooks.get(this.heap as CoreHeap);
+      const i = hooks?.indexOf(this.onHeapDestroy) ?? -1;
+      if (i >= 0) hooks!.splice(i, 1);
+      this.onHeapDestroy = null;
+    }
     if (leaks.length === 0) return;
     const msg = `tsmalloc: ArenaPool.close: arenas not released: ${leaks.map((l) => `"${l.tag}" x${l.count} (${l.bytes} bytes)`).join(", ")}`;
     if (this.onLeak === "throw") throw new Error(msg);

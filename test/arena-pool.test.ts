@@ -8,7 +8,8 @@
 // (`using` itself is in arena-using.test.ts.)
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { AllocationError, Arena, ArenaPool, bytes, collect, free, Heap, malloc, stats, validate } from "../mod.ts";
+import { AllocationError, Arena, ArenaPool, bytes, collect, free, Heap, InvalidPointerError, malloc, realloc, stats, usableSize, validate } from "../mod.ts";
+import { destroyHooks, defaultHeap } from "../src/heap.ts";
 import { dropHugeCache, isFfi, mib, MiB, settle } from "./_mem.ts";
 import { checkPattern, fillPattern, KiB, makeRng } from "./_util.ts";
 
@@ -378,6 +379,99 @@ t("[Symbol.dispose] releases an arena (and closes a pool); collect() then return
   pool[Symbol.dispose]();
   assert.is(stats().arenaPools.pools >= 0, true);
   collect(true);
+});
+
+t("no arena block starts where its chunk (a heap block) starts: free/realloc/usableSize of every arena block throw InvalidPointerError, the arena intact (review finding: free of a chunk's first block freed the whole chunk, and later mallocs landed on live arena blocks)", () => {
+  const pool = new ArenaPool();
+  for (const align of [1, 8, 16, 32, 64, 4096, 65536]) {
+    const a = pool.acquire("small", `first-${align}`);
+    // enough to span several chunks, so every chunk's first block is tried
+    const blocks = fillArena(a, 300, align, align);
+    const firsts = new Set<number>();
+    for (const b of blocks) {
+      for (const [name, f] of [["free", () => free(b.p)], ["realloc", () => realloc(b.p, 10)], ["usableSize", () => usableSize(b.p)]] as const) {
+        assert.throws(f, (e: unknown) => e instanceof InvalidPointerError, `${name} of arena block 0x${b.p.toString(16)} (align ${align})`);
+      }
+      firsts.add(b.p);
+    }
+    // what mallocs get now never overlaps a live arena block
+    const ms: number[] = [];
+    for (let i = 0; i < 200; i++) ms.push(malloc(16 + (i % 5) * 4000));
+    for (const m of ms) assert.not.ok(a.contains(m), "a malloc block inside a live arena");
+    for (const b of blocks) assert.is(checkPattern(b.p, b.size, b.id), -1, `arena block intact (align ${align})`);
+    for (const m of ms) free(m);
+    pool.release(a);
+    assert.ok(firsts.size === blocks.length);
+  }
+  pool.close();
+  assert.is(validate().ok, true);
+});
+
+t("only what acquire returned is an arena: release(Object.create(arena)) and release(new Proxy(arena, {})) throw TypeError, the arena stays live and counted (review finding: both were accepted; the same chunk was then handed to two tasks)", () => {
+  const pool = new ArenaPool();
+  const a = pool.acquire("small", "real");
+  const blocks = fillArena(a, 50, 5);
+  for (const fake of [Object.create(a), new Proxy(a, {})]) {
+    assert.throws(() => pool.release(fake as Arena), (e: unknown) => e instanceof TypeError && /not an arena/.test((e as Error).message));
+  }
+  assert.not.ok(a.isReleased);
+  assert.equal(pool.leaks().map((l) => l.tag), ["real"]);
+  assert.is(stats().arenaPools.live >= 1, true);
+  const b = pool.acquire("small", "other");
+  const other = fillArena(b, 50, 6);
+  for (const x of blocks) assert.is(checkPattern(x.p, x.size, x.id), -1, "the real arena's blocks intact");
+  for (const x of other) assert.not.ok(a.contains(x.p), "two tasks never share memory");
+  pool.release(a);
+  pool.release(b);
+  pool.close();
+});
+
+t("chunks of a pool whose heap was deleted (its blocks now the default heap's) go back when the pool closes (review finding: they stayed allocated for good)", () => {
+  collect(true);
+  const before = stats().inUse;
+  const heap = Heap.create({ tag: "deleted-under-pool" });
+  const pool = new ArenaPool({ heap });
+  const a = pool.acquire("medium", "x");
+  fillArena(a, 1000, 9);
+  assert.ok(stats().inUse > before);
+  heap.delete();
+  assert.throws(() => pool.acquire("small", "y"), /destroyed or deleted/);
+  pool.release(a);
+  pool.close();
+  assert.is(stats().inUse, before, "every chunk freed");
+  assert.is(validate().ok, true);
+});
+
+t("a closed pool leaves nothing on its heap's destroy hooks (review finding: 100,000 pools created and closed kept 88 MiB of JS heap)", () => {
+  const heap = Heap.create({ tag: "many-pools" });
+  const n0 = destroyHooks.get(defaultHeap())?.length ?? 0;
+  for (let i = 0; i < 1000; i++) {
+    const p1 = new ArenaPool();
+    const p2 = new ArenaPool({ heap });
+    p1.release(p1.acquire("tiny", "t"));
+    p1.close();
+    p2.close();
+  }
+  assert.is(destroyHooks.get(defaultHeap())?.length ?? 0, n0, "default heap: no hook left");
+  assert.is(destroyHooks.get(heap)?.length ?? 0, 0, "own heap: no hook left");
+  heap.destroy();
+});
+
+t("stats().arenaPools: chunks a heap's destroy freed count as freed (review finding: chunkAllocs - chunkFrees stayed 2 after everything was closed)", () => {
+  const s0 = stats().arenaPools;
+  const heap = Heap.create({ tag: "count-destroy" });
+  const pool = new ArenaPool({ heap });
+  const a = pool.acquire("small", "a");
+  a.alloc(100);
+  pool.release(a); // pooled
+  const b = pool.acquire("tiny", "b");
+  b.alloc(100); // live
+  heap.destroy();
+  pool.release(b);
+  pool.close();
+  const s1 = stats().arenaPools;
+  assert.is(s1.chunkAllocs - s0.chunkAllocs, 2);
+  assert.is(s1.chunkFrees - s0.chunkFrees, 2);
 });
 
 t.run();
