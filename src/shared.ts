@@ -42,7 +42,7 @@ import { adoptArena, type Arena, arenaHooks, peekArenaId, SEGMAP_FREE, SEGMAP_HU
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
-import { adoptForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
+import { adoptForeignRun, dropStaleForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
 import {
   P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
@@ -207,8 +207,15 @@ function locateMiss(addr: number): boolean {
     if (addr < rg.base || addr >= rg.base + rg.size) continue;
     // the run from the arena's segment map (never from segment headers: inside a run they are user data)
     const run = a.hugeRunAt(Math.floor((addr - rg.base) / SEGMENT_SIZE));
-    if (run === null || rg.children!.some((c) => c.base === rg.base + run.idx * SEGMENT_SIZE)) return false;
-    adoptForeignRun(a, run.idx, run.n);
+    if (run === null) {
+      // our view of another worker's huge block that covered addr is stale: the block was
+      // freed and its segments are free or hold pages now (views and locate must see those)
+      const c = rg.children!.find((k) => addr >= k.base && addr < k.base + k.size);
+      return c !== undefined && dropStaleForeignRun(c);
+    }
+    const base = rg.base + run.idx * SEGMENT_SIZE;
+    if (rg.children!.some((c) => c.base === base && c.size === run.n * SEGMENT_SIZE)) return false;
+    adoptForeignRun(a, run.idx, run.n); // drops our views it overlaps (stale runs of other lengths)
     return true;
   }
   return false;

@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  backend, bytes, collect, free, getOption, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker, workerHandle,
+  backend, bytes, collect, dataView, free, getOption, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker, workerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 
@@ -248,6 +248,36 @@ t("a stale view of another worker's freed huge block whose segments now hold run
     assert.is(b3, b1 + 2 * SEG, "the next starts inside the old run");
     assert.ok(usableSize(b3) >= 6 * MiB); // threw "not the start of a block" through the stale view
     free(b3);
+    for (const p of fill) free(p);
+    assert.ok(validate().ok);
+  } finally {
+    await a.w.terminate();
+  }
+});
+
+t("a stale view of another worker's freed huge block whose segments now hold pages does not hide their blocks from bytes()/dataView (found by the soak: a live 768 KiB block's view threw 'no block of ours')", async () => {
+  workerHandle();
+  const a = await start();
+  try {
+    await a.call("attach");
+    const [b1] = (await a.call("alloc", { sizes: [14 * MiB] })) as number[]; // a 4-segment run
+    bytes(b1, 8).fill(1); // this worker now has a view of it
+    await a.call("free", { ptrs: [b1] }); // the owner frees it: the run's segments go back to the arena
+    // large-page blocks (one page per segment) until one lands inside the old run
+    const fill: number[] = [];
+    let inside = -1;
+    for (let i = 0; i < 96 && inside < 0; i++) {
+      const [p] = (await a.call("alloc", { sizes: [768 * 1024] })) as number[];
+      fill.push(p);
+      if (p >= b1 && p < b1 + 14 * MiB) inside = p;
+    }
+    assert.ok(inside > 0, "a block of a page landed where the huge block was");
+    for (const p of fill) {
+      // views first: usableSize or free would drop the stale view on the way
+      bytes(p, 8).fill(7); // threw through the stale view before
+      dataView(p, 768 * 1024).setUint8(768 * 1024 - 1, 9);
+      assert.is(usableSize(p), 768 * 1024);
+    }
     for (const p of fill) free(p);
     assert.ok(validate().ok);
   } finally {
