@@ -802,16 +802,30 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
+  let done = false;
   const report = function tsmallocShowStats(): void {
+    if (done) return;
+    done = true;
     if (ctx.options.showStats && isInitialized()) console.error(formatStats());
   };
+  onProcessExit(report);
+}
+
+/**
+ * Runs f once when the process exits. Node, Bun and Deno 2 emit process "exit" on a normal
+ * end and on process.exit(); Deno.exit() skips that event but dispatches "unload" (measured,
+ * Deno 2.9.6; an exit code set there is the process's), so on Deno f also listens there.
+ * f must ignore its second call (a normal end on Deno fires both).
+ */
+function onProcessExit(f: () => void): void {
   const g = globalThis as {
     addEventListener?: (type: string, f: () => void) => void;
     process?: { on?: (ev: string, f: () => void) => void };
+    Deno?: unknown;
   };
-  // Node, Bun and Deno 2 all emit process "exit"; a bare Deno-like host gets "unload"
-  if (typeof g.process?.on === "function") g.process.on("exit", report);
-  else if (typeof g.addEventListener === "function") g.addEventListener("unload", report);
+  const hasExit = typeof g.process?.on === "function";
+  if (hasExit) g.process!.on!("exit", f);
+  if ((g.Deno !== undefined || !hasExit) && typeof g.addEventListener === "function") g.addEventListener("unload", f);
 }
 
 let leakCheckInstalled = false;
@@ -820,7 +834,10 @@ function installLeakCheck(): void {
   if (leakCheckInstalled) return;
   leakCheckInstalled = true;
   const g = globalThis as { process?: { on?: (ev: string, f: () => void) => void; exitCode?: number | string } };
+  let done = false;
   const check = function tsmallocLeakCheck(): void {
+    if (done) return;
+    done = true;
     if (!ctx.options.leakCheck || !isInitialized()) return;
     const groups = leakGroups();
     if (groups.length === 0) return;
@@ -828,7 +845,7 @@ function installLeakCheck(): void {
     console.error("tsmalloc: leakCheck: live blocks at exit (exit code 1)");
     if (g.process !== undefined && (g.process.exitCode === undefined || Number(g.process.exitCode) === 0)) g.process.exitCode = 1;
   };
-  if (typeof g.process?.on === "function") g.process.on("exit", check);
+  onProcessExit(check);
 }
 
 // ---------------------------------------------------------------- leak tracking
