@@ -461,6 +461,11 @@ export class ArenaPool {
   private readonly onLeak: "throw" | "warn";
   private readonly tags = new Map<string, number>();
   private closed = false;
+  /** In the chunk heap's destroyHooks while the pool is open. */
+  private readonly onHeapDestroy = (): void => {
+    for (const a of this.liveArenas) a.heapDestroyed();
+    for (const b of BUCKETS) this.free[b].length = 0;
+  };
 
   /**
    * A pool with the given limits (see {@link ArenaPoolConfig}); chunks come from `config.heap`
@@ -491,11 +496,9 @@ export class ArenaPool {
     this.heap = heap;
     if (heap instanceof CoreHeap) {
       // destroying the heap frees every chunk: live arenas stop, pooled chunks are dropped
+      // (removed again by close(): a long-lived heap does not keep closed pools)
       const hooks = destroyHooks.get(heap) ?? [];
-      hooks.push(() => {
-        for (const a of this.liveArenas) a.heapDestroyed();
-        for (const b of BUCKETS) this.free[b].length = 0;
-      });
+      hooks.push(this.onHeapDestroy);
       destroyHooks.set(heap, hooks);
     }
     const onLeak = config.onLeak ?? "throw";
@@ -625,6 +628,11 @@ export class ArenaPool {
     this.tags.clear();
     this.closed = true;
     openPools.delete(this);
+    if (this.heap instanceof CoreHeap) {
+      const hooks = destroyHooks.get(this.heap);
+      const i = hooks?.indexOf(this.onHeapDestroy) ?? -1;
+      if (i >= 0) hooks!.splice(i, 1);
+    }
     if (leaks.length === 0) return;
     const msg = `tsmalloc: ArenaPool.close: arenas not released: ${leaks.map((l) => `"${l.tag}" x${l.count} (${l.bytes} bytes)`).join(", ")}`;
     if (this.onLeak === "throw") throw new Error(msg);

@@ -155,8 +155,20 @@ export class CAllocatorCore {
     if (guards === undefined) destroyGuards.set(this.heap, guards = new Set());
     guards.add(this.guard);
     const hooks = destroyHooks.get(this.heap) ?? [];
-    hooks.push(() => this.heapDestroyed());
+    hooks.push(this.onDestroy);
     destroyHooks.set(this.heap, hooks);
+  }
+
+  /** In the heap's destroyHooks while the bridge is open or holds blocks (then removed: a long-lived heap does not keep closed bridges). */
+  private readonly onDestroy = (): void => this.heapDestroyed();
+
+  /** Closed and holding nothing: the bridge lets go of its heap's hooks and of stats().byTag. */
+  private forgetIfDone(): void {
+    if (this.open || this.live.size > 0) return;
+    heldBridges.delete(this);
+    const hooks = destroyHooks.get(this.heap);
+    const i = hooks?.indexOf(this.onDestroy) ?? -1;
+    if (i >= 0) hooks!.splice(i, 1);
   }
 
   /** The heap is being destroyed (the guard let it: closed, or no live block): its blocks go with it. */
@@ -164,7 +176,7 @@ export class CAllocatorCore {
     this.frees += this.live.size;
     this.live.clear();
     this.liveBytes = 0;
-    if (!this.open) heldBridges.delete(this);
+    if (!this.open) heldBridges.delete(this); // (destroy() drops the heap's hook list itself)
   }
 
   /** Addresses of the live blocks handed out (stats().byTag). */
@@ -215,7 +227,7 @@ export class CAllocatorCore {
     for (const cb of this.callbacks) cb.close();
     openBridges.delete(this);
     destroyGuards.get(this.heap)?.delete(this.guard);
-    if (this.live.size === 0) heldBridges.delete(this);
+    this.forgetIfDone();
   }
 
   // ---------------------------------------------------------------- the C entry points

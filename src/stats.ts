@@ -181,9 +181,9 @@ export interface ArenaStats {
  * One entry of `stats().byTag`: the live blocks of this worker's heaps counted under one tag.
  * Every live block of a heap of this worker is counted under exactly one tag: the tag of the
  * `cAllocator` bridge that handed it out and has not taken it back, else its heap's
- * tag (`Heap.create({ tag })`; "" for the default heap and untagged heaps). So the entries'
- * `blocks` and `bytes` add up to `stats().blocks` and `stats().inUse` (see those for the
- * shared-allocator case). ArenaPool chunks and owned blocks (`Block`) count under
+ * tag (`Heap.create({ tag })`; "" for the default heap, untagged heaps, and pages no heap of
+ * this worker owns). So the entries' `blocks` and `bytes` add up to `stats().blocks` and
+ * `stats().inUse` (both this worker's). ArenaPool chunks and owned blocks (`Block`) count under
  * their heap's tag (their own totals are `arenaPools` and `ownedBlocks`).
  *
  * @example

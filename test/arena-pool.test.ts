@@ -9,6 +9,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { AllocationError, Arena, ArenaPool, bytes, collect, free, Heap, malloc, stats, validate } from "../mod.ts";
+import { destroyHooks } from "../src/heap.ts";
 import { dropHugeCache, isFfi, mib, MiB, settle } from "./_mem.ts";
 import { checkPattern, fillPattern, KiB, makeRng } from "./_util.ts";
 
@@ -378,6 +379,17 @@ t("[Symbol.dispose] releases an arena (and closes a pool); collect() then return
   pool[Symbol.dispose]();
   assert.is(stats().arenaPools.pools >= 0, true);
   collect(true);
+});
+
+t("a closed pool leaves no destroy hook on its heap (a long-lived heap does not keep closed pools)", () => {
+  using heap = Heap.create();
+  const hooks0 = destroyHooks.get(heap as never)?.length ?? 0;
+  for (let i = 0; i < 50; i++) {
+    const pool = new ArenaPool({ heap });
+    pool.release(pool.acquire("tiny", "t"));
+    pool.close();
+  }
+  assert.is(destroyHooks.get(heap as never)?.length ?? 0, hooks0);
 });
 
 t.run();

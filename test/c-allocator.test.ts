@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { backend, bytes, cAllocator, type CAllocator, free, Heap, malloc, MAX_ALLOC_SIZE, stats, usableSize } from "../mod.ts";
 import { C_FUNCTIONS, CAllocatorCore, type CFunctionName } from "../src/c-allocator.ts";
 import { ctx } from "../src/context.ts";
+import { destroyGuards, destroyHooks } from "../src/heap.ts";
 import type { Os } from "../src/os.ts";
 import { zlibExample } from "../examples/zlib.ts";
 import { openZlib } from "../examples/_ffi.ts";
@@ -228,6 +229,19 @@ t("stats().byTag: a bridge's blocks count under its tag (not its heap's), only w
   for (const p of own) heap.free(p);
   heap.destroy();
   assert.is(tagOf("lib-a"), undefined, "the heap's destroy dropped the stale entry");
+});
+
+t("bridge: a closed bridge leaves nothing behind on a long-lived heap (no destroy hook, no guard, no byTag entry)", () => {
+  using heap = Heap.create();
+  const hooks0 = destroyHooks.get(heap as never)?.length ?? 0;
+  for (let i = 0; i < 50; i++) {
+    const { core, h } = fake(heap, "short-lived");
+    h.free(h.malloc(100));
+    core.closeBridge(false);
+  }
+  assert.is(destroyHooks.get(heap as never)?.length ?? 0, hooks0, "each bridge took its hook back at close");
+  assert.is(destroyGuards.get(heap as never)?.size ?? 0, 0);
+  assert.is(stats().byTag.find((x) => x.tag === "short-lived"), undefined);
 });
 
 t("stats().byTag: a bridge on a heap later deleted (its blocks then in the default heap) keeps them under its tag", () => {
