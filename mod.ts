@@ -65,7 +65,7 @@ import {
 export { AllocationError, DoubleFreeError, InvalidPointerError };
 export type { ValidateReport };
 export type { Stats };
-export type { ArenaStats, OsCallCounts } from "./src/stats.ts";
+export type { ArenaStats, OsCallCounts, TagStats } from "./src/stats.ts";
 export { Arena, ArenaPool, Block };
 export type { ArenaBucket, ArenaBucketConfig, ArenaLeak, ChunkHeap, ArenaPoolConfig, ArenaPoolStats, BlockOptions, LeakGroup, OwnedBlockStats };
 export type { BackendWant };
@@ -597,7 +597,9 @@ export function pointer(ptr: number): unknown {
  * and size classes (mimalloc's statistics, `mi_stats_get`). The FFI backends ask the
  * kernel for `resident`, so this makes OS calls: not for hot loops. While workers share the
  * allocator ({@link attach}), `reserved`, `committed` and their peaks are the process's
- * totals and `workers` counts attached workers; counters are never negative.
+ * totals and `workers` counts attached workers; counters are never negative. `byTag`
+ * splits the live blocks by tag (each heap's `Heap.create({ tag })`, each {@link cAllocator}'s
+ * `tag`: what a C library holds), computed from the pages when called (see {@link TagStats}).
  *
  * @example
  * ```ts
@@ -606,6 +608,7 @@ export function pointer(ptr: number): unknown {
  * const p = malloc(1000);
  * const s = stats();
  * console.log(s.inUse, s.committed, s.reserved, s.resident); // bytes
+ * for (const t of s.byTag) console.log(t.tag || "(default)", t.blocks, t.bytes);
  * free(p);
  * ```
  */
@@ -799,16 +802,30 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
+  let done = false;
   const report = function tsmallocShowStats(): void {
+    if (done) return;
+    done = true;
     if (ctx.options.showStats && isInitialized()) console.error(formatStats());
   };
+  onProcessExit(report);
+}
+
+/**
+ * Runs f once when the process exits. Node, Bun and Deno 2 emit process "exit" on a normal
+ * end and on process.exit(); Deno.exit() skips that event but dispatches "unload" (measured,
+ * Deno 2.9.6; an exit code set there is the process's), so on Deno f also listens there.
+ * f must ignore its second call (a normal end on Deno fires both).
+ */
+function onProcessExit(f: () => void): void {
   const g = globalThis as {
     addEventListener?: (type: string, f: () => void) => void;
     process?: { on?: (ev: string, f: () => void) => void };
+    Deno?: unknown;
   };
-  // Node, Bun and Deno 2 all emit process "exit"; a bare Deno-like host gets "unload"
-  if (typeof g.process?.on === "function") g.process.on("exit", report);
-  else if (typeof g.addEventListener === "function") g.addEventListener("unload", report);
+  const hasExit = typeof g.process?.on === "function";
+  if (hasExit) g.process!.on!("exit", f);
+  if ((g.Deno !== undefined || !hasExit) && typeof g.addEventListener === "function") g.addEventListener("unload", f);
 }
 
 let leakCheckInstalled = false;
@@ -817,7 +834,10 @@ function installLeakCheck(): void {
   if (leakCheckInstalled) return;
   leakCheckInstalled = true;
   const g = globalThis as { process?: { on?: (ev: string, f: () => void) => void; exitCode?: number | string } };
+  let done = false;
   const check = function tsmallocLeakCheck(): void {
+    if (done) return;
+    done = true;
     if (!ctx.options.leakCheck || !isInitialized()) return;
     const groups = leakGroups();
     if (groups.length === 0) return;
@@ -825,7 +845,7 @@ function installLeakCheck(): void {
     console.error("tsmalloc: leakCheck: live blocks at exit (exit code 1)");
     if (g.process !== undefined && (g.process.exitCode === undefined || Number(g.process.exitCode) === 0)) g.process.exitCode = 1;
   };
-  if (typeof g.process?.on === "function") g.process.on("exit", check);
+  onProcessExit(check);
 }
 
 // ---------------------------------------------------------------- leak tracking
@@ -1041,7 +1061,13 @@ export interface Heap {
   contains(ptr: number): boolean;
   /** Gives this heap's empty pages back; `force` also returns freed memory to the OS now (see {@link collect}). */
   collect(force: boolean): void;
-  /** Frees every block of this heap at once (mimalloc's `mi_heap_destroy`); a second call does nothing. */
+  /**
+   * Frees every block of this heap at once (mimalloc's `mi_heap_destroy`); a second call does nothing.
+   *
+   * @throws {Error} while an open {@link cAllocator} bridge of this heap has handed blocks to
+   *   its library that are still live (the library may still use them); the heap is unchanged.
+   *   Release the library's memory and close the bridge first, or `close({ force: true })` it.
+   */
   destroy(): void;
   /**
    * This heap can no longer allocate; its live blocks move to the default heap and stay

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs bench/c-allocator.ts on Node 26 (node:ffi and koffi), the system Node (koffi), Deno and
-// Bun, each mode in its own process, and prints one line per run. Not part of `npm run bench`
-// (bench/RESULTS.md); numbers vary with load, so quote them with the machine's state.
+// Bun, each mode in its own process, and prints one line per run: the by-hand runner (`npm run
+// bench` runs the same processes and reports them in bench/RESULTS.md); numbers vary with load,
+// so quote them with the machine's state.
 //   node bench/c-allocator.mjs [--runtime=node26,node26-koffi,node,deno,bun] [--modes=zlib,sqlite-libc,sqlite-bridge]
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";

@@ -22,14 +22,18 @@
 //                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
-//     --no-setup --no-native --no-memory --no-speed --no-oscalls
+//     --no-setup --no-native --no-memory --no-speed --no-oscalls --no-tasks --no-c-allocator
+//     --only-tasks              only the per-task workload and the C allocator bridge (tasks.json,
+//                               c-allocator.json; the other sections' JSON is left as it was)
 //     --report-only             just regenerate the report from the JSON (with --full: the full one)
 // Outputs: quick -> bench/results/*.json, bench/RESULTS.md, bench/ratios.svg
 //          full  -> bench/results/full/*.json, bench/RESULTS-full.md, bench/ratios-full.svg
 //
 // Steps: bench/setup.sh (apt-get install libmimalloc-dev when missing) -> build the C floor
 // with cc -O2 into bench/native/bin (gitignored) -> esbuild bundle for Node (.out/bench)
-// -> speed rounds -> memory workloads (one process per peer and workload) -> report.
+// -> speed rounds -> OS calls -> per-task workload (bench/tasks.ts, one process per row) ->
+// C allocator bridge (bench/c-allocator.ts, one process per mode) -> memory workloads (one
+// process per peer and workload) -> report.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -51,7 +55,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -74,6 +78,9 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "no-memory") opts.memory = false;
   else if (k === "no-speed") opts.speed = false;
   else if (k === "no-oscalls") opts.oscalls = false;
+  else if (k === "no-tasks") opts.tasks = false;
+  else if (k === "no-c-allocator") opts.cAllocator = false;
+  else if (k === "only-tasks") Object.assign(opts, { setup: false, native: false, memory: false, speed: false, oscalls: false, tasks: true, cAllocator: true });
   else if (k === "report-only") opts.reportOnly = true;
   else {
     console.error(`unknown option --${k}`);
@@ -114,11 +121,13 @@ const isNode = (rt) => rt === "node" || rt === "node26";
 function cmdFor(rt, entry, args) {
   const ts = join(snapDir, "bench", `${entry}.ts`);
   if (isNode(rt)) return [rt === "node26" ? NODE26 : NODE_OLD, "--expose-gc", join(outDir, `${entry}.js`), ...args];
-  if (rt === "deno") return [bin("deno"), ...(entry === "memory" ? DENO_MEMORY : DENO_SPEED), ts, ...args];
+  // tasks: RSS from /proc/self/status, as the memory runs
+  if (rt === "deno") return [bin("deno"), ...(entry === "memory" || entry === "tasks" ? DENO_MEMORY : DENO_SPEED), ts, ...args];
   return [bin("bun"), ts, ...args];
 }
 
-const SNAPSHOT = ["mod.ts", "src", "ffi", "bench/main.ts", "bench/memory.ts", "bench/oscalls.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
+// bench/c-allocator.ts loads the C clients through examples/ (zlib, SQLite)
+const SNAPSHOT = ["mod.ts", "src", "ffi", "examples", "bench/main.ts", "bench/memory.ts", "bench/oscalls.ts", "bench/tasks.ts", "bench/c-allocator.ts", "bench/common.ts", "bench/workloads.ts", "bench/workers.ts", "bench/worker-entry.ts", "bench/peers"];
 function listFiles(p) {
   if (!existsSync(p)) return [];
   if (!statSync(p).isDirectory()) return [p];
@@ -251,7 +260,7 @@ async function bundle() {
   const esbuild = await import("esbuild");
   const build = (stubMod) =>
     esbuild.build({
-      entryPoints: ["main", "memory", "worker-entry", "oscalls"].map((e) => join(snapDir, "bench", `${e}.ts`)), // worker-entry: the worker script of bench/workers.ts
+      entryPoints: ["main", "memory", "worker-entry", "oscalls", "tasks", "c-allocator"].map((e) => join(snapDir, "bench", `${e}.ts`)), // worker-entry: the worker script of bench/workers.ts
       outdir: outDir,
       bundle: true,
       format: "esm",
@@ -289,6 +298,8 @@ if (opts.runtimes.some(isNode)) {
   rmSync(join(outDir, "memory.js"), { force: true });
   rmSync(join(outDir, "worker-entry.js"), { force: true });
   rmSync(join(outDir, "oscalls.js"), { force: true });
+  rmSync(join(outDir, "tasks.js"), { force: true });
+  rmSync(join(outDir, "c-allocator.js"), { force: true });
   await bundle();
   timings.bundleMs = Date.now() - s;
 }
@@ -386,6 +397,68 @@ if (opts.oscalls) {
   timings.oscallsMs = Date.now() - s;
 }
 
+// ---------------------------------------------------------------- 4c. per-task workload (issue 13)
+// bench/tasks.ts: one process per (runtime, row) and round, FFI backend, rows in rotated order,
+// so each row's RSS is its own: ArenaPool, tsmalloc malloc/free, new Uint8Array, a fresh Heap per task.
+const TASK_ROWS = ["arena-pool", "tsmalloc", "uint8array", "heap-per-task"];
+const tasks = { runId, mode, minMs: opts.minMs ?? (opts.full ? 500 : 100), runs: [], failures: [] };
+if (opts.tasks) {
+  const s = Date.now();
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const rt of opts.runtimes) {
+      for (let i = 0; i < TASK_ROWS.length; i++) {
+        const row = TASK_ROWS[(i + round) % TASK_ROWS.length];
+        const tag = `${rt}-tasks-${row}-r${round}`;
+        const out = join(rawDir, `${tag}.json`);
+        const r = await run(cmdFor(rt, "tasks", [`--rows=${row}`, `--min-ms=${tasks.minMs}`, `--out=${out}`]), {
+          env: { TSMALLOC_BACKEND: "ffi" },
+          timeoutS: 600,
+          logName: `${tag}.log`,
+          echo: false,
+        });
+        const j = readJson(out);
+        const x = j?.rows?.[0];
+        if (x && r.code === 0) tasks.runs.push({ runtime: rt, version: j.runtime, ffi: j.ffi, round, ...x });
+        else tasks.failures.push({ runtime: rt, row, round, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+        log(`tasks ${rt} ${row} round ${round + 1}: ${x ? `${(x.nsPerTask / 1000).toFixed(1)} µs per task, RSS +${((x.rssAfter - x.rssBefore) / 1048576).toFixed(1)} MiB` : "FAILED"}`);
+      }
+    }
+  }
+  timings.tasksMs = Date.now() - s;
+}
+
+// ---------------------------------------------------------------- 4d. C allocator bridge (issue 14)
+// bench/c-allocator.ts: one process per (runtime, shim, mode) and round (SQLite's allocator is
+// process-wide): zlib (bridged malloc+free pairs vs libc, deflate MiB/s), SQLite inserts/s on
+// libc malloc and through the bridge. Node 26 runs node:ffi and koffi.
+const cAlloc = { runId, mode, runs: [], failures: [] };
+if (opts.cAllocator) {
+  const s = Date.now();
+  const SHIMS = { node: ["koffi"], node26: ["node:ffi", "koffi"], deno: [null], bun: [null] };
+  const MODES = ["zlib", "sqlite-libc", "sqlite-bridge"];
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const rt of opts.runtimes) {
+      for (const shim of SHIMS[rt] ?? [null]) {
+        const modes = round % 2 ? [...MODES].reverse() : MODES;
+        for (const m of modes) {
+          const tag = `${rt}-c-allocator${shim ? "-" + shim.replace(":", "") : ""}-${m}-r${round}`;
+          const env = { TSMALLOC_BACKEND: "ffi", ...(shim ? { TSMALLOC_NODE_FFI: shim === "koffi" ? "koffi" : "node:ffi" } : {}) };
+          const r = await run(cmdFor(rt, "c-allocator", [m]), { env, timeoutS: 600, logName: `${tag}.log`, echo: false });
+          const line = r.out.split("\n").reverse().find((l) => l.startsWith("{"));
+          let j = null;
+          try {
+            j = r.code === 0 && line ? JSON.parse(line) : null;
+          } catch { /* reported below */ }
+          if (j) cAlloc.runs.push({ runtime: rt, shim: shim ?? j.ffi, round, ...j });
+          else cAlloc.failures.push({ runtime: rt, shim, mode: m, round, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+          log(`c-allocator ${rt}${shim ? ` (${shim})` : ""} ${m} round ${round + 1}: ${j ? Object.entries(j).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ") : "FAILED"}`);
+        }
+      }
+    }
+  }
+  timings.cAllocatorMs = Date.now() - s;
+}
+
 // ---------------------------------------------------------------- 5. memory workloads
 if (opts.memory) {
   const s = Date.now();
@@ -465,11 +538,14 @@ meta.load.end = loadavg();
 meta.finishedAt = new Date().toISOString();
 timings.totalMs = Date.now() - t0;
 
-for (const rt of opts.runtimes) writeFileSync(join(resultsDir, `${rt}.json`), JSON.stringify(perRuntime[rt], null, 1) + "\n");
+// a run of only some sections (--only-tasks) leaves the other sections' JSON as it was
+if (opts.speed || opts.memory) for (const rt of opts.runtimes) writeFileSync(join(resultsDir, `${rt}.json`), JSON.stringify(perRuntime[rt], null, 1) + "\n");
 if (opts.native) writeFileSync(join(resultsDir, "native.json"), JSON.stringify(native, null, 1) + "\n");
 if (opts.oscalls) writeFileSync(join(resultsDir, "oscalls.json"), JSON.stringify(oscalls, null, 1) + "\n");
+if (opts.tasks) writeFileSync(join(resultsDir, "tasks.json"), JSON.stringify(tasks, null, 1) + "\n");
+if (opts.cAllocator) writeFileSync(join(resultsDir, "c-allocator.json"), JSON.stringify(cAlloc, null, 1) + "\n");
 writeFileSync(join(resultsDir, "meta.json"), JSON.stringify(meta, null, 1) + "\n");
 const files = writeReport(root, mode);
 log(`wrote ${relative(root, resultsDir)}/*.json, ${files.join(", ")} in ${(timings.totalMs / 60000).toFixed(1)} min`);
-const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length + oscalls.failures.length;
+const failed = Object.values(perRuntime).flatMap((r) => r.failures).length + native.failures.length + oscalls.failures.length + tasks.failures.length + cAlloc.failures.length;
 if (failed) log(`${failed} benchmark process(es) failed; see RESULTS.md and .out/bench/logs`);

@@ -144,7 +144,7 @@ const API_TS = `import {
   cAllocator, type CAllocator, type CAllocatorFunction, type CAllocatorOptions, type CAllocatorStats, type NativePointer,
   type ArenaStats, type BackendInfo, type BackendWant, type ConfigureOptions, type HeapConstructor,
   type HeapOptions, type OptionName, type OptionValues, type OsCallCounts, type ReserveOptions,
-  type Stats, type ValidateReport, type WorkerHandle,
+  type Stats, type TagStats, type ValidateReport, type WorkerHandle,
 } from "tsmalloc";
 
 const want: BackendWant = "auto";
@@ -203,9 +203,11 @@ if (maybe instanceof Heap) maybe.destroy();
   using blk: Block = Block.alloc(64, bopts);
   const bu8: Uint8Array = blk.bytes();
   const os: OwnedBlockStats = stats().ownedBlocks;
+  const bt: TagStats[] = stats().byTag;
+  const btn: number = bt[0] !== undefined ? bt[0].blocks + bt[0].bytes + bt[0].heaps + bt[0].bridges : 0;
   const lg: LeakGroup[] = leaks();
   printLeaks((t: string) => void t);
-  void inside; void pl; void ps; void bu8; void os; void lg; void blk.address;
+  void inside; void pl; void ps; void bu8; void os; void btn; void lg; void blk.address;
 }
 const report: ValidateReport = validate();
 const ok: boolean = report.ok && report.problems.length === 0;

@@ -10,10 +10,13 @@
  *   usable sizes; free/realloc/usableSize accept only those addresses (decided from this map,
  *   never from bytes C can write), so a bad pointer from C never frees another block;
  * - the heap is touched only on the thread that made the bridge (checked with gettid when
- *   `checkThread` is on).
+ *   `checkThread` is on);
+ * - the heap outlives the library's blocks: its destroy() refuses while the bridge is open
+ *   and `live` is not empty; after a forced close, destroy() frees those blocks and `live`
+ *   forgets them, so the counters never name memory that is gone.
  */
 import { goodSizeOf } from "./bins.ts";
-import type { Heap } from "./heap.ts";
+import { destroyGuards, destroyHooks, type Heap } from "./heap.ts";
 import { MAX_ALLOC_SIZE } from "./layout.ts";
 import type { CType, NativeCallback, Os } from "./os.ts";
 
@@ -57,7 +60,7 @@ export interface CAllocatorStats {
   peakBytes: number;
   /** Successful allocations (malloc, calloc, strdup, zalloc, realloc that moved or made a block). */
   allocations: number;
-  /** Blocks given back (free, zfree, realloc that moved a block). */
+  /** Blocks given back (free, zfree, realloc that moved a block; after a forced close, the heap's destroy()). */
   frees: number;
   /** Calls answered with NULL because memory could not be had (budget, OS, size too large). */
   failures: number;
@@ -83,6 +86,13 @@ export interface CAllocatorConfig {
  * before close(): this set keeps it reachable.
  */
 const openBridges = new Set<CAllocatorCore>();
+/** Bridges open or still holding blocks (closed with force): stats().byTag counts their blocks under their tags. */
+const heldBridges = new Set<CAllocatorCore>();
+
+/** Bridges open or holding live blocks, for stats().byTag. */
+export function bridgeList(): CAllocatorCore[] {
+  return [...heldBridges];
+}
 
 /** A bridge: the native pointers, accounting, and close. */
 export class CAllocatorCore {
@@ -104,6 +114,15 @@ export class CAllocatorCore {
   private foreign = 0;
   private lastError = "";
   private open = true;
+  /** Refuses the heap's destroy() while open with live blocks (in destroyGuards). */
+  private readonly guard = (): void => {
+    if (!this.open || this.live.size === 0) return;
+    throw new Error(
+      `tsmalloc: heap ${this.heap.id} cannot be destroyed: cAllocator "${this.tag}" allocates from it and ${this.live.size} blocks ` +
+        `(${this.liveBytes} bytes) it handed to the library are live, so the library may still use them; release the library's ` +
+        `memory first (deflateEnd, sqlite3_shutdown, curl_global_cleanup, ...) and close the bridge, or close({ force: true }) it`,
+    );
+  };
 
   constructor(private readonly os: Os, config: CAllocatorConfig) {
     if (os.callback === undefined) {
@@ -131,6 +150,38 @@ export class CAllocatorCore {
     this.address = Object.freeze(address);
     this.pointers = Object.freeze(pointers);
     openBridges.add(this);
+    heldBridges.add(this);
+    let guards = destroyGuards.get(this.heap);
+    if (guards === undefined) destroyGuards.set(this.heap, guards = new Set());
+    guards.add(this.guard);
+    const hooks = destroyHooks.get(this.heap) ?? [];
+    hooks.push(this.onDestroy);
+    destroyHooks.set(this.heap, hooks);
+  }
+
+  /** In the heap's destroyHooks while the bridge is open or holds blocks (then removed: a long-lived heap does not keep closed bridges). */
+  private readonly onDestroy = (): void => this.heapDestroyed();
+
+  /** Closed and holding nothing: the bridge lets go of its heap's hooks and of stats().byTag. */
+  private forgetIfDone(): void {
+    if (this.open || this.live.size > 0) return;
+    heldBridges.delete(this);
+    const hooks = destroyHooks.get(this.heap);
+    const i = hooks?.indexOf(this.onDestroy) ?? -1;
+    if (i >= 0) hooks!.splice(i, 1);
+  }
+
+  /** The heap is being destroyed (the guard let it: closed, or no live block): its blocks go with it. */
+  private heapDestroyed(): void {
+    this.frees += this.live.size;
+    this.live.clear();
+    this.liveBytes = 0;
+    if (!this.open) heldBridges.delete(this); // (destroy() drops the heap's hook list itself)
+  }
+
+  /** Addresses of the live blocks handed out (stats().byTag). */
+  liveAddresses(): IterableIterator<number> {
+    return this.live.keys();
   }
 
   get isOpen(): boolean {
@@ -160,7 +211,8 @@ export class CAllocatorCore {
   /**
    * Frees the native trampolines. Refuses (throws) while blocks allocated through the bridge
    * are live, since the library that holds them may still call free/realloc; `force` closes
-   * anyway and leaves those blocks allocated in the heap (the heap's destroy() frees them).
+   * anyway and leaves those blocks allocated in the heap (the heap's destroy() frees them,
+   * and then the bridge's counters drop them).
    */
   closeBridge(force: boolean): void {
     if (!this.open) return;
@@ -174,6 +226,8 @@ export class CAllocatorCore {
     this.open = false;
     for (const cb of this.callbacks) cb.close();
     openBridges.delete(this);
+    destroyGuards.get(this.heap)?.delete(this.guard);
+    this.forgetIfDone();
   }
 
   // ---------------------------------------------------------------- the C entry points
@@ -349,7 +403,7 @@ export class CAllocatorCore {
       this.bad(what, p);
       return;
     }
-    this.heap.free(p); // may throw only if the heap was destroyed under the library; then the block is gone anyway
+    this.heap.free(p); // (the heap is live or was destroyed without this block: destroy() refuses while `live` is not empty)
     this.forget(p, u);
     this.frees++;
   }

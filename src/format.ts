@@ -41,5 +41,19 @@ export function formatStats(s: Stats): string {
     out.push(`  ${pad("block size", 12)}${pad("blocks", 10)}${pad("bytes", 12)}${pad("pages", 8)}`);
     for (const b of bins) out.push(`  ${pad(size(b.size), 12)}${pad(String(b.blocks), 10)}${pad(size(b.bytes), 12)}${pad(String(b.pages), 8)}`);
   }
+  if (s.byTag.length > 0) {
+    out.push(`  ${padEnd("tag", 20)}${pad("blocks", 10)}${pad("bytes", 12)}${pad("heaps", 7)}${pad("bridges", 9)}`);
+    for (const t of s.byTag) {
+      const name = t.tag === "" ? "(no tag)" : JSON.stringify(t.tag);
+      out.push(`  ${padEnd(name, 20)}${pad(String(t.blocks), 10)}${pad(size(t.bytes), 12)}${pad(String(t.heaps), 7)}${pad(String(t.bridges), 9)}`);
+    }
+  }
+  const ap = s.arenaPools;
+  out.push(
+    `  arena pools ${ap.pools}: arenas live ${ap.live}, pooled ${ap.pooled}, capacity ${size(ap.capacity)}, used ${size(ap.used)}; ` +
+      `acquires ${ap.acquires} (reused ${ap.reused}), releases ${ap.releases}, chunk allocs ${ap.chunkAllocs}, chunk frees ${ap.chunkFrees}`,
+  );
+  const ob = s.ownedBlocks;
+  out.push(`  owned blocks ${ob.live} (${size(ob.bytes)}), collected while allocated ${ob.collected}, freed on collect ${ob.freedOnCollect}`);
   return out.join("\n");
 }

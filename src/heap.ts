@@ -521,6 +521,9 @@ export class Heap {
   /** Frees every block of the heap at once. */
   destroy(): void {
     if (this.state !== "live") return;
+    // holders that refuse: a guard throws before anything changed (an open cAllocator with live blocks)
+    const guards = destroyGuards.get(this);
+    if (guards !== undefined) for (const g of guards) g();
     // users of this heap's blocks that must stop first (ArenaPool: its live arenas' chunks)
     const hooks = destroyHooks.get(this);
     if (hooks !== undefined) {
@@ -866,3 +869,9 @@ export { BIN_COUNT, freeGeneric };
  * its blocks outside the heap's own records (ArenaPool's chunks), which must stop using them.
  */
 export const destroyHooks: WeakMap<Heap, Array<() => void>> = new WeakMap();
+
+/**
+ * Called first in a heap's destroy(), before anything changes: a guard throws to refuse the
+ * destroy, and the heap stays as it was (a cAllocator bridge whose library holds live blocks).
+ */
+export const destroyGuards: WeakMap<Heap, Set<() => void>> = new WeakMap();

@@ -6,15 +6,101 @@ import { hugeRegions, hugeSize } from "./huge.ts";
 import { P_BSIZE, PAGE_WORDS, S_PAGE_COUNT, S_PAGES } from "./layout.ts";
 import { RegionKind } from "./region.ts";
 import { liveSegments, pageRefAt, pendingPageBytes } from "./segment.ts";
-import type { ArenaStats, Stats } from "./stats.ts";
+import type { ArenaStats, Stats, TagStats } from "./stats.ts";
 import { notePeak, usage } from "./usage.ts";
 import { arenaPoolStats } from "./arena-pool.ts";
 import { ownedBlockStats } from "./block.ts";
+import { bridgeList } from "./c-allocator.ts";
+import { locate, located } from "./free.ts";
+import type { Heap } from "./heap.ts";
+import type { PageRef } from "./region.ts";
+import { forEachFree } from "./secure.ts";
+import { heapTag, trackedHeaps } from "./track.ts";
+
+/** Live blocks and bytes of one heap's pages (byHeap below), before bridge blocks move out. */
+interface Count {
+  blocks: number;
+  bytes: number;
+}
+
+function countOf(map: Map<Heap | null, Count>, h: Heap | null): Count {
+  let c = map.get(h);
+  if (c === undefined) map.set(h, c = { blocks: 0, bytes: 0 });
+  return c;
+}
+
+/**
+ * stats().byTag from what the pages know: each page's blocks count under its heap's tag;
+ * then each block a cAllocator bridge holds moves to the bridge's tag, taken from the page
+ * it is in now (a deleted heap's pages belong to the default heap) and only while the
+ * allocator's own metadata says it is live (a block freed behind the bridge's back, or by
+ * a destroyed heap, is not counted twice). `byHeap` holds the pages' counts per heap (null:
+ * pages without a heap of this worker).
+ */
+function tagStats(byHeap: Map<Heap | null, Count>): TagStats[] {
+  const tags = new Map<string, TagStats>();
+  const entry = (tag: string): TagStats => {
+    let t = tags.get(tag);
+    if (t === undefined) tags.set(tag, t = { tag, blocks: 0, bytes: 0, heaps: 0, bridges: 0 });
+    return t;
+  };
+  entry("");
+  for (const h of trackedHeaps()) if (h.isLive) entry(heapTag(h)).heaps++;
+  // a page's free blocks (free, local-free and thread-free lists), built once per page
+  const freeSets = new Map<PageRef, Set<number>>();
+  const claimed = new Set<number>();
+  for (const b of bridgeList()) {
+    const t = entry(b.tag);
+    if (b.isOpen) t.bridges++;
+    for (const p of b.liveAddresses()) {
+      if (claimed.has(p)) continue;
+      let pr: PageRef;
+      try {
+        pr = locate(p, "stats");
+      } catch {
+        continue; // not a live block any more (freed behind the bridge's back)
+      }
+      const bsize = pr.m[pr.pg + P_BSIZE];
+      let size: number;
+      if (bsize === -1) size = hugeSize(pr.r);
+      else {
+        let fs = freeSets.get(pr);
+        if (fs === undefined) {
+          const set = new Set<number>();
+          forEachFree(pr.m, pr.pg, (off) => void set.add(off));
+          freeSets.set(pr, fs = set);
+        }
+        if (fs.has(located.off)) continue;
+        size = bsize;
+      }
+      claimed.add(p);
+      const from = countOf(byHeap, pr.heap);
+      from.blocks--;
+      from.bytes -= size;
+      t.blocks++;
+      t.bytes += size;
+    }
+  }
+  for (const [h, c] of byHeap) {
+    if (h === null) continue;
+    const t = entry(heapTag(h));
+    t.blocks += c.blocks;
+    t.bytes += c.bytes;
+  }
+  const none = byHeap.get(null);
+  if (none !== undefined && (none.blocks !== 0 || none.bytes !== 0)) {
+    const t = entry("");
+    t.blocks += none.blocks;
+    t.bytes += none.bytes;
+  }
+  return [...tags.values()].sort((a, b) => b.bytes - a.bytes || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+}
 
 export function collectStats(): Stats {
   const c = ctx.counters;
   const bins = Array.from({ length: BIN_COUNT }, (_, i) => ({ size: BIN_SIZE[i], blocks: 0, bytes: 0, pages: 0 })).slice(1);
   let inUse = 0, blocks = 0, pages = 0;
+  const byHeap = new Map<Heap | null, Count>();
   const segs = liveSegments();
   for (const s of segs) {
     const m = s.r.i32;
@@ -23,7 +109,11 @@ export function collectStats(): Stats {
     for (let i = 0; i < count; i++) {
       const bsize = m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE];
       if (bsize <= 0) continue;
-      const u = pageUsage(pageRefAt(s.r, s.seg, i));
+      const pr = pageRefAt(s.r, s.seg, i);
+      const u = pageUsage(pr);
+      const hc = countOf(byHeap, pr.heap);
+      hc.blocks += u.blocks;
+      hc.bytes += u.bytes;
       pages++;
       inUse += u.bytes;
       blocks += u.blocks;
@@ -35,8 +125,12 @@ export function collectStats(): Stats {
   }
   const huge = hugeRegions();
   for (const r of huge) {
-    inUse += hugeSize(r);
+    const size = hugeSize(r);
+    inUse += size;
     blocks++;
+    const hc = countOf(byHeap, r.pages[0]?.heap ?? null);
+    hc.blocks++;
+    hc.bytes += size;
   }
   notePeak(inUse);
 
@@ -102,5 +196,6 @@ export function collectStats(): Stats {
     bins,
     arenaPools: arenaPoolStats(),
     ownedBlocks: ownedBlockStats(),
+    byTag: tagStats(byHeap),
   };
 }

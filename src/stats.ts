@@ -177,6 +177,38 @@ export interface ArenaStats {
   committed: number;
 }
 
+/**
+ * One entry of `stats().byTag`: the live blocks of this worker's heaps counted under one tag.
+ * Every live block of a heap of this worker is counted under exactly one tag: the tag of the
+ * `cAllocator` bridge that handed it out and has not taken it back, else its heap's
+ * tag (`Heap.create({ tag })`; "" for the default heap, untagged heaps, and pages no heap of
+ * this worker owns). So the entries' `blocks` and `bytes` add up to `stats().blocks` and
+ * `stats().inUse` (both this worker's). ArenaPool chunks and owned blocks (`Block`) count under
+ * their heap's tag (their own totals are `arenaPools` and `ownedBlocks`).
+ *
+ * @example
+ * ```ts
+ * import { Heap, stats, type TagStats } from "@tsmalloc/tsmalloc";
+ *
+ * using heap = Heap.create({ tag: "parser" });
+ * heap.malloc(100);
+ * const t: TagStats | undefined = stats().byTag.find((x) => x.tag === "parser");
+ * console.log(t?.blocks, t?.bytes); // 1 112
+ * ```
+ */
+export interface TagStats {
+  /** The tag ("" for the default heap and heaps created without one). */
+  tag: string;
+  /** Live blocks counted under it. */
+  blocks: number;
+  /** Their bytes (block sizes, as `inUse` counts them). */
+  bytes: number;
+  /** Live heaps of this worker with this tag (the default heap counts under ""). */
+  heaps: number;
+  /** Open cAllocator bridges with this tag. */
+  bridges: number;
+}
+
 /** What `stats()` returns: plain JSON-able numbers (bytes unless named a count). */
 export interface Stats {
   /** The live backend, as `backend().kind`. */
@@ -238,4 +270,10 @@ export interface Stats {
   arenaPools: ArenaPoolStats;
   /** This worker's owned blocks (Block.alloc): live, collected while allocated. */
   ownedBlocks: OwnedBlockStats;
+  /**
+   * Live blocks and bytes by tag: each heap tag and cAllocator tag of this worker, with the
+   * blocks counted under it (see {@link TagStats}); most bytes first, then by tag. Every live
+   * tagged heap and open bridge has an entry, even with no blocks; "" is always listed.
+   */
+  byTag: TagStats[];
 }

@@ -52,6 +52,11 @@ export function setHeapLister(f: () => Heap[]): void {
   listHeaps = f;
 }
 
+/** The heaps of this worker: the default heap and the live Heap.create ones (stats().byTag). */
+export function trackedHeaps(): Heap[] {
+  return listHeaps();
+}
+
 /** Records a heap's tag (Heap.create({ tag })). */
 export function setHeapTag(h: object, tag: string): void {
   heapTags.set(h, tag);

@@ -7,11 +7,13 @@ import { createRequire } from "node:module";
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { backend, bytes, cAllocator, type CAllocator, free, Heap, malloc, MAX_ALLOC_SIZE, usableSize } from "../mod.ts";
+import { backend, bytes, cAllocator, type CAllocator, free, Heap, malloc, MAX_ALLOC_SIZE, stats, usableSize } from "../mod.ts";
 import { C_FUNCTIONS, CAllocatorCore, type CFunctionName } from "../src/c-allocator.ts";
 import { ctx } from "../src/context.ts";
+import { destroyGuards, destroyHooks } from "../src/heap.ts";
 import type { Os } from "../src/os.ts";
 import { zlibExample } from "../examples/zlib.ts";
+import { openZlib } from "../examples/_ffi.ts";
 import { describeChild, runChild } from "./_child.ts";
 
 const t = suite("c-allocator");
@@ -144,17 +146,117 @@ t("bridge: a call from another OS thread never touches the heap (NULL, free a co
   assert.is(core.stats().liveBlocks, 0);
 });
 
-t("bridge: never throws into C, even when its heap was destroyed under it", () => {
-  const heap = Heap.create();
-  const { core, h } = fake(heap);
+t("bridge: heap.destroy() refuses while the open bridge has live blocks (specific error, heap unchanged); afterwards C calls get NULL, never a throw", () => {
+  const heap = Heap.create({ tag: "lib-heap" });
+  const { core, h } = fake(heap, "lib");
   const p = h.malloc(64);
+  bytes(p, 64).fill(3);
+  const mine = heap.malloc(100);
+  assert.throws(() => heap.destroy(), /heap \d+ cannot be destroyed: cAllocator "lib" allocates from it and 1 blocks \(\d+ bytes\) it handed to the library are live/);
+  assert.ok(heap.isLive && heap.contains(p) && heap.contains(mine), "refused: the heap is unchanged");
+  assert.ok(bytes(p, 64).every((x) => x === 3));
+  assert.is(core.stats().liveBlocks, 1);
+  h.free(p); // the library gives its memory back: now destroy may go ahead
   heap.destroy();
-  assert.is(h.malloc(64), 0);
+  assert.not.ok(heap.isLive);
+  assert.is(h.malloc(64), 0, "the heap is gone: NULL");
   assert.is(h.realloc(0, 64), 0);
   assert.is(h.strdup(0), 0);
   assert.not.throws(() => h.free(p));
   assert.ok(core.stats().errors >= 3, JSON.stringify(core.stats()));
+  assert.equal([core.stats().liveBlocks, core.stats().liveBytes], [0, 0]);
+  core.closeBridge(false); // nothing live: closes without force
+  assert.not.ok(core.isOpen);
+});
+
+t("bridge: after close({ force }), heap.destroy() frees the library's blocks and the bridge's counters drop them", () => {
+  const heap = Heap.create();
+  const { core, h } = fake(heap, "forced-destroy");
+  const ps = [h.malloc(10), h.malloc(5000), h.calloc(3, 100_000), h.malloc(3_000_000)];
+  assert.throws(() => heap.destroy(), /cAllocator "forced-destroy"/);
   core.closeBridge(true);
+  assert.is(core.stats().liveBlocks, 4, "forced close: the blocks stay allocated");
+  assert.ok(ps.every((p) => heap.contains(p)));
+  heap.destroy();
+  const s = core.stats();
+  assert.equal([s.liveBlocks, s.liveBytes, s.frees], [0, 0, 4], "destroy freed them and the bridge knows");
+  assert.not.ok(core.owns(ps[0]));
+  assert.is(stats().byTag.find((x) => x.tag === "forced-destroy"), undefined, "no tag entry left behind");
+});
+
+t("stats().byTag: a bridge's blocks count under its tag (not its heap's), only while live; heaps and bridges counted", () => {
+  const tagOf = (tag: string) => stats().byTag.find((x) => x.tag === tag);
+  using heap = Heap.create({ tag: "host" });
+  const { core, h } = fake(heap, "lib-a");
+  const other = fake(heap, "lib-b");
+  const own = [heap.malloc(100), heap.malloc(70_000)];
+  const la = [h.malloc(1), h.calloc(4, 1000), h.malloc(3_000_000), h.zalloc(0, 10, 10)];
+  const lb = [other.h.malloc(500)];
+  const sum = (ps: number[]) => ps.reduce((n, p) => n + usableSize(p), 0);
+  assert.equal(tagOf("host"), { tag: "host", blocks: 2, bytes: sum(own), heaps: 1, bridges: 0 });
+  assert.equal(tagOf("lib-a"), { tag: "lib-a", blocks: 4, bytes: sum(la), heaps: 0, bridges: 1 });
+  assert.equal(tagOf("lib-b"), { tag: "lib-b", blocks: 1, bytes: sum(lb), heaps: 0, bridges: 1 });
+  const s = stats();
+  assert.is(s.byTag.reduce((n, e) => n + e.blocks, 0), s.blocks);
+  assert.is(s.byTag.reduce((n, e) => n + e.bytes, 0), s.inUse);
+  // realloc that moves, free through the bridge
+  const moved = h.realloc(la[0], 50_000);
+  h.free(la[1]);
+  const la2 = [moved, la[2], la[3]];
+  assert.equal([tagOf("lib-a")!.blocks, tagOf("lib-a")!.bytes], [3, sum(la2)]);
+  // a block freed behind the bridge's back (by JS, not by the library): not counted under the
+  // bridge any more, and not under the heap either (it is free)
+  free(la[3]);
+  assert.equal([tagOf("lib-a")!.blocks, tagOf("lib-a")!.bytes], [2, sum([moved, la[2]])], "stale bridge entry not counted");
+  assert.equal([tagOf("host")!.blocks, tagOf("host")!.bytes], [2, sum(own)]);
+  const s2 = stats();
+  assert.is(s2.byTag.reduce((n, e) => n + e.bytes, 0), s2.inUse);
+  // a bridge tag equal to its heap's tag: one entry
+  const same = fake(heap, "host");
+  const q = same.h.malloc(64);
+  assert.equal(tagOf("host"), { tag: "host", blocks: 3, bytes: sum([...own, q]), heaps: 1, bridges: 1 });
+  same.h.free(q);
+  same.core.closeBridge(false);
+  for (const p of [moved, la[2]]) h.free(p);
+  other.h.free(lb[0]);
+  other.core.closeBridge(false);
+  assert.is(tagOf("lib-b"), undefined, "closed with nothing live: gone");
+  // lib-a still lists the block JS freed behind its back: it cannot close without force,
+  // and its tag shows nothing live (the page metadata decides, not the bridge's map)
+  assert.throws(() => core.closeBridge(false), /cannot close: 1 blocks/);
+  core.closeBridge(true);
+  assert.equal(tagOf("lib-a"), { tag: "lib-a", blocks: 0, bytes: 0, heaps: 0, bridges: 0 });
+  for (const p of own) heap.free(p);
+  heap.destroy();
+  assert.is(tagOf("lib-a"), undefined, "the heap's destroy dropped the stale entry");
+});
+
+t("bridge: a closed bridge leaves nothing behind on a long-lived heap (no destroy hook, no guard, no byTag entry)", () => {
+  using heap = Heap.create();
+  const hooks0 = destroyHooks.get(heap as never)?.length ?? 0;
+  for (let i = 0; i < 50; i++) {
+    const { core, h } = fake(heap, "short-lived");
+    h.free(h.malloc(100));
+    core.closeBridge(false);
+  }
+  assert.is(destroyHooks.get(heap as never)?.length ?? 0, hooks0, "each bridge took its hook back at close");
+  assert.is(destroyGuards.get(heap as never)?.size ?? 0, 0);
+  assert.is(stats().byTag.find((x) => x.tag === "short-lived"), undefined);
+});
+
+t("stats().byTag: a bridge on a heap later deleted (its blocks then in the default heap) keeps them under its tag", () => {
+  const tagOf = (tag: string) => stats().byTag.find((x) => x.tag === tag);
+  const heap = Heap.create({ tag: "to-delete" });
+  const del = fake(heap, "on-deleted");
+  const p = del.h.malloc(2000);
+  const before = tagOf("")!;
+  heap.delete();
+  assert.equal([tagOf("on-deleted")!.blocks, tagOf("on-deleted")!.bytes], [1, usableSize(p)], "still the library's after the heap moved it");
+  assert.is(tagOf("")!.blocks, before.blocks, "not counted twice under the default heap");
+  assert.is(tagOf("to-delete"), undefined);
+  del.h.free(p);
+  assert.is(tagOf("on-deleted")!.blocks, 0);
+  del.core.closeBridge(false);
 });
 
 t("bridge: close() refuses while blocks are live, close({ force }) closes and leaves them to the heap", () => {
@@ -309,6 +411,53 @@ if (backend().kind === "buffer") {
     assert.is(r.closeRc, 0);
     assert.is(r.liveAfterShutdown, 0);
     assert.is(r.blocksAfterShutdown, 0);
+  });
+
+  t(`SQLite on ${backend().ffi}: stats().byTag shows SQLite's memory under the bridge's tag (bridge on the default heap), gone after shutdown`, () => {
+    const c = runChild("c-allocator-child", ["sqlite-bytag"], env);
+    assert.is(c.status, 0, describeChild(c));
+    const r = c.result as Record<string, unknown> & { withTable: Record<string, number>; afterShutdown: Record<string, number> };
+    assert.ok(r.withTable.bytes > 1_000_000, `the table is under "sqlite": ${JSON.stringify(r.withTable)}`);
+    assert.is(r.withTable.blocks, r.bridgeBlocks, "the tag's blocks are the bridge's");
+    assert.is(r.withTable.bytes, r.bridgeBytes, "and its bytes");
+    assert.is(r.withTable.heaps, 0);
+    assert.is(r.withTable.bridges, 1);
+    assert.is(r.sumBlocks, r.blocks, "tags add up to stats().blocks");
+    assert.is(r.sumBytes, r.inUse, "and to inUse");
+    assert.ok((r.untaggedDelta as number) < 50, `SQLite's blocks are not counted under the default heap's "": +${r.untaggedDelta}`);
+    assert.match(r.tableLine as string, /^\s+"sqlite"\s+\d+\s+\S+ \S+\s+0\s+1$/, "formatStats shows the tag");
+    assert.equal([r.afterShutdown.blocks, r.afterShutdown.bytes], [0, 0], "nothing left after sqlite3_shutdown");
+    assert.is(r.afterClose, null, "closed: the entry is gone");
+    assert.is(r.ownLive, true);
+  });
+
+  t(`zlib on ${backend().ffi}: stats().byTag shows a stream's state under the bridge's tag while it lives (default heap and a tagged heap)`, () => {
+    const z = openZlib(backend().ffi ?? "none");
+    const tagOf = (tag: string) => stats().byTag.find((x) => x.tag === tag);
+    const strm = malloc(112);
+    const heap = Heap.create({ tag: "zlib-heap" });
+    try {
+      for (const c of [cAllocator({ tag: "zlib-default" }), cAllocator({ heap, tag: "zlib" })]) {
+        bytes(strm, 112).fill(0);
+        const v = new DataView(bytes(strm, 112).buffer, bytes(strm, 112).byteOffset, 112);
+        v.setBigUint64(64, BigInt(c.address.zalloc), true);
+        v.setBigUint64(72, BigInt(c.address.zfree), true);
+        assert.is(z.deflateInit_(strm, 9, z.zlibVersion(), 112), 0);
+        const live = tagOf(c.tag)!;
+        assert.ok(live.blocks >= 3 && live.bytes >= 256 * 1024, JSON.stringify(live));
+        assert.equal([live.blocks, live.bytes], [c.stats().liveBlocks, c.stats().liveBytes], "the tag holds exactly the bridge's blocks");
+        if (c.heap === heap) assert.equal([tagOf("zlib-heap")!.blocks, tagOf("zlib-heap")!.heaps], [0, 1], "not under the heap's tag");
+        const s = stats();
+        assert.is(s.byTag.reduce((n, e) => n + e.bytes, 0), s.inUse);
+        z.deflateEnd(strm);
+        assert.equal([tagOf(c.tag)!.blocks, tagOf(c.tag)!.bytes], [0, 0], "gone after deflateEnd");
+        c.close();
+        assert.is(tagOf(c.tag), undefined);
+      }
+    } finally {
+      free(strm);
+      heap.destroy();
+    }
   });
 
   t(`libcurl on ${backend().ffi}: curl_global_init_mem + an 11 MiB file:// transfer, curl's memory gone after cleanup`, () => {

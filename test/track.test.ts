@@ -187,6 +187,20 @@ t("leakCheck: nothing left at exit (heaps destroyed, pools closed, blocks freed)
   }
 });
 
+if ((globalThis as { Deno?: unknown }).Deno !== undefined) {
+  t("leakCheck on Deno: Deno.exit(0) (which skips the process exit event) still reports and exits 1; nothing left exits 0", () => {
+    const c = runChild("leak-child", ["deno-exit"], { TSMALLOC_TRACK: "1", TSMALLOC_LEAK_CHECK: "1" });
+    assert.is(c.status, 1, describeChild(c));
+    assert.ok(c.result !== null, describeChild(c));
+    assert.match(c.stderr, /"session"/);
+    assert.match(c.stderr, /leakCheck: live blocks at exit/);
+    assert.is(c.stderr.split("leakCheck: live blocks at exit").length, 2, "reported once");
+    const clean = runChild("leak-child", ["deno-exit-clean"], { TSMALLOC_TRACK: "1", TSMALLOC_LEAK_CHECK: "1" });
+    assert.is(clean.status, 0, describeChild(clean));
+    assert.not.match(clean.stderr, /live block/);
+  });
+}
+
 t("leakCheck without track still fails the exit, grouped by heap tag (no site)", () => {
   const c = runChild("leak-child", ["leak"], { TSMALLOC_TRACK: "0", TSMALLOC_LEAK_CHECK: "1" });
   assert.is(c.status, 1, describeChild(c));

@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  _testing, attach, backend, getOption, free, malloc, realloc, releaseWorker, sharedStats, usableSize, watchWorker, workerHandle,
+  _testing, attach, backend, getOption, free, Heap, malloc, realloc, releaseWorker, sharedStats, stats, usableSize, watchWorker, workerHandle,
 } from "../mod.ts";
 import { RobustLock, lockIdentity } from "../src/lock.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
@@ -122,6 +122,34 @@ t("blocks move between workers in both directions, contents intact; realloc/usab
     assert.is(info.inUse, 0, "the worker collected every block main freed");
     assert.is.not(info.tag, sharedStats().tag, "distinct thread tags");
   } finally {
+    await a.w.terminate();
+  }
+});
+
+t("stats().byTag: blocks of a tagged heap freed by another worker leave the tag at once (thread-free lists not collected yet)", async () => {
+  const a = await start();
+  const heap = Heap.create({ tag: "by-tag-xw" });
+  const tagOf = (tag: string) => stats().byTag.find((x) => x.tag === tag);
+  try {
+    const sizes = Array.from({ length: 300 }, (_, i) => 16 + (i % 40) * 24).concat([200_000, 3_000_000]);
+    const ps = sizes.map((s) => heap.malloc(s));
+    assert.ok(ps.every((p) => p > 0));
+    assert.is(tagOf("by-tag-xw")!.blocks, ps.length);
+    const half = ps.filter((_, i) => i % 2 === 0), halfSizes = sizes.filter((_, i) => i % 2 === 0);
+    const keep = ps.filter((_, i) => i % 2 === 1);
+    half.forEach((p, j) => fillPattern(p, halfSizes[j], 7000 + j));
+    // the worker checks the patterns and frees every other block (its frees are cross-thread)
+    assert.is(await a.call("checkFree", { ptrs: half, sizes: halfSizes, base: 7000, realloc: false }), 0, "the worker saw intact blocks");
+    const x = tagOf("by-tag-xw")!;
+    assert.is(x.blocks, keep.length, "the worker's frees are not counted as live");
+    assert.is(x.bytes, keep.reduce((n, p) => n + usableSize(p), 0), "bytes of the blocks still live");
+    const s = stats();
+    assert.is(s.byTag.reduce((n, e) => n + e.blocks, 0), s.blocks, "the tags add up to blocks");
+    assert.is(s.byTag.reduce((n, e) => n + e.bytes, 0), s.inUse, "and to inUse");
+    for (const p of keep) heap.free(p);
+    assert.equal([tagOf("by-tag-xw")!.blocks, tagOf("by-tag-xw")!.bytes], [0, 0]);
+  } finally {
+    heap.destroy();
     await a.w.terminate();
   }
 });
