@@ -1249,8 +1249,12 @@ export interface CAllocator {
   /** Live blocks and bytes, peaks and counters of this bridge (see {@link CAllocatorStats}). */
   stats(): CAllocatorStats;
   /**
-   * Frees the native trampolines; afterwards C must not call any of the functions. A second
-   * call does nothing.
+   * Retires the bridge: from then on its `malloc`, `calloc`, `realloc`, `strdup` and `zalloc`
+   * answer NULL to C (counted in `errors`), while `free` of a block it handed out still frees
+   * it. The native trampolines are never freed, so a library that still calls them (curl
+   * before `curl_global_cleanup`) gets NULL, never a jump into freed code; they stay allocated
+   * for the life of the process (make one bridge per library, not per task). A second call
+   * does nothing.
    *
    * @throws {Error} while blocks allocated through the bridge are live (the library may still
    *   free or realloc them), unless `force` is true; forced, those blocks stay allocated in

@@ -85,6 +85,8 @@ export interface CAllocatorConfig {
  * a bridge (and the runtime callback objects behind its trampolines) must never be collected
  * before close(): this set keeps it reachable.
  */
+/** Trampolines of closed bridges: kept alive (and callable) for the life of the process. */
+const retired: NativeCallback[] = [];
 const openBridges = new Set<CAllocatorCore>();
 /** Bridges open or still holding blocks (closed with force): stats().byTag counts their blocks under their tags. */
 const heldBridges = new Set<CAllocatorCore>();
@@ -209,10 +211,14 @@ export class CAllocatorCore {
   }
 
   /**
-   * Frees the native trampolines. Refuses (throws) while blocks allocated through the bridge
-   * are live, since the library that holds them may still call free/realloc; `force` closes
-   * anyway and leaves those blocks allocated in the heap (the heap's destroy() frees them,
-   * and then the bridge's counters drop them).
+   * Retires the bridge. Refuses (throws) while blocks allocated through the bridge are live,
+   * since the library that holds them may still call free/realloc; `force` closes anyway and
+   * leaves those blocks allocated in the heap (the library's later free of one still frees it;
+   * the heap's destroy() frees the rest, and then the bridge's counters drop them). The native
+   * trampolines are never freed: a library still pointing at them (curl before
+   * curl_global_cleanup) gets NULL from every allocating call, counted in `errors`, instead of
+   * a jump into freed code. They stay allocated (with the JS closures they call) for the life
+   * of the process: make one bridge per library, not one per task.
    */
   closeBridge(force: boolean): void {
     if (!this.open) return;
@@ -224,7 +230,7 @@ export class CAllocatorCore {
       );
     }
     this.open = false;
-    for (const cb of this.callbacks) cb.close();
+    retired.push(...this.callbacks); // never cb.close(): see above
     openBridges.delete(this);
     destroyGuards.get(this.heap)?.delete(this.guard);
     this.forgetIfDone();
@@ -240,6 +246,13 @@ export class CAllocatorCore {
       this.foreign++;
       return false;
     };
+    /** Counts a call that allocates after close (NULL to C). */
+    const closed = (what: string): boolean => {
+      if (this.open) return false;
+      this.errors++;
+      this.lastError = `${what}: cAllocator "${this.tag}" was closed`;
+      return true;
+    };
     const fail = (what: string, e: unknown): number => {
       this.errors++;
       this.lastError = `${what}: ${e instanceof Error ? e.message : String(e)}`;
@@ -247,7 +260,7 @@ export class CAllocatorCore {
     };
     const malloc = (size: number | bigint): number => {
       try {
-        if (!onThread()) return 0;
+        if (!onThread() || closed("malloc")) return 0;
         return this.allocated(this.heap.malloc(sizeArg(size)));
       } catch (e) {
         return fail("malloc", e);
@@ -265,7 +278,7 @@ export class CAllocatorCore {
     };
     const realloc = (ptr: number | bigint, size: number | bigint): number => {
       try {
-        if (!onThread()) return 0;
+        if (!onThread() || closed("realloc")) return 0; // C: NULL, the old block stays valid
         const p = addrArg(ptr);
         const n = sizeArg(size);
         if (p === 0) return this.allocated(this.heap.malloc(n));
@@ -291,7 +304,7 @@ export class CAllocatorCore {
       malloc,
       calloc: (count, size) => {
         try {
-          if (!onThread()) return 0;
+          if (!onThread() || closed("calloc")) return 0;
           const c = sizeArg(count);
           const s = sizeArg(size);
           if (c * s > MAX_ALLOC_SIZE) return this.refused();
@@ -304,7 +317,7 @@ export class CAllocatorCore {
       free,
       strdup: (str) => {
         try {
-          if (!onThread()) return 0;
+          if (!onThread() || closed("strdup")) return 0;
           const s = addrArg(str);
           if (s === 0) return this.bad("strdup", 0);
           const len = cStrlen(os, s);
@@ -335,7 +348,7 @@ export class CAllocatorCore {
       },
       zalloc: (_opaque, items, size) => {
         try {
-          if (!onThread()) return 0;
+          if (!onThread() || closed("zalloc")) return 0;
           return this.allocated(this.heap.malloc(sizeArg(items) * sizeArg(size)));
         } catch (e) {
           return fail("zalloc", e);

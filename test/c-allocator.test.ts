@@ -269,13 +269,34 @@ t("bridge: close() refuses while blocks are live, close({ force }) closes and le
   h.free(p);
   core.closeBridge(false);
   assert.not.ok(core.isOpen);
-  assert.is(closed(), C_FUNCTIONS.length, "every trampoline freed");
   core.closeBridge(false);
-  assert.is(closed(), C_FUNCTIONS.length, "second close does nothing");
   const other = fake(heap, "forced");
   const q = other.h.malloc(100);
   other.core.closeBridge(true);
   assert.ok(heap.contains(q), "forced: the block stays allocated in the heap");
+});
+
+t("bridge: close() never frees a trampoline; a library that calls after close gets NULL from every allocating call, counted (review finding: curl_easy_init after close() crashed with SIGSEGV in a freed trampoline)", () => {
+  using heap = Heap.create();
+  const { core, h, closed } = fake(heap, "late");
+  const p = h.malloc(100);
+  core.closeBridge(true); // forced: p stays allocated
+  assert.is(closed(), 0, "no trampoline freed");
+  const e0 = core.stats().errors;
+  assert.is(h.malloc(16), 0);
+  assert.is(h.calloc(2, 8), 0);
+  assert.is(h.realloc(0, 16), 0);
+  assert.is(h.realloc(p, 400), 0, "realloc of a live block: NULL, the block stays valid");
+  assert.is(h.zalloc(0, 2, 8), 0);
+  assert.is(h.sqliteMalloc(16), 0);
+  assert.is(core.stats().errors - e0, 6, "each counted");
+  assert.match(core.stats().lastError, /cAllocator "late" was closed/);
+  assert.ok(heap.contains(p), "the forced block is still allocated");
+  h.free(p); // the library's late free of its own block still frees it
+  assert.is(core.stats().liveBlocks, 0);
+  assert.not.ok(heap.contains(p));
+  h.free(p); // a second free: refused, counted
+  assert.is(core.stats().errors - e0, 7);
 });
 
 t("cAllocator: option checks", () => {
@@ -471,6 +492,16 @@ if (backend().kind === "buffer") {
     assert.ok(r.allocations >= 10);
     assert.is(r.afterEasyCleanup, 0);
     assert.is(r.afterGlobalCleanup, 0);
+  });
+
+  t(`libcurl on ${backend().ffi}: a bridge closed while curl still holds its pointers answers NULL, never a crash (review finding: SIGSEGV in curl_easy_init)`, () => {
+    const c = runChild("c-allocator-child", ["curl-after-close"], env);
+    assert.is(c.status, 0, describeChild(c));
+    const r = c.result as Record<string, number | string>;
+    assert.is(r.liveAtClose, 0);
+    assert.is(r.h2, 0, "curl_easy_init got NULL from the closed bridge");
+    assert.ok((r.errors as number) > 0, "the late calls were counted");
+    assert.match(String(r.lastError), /was closed/);
   });
 
   const ffi = backend().ffi;
