@@ -856,7 +856,9 @@ function installLeakCheck(): void {
  * the heap's tag at allocation ({@link HeapOptions.tag}; "" for the default heap), or the
  * owner's: a {@link Block}'s tag, "ArenaPool" for arena chunks. `site` (up to three stack
  * frames outside tsmalloc) is recorded only while the `track` option is on, for one in
- * `trackSampleRate` allocations; otherwise it is "". Liveness comes from the allocator's
+ * `trackSampleRate` allocations; otherwise it is "" (turning `track` off drops the sites
+ * recorded: frees are no longer seen, so a site could not be told from a later block at the
+ * same address). Liveness comes from the allocator's
  * metadata (a heap walk, as {@link Heap.visit}), so the list is exact; the walk costs time
  * in proportion to the heaps' pages: a diagnostic, not for hot loops. After Zig's
  * `std.heap.DebugAllocator` leak report.

@@ -209,7 +209,12 @@ export function trackMalloc(h: Heap, pick: (size: number) => number): (size: num
 
 /** The module-level free: `pick` when tracking is off, else a wrapper that drops the record. */
 export function trackFree(pick: (p: number) => void): (p: number) => void {
-  if (!ctx.options.track) return pick;
+  if (!ctx.options.track) {
+    // frees are no longer seen: a kept record would name its site for whatever block an
+    // untracked malloc puts at that address later (issue 13 review), so the sites go
+    records.clear();
+    return pick;
+  }
   return function trackedFree(p: number): void {
     pick(p);
     records.delete(p);

@@ -128,6 +128,27 @@ t("trackSampleRate: 0 records no site, N records one in N; untracked blocks have
   h.destroy();
 });
 
+t("turning track off drops the recorded sites: a block freed untracked never lends its site to a later block at its address (review finding: leaks() named an old site for a new untracked block)", () => {
+  const h = Heap.create({ tag: "reuse" });
+  let p = 0;
+  tracking(() => {
+    function oldParser(): number {
+      const q = h.malloc(100);
+      if (q === 0) throw new Error("out of memory"); // not a tail call (Bun)
+      return q;
+    }
+    p = oldParser();
+    assert.match(group("reuse")[0]?.site ?? "", /oldParser/);
+  });
+  h.free(p); // untracked free
+  const again: number[] = [];
+  for (let i = 0; i < 5000 && !again.includes(p); i++) again.push(h.malloc(100));
+  assert.ok(again.includes(p), "the address was reused");
+  for (const g of group("reuse")) assert.not.match(g.site, /oldParser/, "no stale site");
+  assert.is(group("reuse").reduce((a, g) => a + g.count, 0), again.length);
+  h.destroy();
+});
+
 t("printLeaks() prints one line per group with tag, site, count and bytes", () => {
   tracking(() => {
     const h = Heap.create({ tag: "printed" });
