@@ -29,7 +29,7 @@ export function initPage(m: Int32Array, pg: number, bin: number, start: number, 
   m[pg + P_END] = start;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
-  if ((flags & PF_CHECKED) !== 0) initChecked(m, h);
+  if ((flags & PF_CHECKED) !== 0) initChecked(m, h, start, end);
   setDivisor(m, pg, bsize);
   setPageFlags(m, pg, flags);
   extendPage(m, pg);
