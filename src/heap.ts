@@ -670,7 +670,10 @@ export class Heap {
    * in the segment's free bitmap (src/secure.ts), whose bit it clears — a link that passes its
    * check but leads to a live block (a replay) goes to mallocGeneric, where popChecked reports
    * it. A copy rather than a branch in mallocChecked: level 2 would pay for the branch and lose
-   * inlining budget, and the level never changes after initialization.
+   * inlining budget, and the level never changes after initialization. Its bytecode (494 bytes
+   * on Node 26) is above V8's 460-byte limit for inlining one function, so unlike mallocChecked
+   * it is called, not inlined (measured: doc/SECURE.md, level 3 cost). Not shared, the bit is
+   * cleared with a plain store: Atomics.and on a non-shared buffer cost +30% per pair.
    */
   mallocChecked3(size: number): number {
     // as mallocChecked (literal offsets: HOT_PATH_LITERALS)
