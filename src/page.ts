@@ -72,9 +72,10 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   if (n > reserved - cap) n = reserved - cap;
   const first = m[pg + P_START] + cap * bsize;
   if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+    // capacity and end last: a worker terminated while threading leaves the page as it was
+    threadChecked(m, pg, first, n, bsize);
     m[pg + P_CAPACITY] = cap + n;
     m[pg + P_END] = first + n * bsize;
-    threadChecked(m, pg, first, n, bsize);
     return true;
   }
   let b = first;

@@ -198,6 +198,21 @@ export function takeFreeBit(m: Int32Array, off: number): boolean {
   return (Atomics.and(m, bitWord(off), ~bit) & bit) !== 0;
 }
 
+/** Sets the bits of n fresh blocks of bsize bytes from `first`: one Atomics.or per word (other workers may free blocks of this page). */
+export function setFreeBits(m: Int32Array, first: number, n: number, bsize: number): void {
+  let w = bitWord(first), acc = 0;
+  for (let j = 0, off = first; j < n; j++, off += bsize) {
+    const wj = bitWord(off);
+    if (wj !== w) {
+      Atomics.or(m, w, acc);
+      w = wj;
+      acc = 0;
+    }
+    acc |= 1 << (off >>> 4);
+  }
+  if (acc !== 0) Atomics.or(m, w, acc);
+}
+
 /** Clears the bits of [start, end) (a page being set up: no block of it is free yet). 512-byte aligned ends. */
 export function clearFreeBits(m: Int32Array, start: number, end: number): void {
   m.fill(0, bitWord(start), bitWord(end - 1) + 1);
@@ -310,7 +325,7 @@ function popBad(m: Int32Array, pg: number, h: number, b: number): number {
 export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
   const h = secOf(pg);
   if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, n * bsize).fill(0xdf);
-  if (sec.bitmap) for (let j = 0; j < n; j++) setFreeBit(m, first + j * bsize); // (atomic: others may free blocks of this page)
+  if (sec.bitmap) setFreeBits(m, first, n, bsize);
   let next = m[h + SEC_FREE];
   if (sec.shuffle && n > 1) {
     const order = shuffled(n);
