@@ -673,7 +673,7 @@ export class Heap {
    * inlining budget, and the level never changes after initialization. Its bytecode (494 bytes
    * on Node 26) is above V8's 460-byte limit for inlining one function, so unlike mallocChecked
    * it is called, not inlined (measured: doc/SECURE.md, level 3 cost). Not shared, the bit is
-   * cleared with a plain store: Atomics.and on a non-shared buffer cost +30% per pair.
+   * cleared with a plain store: Atomics.and on a non-shared buffer cost about +25% per pair.
    */
   mallocChecked3(size: number): number {
     // as mallocChecked (literal offsets: HOT_PATH_LITERALS)
