@@ -10,7 +10,7 @@ import {
   P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED,
   PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
 } from "./layout.ts";
-import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec } from "./secure.ts";
+import { bitmapProblem, detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
 import { freeKey } from "./page.ts";
 
@@ -138,6 +138,10 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   const free = counts["free"] + counts["local-free"];
   // thread-free blocks stay counted in used until their owner collects them
   if (free + used !== cap && !corrupt && problem === "") add(`${where}: ${free} free + ${used} used blocks != capacity ${cap}`);
+  if (sec.bitmap && checked) {
+    const b = bitmapProblem(m, pg, seen, corrupt || problem !== "");
+    if (b !== "") add(`${where}: ${b}`);
+  }
   return { live: used - counts["thread-free"], free: free + counts["thread-free"] };
 }
 

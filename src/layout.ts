@@ -105,6 +105,16 @@ export const SEC_LOCAL = 1; //     local-free list head
 export const SEC_K0 = 2; //        the page's two random keys
 export const SEC_K1 = 3;
 
+// ---- free bitmap (secure level 3+ and debugFill, src/secure.ts): after the header, before the head guard ----
+/**
+ * One bit per 16-byte granule of the segment: the bit of granule g (segment offset >> 4) is
+ * bit g & 31 of word S_BITMAP + (g >> 5). Only block starts of checked pages are ever set
+ * (invariant: src/secure.ts "free bitmap"). 32 KiB per segment: [8 KiB, 40 KiB), so page 0
+ * starts later at these levels (sec.page0). Never inside a block: a block pointer cannot reach it.
+ */
+export const S_BITMAP = SEGMENT_HEADER_SIZE >> 2; // word 2048
+export const BITMAP_BYTES = SEGMENT_SIZE >> 7;
+
 /** Cookie mixed into S_COOKIE so stale or foreign memory is not mistaken for a segment. */
 export const SEGMENT_COOKIE = 0x7a11_0c5e;
 
@@ -134,4 +144,6 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
   SEC_LOCAL: 1, SEC_K0: 2, SEC_K1: 3,
+  // the free bitmap (level 3+): word S_BITMAP + ((off & SEGMENT_MASK) >>> 9), bit 1 << (off >>> 4)
+  S_BITMAP: 2048, BITMAP_WORD_SHIFT: 9, BITMAP_WORD_MASK: 8191,
 };

@@ -29,7 +29,7 @@ export function initPage(m: Int32Array, pg: number, bin: number, start: number, 
   m[pg + P_END] = start;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
-  if ((flags & PF_CHECKED) !== 0) initChecked(m, h);
+  if ((flags & PF_CHECKED) !== 0) initChecked(m, h, start, end);
   setDivisor(m, pg, bsize);
   setPageFlags(m, pg, flags);
   extendPage(m, pg);
@@ -72,9 +72,10 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   if (n > reserved - cap) n = reserved - cap;
   const first = m[pg + P_START] + cap * bsize;
   if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+    // capacity and end last: a worker terminated while threading leaves the page as it was
+    threadChecked(m, pg, first, n, bsize);
     m[pg + P_CAPACITY] = cap + n;
     m[pg + P_END] = first + n * bsize;
-    threadChecked(m, pg, first, n, bsize);
     return true;
   }
   let b = first;

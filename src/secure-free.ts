@@ -9,8 +9,8 @@
  * guarded blocks, huge blocks, another region, bad pointers) goes to the plain `free`, which
  * dispatches to `freeCheckedPage` on PF_CHECKED after its checks.
  *
- * Level 3+ uses `freeChecked3`, the same with a double-free test first; debugFill keeps the
- * plain `free` (fill and double-free check in freeCheckedPage).
+ * Level 3+ uses `freeChecked3`, the same with the block's free bit set first (src/secure.ts
+ * "free bitmap"); debugFill keeps the plain `free` (fill and free bit in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
@@ -20,7 +20,7 @@ import {
 } from "./layout.ts";
 import { wakeCount } from "./page.ts";
 import type { PageRef } from "./region.ts";
-import { isFreeBlock, lockFrees, pushThreadFreeChecked, sec, unlockFrees } from "./secure.ts";
+import { pushThreadFreeChecked, sec, setFreeBit } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
 import { trackFree } from "./track.ts";
 
@@ -69,12 +69,12 @@ export function freeChecked(p: number): void {
 }
 
 /**
- * free at secure level 3 (double-free checks, no debugFill): freeChecked with a first test
- * of the block's words — a block whose check word matches its link word looks free (after
- * malloc the link word is 0: a live block matches by a 2^-32 chance) and takes the plain
- * free, where freeCheckedPage confirms by a search of the page's lists before it throws
- * DoubleFreeError. A copy rather than a flag in freeChecked: the branch would cost
- * freeChecked its inlining, and the level never changes after initialization.
+ * free at secure level 3 (free bitmap, no debugFill): freeChecked that first sets the block's
+ * free bit (src/secure.ts "free bitmap"). A bit already set is a double free: the plain free
+ * takes it, and freeCheckedPage throws DoubleFreeError, nothing changed. A copy rather than
+ * a flag in freeChecked: the branch would cost freeChecked its inlining, and the level never
+ * changes after initialization. Not with a shared allocator: another worker may set a bit of
+ * the same word (freeCheckedPage sets it atomically).
  */
 export function freeChecked3(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts
@@ -93,12 +93,13 @@ export function freeChecked3(p: number): void {
       off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
       (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
       m[pg + 8] === ctx.checkedTag && //                                  P_KEY: ours, checked, no other flag
-      !ctx.shared // (shared: frees race with other workers' frees, freeCheckedPage locks the page)
+      !ctx.shared // (shared: other workers set bits of the same word: freeCheckedPage sets it atomically)
     ) {
-      const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
-      const k1 = m[h + 3]; //                                             SEC_K1
-      if (m[(off >> 2) + 1] !== ((m[off >> 2] + off) ^ k1)) { //          does not look free
-        pushLocal(m, h, off, k1);
+      const bw = s + 2048 + ((off >>> 9) & 8191); //                     the free bitmap word (S_BITMAP, BITMAP_WORD_SHIFT, BITMAP_WORD_MASK)
+      const bit = 1 << (off >>> 4), v = m[bw]; //                         (shift counts are mod 32)
+      if ((v & bit) === 0) { //                                           live: free it (set: a double free, below)
+        m[bw] = v | bit;
+        pushLocal(m, s + 1040 + (i << 2), off); //                        S_SEC + page index * SEC_WORDS
         if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
@@ -113,8 +114,8 @@ export function freeChecked3(p: number): void {
  * its own so that freeChecked3 stays under V8's 460-byte limit for inlining one function
  * (V8 inlines this small one into it); freeChecked, smaller, keeps the same code inline.
  */
-function pushLocal(m: Int32Array, h: number, off: number, k1: number): void {
-  const k0 = m[h + 2]; //                                                 SEC_K0
+function pushLocal(m: Int32Array, h: number, off: number): void {
+  const k0 = m[h + 2], k1 = m[h + 3]; //                                  SEC_K0, SEC_K1
   const v = m[h + 1] ^ k1; //                                             SEC_LOCAL
   const w = ((v << k0) | (v >>> (32 - k0))) + k0; //                     enc (a rotate)
   m[off >> 2] = w;
@@ -136,43 +137,23 @@ function wake(pg: number): void {
 }
 
 /**
- * free of the block at region offset `off` of a checked page (from free.ts freeBlock):
- * double-free check (secure level 3+ and debugFill; confirmed before it throws,
- * nothing changed then), debug fill, the encoded push onto the local-free list (or the
- * thread-free list of another worker's page), then as the plain path: a page parked as
- * full goes back to its queue, an emptied one back to its segment unless it is its queue's
- * allocation page.
+ * free of the block at region offset `off` of a checked page (from free.ts freeBlock): with
+ * the free bitmap (secure level 3+, debugFill) the block's bit is set first, atomically — a
+ * bit already set throws DoubleFreeError and nothing changed, and of two frees of one block
+ * by two workers at the same moment exactly one sets it; then debug fill, the encoded push
+ * onto the local-free list (or the thread-free list of another worker's page), then as the
+ * plain path: a page parked as full goes back to its queue, an emptied one back to its
+ * segment unless it is its queue's allocation page.
  */
 export function freeCheckedPage(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
-  // shared, with double-free checks: the check and the push are one step for other frees (secure.ts TF_LOCK)
-  const locked = sec.doubleFree && ctx.shared;
-  if (locked) lockFrees(m, pg);
-  try {
-    if (sec.slowFree) freeCheckedSlow(pr, off);
-    if (m[pg + 11] !== ctx.tag) { //                               P_OWNER
-      pushThreadFreeChecked(m, pg, off);
-      return;
-    }
-    const h = pr.sec;
-    const k0 = m[h + 2], k1 = m[h + 3]; //                         SEC_K0, SEC_K1
-    const v = m[h + 1] ^ k1; //                                    SEC_LOCAL
-    const w = ((v << k0) | (v >>> (32 - k0))) + k0; //            enc
-    m[off >> 2] = w;
-    m[(off >> 2) + 1] = (w + off) ^ k1; //                         chk
-    m[h + 1] = off;
-    --m[pg + P_USED];
-  } finally {
-    if (locked) unlockFrees(m, pg);
-  }
-  if (m[pg + P_USED] <= wakeCount(m, pg)) wakeHeap(pr);
-}
-
-/** Double-free check and debug fill (secure level 3+, debugFill). */
-function freeCheckedSlow(pr: PageRef, off: number): void {
-  const m = pr.m;
-  const pg = pr.pg;
-  if (sec.doubleFree && isFreeBlock(m, pg, off)) throw new DoubleFreeError(pr.base + off);
+  if (sec.bitmap && !setFreeBit(m, off)) throw new DoubleFreeError(pr.base + off);
   if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
+  if (m[pg + 11] !== ctx.tag) { //                               P_OWNER
+    pushThreadFreeChecked(m, pg, off);
+    return;
+  }
+  pushLocal(m, pr.sec, off);
+  if (--m[pg + P_USED] <= wakeCount(m, pg)) wakeHeap(pr);
 }

@@ -10,12 +10,15 @@
  *      that binds it to its block b. A link that fails its check or decodes outside its
  *      page is reported and the rest of that list dropped, never followed. malloc clears the
  *      link word. free is the secure fast path of src/secure-free.ts.
- * - 3: the blocks of each page extension are threaded in random order, and free() detects
- *      a double free (confirmed by a search of the page's lists) and throws DoubleFreeError.
+ * - 3: the blocks of each page extension are threaded in random order, and each segment keeps
+ *      a free bitmap out of band (after its header, never in a block): free() of a block whose
+ *      bit is set throws DoubleFreeError, malloc hands out only a block whose bit is set, and
+ *      views of free blocks are refused (see "free bitmap" below).
  * - 4: also a guard page after every page.
  *
  * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF
- * beyond their first 8 bytes (the encoded link and its check word), and double frees throw.
+ * beyond their first 8 bytes (the encoded link and its check word), and it keeps the free
+ * bitmap as level 3 does (double frees throw, views of free blocks are refused).
  *
  * A checked page keeps its list heads and keys in the segment's secure table (S_SEC), never
  * in P_FREE/P_LOCAL_FREE, and its P_KEY is the owner's tag | CHECKED_KEY (0 with another
@@ -24,8 +27,8 @@
  */
 import { ctx, os } from "./context.ts";
 import {
-  P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PF_CORRUPT, S_PAGES,
-  S_SEC, SEC_FREE, SEC_K0, SEC_K1, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
+  BITMAP_BYTES, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PF_CORRUPT,
+  S_BITMAP, S_PAGES, S_SEC, SEC_FREE, SEC_K0, SEC_K1, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_MASK, SEGMENT_SIZE,
 } from "./layout.ts";
 import type { PageRef, Region } from "./region.ts";
 import { takeThreadFree } from "./page.ts";
@@ -38,10 +41,10 @@ export const sec = {
   checked: false,
   /** debugFill: 0xD0 on malloc, 0xDF on free. */
   fill: false,
-  /** free() looks for double frees (level >= 3 or debugFill). */
+  /** free() looks for double frees (level >= 3 or debugFill): always with the free bitmap. */
   doubleFree: false,
-  /** free() has work before the push: doubleFree or fill. */
-  slowFree: false,
+  /** Segments keep the free bitmap (level >= 3 or debugFill; equal to doubleFree). */
+  bitmap: false,
   /** Page extensions are threaded in random order (level >= 3). */
   shuffle: false,
   /** Bytes of one guard (the OS page size) when level >= 1, else 0. Geometry uses it on every backend. */
@@ -67,20 +70,25 @@ export function configureSecure(level: number, fill: boolean, pageSize: number, 
   sec.fill = fill;
   sec.checked = level >= 2 || fill;
   sec.doubleFree = level >= 3 || fill;
+  sec.bitmap = sec.doubleFree;
   sec.shuffle = level >= 3;
-  sec.slowFree = sec.doubleFree || fill;
   sec.everyPage = level >= 4;
   sec.protect = canProtect;
   sec.pageSize = pageSize;
   sec.guard = level >= 1 ? pageSize : 0;
-  if (sec.guard !== 0) {
-    sec.headGuard = alignUp(SEGMENT_HEADER_SIZE, pageSize);
-    // page starts stay 8 KiB aligned (mallocAligned relies on it)
-    sec.page0 = alignUp(sec.headGuard + pageSize, 8192);
-  } else {
-    sec.headGuard = 0;
-    sec.page0 = SEGMENT_HEADER_SIZE;
-  }
+  [sec.headGuard, sec.page0] = segmentStart(level, fill, pageSize);
+}
+
+/**
+ * [head guard, page 0] offsets in a segment for a configuration: the metadata (the header, and
+ * at level 3+ or with debugFill the free bitmap after it), then with guards (level 1+) a head
+ * guard; page starts stay 8 KiB aligned (mallocAligned relies on it). Head guard 0: none.
+ */
+export function segmentStart(level: number, fill: boolean, pageSize: number): [number, number] {
+  const meta = SEGMENT_HEADER_SIZE + (level >= 3 || fill ? BITMAP_BYTES : 0);
+  if (level < 1) return [0, alignUp(meta, 8192)];
+  const headGuard = alignUp(meta, pageSize);
+  return [headGuard, alignUp(headGuard + pageSize, 8192)];
 }
 
 function alignUp(n: number, a: number): number {
@@ -144,10 +152,93 @@ export function secOf(pg: number): number {
   return s + S_SEC + ((pg - s - S_PAGES) >> 2);
 }
 
+// ---------------------------------------------------------------- free bitmap (level 3+, debugFill)
+
+/*
+ * The free bitmap: one bit per 16-byte granule of a segment, at S_BITMAP after its header
+ * (layout.ts), where no block pointer reaches (at level 1+ behind the head guard). For a block
+ * start b of a live checked page, b < P_END:
+ *
+ *   bit(b) set  <=>  b is free: threaded by extendPage or freed, and not handed out since.
+ *
+ * So every block on the page's free, local-free or thread-free list has its bit set; a block
+ * with its bit set is on one of them, or is in transit (another worker's free between setting
+ * the bit and its push), or was dropped with a corrupted list (never followed again). Every
+ * other granule's bit is clear (a page's words are cleared when it is set up). Every free sets
+ * the bit, and a bit already set is a double free (DoubleFreeError, nothing changed); every pop
+ * needs the bit set and clears it, and a link to a block whose bit is clear (a live block: a
+ * replayed link) is a corrupted list: reported, dropped, the block never handed out. malloc
+ * therefore never returns a live block, whatever the user wrote into blocks. With a shared
+ * allocator another worker's free sets a bit with Atomics.or and the owner clears with
+ * Atomics.and (bits of one word belong to blocks of one page, freed by any worker), so of two
+ * frees of one block at the same moment exactly one sees the bit clear.
+ * Fast paths spell it out: word S_BITMAP + ((off & SEGMENT_MASK) >>> 9), bit 1 << (off >>> 4)
+ * (JS shift counts are mod 32).
+ */
+
+/** Word index of the free-bitmap word holding region offset off's bit (arena segments). */
+export function bitWord(off: number): number {
+  return ((off >>> 22) << 20) + S_BITMAP + ((off & SEGMENT_MASK) >>> 9); // SEGMENT_SHIFT, SEGMENT_WORD_SHIFT
+}
+
+/** True when the block at region offset off is free (its bit is set; sec.bitmap only). */
+export function freeBit(m: Int32Array, off: number): boolean {
+  return (Atomics.load(m, bitWord(off)) & (1 << (off >>> 4))) !== 0;
+}
+
+/** Sets block off's bit; false when it was already set (a double free). Atomic: any worker. */
+export function setFreeBit(m: Int32Array, off: number): boolean {
+  const bit = 1 << (off >>> 4);
+  return (Atomics.or(m, bitWord(off), bit) & bit) === 0;
+}
+
+/** Clears block off's bit; false when it was clear (the block is live). Atomic: see above. */
+export function takeFreeBit(m: Int32Array, off: number): boolean {
+  const bit = 1 << (off >>> 4);
+  return (Atomics.and(m, bitWord(off), ~bit) & bit) !== 0;
+}
+
+/** Sets the bits of n fresh blocks of bsize bytes from `first`: one Atomics.or per word (other workers may free blocks of this page). */
+export function setFreeBits(m: Int32Array, first: number, n: number, bsize: number): void {
+  let w = bitWord(first), acc = 0;
+  for (let j = 0, off = first; j < n; j++, off += bsize) {
+    const wj = bitWord(off);
+    if (wj !== w) {
+      Atomics.or(m, w, acc);
+      w = wj;
+      acc = 0;
+    }
+    acc |= 1 << (off >>> 4);
+  }
+  if (acc !== 0) Atomics.or(m, w, acc);
+}
+
+/** Clears the bits of [start, end) (a page being set up: no block of it is free yet). 512-byte aligned ends. */
+export function clearFreeBits(m: Int32Array, start: number, end: number): void {
+  m.fill(0, bitWord(start), bitWord(end - 1) + 1);
+}
+
+/**
+ * validate(): the free bitmap of a checked page against its lists (`listed[i]`: block i is on
+ * one). A listed block's bit must be set; a set bit of a block on no list is reported unless
+ * lists were dropped (`dropped`: their blocks keep their bits) or the allocator is shared
+ * (another worker's free may be between its bit and its push). "" when they agree.
+ */
+export function bitmapProblem(m: Int32Array, pg: number, listed: Uint8Array, dropped: boolean): string {
+  const start = m[pg + P_START], bsize = m[pg + P_BSIZE], cap = m[pg + P_CAPACITY];
+  for (let i = 0; i < cap; i++) {
+    const set = freeBit(m, start + i * bsize);
+    if (listed[i] === 1 && !set) return `block ${i} is on a free list but its free bit is clear`;
+    if (listed[i] !== 1 && set && !dropped && !ctx.shared) return `block ${i} has its free bit set but is on no free list`;
+  }
+  return "";
+}
+
 // ---------------------------------------------------------------- checked pages
 
-/** Sets up the secure record of a fresh checked page: empty lists, new keys. */
-export function initChecked(m: Int32Array, h: number): void {
+/** Sets up the secure record of a fresh checked page of [start, end): empty lists, new keys, no free bit set. */
+export function initChecked(m: Int32Array, h: number, start: number, end: number): void {
+  if (sec.bitmap) clearFreeBits(m, start, end);
   m[h + SEC_FREE] = 0;
   m[h + SEC_LOCAL] = 0;
   m[h + SEC_K0] = randomInt32();
@@ -207,6 +298,8 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
   // the check word, then the link: the end of the list (0) or an offset inside the page
   const start = m[pg + 7];
   if (m[i + 1] !== ((w + b) ^ k1) || (x !== 0 && ((x - start) >>> 0) >= ((m[pg + 12] - start) >>> 0))) return popBad(m, pg, h, b);
+  // level 3+: b must be free (its bit set: never a live block a replayed link led to), and is no more
+  if (sec.bitmap && ((b & 15) !== 0 || !takeFreeBit(m, b))) return popBad(m, pg, h, b);
   m[h] = x;
   m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
   m[pg + 3]++;
@@ -214,14 +307,17 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
 }
 
 /**
- * popChecked with a bad link in block b: reported, and the list dropped from b on — b
- * included. b was reached through a link that passed its check, but that link may be a
- * replay (a dangling pointer writing a freed block's own old bytes back), and then b is a
- * live block; a block whose own words fail is never handed out. The dropped blocks are
- * neither free nor counted used: the page is never given back (verifyEmpty).
+ * popChecked with a bad link in block b, or (level 3+) a block b that is not free:
+ * reported, and the list dropped from b on — b included. b was reached through a link that
+ * passed its check, but that link may be a replay (a dangling pointer writing a freed block's
+ * own old bytes back), and then b is a live block; a block whose own words fail, or whose
+ * free bit is clear, is never handed out. The dropped blocks are neither free nor counted
+ * used: the page is never given back (verifyEmpty).
  */
 function popBad(m: Int32Array, pg: number, h: number, b: number): number {
-  nextFree(m, pg, h, b, "free");
+  if (nextFree(m, pg, h, b, "free") >= 0) {
+    corrupt(m, pg, "free", b, "", (b & 15) !== 0 ? "is not a block start" : "is live (its free bit is clear) — a replayed link: a dangling pointer writing a freed block's old bytes back?");
+  }
   m[h] = 0;
   return 0;
 }
@@ -229,6 +325,7 @@ function popBad(m: Int32Array, pg: number, h: number, b: number): number {
 export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
   const h = secOf(pg);
   if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, n * bsize).fill(0xdf);
+  if (sec.bitmap) setFreeBits(m, first, n, bsize);
   let next = m[h + SEC_FREE];
   if (sec.shuffle && n > 1) {
     const order = shuffled(n);
@@ -289,17 +386,6 @@ export function collectChecked(m: Int32Array, pg: number): void {
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
-  // under the free lock: a concurrent free's double-free search never misses blocks in transit
-  const locked = sec.doubleFree && ctx.shared;
-  if (locked) lockFrees(m, pg);
-  try {
-    moveThreadFreeChecked(m, pg, h);
-  } finally {
-    if (locked) unlockFrees(m, pg);
-  }
-}
-
-function moveThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   const head = takeThreadFree(m, pg);
   if (head === 0) return;
   const cap = m[pg + P_CAPACITY];
@@ -316,45 +402,6 @@ function moveThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   m[pg + P_USED] -= count;
 }
 
-/**
- * Bit 1 of a checked page's thread-free word: its free lock. With double-free checks
- * (level 3+, debugFill) and a shared allocator, every free of a block of the page checks and
- * pushes under it, and the owner moves the thread-free list under it: of two frees of one
- * block at the same moment exactly one succeeds, the other finds the block free and throws
- * DoubleFreeError. Pushes and takes of the thread-free list keep the low four bits.
- */
-const TF_LOCK = 2;
-/** Spins between clock reads while the free lock is held by another worker. */
-const LOCK_SPINS = 4096;
-/** A free lock held this long (ms) belonged to a worker that died holding it: taken over. */
-const LOCK_STALE_MS = 2000;
-let staleLocks = 0;
-
-/** Takes a checked page's free lock (see TF_LOCK). */
-export function lockFrees(m: Int32Array, pg: number): void {
-  let since = 0;
-  for (let spins = 0; ; spins++) {
-    const tf = Atomics.load(m, pg + P_THREAD_FREE);
-    if ((tf & TF_LOCK) === 0) {
-      if (Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf | TF_LOCK) === tf) return;
-      continue;
-    }
-    if (spins % LOCK_SPINS !== LOCK_SPINS - 1) continue;
-    const now = ctx.now();
-    if (since === 0) since = now;
-    else if (now - since > LOCK_STALE_MS) {
-      // its holder was terminated between lock and unlock (a free takes microseconds)
-      if (staleLocks++ === 0) console.error(`tsmalloc: a page's free lock was held for ${LOCK_STALE_MS} ms: taken over (its holder was terminated?)`);
-      return;
-    }
-  }
-}
-
-/** Releases a checked page's free lock. */
-export function unlockFrees(m: Int32Array, pg: number): void {
-  Atomics.and(m, pg + P_THREAD_FREE, ~TF_LOCK);
-}
-
 /** Free from another worker: atomic push onto the thread-free list, the link encoded. */
 export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): void {
   const h = secOf(pg);
@@ -368,24 +415,12 @@ export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): v
 }
 
 /**
- * Double-free test for a block being freed: it looks free (its first two words are a valid
- * link and check word — after malloc they are zero, so a live block matches only by a
- * 2^-32 chance) and it is confirmed by finding it on the page's lists.
+ * Double-free test for block start off of a checked page (with double-free checks on, so
+ * with the free bitmap): its free bit. Decided from the bitmap only, never from the block's
+ * bytes.
  */
-export function isFreeBlock(m: Int32Array, pg: number, off: number): boolean {
-  const h = secOf(pg);
-  const k1 = m[h + SEC_K1];
-  const w = m[off >> 2];
-  if (m[(off >> 2) + 1] !== chk(w, off, k1)) return false;
-  const x = dec(w, m[h + SEC_K0], k1);
-  const start = m[pg + P_START];
-  if (x !== 0 && ((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return false;
-  let found = false;
-  forEachFree(m, pg, (b) => {
-    if (b === off) found = true;
-    return !found;
-  });
-  return found;
+export function isFreeBlock(m: Int32Array, _pg: number, off: number): boolean {
+  return freeBit(m, off);
 }
 
 /** Live blocks of a checked page: used minus blocks waiting on the thread-free list. */
@@ -457,14 +492,15 @@ export function reportCorrupt(text: string, first = true): void {
   if (first || ctx.options.verbose >= 1) console.error("tsmalloc: " + text);
 }
 
-function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string): -1 {
+/** Reports a bad link in free block b (why), or with `reached`, a link that led to block b, which `reached`. */
+function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string, reached = ""): -1 {
   const already = (m[pg + P_FLAGS] & PF_CORRUPT) !== 0;
   m[pg + P_FLAGS] |= PF_CORRUPT;
   const r = regionOf(m);
   const addr = r === null ? `offset 0x${b.toString(16)}` : `0x${(r.base + b).toString(16)}`;
   const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
-    `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? ` +
-    `The rest of the list was dropped, never followed.`;
+    (reached !== "" ? `a link leads to the block at ${addr}, which ${reached} ` : `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? `) +
+    `The rest of the list was dropped, never followed; that block was not handed out.`;
   reportCorrupt(text, !already);
   return -1;
 }

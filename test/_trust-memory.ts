@@ -49,28 +49,34 @@ export function doubleFreeScenario(): { threw: boolean; intact: boolean; detecte
 /**
  * A dangling pointer's replay: block B is freed after X (so B's link points to X) and its first
  * 16 bytes are saved; B and X are allocated again (both live), B is freed again, and the saved
- * bytes are written back into B. Then two mallocs of the class: the first may return B (it is
- * free), the second must not return X (still live). Returns whether a live block was handed
- * out and how many corruptions validate() counted.
+ * bytes are written back into B. Then mallocs of the class: the first may return B (it is
+ * free), none may return X (still live). With `second`, X's owner also writes X's own first 16
+ * bytes from when X was free back into X (the "second replay": X then looks free by its bytes
+ * alone; only an out-of-band record tells). Returns how many live blocks were handed out and
+ * how many corruptions validate() counted. Bytes are read and written through views taken
+ * while the blocks were live (dangling views, as a native dangling pointer: level 3+ refuses
+ * a new view of a free block).
  */
-export function replayScenario(): { handedLive: number; detected: number; ok: boolean } {
+export function replayScenario(second = false): { handedLive: number; detected: number; ok: boolean } {
   const h = Heap.create();
   try {
     const ps: number[] = [];
     for (let i = 0; i < 3000; i++) ps.push(h.malloc(1024));
-    const pr = locate(ps[0], "test");
+    const pr = locate(ps[1500], "test"); // (a segment's first page is smaller: at level 3+ it holds only 16 blocks)
     const page = ps.filter((p) => locate(p, "test") === pr);
     if (ps.at(-1)! === page.at(-1) || page.length < 30) throw new Error("the scenario needs a full page");
     const X = page[3], B = page[7];
+    const vB = bytes(B, 16), vX = bytes(X, 1024);
     const live = new Set(ps);
     const before = validate().detectedCount;
     // enough frees to bring the page back into its queue, X and B last: B's link points to X
     for (const p of page.slice(10, 26)) (h.free(p), live.delete(p));
     h.free(X);
+    const savedX = vX.slice(0, 16); // X's own words while it is free
     h.free(B);
     live.delete(X);
     live.delete(B);
-    const saved = bytes(B, 16).slice();
+    const saved = vB.slice();
     let handedLive = 0;
     const take = () => {
       const q = h.malloc(1024);
@@ -80,12 +86,15 @@ export function replayScenario(): { handedLive: number; detected: number; ok: bo
     };
     for (let i = 0; i < 5000 && !(live.has(B) && live.has(X)); i++) take();
     if (!live.has(B) || !live.has(X)) throw new Error("B and X were not allocated again");
-    bytes(X, 1024).fill(0x11); // X is live: its owner writes to it
+    vX.fill(0x11); // X is live: its owner writes to it
     h.free(B);
     live.delete(B);
-    bytes(B, 16).set(saved); // the replay: B's link points to X again
+    vB.set(saved); // the replay: B's link points to X again
+    if (second) vX.set(savedX); // the second replay: X's words are those of a free X
     for (let i = 0; i < 200; i++) take();
-    const intact = bytes(X, 1024).every((v) => v === 0x11);
+    // X untouched by the allocator (a malloc that handed it out would have cleared its first word)
+    const head = second ? savedX : new Uint8Array(16).fill(0x11);
+    const intact = vX.subarray(16).every((v) => v === 0x11) && vX.subarray(0, 16).every((v, i) => v === head[i]);
     return { handedLive: handedLive + (intact ? 0 : 1), detected: validate().detectedCount - before, ok: true };
   } finally {
     h.destroy();

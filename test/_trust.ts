@@ -5,7 +5,7 @@
 // and returns how many bad calls it checked. Not a test file itself; public API only.
 import * as assert from "uvu/assert";
 import {
-  bytes, dataView, free, goodSize, Heap, InvalidPointerError, malloc, MAX_ALLOC_SIZE, mallocAligned, realloc,
+  bytes, dataView, free, getOption, goodSize, Heap, InvalidPointerError, malloc, MAX_ALLOC_SIZE, mallocAligned, realloc,
   reallocAligned, reserveOsMemory, usableSize, validate, zalloc,
 } from "../mod.ts";
 import { checkPattern, fillPattern, hex, KiB, MiB } from "./_util.ts";
@@ -293,7 +293,45 @@ export function views(): number {
   free(p);
   free(q);
   free(hu);
-  return n;
+  return n + freedViews();
+}
+
+/**
+ * Views of a block freed into a page that still holds live blocks: refused (RangeError) at
+ * secure level 3+ and with debugFill (the free bitmap tells), allowed below (documented: the
+ * memory is still mapped and ours). A block threaded but never handed out likewise.
+ */
+function freedViews(): number {
+  if (getOption("guardedSampleRate") > 0) return 0; // (every block a guarded allocation: no page of neighbours)
+  const refuse = getOption("secure") >= 3 || getOption("debugFill");
+  const h = Heap.create();
+  const ps: number[] = [];
+  for (let i = 0; i < 8; i++) ps.push(h.malloc(100));
+  const [a, b, c] = [ps[2], ps[3], ps[4]];
+  const u = usableSize(a);
+  h.free(b);
+  let n = 0;
+  // a block of the same page threaded but never handed out: a gap between the blocks handed out
+  // (level 3+ threads in random order), else the block after the highest (in order below level 3)
+  const lo = Math.min(...ps), hi = Math.max(...ps);
+  let never = hi + u;
+  for (let x = lo + u; x < hi; x += u) if (!ps.includes(x)) (never = x, x = hi);
+  for (const [label, x, len] of [["a freed block", b, 16], ["inside a freed block", b + 32, 8], ["a never handed out block", never, 8]] as const) {
+    if (refuse) {
+      expectRange(`bytes(${label})`, () => bytes(x, len));
+      expectRange(`dataView(${label})`, () => dataView(x, len));
+    } else {
+      assert.is(bytes(x, len).length, len, `bytes(${label}) below level 3`);
+      assert.is(dataView(x, len).byteLength, len, `dataView(${label}) below level 3`);
+    }
+    n += 2;
+  }
+  // live neighbours stay viewable; a view from a live block across into the freed one runs past its end
+  assert.is(bytes(a, u).length, u);
+  assert.is(bytes(c, u).length, u);
+  expectRange("bytes(from a live block into the freed one)", () => bytes(a, u + 16));
+  h.destroy();
+  return n + 1;
 }
 
 /** Item 17: goodSize(n) is what malloc(n) gives: its usable size, and 0 when malloc gives 0. */

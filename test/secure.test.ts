@@ -43,15 +43,17 @@ t("validate() reports a scribbled free-list link with its page, and is clean aga
   const h = Heap.create();
   const ps: number[] = [];
   for (let i = 0; i < 64; i++) ps.push(h.malloc(48));
-  for (let i = 0; i < 64; i += 2) h.free(ps[i]);
-  const victim = ps[10]; // freed: its first 8 bytes are the link (encoded at level 2+)
-  const saved = bytes(victim, 8).slice();
+  // a view taken while the victim is live: it dangles after the free, as a use-after-free's pointer
+  // does (level 3+ refuses a view of a free block)
+  const view = bytes(ps[10], 8);
+  for (let i = 0; i < 64; i += 2) h.free(ps[i]); // ps[10], the victim: its first 8 bytes are the link (encoded at level 2+)
+  const saved = view.slice();
   assert.equal(validate().problems, [], "consistent before");
-  bytes(victim, 8).fill(0x41);
+  view.fill(0x41);
   const bad = validate();
   assert.ok(bad.problems.length > 0 && !bad.ok, "the scribble is found");
   assert.match(bad.problems.join("\n"), /block size 48/, bad.problems.join("\n"));
-  bytes(victim, 8).set(saved);
+  view.set(saved);
   assert.equal(validate().problems, [], "consistent after the repair");
   h.destroy();
 });
@@ -74,6 +76,23 @@ t("secure 3: frees from another worker (thread-free list) are encoded, collected
   assert.ok(r.ok2, "validate() after collection");
   assert.is(r.second, "DoubleFreeError");
 });
+
+for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
+  t(`${what}: double frees of blocks on the free, local-free and thread-free lists throw DoubleFreeError (owner and other worker), change nothing, and each block comes back once (the free bitmap)`, () => {
+    const r = child(["doubleFreeLists"], env, `doubleFreeLists, ${what}`);
+    assert.ok(r.pending, "the other worker's frees wait on the thread-free list");
+    const n = (r.freed as number) / 2;
+    assert.equal(r.throws, {
+      "local-free, owner": n, "local-free, other": n, "thread-free, owner": n, "thread-free, other": n,
+      "free list, owner": 1, "free list, other": 1,
+    });
+    assert.is(r.damaged, 0, "every live block intact");
+    assert.is(r.dup, 0, "no live block handed out");
+    assert.is(r.back, r.freed, "every freed block allocated again");
+    assert.equal(r.problems, [], "validate() clean (the bitmap agrees with the lists)");
+    assert.is(r.detected, 0);
+  });
+}
 
 t("debugFill alone (secure 0) also detects double frees", () => {
   const r = child(["doubleFree"], { TSMALLOC_SECURE: "0", TSMALLOC_DEBUG_FILL: "1" }, "double free with debugFill");

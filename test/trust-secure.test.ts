@@ -47,6 +47,19 @@ for (const level of ["2", "3", "4"]) {
   });
 }
 
+for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
+  t(`${what} (child): the two-step replay (the live block a replayed link leads to also gets its own old free-time 16 bytes back) never makes malloc return a live block, and is reported: the free bitmap (issue 11 item 9)`, () => {
+    const r = child(["replay", "second"], env, what);
+    assert.is(r.handedLive, 0, "no live block handed out");
+    assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
+  });
+}
+
+t("secure 2 (child): the documented limit — the two-step replay makes malloc hand out the live block (in-block state cannot tell it from a free one; level 3 keeps a free bitmap)", () => {
+  const r = child(["replay", "second"], { TSMALLOC_SECURE: "2" }, "level 2");
+  assert.ok((r.handedLive as number) >= 1, `a live block was handed out (${r.handedLive})`);
+});
+
 for (const [what, env] of [
   ["secure 3 on the buffer backend (FFI: sharing is refused with guard pages)", { TSMALLOC_SECURE: "3", TSMALLOC_BACKEND: "buffer" }],
   ["debugFill on the FFI backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "ffi" }],
