@@ -71,11 +71,12 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   if (n < 4) n = 4;
   if (n > reserved - cap) n = reserved - cap;
   const first = m[pg + P_START] + cap * bsize;
+  // Order (a worker can be terminated between any two steps): link the new blocks, then
+  // record capacity and end, then publish the list head. Stopped before the head, the blocks
+  // are on no list and never handed out (a leak); with the head published first, the next
+  // extension would thread blocks already handed out a second time (found by npm run soak).
   if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
-    // capacity and end last: a worker terminated while threading leaves the page as it was
-    threadChecked(m, pg, first, n, bsize);
-    m[pg + P_CAPACITY] = cap + n;
-    m[pg + P_END] = first + n * bsize;
+    threadChecked(m, pg, first, n, bsize); // the same order inside
     return true;
   }
   let b = first;
@@ -85,9 +86,9 @@ export function extendPage(m: Int32Array, pg: number): boolean {
     b = next;
   }
   m[b >> 2] = m[pg + P_FREE];
-  m[pg + P_FREE] = first;
   m[pg + P_CAPACITY] = cap + n;
   m[pg + P_END] = first + n * bsize;
+  m[pg + P_FREE] = first;
   return true;
 }
 

@@ -321,7 +321,11 @@ function popBad(m: Int32Array, pg: number, h: number, b: number): number {
   m[h] = 0;
   return 0;
 }
-/** Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random order at level 3+). */
+/**
+ * Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random
+ * order at level 3+), recording the page's new capacity and end before it publishes the head
+ * (page.ts extendPage says why).
+ */
 export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
   const h = secOf(pg);
   if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, n * bsize).fill(0xdf);
@@ -341,6 +345,9 @@ export function threadChecked(m: Int32Array, pg: number, first: number, n: numbe
       next = b;
     }
   }
+  // capacity and end before the head is published (page.ts extendPage says why)
+  m[pg + P_CAPACITY] += n;
+  m[pg + P_END] = first + n * bsize;
   m[h + SEC_FREE] = next;
 }
 
