@@ -141,7 +141,15 @@ function collectThreadFree(m: Int32Array, pg: number): void {
   const cap = m[pg + P_CAPACITY];
   while (m[t >> 2] !== 0) {
     t = m[t >> 2];
-    if (++count > cap) throw new Error("tsmalloc: corrupted thread-free list");
+    if (++count > cap) {
+      // a block pushed twice by other workers (a double free, undetected below level 3) made a
+      // cycle: the innocent malloc that meets it never throws; the list is dropped (its blocks
+      // stay counted live, never handed out, so the page is kept) and reported
+      m[pg + P_FLAGS] |= PF_CORRUPT;
+      reportCorrupt(`a page of ${m[pg + P_BSIZE]}-byte blocks has a thread-free list with a cycle (a block freed twice by other workers?): ` +
+        `dropped, its blocks kept as live`);
+      return;
+    }
   }
   m[t >> 2] = m[pg + P_LOCAL_FREE];
   m[pg + P_LOCAL_FREE] = head;

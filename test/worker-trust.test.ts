@@ -285,6 +285,18 @@ t("a stale view of another worker's freed huge block whose segments now hold pag
   }
 });
 
+t("item 10, across workers: a block another worker frees twice (undetected below level 3) is reported when the owner collects, never thrown from the owner's malloc, and no block is handed out twice (child process: a report makes validate().ok false for good)", () => {
+  const c = runChild("cycle-child", [], { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" });
+  assert.ok(c.status === 0 && c.result !== null, `cycle-child: ${describeChild(c)}`);
+  const r = c.result!;
+  assert.is(r.workerError, "", "level 0: the second free is not detected");
+  assert.is(r.threw, "", "the owner's malloc did not throw");
+  assert.is(r.fresh, 2000);
+  assert.ok(r.distinct, "no block handed out twice");
+  assert.ok((r.reported as number) > 0, "the cycle was reported");
+  assert.match(c.stderr, /thread-free list with a cycle/);
+});
+
 t("item 15: maxCommitted is process-wide: 4 attached workers filling up never commit past it together", async () => {
   workerHandle();
   collect(true);
