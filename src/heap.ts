@@ -7,6 +7,7 @@ import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from 
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
+import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownPlainPage, zeroClassBlock } from "./alloc-fast.ts";
 import { allocHuge, freeHuge, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
@@ -400,6 +401,15 @@ export class Heap {
   }
 
   calloc(count: number, size: number): number {
+    // (typeof first: a non-number is never coerced, callocGeneric throws TypeError)
+    if (typeof count === "number" && typeof size === "number" && (count >>> 0) === count && (size >>> 0) === size) {
+      const total = count * size;
+      if (total <= LARGE_OBJ_MAX) return zeroed(this.malloc(total), total);
+    }
+    return this.callocGeneric(count, size);
+  }
+
+  private callocGeneric(count: number, size: number): number {
     checkSize(count, "count");
     checkSize(size);
     const total = count * size;
@@ -416,6 +426,22 @@ export class Heap {
   }
 
   mallocAligned(size: number, alignment: number): number {
+    // The common case first (mimalloc's naturally aligned classes, alloc-aligned.c): a class
+    // whose block size is a multiple of the alignment. Its blocks are aligned (page starts
+    // are ALIGNED_IN_PAGES_MAX aligned) and are the exact block starts malloc hands out.
+    // plainAligned: this.malloc never returns a guarded allocation (those are 16-aligned only).
+    if (
+      this.plainAligned && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 2097152 && // LARGE_OBJ_MAX
+      (alignment >>> 0) === alignment && alignment !== 0 && alignment <= 8192 && (alignment & (alignment - 1)) === 0 // ALIGNED_IN_PAGES_MAX
+    ) {
+      if (alignment <= 16) return this.malloc(size);
+      const bin = ALIGNED_BIN[(26 - Math.clz32(alignment)) * BIN_COUNT + binOf(size > alignment ? size : alignment)]; // (log2 - 5)
+      if (bin !== 0) return this.malloc(BIN_SIZE[bin]);
+    }
+    return this.mallocAlignedGeneric(size, alignment);
+  }
+
+  private mallocAlignedGeneric(size: number, alignment: number): number {
     checkSize(size);
     checkAlignment(alignment);
     if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;
@@ -437,6 +463,29 @@ export class Heap {
   }
 
   realloc(p: number, size: number): number {
+    // A plain block of this worker's in the region of the last free, resized within the
+    // classes (mimalloc's mi_heap_realloc): the free fast path's lookup instead of locate,
+    // and bytes moved through the region's view. Everything else: reallocGeneric.
+    if (typeof p === "number" && typeof size === "number" && (size >>> 0) === size && size <= 2097152) { // LARGE_OBJ_MAX
+      const r = ctx.lastRegion;
+      const pg = ownPlainPage(r, p);
+      if (pg >= 0) {
+        const bsize = r.i32[pg + 6]; //                         P_BSIZE
+        if (size <= bsize && size >= (bsize >>> 1)) return p; // fits, and at most half of it unused
+        const q = this.malloc(size);
+        if (q === 0) return 0;
+        const len = size < bsize ? size : bsize;
+        const d = q - r.base;
+        if (d > 0 && d + len <= r.limit) copyInRegion(r, d, p - r.base, len);
+        else copyBytes(q, p, len); // (another arena; cannot throw: both blocks are live and ours)
+        free(p);
+        return q;
+      }
+    }
+    return this.reallocGeneric(p, size);
+  }
+
+  private reallocGeneric(p: number, size: number): number {
     if (p === 0) return this.malloc(size);
     checkPointer(p);
     checkSize(size);
@@ -603,6 +652,12 @@ export class Heap {
 
   /** Allocations in guarded range until the next guarded one (guardedSampleRate). */
   private guardCount = 0;
+  /**
+   * True once setMode has picked a malloc that never returns a guarded allocation: then
+   * mallocAligned's fast path may call this.malloc (before initialization it is false, as
+   * the configuration may still turn guarded sampling on).
+   */
+  private plainAligned = false;
 
   /**
    * Picks this heap's malloc for the process's configuration (src/secure.ts). With secure
@@ -615,6 +670,7 @@ export class Heap {
     // track on: a recording wrapper around the pick (src/track.ts)
     const want = trackMalloc(this, sampled ? this.mallocSampled : this.baseMalloc());
     if (this.malloc !== want) this.malloc = want;
+    this.plainAligned = !sampled;
     if (sampled) {
       const rate = ctx.options.guardedSampleRate;
       this.guardCount = rate > 1 ? ((randomInt32() >>> 0) % rate) + 1 : 1; // as mimalloc: a random start
@@ -793,9 +849,24 @@ function collectBeforeRefusal(heap: Heap): void {
   purgeExpired(true);
 }
 
-/** Zeroes the first `size` bytes of the fresh block p (0: none); an error gives the block back before it propagates. */
+/**
+ * Zeroes at least the first `size` bytes of the fresh block p (0: none); an error gives the
+ * block back before it propagates. A block up to LARGE_OBJ_MAX in the region of the last
+ * free (the arena, as a rule) is zeroed through the region's view with no lookup, over
+ * goodSize(size) bytes: the whole usable size of a malloc(size) block, guarded allocations
+ * included, and no more than any block mallocAligned(size, a) returns.
+ */
 function zeroed(p: number, size: number): number {
   if (p === 0) return 0;
+  const r = ctx.lastRegion;
+  const off = p - r.base;
+  if (size <= LARGE_OBJ_MAX && off > 0) {
+    const bin = binOf(size);
+    if (off + BIN_SIZE[bin] <= r.limit) {
+      zeroClassBlock(r, off, bin);
+      return p;
+    }
+  }
   try {
     zeroBlock(p, size);
   } catch (e) {
@@ -814,21 +885,6 @@ export function applyModes(): void {
 function guardedAt(pr: PageRef, off: number): GuardedBlock | undefined {
   if (guardedBlocks.size === 0 || (pr.m[pr.pg + P_FLAGS] & PF_HAS_ALIGNED) === 0) return undefined;
   return guardedBlocks.get(pr.base + off);
-}
-
-/** Largest alignment served from pages (their starts are 8 KiB aligned); larger ones get huge blocks. */
-const ALIGNED_IN_PAGES_MAX = 8192;
-
-/**
- * The smallest size class >= size whose block size is a multiple of alignment (a power of
- * two, 32..ALIGNED_IN_PAGES_MAX), or 0 when none is <= LARGE_OBJ_MAX. Classes are 2^k and
- * 5, 6, 7 * 2^(k-2), so the one found is below 2 * max(size, alignment).
- */
-function alignedClassSize(size: number, alignment: number): number {
-  for (let b = binOf(Math.max(size, alignment)); b < BIN_COUNT; b++) {
-    if (BIN_SIZE[b] % alignment === 0) return BIN_SIZE[b];
-  }
-  return 0;
 }
 
 /** Marks whether a page is given back as soon as it is empty (every page but a queue's first). */

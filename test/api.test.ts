@@ -607,4 +607,31 @@ t("heap-many", () => {
   for (let i = 0; i < NHEAPS; i++) heaps[i].destroy();
 });
 
+t("calloc and zalloc zero the whole usable size of a reused block (issue 15 fast path)", () => {
+  for (const n of [1, 24, 100, 256, 300, 1000, 4096, 5000, 65536, 100000]) {
+    const p = live(malloc(n), n);
+    const u = usableSize(p);
+    bytes(p, u).fill(0xff);
+    free(p);
+    for (const z of [calloc(1, n), zalloc(n)]) {
+      live(z, n);
+      const view = bytes(z, usableSize(z));
+      const bad = view.findIndex((b) => b !== 0);
+      assert.is(bad, -1, `block of ${n} (usable ${view.length}) byte ${bad} not zero`);
+      view.fill(0xff);
+      free(z);
+    }
+  }
+});
+
+t("realloc fast path: interior pointers still throw InvalidPointerError and the block stays intact", () => {
+  const p = live(malloc(64), 64);
+  fillPattern(p, 64, 7);
+  assert.throws(() => realloc(p + 16, 128), (e: unknown) => e instanceof InvalidPointerError);
+  assert.is(checkPattern(p, 64, 7), -1);
+  const q = realloc(p, 128);
+  assert.is(checkPattern(q, 64, 7), -1);
+  free(q);
+});
+
 t.run();

@@ -1,0 +1,112 @@
+/**
+ * What the fast paths of mallocAligned, realloc and calloc/zalloc share (heap.ts): the
+ * aligned size-class table (mimalloc's "naturally aligned" classes), the lookup of a plain
+ * block of this worker's (the free fast path's test), and byte moves inside one region
+ * view without creating view objects.
+ */
+import { BIN_COUNT, BIN_SIZE, binOf } from "./bins.ts";
+import { ctx } from "./context.ts";
+import type { Region } from "./region.ts";
+
+/** Largest alignment served from pages (page starts are 8 KiB aligned); larger ones get huge blocks. */
+export const ALIGNED_IN_PAGES_MAX = 8192;
+
+/**
+ * The smallest size class >= size whose block size is a multiple of alignment (a power of
+ * two, 32..ALIGNED_IN_PAGES_MAX), or 0 when none is <= LARGE_OBJ_MAX. Classes are 2^k and
+ * 5, 6, 7 * 2^(k-2), so the one found is below 2 * max(size, alignment).
+ */
+export function alignedClassSize(size: number, alignment: number): number {
+  for (let b = binOf(Math.max(size, alignment)); b < BIN_COUNT; b++) {
+    if (BIN_SIZE[b] % alignment === 0) return BIN_SIZE[b];
+  }
+  return 0;
+}
+
+/**
+ * ALIGNED_BIN[(log2(alignment) - 5) * BIN_COUNT + bin]: the first class >= bin whose block
+ * size is a multiple of alignment (32..ALIGNED_IN_PAGES_MAX), 0 for none. Blocks of such a
+ * class are aligned because every page starts at a multiple of ALIGNED_IN_PAGES_MAX.
+ */
+export const ALIGNED_BIN: Uint8Array = (() => {
+  const t = new Uint8Array(9 * BIN_COUNT);
+  for (let j = 5; j <= 13; j++) {
+    for (let bin = 1; bin < BIN_COUNT; bin++) {
+      const s = alignedClassSize(BIN_SIZE[bin], 1 << j);
+      t[(j - 5) * BIN_COUNT + bin] = s === 0 ? 0 : binOf(s);
+    }
+  }
+  return t;
+})();
+
+/**
+ * The page descriptor (word index in r.i32) when p is the start of a block handed out from
+ * a plain page (not checked, no guarded or aligned-shifted block) that this worker owns in
+ * arena region r; -1 otherwise. The same test as the free fast path (free.ts), decided
+ * only from records no block covers (the segment map, the page descriptor). A block freed
+ * into such a page passes too, as it does for free below secure level 3.
+ */
+export function ownPlainPage(r: Region, p: number): number {
+  // literal offsets: see HOT_PATH_LITERALS in layout.ts
+  const delta = p - r.base;
+  if (!(delta > 0 && delta < r.limit)) return -1;
+  const off = delta | 0;
+  const m = r.i32;
+  const x = off >>> 22; //                                   SEGMENT_SHIFT
+  const sh = m[r.segMap + x]; //                             the page shift, <= 0 for no live segment of pages
+  const pg = (x << 20) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // SEGMENT_WORD_SHIFT, S_PAGES, SEGMENT_MASK, PAGE_WORDS
+  const d = off - m[pg + 7]; //                              P_START
+  const k = m[pg + 14]; //                                   P_DIV_SHIFT (low 5 bits)
+  if (
+    off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
+    (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //            P_DIV_INV, P_DIV_LIMIT
+    m[pg + 8] === ctx.tag //                                 P_KEY: ours and plain
+  ) return pg;
+  return -1;
+}
+
+/** Up to this many bytes, copies and zeroing are word loops (cheaper than a builtin call). */
+const WORD_LOOP_MAX = 256;
+
+/**
+ * Copies len bytes from region offset src to region offset dst of r (two distinct live
+ * blocks, both inside r's view and 4-byte aligned; bytes up to the next multiple of 4 are
+ * copied too, which stays inside blocks whose sizes are multiples of 16).
+ */
+export function copyInRegion(r: Region, dst: number, src: number, len: number): void {
+  if (len <= WORD_LOOP_MAX) {
+    const m = r.i32;
+    const s = src >> 2;
+    const d = dst >> 2;
+    const n = (len + 3) >> 2;
+    for (let i = 0; i < n; i++) m[d + i] = m[s + i];
+    return;
+  }
+  r.u8.copyWithin(dst, src, src + len);
+}
+
+/** ZERO_BY_BIN[bin]: BIN_SIZE[bin] zero bytes (classes up to ZERO_MAX), made on first use. */
+const ZERO_MAX = 65536;
+let ZERO_BY_BIN: Uint8Array[] | null = null;
+
+function zeroViews(): Uint8Array[] {
+  const z = new Uint8Array(ZERO_MAX);
+  const views: Uint8Array[] = [];
+  for (let bin = 0; bin < BIN_COUNT; bin++) views.push(z.subarray(0, BIN_SIZE[bin] <= ZERO_MAX ? BIN_SIZE[bin] : 0));
+  return views;
+}
+
+/**
+ * Zeroes the whole block of class `bin` at region offset off of r (inside r's view, 16-byte
+ * aligned), as mimalloc zeroes the whole block so a later in-place growth reads zeros.
+ * A typed-array `set` from a zero view costs less than `fill` on V8 (a C++ builtin call).
+ */
+export function zeroClassBlock(r: Region, off: number, bin: number): void {
+  const bsize = BIN_SIZE[bin];
+  if (bsize <= WORD_LOOP_MAX) {
+    const m = r.i32;
+    for (let i = off >> 2, e = (off + bsize) >> 2; i < e; i++) m[i] = 0;
+  } else if (bsize <= ZERO_MAX) {
+    r.u8.set((ZERO_BY_BIN ??= zeroViews())[bin], off);
+  } else r.u8.fill(0, off, off + bsize);
+}
