@@ -1400,6 +1400,10 @@ export function attach(handle: WorkerHandle): void {
       throw new Error(`tsmalloc: attach: this worker was configured for the ${wantBackend} backend, the handle is for ${h.backend}`);
     }
     wantBackend = want;
+    // the allocator's secure level and debugFill, unless this worker set others (joinHandle
+    // checks them against the allocator's root, never trusting the handle alone)
+    if (getOption("secure") === 0) setOptionValue("secure", h.secure);
+    if (!getOption("debugFill")) setOptionValue("debugFill", h.debugFill);
   }
   initialize();
   joinHandle(h, jsThreadId ?? 0);

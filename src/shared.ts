@@ -67,6 +67,7 @@ const R_ID_HI = 12; //     random id, high 20 bits (the handle's id is a 52-bit 
 const R_LOCK64 = 4; //     bigint64 index (bytes 32..39): the arena lock
 const R_TEST_LOCK64 = 5; // bigint64 index (bytes 40..47): a lock only tests take
 const R_DYING = 13; //     workers whose exit was seen but whose OS thread may still run (a hint)
+const R_SECURITY = 14; //  1 + secure level + 8 * debugFill: every worker of the allocator runs with these
 const R_COUNTERS64 = 8; // bigint64 index (bytes 64..95): committed, reserved, peak committed, peak reserved
 const R_WORKERS = 64; //   worker table: WORKER_WORDS per entry
 const WORKER_WORDS = 5; // tag, state, JS threadId, pid, OS thread id (0 = unknown)
@@ -97,8 +98,16 @@ export interface WorkerHandle {
   root: number;
   /** Identity of this allocator instance. */
   id: number;
+  /** The allocator's secure level (0-4): a worker that attaches runs at it (its own, if set otherwise, must match). */
+  secure: number;
+  /** The allocator's debugFill, likewise. */
+  debugFill: boolean;
   /** Buffer backend: the shared memory itself (SharedArrayBuffers). */
   memory?: unknown;
+}
+
+function securityWord(): number {
+  return 1 + ctx.options.secure + (ctx.options.debugFill ? 8 : 0);
 }
 
 interface Root {
@@ -352,6 +361,7 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
     crypto.getRandomValues(rnd);
     r.m[R_ID] = rnd[0] | 1;
     r.m[R_ID_HI] = rnd[1] & 0xfffff;
+    r.m[R_SECURITY] = securityWord();
     // the process-wide totals start from what this worker holds (the root included)
     const b = new BigInt64Array(r.m.buffer, r.m.byteOffset, 16);
     b[R_COUNTERS64] = b[R_COUNTERS64 + 2] = BigInt(ctx.counters.committed);
@@ -370,6 +380,8 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
     pid: r.m[R_PID],
     root: r.base,
     id: rootId(r),
+    secure: ctx.options.secure,
+    debugFill: ctx.options.debugFill,
     memory: o.shareState?.(),
   };
 }
@@ -417,6 +429,8 @@ export function checkHandle(h: unknown): WorkerHandle {
     if (typeof x[k] !== "number" || !Number.isSafeInteger(x[k]) || (x[k] as number) <= 0) throw bad(`bad ${k}`);
   }
   if (typeof x.backend !== "string") throw bad("bad backend");
+  if (typeof x.secure !== "number" || !Number.isInteger(x.secure) || x.secure < 0 || x.secure > 4) throw bad("bad secure level");
+  if (typeof x.debugFill !== "boolean") throw bad("bad debugFill");
   return x as unknown as WorkerHandle;
 }
 
@@ -437,6 +451,12 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
     o.adopt(h.memory);
   }
   const r = verifiedRoot(h);
+  // checked pages, free bitmaps and double-free checks only work when every worker keeps them
+  const want = r.m[R_SECURITY], mine = securityWord();
+  if (want !== mine) {
+    const say = (w: number) => `secure level ${(w - 1) & 7}, debugFill ${(w - 1) >= 8}`;
+    throw new Error(`tsmalloc: attach: the allocator runs at ${say(want)}, this worker at ${say(mine)}; every worker must run as the allocator does (attach before configuring, or configure the same)`);
+  }
   const tag = Atomics.add(r.m, R_NEXT_TAG, 1);
   if (tag > TAG_MAX || tag <= 0) throw new Error("tsmalloc: attach: out of thread tags");
   ctx.setTag(tag);

@@ -297,6 +297,20 @@ t("item 10, across workers: a block another worker frees twice (undetected below
   assert.match(c.stderr, /thread-free list with a cycle/);
 });
 
+t("a worker that attaches runs at the allocator's secure level and debugFill set by configure() in the parent; one configured otherwise is refused (review finding: workers ran at level 0 on level-3 segments and cross-worker double frees went undetected) (child processes; level 3 shares on the buffer backend only: guard pages)", () => {
+  for (const [level, fill, be] of [["3", "0", "buffer"], ["0", "1", backend().kind === "buffer" ? "buffer" : "ffi"]]) {
+    const c = runChild("level-child", [level, fill, be], { TSMALLOC_BACKEND: be });
+    assert.ok(c.status === 0 && c.result !== null, `level-child ${level} ${fill} ${be}: ${describeChild(c)}`);
+    const r = c.result!;
+    assert.equal(r.options, { secure: Number(level), debugFill: fill === "1" }, "the worker runs as the allocator does");
+    assert.match(String(r.workerDoubleFree), /double free/i, "the worker's second free throws");
+    assert.is(r.mainSecondFree, "DoubleFreeError", "and so does a third, from the parent");
+    // (on FFI every level >= 1 is refused earlier: guard pages cannot be shared)
+    assert.match(String(r.other), be === "buffer" ? /attach: the allocator runs at secure level \d, debugFill (true|false), this worker at secure level \d/ : /not supported with secure-mode guard pages/, "a worker at another level is refused");
+    assert.ok(r.ok, "validate() clean");
+  }
+});
+
 t("item 15: maxCommitted is process-wide: 4 attached workers filling up never commit past it together", async () => {
   workerHandle();
   collect(true);
