@@ -1372,7 +1372,9 @@ export function workerHandle(): WorkerHandle {
 
 /**
  * Joins the allocator a {@link workerHandle} came from. Call it before this worker allocates;
- * the backend follows the handle (a different configured backend is an error).
+ * the backend follows the handle (a different configured backend is an error), and so do the
+ * secure level and debugFill: the worker runs as the allocator does (checked against the
+ * allocator's shared root), and a worker configured or initialized otherwise is refused.
  *
  * A handle is untrusted input: nothing at its root address is read until the kernel
  * confirms the range is mapped and readable, and the root must then carry the handle's
@@ -1380,8 +1382,8 @@ export function workerHandle(): WorkerHandle {
  *
  * @throws {TypeError} for something that is not a handle.
  * @throws {Error} for a stale, forged or foreign handle ("does not name a live
- *   allocator"), when this worker was configured for another backend, or in secure mode
- *   with guard pages.
+ *   allocator"), when this worker was configured for another backend or another secure
+ *   level or debugFill, or in secure mode with guard pages.
  * @example
  * ```ts
  * // worker.js, started with { workerData: { handle: workerHandle() } }
