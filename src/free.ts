@@ -3,7 +3,7 @@
  * worker in the region of the previous free; everything else goes through `locate`.
  */
 import { ctx, sharedHooks } from "./context.ts";
-import { InvalidPointerError } from "./errors.ts";
+import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge, staleForeignView } from "./huge.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
@@ -12,7 +12,7 @@ import {
 import { SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, pushThreadFree, wakeCount } from "./page.ts";
 import { type PageRef, type Region, RegionKind } from "./region.ts";
-import { guardedBlocks, removeGuarded } from "./secure.ts";
+import { guardedBlocks, isFreeBlock, removeGuarded, sec, wasGuarded } from "./secure.ts";
 import { freeCheckedPage } from "./secure-free.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
 import { checkPointer } from "./validate.ts";
@@ -99,7 +99,8 @@ export function locate(p: number, op: string): PageRef {
     if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 || staleForeignView(r)) {
       // another worker's huge block this worker saw once: its segments may hold something else now
       if (dropStaleForeignRun(r)) return locate(p, op);
-      throw new InvalidPointerError(p, `${op}: block was already freed`);
+      // (the header says so, at every level)
+      throw op === "free" || op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: block was already freed`);
     }
     if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a huge block)`);
     located.off = off;
@@ -130,7 +131,16 @@ export function locate(p: number, op: string): PageRef {
       return pageRefAt(r, seg, i);
     }
   }
-  if (b < 0) throw new InvalidPointerError(p, `${op}: not the start of a block`);
+  if (b < 0) {
+    const blk = start + Math.floor((off - start) / bsize) * bsize;
+    if (wasGuarded(r.base + blk, p)) {
+      // the object address of a guarded allocation freed lately: at levels with the free bitmap
+      // (out of band) a set bit says the block is still free, so this is its second free
+      if (sec.bitmap && isFreeBlock(m, pg, blk) && (op === "free" || op === "realloc")) throw new DoubleFreeError(p);
+      throw new InvalidPointerError(p, `${op}: a guarded allocation that was freed (double free or use after free)`);
+    }
+    throw new InvalidPointerError(p, `${op}: not the start of a block`);
+  }
   located.off = b;
   return pageRefAt(r, seg, i);
 }

@@ -662,16 +662,33 @@ export interface GuardedBlock {
 /** Live guarded allocations in pages, by block address (huge ones are ordinary huge blocks with a flush tail guard). */
 export const guardedBlocks: Map<number, GuardedBlock> = new Map();
 
+/**
+ * Object address -> block address of the guarded allocations freed last (at most
+ * FREED_GUARDED_MAX, oldest dropped): only names the error of a second free, never decides
+ * whether an address is ours.
+ */
+const freedGuarded: Map<number, number> = new Map();
+const FREED_GUARDED_MAX = 1024;
+
 /** Registers a guarded block and protects its guard page. */
 export function addGuarded(block: number, g: GuardedBlock): void {
   protect(g.guard, sec.pageSize, 1);
   guardedBlocks.set(block, g);
+  freedGuarded.delete(g.p);
 }
 
 /** Unprotects and forgets the guarded block at `block`, freed through pointer p (must be the object's start). */
 export function removeGuarded(block: number, g: GuardedBlock): void {
   unprotect(g.guard);
   guardedBlocks.delete(block);
+  freedGuarded.delete(g.p);
+  freedGuarded.set(g.p, block);
+  if (freedGuarded.size > FREED_GUARDED_MAX) freedGuarded.delete(freedGuarded.keys().next().value!);
+}
+
+/** True when p was the object address of a guarded allocation in `block` that was freed lately. */
+export function wasGuarded(block: number, p: number): boolean {
+  return freedGuarded.get(p) === block;
 }
 
 /** True when guarded allocations are sampled: the backend protects and the sample rate is positive. */
