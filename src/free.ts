@@ -10,11 +10,11 @@ import {
   P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { SEGMAP_FREE } from "./arena.ts";
-import { isBlockStart, pushThreadFree, wakeCount } from "./page.ts";
+import { isBlockStart, wakeCount } from "./page.ts";
 import { type PageRef, type Region, RegionKind } from "./region.ts";
-import { guardedBlocks, isFreeBlock, removeGuarded, sec, wasGuarded } from "./secure.ts";
-import { freeCheckedPage } from "./secure-free.ts";
+import { guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, setFreeBit, wasGuarded } from "./secure.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
+import { pushThreadFree } from "./thread-free.ts";
 import { checkPointer } from "./validate.ts";
 
 export function free(p: number): void {
@@ -183,5 +183,27 @@ function freeBlock(pr: PageRef, off: number): void {
   }
   m[off >> 2] = m[pg + P_LOCAL_FREE];
   m[pg + P_LOCAL_FREE] = off;
+  if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
+}
+
+/**
+ * free of the block at region offset `off` of a checked page (from freeBlock): with
+ * the free bitmap (secure level 3+, debugFill) the block's bit is set first, atomically — a
+ * bit already set throws DoubleFreeError and nothing changed, and of two frees of one block
+ * by two workers at the same moment exactly one sets it; then debug fill, the encoded push
+ * onto the local-free list (or the thread-free list of another worker's page), then as the
+ * plain path: a page parked as full goes back to its queue, an emptied one back to its
+ * segment unless it is its queue's allocation page.
+ */
+export function freeCheckedPage(pr: PageRef, off: number): void {
+  const m = pr.m;
+  const pg = pr.pg;
+  if (sec.bitmap && !setFreeBit(m, off)) throw new DoubleFreeError(pr.base + off);
+  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
+  if (m[pg + 11] !== ctx.tag) { //                               P_OWNER
+    pushThreadFreeChecked(m, pg, off);
+    return;
+  }
+  pushLocalChecked(m, pr.sec, off);
   if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
 }

@@ -10,6 +10,7 @@ import {
   SEC_FREE, SEC_LOCAL, SEC_WORDS,
 } from "./layout.ts";
 import { collectChecked, initChecked, link, liveChecked, nextFree, reportCorrupt, secOf, threadChecked } from "./secure.ts";
+import { takeThreadFree } from "./thread-free.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
 const EXTEND_BYTES = 16384;
@@ -123,16 +124,6 @@ export function collectPage(m: Int32Array, pg: number): void {
   }
 }
 
-/** Atomically takes a page's whole thread-free list (keeping its flag bits); returns its head or 0. */
-export function takeThreadFree(m: Int32Array, pg: number): number {
-  let tf = m[pg + P_THREAD_FREE];
-  for (;;) {
-    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
-    if (seen === tf) return tf & ~15;
-    tf = seen;
-  }
-}
-
 function collectThreadFree(m: Int32Array, pg: number): void {
   const head = takeThreadFree(m, pg);
   if (head === 0) return;
@@ -154,17 +145,6 @@ function collectThreadFree(m: Int32Array, pg: number): void {
   m[t >> 2] = m[pg + P_LOCAL_FREE];
   m[pg + P_LOCAL_FREE] = head;
   m[pg + P_USED] -= count;
-}
-
-/** Atomic push of a block onto a page's thread-free list (a free from another worker). */
-export function pushThreadFree(m: Int32Array, pg: number, off: number): void {
-  let tf = Atomics.load(m, pg + P_THREAD_FREE);
-  for (;;) {
-    m[off >> 2] = tf & ~15;
-    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, off | (tf & 15));
-    if (seen === tf) return;
-    tf = seen;
-  }
 }
 
 /** A parked full page is unparked when 1/2^UNFULL_SHIFT of its blocks are free. */

@@ -7,20 +7,17 @@
  * the encoded push onto the page's local-free list inline (also for a page parked as full:
  * the wake count says when to unpark it). Anything else (another worker's page, aligned or
  * guarded blocks, huge blocks, another region, bad pointers) goes to the plain `free`, which
- * dispatches to `freeCheckedPage` on PF_CHECKED after its checks.
+ * dispatches to `freeCheckedPage` (free.ts) on PF_CHECKED after its checks. This module sits
+ * above free.ts: free.ts never imports it.
  *
  * Level 3+ uses `freeChecked3`, the same with the block's free bit set first (src/secure.ts
  * "free bitmap"); debugFill keeps the plain `free` (fill and free bit in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
-import { DoubleFreeError } from "./errors.ts";
 import { free, wake as wakeHeap } from "./free.ts";
-import {
-  P_BSIZE, P_USED, PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE,
-} from "./layout.ts";
-import { wakeCount } from "./page.ts";
+import { PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
 import type { PageRef } from "./region.ts";
-import { pushThreadFreeChecked, sec, setFreeBit } from "./secure.ts";
+import { pushLocalChecked, sec } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
 import { trackFree } from "./track.ts";
 
@@ -71,7 +68,7 @@ export function freeChecked(p: number): void {
 /**
  * free at secure level 3 (free bitmap, no debugFill): freeChecked that first sets the block's
  * free bit (src/secure.ts "free bitmap"). A bit already set is a double free: the plain free
- * takes it, and freeCheckedPage throws DoubleFreeError, nothing changed. A copy rather than
+ * takes it, and freeCheckedPage (free.ts) throws DoubleFreeError, nothing changed. A copy rather than
  * a flag in freeChecked: the branch would cost freeChecked its inlining, and the level never
  * changes after initialization. Not with a shared allocator: another worker may set a bit of
  * the same word (freeCheckedPage sets it atomically).
@@ -99,28 +96,13 @@ export function freeChecked3(p: number): void {
       const bit = 1 << (off >>> 4), v = m[bw]; //                         (shift counts are mod 32)
       if ((v & bit) === 0) { //                                           live: free it (set: a double free, below)
         m[bw] = v | bit;
-        pushLocal(m, s + 1040 + (i << 2), off); //                        S_SEC + page index * SEC_WORDS
+        pushLocalChecked(m, s + 1040 + (i << 2), off); //                        S_SEC + page index * SEC_WORDS
         if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
     }
   }
   free(p);
-}
-
-/**
- * Pushes block `off` onto the local-free list of the checked page whose secure record is at
- * word h: the encoded link to the old head (0 = the end) and its check word. A function of
- * its own so that freeChecked3 stays under V8's 460-byte limit for inlining one function
- * (V8 inlines this small one into it); freeChecked, smaller, keeps the same code inline.
- */
-function pushLocal(m: Int32Array, h: number, off: number): void {
-  const k0 = m[h + 2], k1 = m[h + 3]; //                                  SEC_K0, SEC_K1
-  const v = m[h + 1] ^ k1; //                                             SEC_LOCAL
-  const w = ((v << k0) | (v >>> (32 - k0))) + k0; //                     enc (a rotate)
-  m[off >> 2] = w;
-  m[(off >> 2) + 1] = (w + off) ^ k1; //                                  chk
-  m[h + 1] = off;
 }
 
 /** The page handle of descriptor word pg in ctx.lastRegion (another worker's page may have none yet). */
@@ -134,26 +116,4 @@ function pageOf(pg: number): PageRef {
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
 function wake(pg: number): void {
   wakeHeap(pageOf(pg));
-}
-
-/**
- * free of the block at region offset `off` of a checked page (from free.ts freeBlock): with
- * the free bitmap (secure level 3+, debugFill) the block's bit is set first, atomically — a
- * bit already set throws DoubleFreeError and nothing changed, and of two frees of one block
- * by two workers at the same moment exactly one sets it; then debug fill, the encoded push
- * onto the local-free list (or the thread-free list of another worker's page), then as the
- * plain path: a page parked as full goes back to its queue, an emptied one back to its
- * segment unless it is its queue's allocation page.
- */
-export function freeCheckedPage(pr: PageRef, off: number): void {
-  const m = pr.m;
-  const pg = pr.pg;
-  if (sec.bitmap && !setFreeBit(m, off)) throw new DoubleFreeError(pr.base + off);
-  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
-  if (m[pg + 11] !== ctx.tag) { //                               P_OWNER
-    pushThreadFreeChecked(m, pg, off);
-    return;
-  }
-  pushLocal(m, pr.sec, off);
-  if (--m[pg + P_USED] <= wakeCount(m, pg)) wakeHeap(pr);
 }
