@@ -205,7 +205,9 @@ async function main() {
       const name = `${p.label}  (N=?)`;
       let s: any;
       try {
-        s = await measure(gen, tune);
+        // a fresh options object per cell: mitata's defaults() scales min_cpu_time in place
+        // (x1.1 with a heap probe), so one shared object grew the budget 10% per cell
+        s = await measure(gen, { ...tune });
       } catch (e) {
         row.status = "error";
         row.reason ??= String((e as any)?.message ?? e).split("\n")[0];
