@@ -420,6 +420,10 @@ check("deno doc --lint mod.ts: clean", () => {
 check("deno check --doc: every @example type-checks", () => {
   run(bin("deno"), ["check", "--doc", "mod.ts", "src/errors.ts", "src/arena-pool.ts", "src/block.ts", "src/track.ts"], { cwd: root, timeout: 300 });
 });
+check("deno check: the repository's tests, fixtures and bench type-check (strict) as well as mod.ts", () => {
+  const ts = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith(".ts")).map((f) => `${dir}/${f}`);
+  run(bin("deno"), ["check", "mod.ts", ...ts("test"), ...ts("test/fixtures"), ...ts("bench")], { cwd: root, timeout: 300 });
+});
 
 function capped(text, max = 80) {
   const lines = text.trimEnd().split("\n");
