@@ -50,7 +50,7 @@ const PURGE_ZERO_MIN = 1 << 20;
 export function bytesAt(p: number, len: number): Uint8Array {
   let r = ctx.regions.find(p);
   // shared allocator: memory another worker reserved since we last looked
-  if ((r === null || (r.kind === RegionKind.Arena && p + len > r.base + r.size)) && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) r = ctx.regions.find(p);
+  for (let again = 0; again < 8 && (r === null || (r.kind === RegionKind.Arena && p + len > r.base + r.size)) && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p); again++) r = ctx.regions.find(p);
   if (r !== null) {
     const off = p - r.base;
     if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, r.u8.byteOffset + off, len);
@@ -103,8 +103,10 @@ export function checkView(p: number, len: number): void {
       }
       return;
     }
-    // shared allocator: memory another worker reserved or carved since we last looked
-    if (again > 0 || sharedHooks.locateMiss === null || !sharedHooks.locateMiss(p)) break;
+    // shared allocator: memory another worker reserved or carved since we last looked. Each
+    // true from locateMiss learned something (an arena, a run, a stale view dropped), and one
+    // lookup may need several: a new arena, then the run in it
+    if (again >= 8 || sharedHooks.locateMiss === null || !sharedHooks.locateMiss(p)) break;
   }
   throw new RangeError(`tsmalloc: no block of ours at 0x${p.toString(16)} (+${len}): views must lie inside a live block`);
 }

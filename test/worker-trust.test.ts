@@ -13,7 +13,9 @@ import { describeChild, runChild } from "./_child.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
-const MiB = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
 const env = (k: string, d: number) => Number(process.env[k] ?? "") || d;
 // race-test sizes, for 2 shared cores (raise for manual runs)
 const STORM_WORKERS = env("TSMALLOC_STORM_WORKERS", 3);
@@ -279,6 +281,25 @@ t("a stale view of another worker's freed huge block whose segments now hold pag
       assert.is(usableSize(p), 768 * 1024);
     }
     for (const p of fill) free(p);
+    assert.ok(validate().ok);
+  } finally {
+    await a.w.terminate();
+  }
+});
+
+t("bytes()/dataView of another worker's huge block in an arena this worker has not seen yet: learning the arena and then the run takes two lookups (a view threw 'no block of ours' for a live block after one)", async () => {
+  workerHandle();
+  const a = await start();
+  try {
+    await a.call("attach");
+    const arenas0 = stats().arenas;
+    // larger than any arena so far (the first is 1 GiB, arenaReserve): the worker reserves a new one
+    const [p] = (await a.call("alloc", { sizes: [1 * GiB + 64 * KiB] })) as number[];
+    bytes(p, 8).fill(5); // threw before: the first lookup learned the arena, the second was never made
+    assert.is(dataView(p, 64).getUint8(0), 5);
+    assert.ok(usableSize(p) >= 1 * GiB + 64 * KiB);
+    assert.ok(stats().arenas > arenas0, "the block is in an arena this worker had not seen");
+    await a.call("free", { ptrs: [p] });
     assert.ok(validate().ok);
   } finally {
     await a.w.terminate();
