@@ -344,10 +344,14 @@ export function dropStaleForeignRun(r: Region): boolean {
 /** Frees another worker's huge block whose run this worker claimed (its owner is gone). */
 export function releaseForeignRun(r: Region, arena: Arena): void {
   const idx = Math.round((r.base - arena.region.base) / SEGMENT_SIZE);
-  const n = r.size / SEGMENT_SIZE;
-  r.i32.fill(0, 0, S_PAGES + PAGE_WORDS);
+  // the run's length from the arena's segment map, never from our view: a stale view of an
+  // earlier block at the same segment may be longer, and releasing its length would free
+  // segments that hold other live blocks
+  const run = arena.hugeRunAt(idx);
   dropStaleForeignRun(r);
-  arena.release(idx, n);
+  if (run === null || run.idx !== idx) throw new Error(`tsmalloc: internal: no huge run starts at segment ${idx} of arena ${arena.id}`);
+  r.i32.fill(0, 0, S_PAGES + PAGE_WORDS);
+  arena.release(idx, run.n);
   schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
 }
 

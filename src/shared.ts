@@ -42,7 +42,7 @@ import { adoptArena, type Arena, arenaHooks, peekArenaId, SEGMAP_FREE, SEGMAP_HU
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
-import { adoptForeignRun, dropStaleForeignRun, releaseForeignRun, S_HUGE_RUN } from "./huge.ts";
+import { adoptForeignRun, dropStaleForeignRun, releaseForeignRun } from "./huge.ts";
 import {
   P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
@@ -548,8 +548,11 @@ function releaseEntry(r: Root, w: number): boolean {
       const s = (idx << SEGMENT_SHIFT) >> 2;
       if (Atomics.load(m, s + S_OWNER) !== tag) continue;
       if (kind === SEGMAP_HUGE_HEAD) {
-        let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE);
-        hr ??= adoptForeignRun(a, idx, m[s + S_HUGE_RUN]);
+        // our view of it only if it has the run's length (the segment map's): a view of an
+        // earlier, longer block at this segment would stand for segments that are not this run's
+        const run = a.hugeRunAt(idx)!;
+        let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE && c.size === run.n * SEGMENT_SIZE);
+        hr ??= adoptForeignRun(a, idx, run.n); // (drops the stale views it overlaps)
         abandonHuge(hr, tag);
       } else {
         abandonSegment(m, s, tag);

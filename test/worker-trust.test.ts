@@ -306,6 +306,57 @@ t("bytes()/dataView of another worker's huge block in an arena this worker has n
   }
 });
 
+t("releasing a terminated worker whose huge block another worker freed: the run's length comes from the segment map, not from a stale view of a longer block at the same segment (found by the soak: the release freed a live neighbour's segment; 'no block of ours' for it) (Deno buffer backend without /proc: threads invisible, never released: not testable there)", async () => {
+  if (!threadsVisible()) return;
+  workerHandle();
+  const a = await start(), t2 = await start();
+  const seg = 4 * MiB, hdr = 64 * KiB;
+  const keepA: number[] = [], keepT: number[] = [];
+  try {
+    await a.call("attach");
+    await t2.call("attach");
+    // a 2-segment block that this thread views, then frees
+    const [y] = (await a.call("alloc", { sizes: [6 * MiB] })) as number[];
+    const B = y - hdr;
+    assert.is(B % seg, 0, "a huge block starts one header after its run");
+    bytes(y, 8).fill(1); // our view: 2 segments at B
+    await a.call("free", { ptrs: [y] });
+    // worker t2 gets a 1-segment block at B; worker a a 1-segment block in the next segment
+    let x = 0, z = 0;
+    for (let i = 0; i < 64 && x === 0; i++) {
+      const [p] = (await t2.call("alloc", { sizes: [3 * MiB] })) as number[];
+      if (p - hdr === B) x = p;
+      else keepT.push(p);
+    }
+    assert.ok(x !== 0, "a 1-segment block landed where the 2-segment one was");
+    for (let i = 0; i < 64 && z === 0; i++) {
+      const [p] = (await a.call("alloc", { sizes: [3 * MiB] })) as number[];
+      if (p - hdr === B + seg) z = p;
+      else keepA.push(p);
+    }
+    assert.ok(z !== 0, "a's block landed in the segment after it");
+    await a.call("free", { ptrs: [x] }); // freed by another worker: t2, its owner, reaps it ... unless it is gone
+    const n0 = stats().workers;
+    watchWorker(t2.w);
+    await t2.w.terminate();
+    await t2.exited;
+    assert.is(await settled(n0 - 1), n0 - 1, "t2 released");
+    // the release freed x's run (1 segment): z's segment must still be a's
+    bytes(z, 8).fill(2); // threw "no block of ours": the release had freed 2 segments
+    const mine: number[] = [];
+    for (let i = 0; i < 8; i++) mine.push(malloc(3 * MiB));
+    for (const p of mine) assert.ok(p - hdr !== B + seg, "no new block over a's live block");
+    assert.is(bytes(z, 8)[0], 2, "a's block kept its contents");
+    for (const p of mine) free(p);
+    await a.call("free", { ptrs: [z, ...keepA] });
+    for (const p of keepT) free(p);
+    assert.ok(validate().ok);
+  } finally {
+    await a.w.terminate();
+    await t2.w.terminate();
+  }
+});
+
 t("item 10, across workers: a block another worker frees twice (undetected below level 3) is reported when the owner collects, never thrown from the owner's malloc, and no block is handed out twice (child process: a report makes validate().ok false for good)", () => {
   const c = runChild("cycle-child", [], { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" });
   assert.ok(c.status === 0 && c.result !== null, `cycle-child: ${describeChild(c)}`);
