@@ -197,7 +197,7 @@ export function mstressT(P: any, S: any, reps: number): any {
 /**
  * batch-fifo, batch-lifo, grow-shrink: the live set ramps from 0 to S.n blocks (malloc into
  * slots 0, 1, ..., n-1, sizes from S.sizes) and back to 0 (free slot S.order[0], S.order[1], ...),
- * over and over. op = one malloc and one free: a rep is two steps of the 2n-step cycle, and the
+ * over and over. op = one malloc+free pair: a rep is two steps of the 2n-step cycle, and the
  * phase (S.grow) and position (S.top, S.pos) carry across calls, so a call may stop mid-ramp.
  * Invariant: slots[0..top) are live while growing; while shrinking, a freed slot holds nil.
  */
@@ -215,7 +215,10 @@ export function rampT(P: any, S: any, reps: number): any {
         slots[top] = h;
         k = (k + 1) & 65535;
       }
-      if (top === n) (grow = false), (pos = 0);
+      if (top === n) {
+        grow = false;
+        pos = 0;
+      }
     } else {
       const end = steps < n - pos ? pos + steps : n;
       steps -= end - pos;
@@ -224,7 +227,10 @@ export function rampT(P: any, S: any, reps: number): any {
         free(slots[j]);
         slots[j] = NIL;
       }
-      if (pos === n) (grow = true), (top = 0);
+      if (pos === n) {
+        grow = true;
+        top = 0;
+      }
     }
   }
   S.k = k;
@@ -485,7 +491,7 @@ function ramp(id: string, kind: string, title: string, n: number, order: "fifo" 
     kind,
     title,
     cap: "malloc",
-    op: "malloc+free (one step up the ramp, one down)",
+    op: "malloc+free pair (a cycle of n mallocs, then n frees, is n ops)",
     opsPerRep: 1,
     hint: { workload: kind, liveBlocks: n, liveBytes: n * (4096 + 16) },
     template: rampT,

@@ -217,7 +217,10 @@ static void ramp(ramp_t *S, long reps) {
         slots[top] = h;
         k = (k + 1) & 65535;
       }
-      if (top == n) grow = 0, pos = 0;
+      if (top == n) {
+        grow = 0;
+        pos = 0;
+      }
     } else {
       uint32_t end = steps < (long)(n - pos) ? pos + (uint32_t)steps : n;
       steps -= end - pos;
@@ -226,7 +229,10 @@ static void ramp(ramp_t *S, long reps) {
         A_FREE(slots[j]);
         slots[j] = NULL;
       }
-      if (pos == n) grow = 1, top = 0;
+      if (pos == n) {
+        grow = 1;
+        top = 0;
+      }
     }
   }
   S->k = k;
