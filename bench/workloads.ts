@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any
 // The timed workloads. Every peer runs the same loop template; `fresh()` gives each
 // (workload, peer) its own copy so the JIT sees one allocator per loop.
 //
@@ -22,7 +23,6 @@ import {
 } from "./common.ts";
 import type { Capability, Handle, InstanceHint, Ops } from "./peers/types.ts";
 
-// deno-lint-ignore-file no-explicit-any
 
 // ---------------------------------------------------------------- loop templates
 
