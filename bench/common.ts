@@ -126,6 +126,7 @@ export const SEED_SIZES = 0x9e3779b9;
 export const SEED_INDEX = 0x85ebca6b;
 export const SEED_LARSON = 4141;
 export const SEED_STRESS = 0x7feb352d;
+export const SEED_ORDER = 0xc2b2ae35;
 
 /** Uniform sizes in [lo, hi], TABLE entries. */
 export function sizeTable(seed: number, lo: number, hi: number): Int32Array {
@@ -140,6 +141,20 @@ export function indexTable(seed: number, n: number): Int32Array {
   const r = xorshift32(seed);
   const t = new Int32Array(TABLE);
   for (let i = 0; i < TABLE; i++) t[i] = r() % n;
+  return t;
+}
+
+/** A random permutation of 0..n-1 (Fisher-Yates from the top, j = r() % (i + 1)). */
+export function permutation(seed: number, n: number): Int32Array {
+  const r = xorshift32(seed);
+  const t = new Int32Array(n);
+  for (let i = 0; i < n; i++) t[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = r() % (i + 1);
+    const x = t[i];
+    t[i] = t[j];
+    t[j] = x;
+  }
   return t;
 }
 

@@ -10,9 +10,9 @@
 //          --backend=ffi|buffer (tsmalloc rows)  --workers=N (worker workloads)
 import { do_not_optimize, measure } from "mitata";
 import { readFileSync } from "node:fs";
-import { cpuNs, fresh, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS } from "./common.ts";
+import { cpuNs, fresh, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, permutation, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS, SEED_ORDER } from "./common.ts";
 import { ALL_JS_ROWS, loadPeers, type Peer } from "./peers/index.ts";
-import { type Mode, workloads } from "./workloads.ts";
+import { GROW_BLOCKS, type Mode, workloads } from "./workloads.ts";
 import { pendingWorkerWorkloads, runWorkerWorkload, workerNa, workerWorkloads } from "./workers.ts";
 
 
@@ -142,7 +142,8 @@ async function main() {
         Object.assign(row, { status: "unavailable", reason: p.unavailable });
         continue;
       }
-      if (!p.caps.includes(w.cap)) {
+      // n/a: the peer lacks the capability, or declares the workload kind out of its reach
+      if (!p.caps.includes(w.cap) || p.na?.[w.kind]) {
         Object.assign(row, { status: "n/a", reason: p.na?.[w.kind] ?? p.na?.[w.cap] ?? `no ${w.cap}` });
         continue;
       }
@@ -288,6 +289,7 @@ async function main() {
       index1000: tableSum(indexTable(SEED_INDEX, 1000)),
       larsonSizes: tableSum(sizeTable(SEED_LARSON, 8, 999)),
       stress: tableSum(randomTable(SEED_STRESS)),
+      growShrinkOrder: tableSum(permutation(SEED_ORDER, GROW_BLOCKS)),
     },
     peers: peers.map((p) => ({ id: p.id, label: p.label, version: p.version, unavailable: p.unavailable, na: p.na, info: p.info })),
     workloads: [...wls, ...wwls].map((w) => ({ id: w.id, kind: w.kind, title: w.title, op: w.op, opsPerRep: w.opsPerRep, note: w.note })),

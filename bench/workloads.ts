@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any
 // The timed workloads. Every peer runs the same loop template; `fresh()` gives each
 // (workload, peer) its own copy so the JIT sees one allocator per loop.
 //
@@ -9,9 +10,11 @@
 // The loops mirror bench/native/bench.c line for line (same tables, same seeds).
 import {
   indexTable,
+  permutation,
   randomTable,
   SEED_INDEX,
   SEED_LARSON,
+  SEED_ORDER,
   SEED_SIZES,
   SEED_STRESS,
   sizeTable,
@@ -20,7 +23,6 @@ import {
 } from "./common.ts";
 import type { Capability, Handle, InstanceHint, Ops } from "./peers/types.ts";
 
-// deno-lint-ignore-file no-explicit-any
 
 // ---------------------------------------------------------------- loop templates
 
@@ -192,11 +194,80 @@ export function mstressT(P: any, S: any, reps: number): any {
   return transfer[k % 1000];
 }
 
+/**
+ * batch-fifo, batch-lifo, grow-shrink: the live set ramps from 0 to S.n blocks (malloc into
+ * slots 0, 1, ..., n-1, sizes from S.sizes) and back to 0 (free slot S.order[0], S.order[1], ...),
+ * over and over. op = one malloc+free pair: a rep is two steps of the 2n-step cycle, and the
+ * phase (S.grow) and position (S.top, S.pos) carry across calls, so a call may stop mid-ramp.
+ * Invariant: slots[0..top) are live while growing; while shrinking, a freed slot holds nil.
+ */
+export function rampT(P: any, S: any, reps: number): any {
+  const malloc = P.malloc, free = P.free, slots = S.slots, sizes = S.sizes, order = S.order, n = S.n, NIL = P.nil;
+  let k = S.k, top = S.top, pos = S.pos, grow = S.grow, fail = 0;
+  let steps = 2 * reps;
+  while (steps > 0) {
+    if (grow) {
+      const end = steps < n - top ? top + steps : n;
+      steps -= end - top;
+      for (; top < end; top++) {
+        const h = malloc(sizes[k]);
+        if (!h) fail++;
+        slots[top] = h;
+        k = (k + 1) & 65535;
+      }
+      if (top === n) {
+        grow = false;
+        pos = 0;
+      }
+    } else {
+      const end = steps < n - pos ? pos + steps : n;
+      steps -= end - pos;
+      for (; pos < end; pos++) {
+        const j = order[pos];
+        free(slots[j]);
+        slots[j] = NIL;
+      }
+      if (pos === n) {
+        grow = true;
+        top = 0;
+      }
+    }
+  }
+  S.k = k;
+  S.top = top;
+  S.pos = pos;
+  S.grow = grow;
+  S.fail += fail;
+  return slots[n - 1];
+}
+
+/**
+ * queue: a FIFO ring of S.n live blocks. op = malloc a block at the tail, then free the oldest
+ * (the slot the new block takes): every block dies in allocation order, n ops after its birth.
+ */
+export function queueT(P: any, S: any, reps: number): any {
+  const malloc = P.malloc, free = P.free, ring = S.slots, sizes = S.sizes, n = S.n;
+  let k = S.k, head = S.head, fail = 0;
+  for (let i = 0; i < reps; i++) {
+    const h = malloc(sizes[k]);
+    if (!h) fail++;
+    const old = ring[head];
+    ring[head] = h;
+    free(old);
+    if (++head === n) head = 0;
+    k = (k + 1) & 65535;
+  }
+  S.k = k;
+  S.head = head;
+  S.fail += fail;
+  return ring[head];
+}
+
 // ---------------------------------------------------------------- workload specs
 
 export interface Workload {
   id: string; // stable key: pairs-64, mixed-100000, ...
-  kind: string; // pairs | mixed | realloc | aligned | calloc | larson | glibc-simple | mstress
+  kind: string; // pairs | mixed | realloc | aligned | calloc | larson | glibc-simple | mstress | batch | queue | grow-shrink
   title: string;
   cap: Capability;
   op: string; // what one "op" is
@@ -403,6 +474,91 @@ function mstress(): Workload {
   };
 }
 
+/** Block counts of the extra allocation patterns (issue 15); the same in quick and full mode and in bench.c. */
+export const BATCH_BLOCKS = 10_000, QUEUE_BLOCKS = 10_000, GROW_BLOCKS = 100_000;
+
+/** The free order of a ramp: allocation order, its reverse, or a random permutation. */
+function rampOrder(order: "fifo" | "lifo" | "random", n: number): Int32Array {
+  if (order === "random") return permutation(SEED_ORDER, n);
+  const t = new Int32Array(n);
+  for (let i = 0; i < n; i++) t[i] = order === "fifo" ? i : n - 1 - i;
+  return t;
+}
+
+function ramp(id: string, kind: string, title: string, n: number, order: "fifo" | "lifo" | "random", note: string): Workload {
+  return {
+    id,
+    kind,
+    title,
+    cap: "malloc",
+    op: "malloc+free pair (a cycle of n mallocs, then n frees, is n ops)",
+    opsPerRep: 1,
+    hint: { workload: kind, liveBlocks: n, liveBytes: n * (4096 + 16) },
+    template: rampT,
+    setup(P: Ops) {
+      const S = {
+        slots: new Array(n).fill(P.nil),
+        sizes: sizeRepr(P, sizeTable(SEED_SIZES, 8, 4096)),
+        order: rampOrder(order, n),
+        n,
+        k: 0,
+        top: 0,
+        pos: 0,
+        grow: true,
+        fail: 0,
+      };
+      rampT(P, S, n); // one whole cycle untimed: the timed calls start from a warm heap (as bench.c)
+      return S;
+    },
+    params: () => [],
+    teardown(P, S) {
+      freeSlots(P, S.slots);
+      S.slots = null;
+    },
+    note,
+  };
+}
+
+function queue(n: number): Workload {
+  return {
+    id: "queue",
+    kind: "queue",
+    title: `queue (FIFO ring, ${n.toLocaleString("en-US")} live, 8 B-4 KiB)`,
+    cap: "malloc",
+    op: "malloc at the tail + free the oldest",
+    opsPerRep: 1,
+    hint: { workload: "queue", liveBlocks: n + 1, liveBytes: (n + 1) * (4096 + 16) },
+    template: queueT,
+    setup(P: Ops) {
+      const S = { slots: new Array(n).fill(P.nil), sizes: sizeRepr(P, sizeTable(SEED_SIZES, 8, 4096)), n, k: 0, head: 0, fail: 0 };
+      const malloc = P.malloc, slots = S.slots, sizes = S.sizes;
+      for (let i = 0; i < n; i++) {
+        slots[i] = malloc(sizes[S.k]);
+        if (!slots[i]) S.fail++;
+        S.k = (S.k + 1) & 65535;
+      }
+      return S;
+    },
+    params: () => [],
+    teardown(P, S) {
+      freeSlots(P, S.slots);
+      S.slots = null;
+    },
+    note: `single-thread producer/consumer: each block is freed ${n.toLocaleString("en-US")} ops after its malloc, in allocation order, as in a message queue; sizes from the mixed table`,
+  };
+}
+
+/** The extra allocation patterns of issue 15: batches freed FIFO and LIFO, a queue, a live set that grows and shrinks. */
+function patterns(): Workload[] {
+  const b = BATCH_BLOCKS.toLocaleString("en-US"), g = GROW_BLOCKS.toLocaleString("en-US");
+  return [
+    ramp("batch-fifo", "batch", `batch FIFO (${b} blocks of 8 B-4 KiB, freed in allocation order)`, BATCH_BLOCKS, "fifo", `a batch holds about 20 MiB, hundreds of pages; sizes from the mixed table`),
+    ramp("batch-lifo", "batch", `batch LIFO (${b} blocks of 8 B-4 KiB, freed in reverse order)`, BATCH_BLOCKS, "lifo", `as batch-fifo, the newest block freed first`),
+    queue(QUEUE_BLOCKS),
+    ramp("grow-shrink", "grow-shrink", `grow-shrink (0 -> ${g} live blocks of 8 B-4 KiB -> 0)`, GROW_BLOCKS, "random", `about 200 MiB live at the peak; freed in a random order (one fixed permutation), so most pages empty only near the end of the ramp down`),
+  ];
+}
+
 export type Mode = "quick" | "full";
 
 export function workloads(mode: Mode): Workload[] {
@@ -418,6 +574,7 @@ export function workloads(mode: Mode): Workload[] {
     churn("larson", "larson-style churn (1 worker, 5,000 slots, 8-999 B)", 5000, 8, 999, true),
     glibcSimple(),
     mstress(),
+    ...patterns(),
   ];
 }
 

@@ -44,6 +44,11 @@
 #define SEED_INDEX 0x85ebca6bu
 #define SEED_LARSON 4141u
 #define SEED_STRESS 0x7feb352du
+#define SEED_ORDER 0xc2b2ae35u
+/* the extra allocation patterns (issue 15), as in bench/workloads.ts */
+#define BATCH_BLOCKS 10000
+#define QUEUE_BLOCKS 10000
+#define GROW_BLOCKS 100000
 
 static inline void escape(void *p) { __asm__ volatile("" : : "g"(p) : "memory"); }
 
@@ -81,11 +86,23 @@ static void random_table(uint32_t *t, uint32_t seed) {
   rng_t r = rng(seed);
   for (int i = 0; i < TABLE; i++) t[i] = xs32(&r);
 }
-static uint32_t table_sum(const uint32_t *t) {
+/* a random permutation of 0..n-1 (Fisher-Yates from the top, j = r() % (i + 1)) */
+static void permutation(uint32_t *t, uint32_t seed, uint32_t n) {
+  rng_t r = rng(seed);
+  for (uint32_t i = 0; i < n; i++) t[i] = i;
+  for (uint32_t i = n - 1; i > 0; i--) {
+    uint32_t j = xs32(&r) % (i + 1);
+    uint32_t x = t[i];
+    t[i] = t[j];
+    t[j] = x;
+  }
+}
+static uint32_t table_sum_n(const uint32_t *t, long n) {
   uint32_t s = 0;
-  for (int i = 0; i < TABLE; i++) s = s * 31u + t[i];
+  for (long i = 0; i < n; i++) s = s * 31u + t[i];
   return s;
 }
+static uint32_t table_sum(const uint32_t *t) { return table_sum_n(t, TABLE); }
 
 static long fails = 0;
 static void *ring[64];
@@ -171,6 +188,82 @@ static void glibc_simple(long reps) {
           for (int i = n - 1; i >= half; i--) A_FREE(arr[i]);
         }
       }
+}
+
+/* batch-fifo, batch-lifo, grow-shrink: the live set ramps 0 -> n (malloc into slots 0..n-1)
+   -> 0 (free slot order[0], order[1], ...), over and over; a rep is two steps of the cycle
+   (one malloc and one free), the phase and position carry across calls. */
+typedef struct {
+  void **slots;
+  uint32_t *sizes, *order;
+  uint32_t n, k, top, pos;
+  int grow;
+} ramp_t;
+
+static void ramp(ramp_t *S, long reps) {
+  void **slots = S->slots;
+  const uint32_t *sizes = S->sizes, *order = S->order;
+  uint32_t n = S->n, k = S->k, top = S->top, pos = S->pos;
+  int grow = S->grow;
+  long steps = 2 * reps;
+  while (steps > 0) {
+    if (grow) {
+      uint32_t end = steps < (long)(n - top) ? top + (uint32_t)steps : n;
+      steps -= end - top;
+      for (; top < end; top++) {
+        void *h = A_MALLOC(sizes[k]);
+        if (!h) fails++;
+        escape(h);
+        slots[top] = h;
+        k = (k + 1) & 65535;
+      }
+      if (top == n) {
+        grow = 0;
+        pos = 0;
+      }
+    } else {
+      uint32_t end = steps < (long)(n - pos) ? pos + (uint32_t)steps : n;
+      steps -= end - pos;
+      for (; pos < end; pos++) {
+        uint32_t j = order[pos];
+        A_FREE(slots[j]);
+        slots[j] = NULL;
+      }
+      if (pos == n) {
+        grow = 1;
+        top = 0;
+      }
+    }
+  }
+  S->k = k;
+  S->top = top;
+  S->pos = pos;
+  S->grow = grow;
+}
+
+/* queue: a FIFO ring of n live blocks; op = malloc at the tail, free the oldest */
+typedef struct {
+  void **slots;
+  uint32_t *sizes;
+  uint32_t n, k, head;
+} queue_t;
+
+static void queue(queue_t *S, long reps) {
+  void **ring = S->slots;
+  const uint32_t *sizes = S->sizes;
+  uint32_t n = S->n, k = S->k, head = S->head;
+  for (long i = 0; i < reps; i++) {
+    void *h = A_MALLOC(sizes[k]);
+    if (!h) fails++;
+    escape(h);
+    void *old = ring[head];
+    ring[head] = h;
+    A_FREE(old);
+    if (++head == n) head = 0;
+    k = (k + 1) & 65535;
+  }
+  S->k = k;
+  S->head = head;
 }
 
 #define STRESS_SCALE 50
@@ -291,6 +384,46 @@ static void w_aligned(void *c, long r) { (void)c; aligned(r, g_n, g_a); }
 static void w_calloc(void *c, long r) { (void)c; callocs(r, 1, 4096); }
 static void w_glibc(void *c, long r) { (void)c; glibc_simple(r); }
 static void w_stress(void *c, long r) { mstress((stress_t *)c, r); }
+static void w_ramp(void *c, long r) { ramp((ramp_t *)c, r); }
+static void w_queue(void *c, long r) { queue((queue_t *)c, r); }
+
+/* order: 0 = allocation order (FIFO), 1 = reverse (LIFO), 2 = random permutation */
+static void run_ramp(const char *id, uint32_t n, int order) {
+  ramp_t S = {0};
+  S.n = n;
+  S.grow = 1;
+  S.slots = calloc(n, sizeof(void *));
+  S.sizes = malloc(TABLE * 4);
+  S.order = malloc(n * sizeof(uint32_t));
+  size_table(S.sizes, SEED_SIZES, 8, 4096);
+  if (order == 2) permutation(S.order, SEED_ORDER, n);
+  else
+    for (uint32_t i = 0; i < n; i++) S.order[i] = order == 0 ? i : n - 1 - i;
+  ramp(&S, n); /* one whole cycle untimed: the timed calls start from a warm heap */
+  measure(id, w_ramp, &S, 1);
+  for (uint32_t i = 0; i < n; i++)
+    if (S.slots[i]) A_FREE(S.slots[i]);
+  free(S.slots);
+  free(S.sizes);
+  free(S.order);
+}
+
+static void run_queue(const char *id, uint32_t n) {
+  queue_t S = {0};
+  S.n = n;
+  S.slots = calloc(n, sizeof(void *));
+  S.sizes = malloc(TABLE * 4);
+  size_table(S.sizes, SEED_SIZES, 8, 4096);
+  for (uint32_t i = 0; i < n; i++) {
+    S.slots[i] = A_MALLOC(S.sizes[S.k]);
+    if (!S.slots[i]) fails++;
+    S.k = (S.k + 1) & 65535;
+  }
+  measure(id, w_queue, &S, 1);
+  for (uint32_t i = 0; i < n; i++) A_FREE(S.slots[i]);
+  free(S.slots);
+  free(S.sizes);
+}
 
 static void run_churn(const char *id, long live, uint32_t lo, uint32_t hi, int larson) {
   churn_t S;
@@ -368,6 +501,10 @@ static void speed(int full) {
   free(S->data);
   free(S->retained);
   free(S);
+  run_ramp("batch-fifo", BATCH_BLOCKS, 0);
+  run_ramp("batch-lifo", BATCH_BLOCKS, 1);
+  run_queue("queue", QUEUE_BLOCKS);
+  run_ramp("grow-shrink", GROW_BLOCKS, 2);
 }
 
 /* ------------------------------------------------------------------ memory */
@@ -460,13 +597,17 @@ int main(int argc, char **argv) {
   random_table(t, SEED_STRESS);
   uint32_t s4 = table_sum(t);
   free(t);
+  uint32_t *perm = malloc(GROW_BLOCKS * sizeof(uint32_t));
+  permutation(perm, SEED_ORDER, GROW_BLOCKS);
+  uint32_t s5 = table_sum_n(perm, GROW_BLOCKS);
+  free(perm);
 #ifdef USE_MIMALLOC
   int ver = mi_version();
 #else
   int ver = 0;
 #endif
-  printf("{\"allocator\": \"%s\", \"mode\": \"%s\", \"miVersion\": %d,\n \"tables\": {\"sizes\": %u, \"index1000\": %u, \"larsonSizes\": %u, \"stress\": %u},\n \"results\": [",
-         A_NAME, full ? "full" : "quick", ver, s1, s2, s3, s4);
+  printf("{\"allocator\": \"%s\", \"mode\": \"%s\", \"miVersion\": %d,\n \"tables\": {\"sizes\": %u, \"index1000\": %u, \"larsonSizes\": %u, \"stress\": %u, \"growShrinkOrder\": %u},\n \"results\": [",
+         A_NAME, full ? "full" : "quick", ver, s1, s2, s3, s4, s5);
   speed(full);
   printf("\n]}\n");
   return 0;

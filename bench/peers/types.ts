@@ -46,7 +46,7 @@ export interface Peer {
   unavailable?: string;
   /** Version or provenance string. */
   version?: string;
-  /** Workloads this peer cannot express, with the reason (e.g. no aligned API). */
+  /** Capabilities or workload kinds this peer cannot run, with the reason (e.g. no aligned API); a kind listed here is n/a even with the capability. */
   na?: Record<string, string>;
   caps: Capability[];
   instance(hint: InstanceHint): Ops;
