@@ -93,6 +93,8 @@ export class Arena {
   private declare readonly segMap: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
   private declare readonly freedAt: Float64Array;
+  /** No free segment is purged before this time (ms, ctx.now()): see release. */
+  private holdUntil = 0;
   /** Lowest word that may hold a clean free segment (search hint). */
   private hint = 0;
 
@@ -301,6 +303,11 @@ export class Arena {
       if (this.committedOf(k) > 0 && this.setBit(this.dirty, k)) Atomics.add(m, this.meta + A_DIRTY, 1);
       this.freedAt[k] = now;
     }
+    // mimalloc's arena schedule (mi_arena_schedule_purge): a release while others wait pushes
+    // the purge of all of them back a little (a series of releases: the program is shrinking
+    // and may grow again), never past one purge delay from now
+    const delay = ctx.options.purgeDelay * ctx.options.arenaPurgeMult;
+    this.holdUntil = this.holdUntil > now ? Math.min(this.holdUntil + ARENA_PURGE_EXTEND, now + delay) : now + delay;
     Atomics.sub(m, this.meta + A_USED, n);
     this.unclaimRun(i, n);
     if (i >>> 5 < this.hint) this.hint = i >>> 5;
@@ -323,7 +330,7 @@ export class Arena {
     let runCommitted = 0;
     for (let i = 0; i <= this.segCount; i++) {
       const take = i < this.segCount && (this.isDirty(i) || (decommit && this.bit(this.reset, i))) && !this.isUsed(i) &&
-        (force || now - this.freedAt[i] >= delay) && this.tryClaimRun(i, 1);
+        (force || (now - this.freedAt[i] >= delay && now >= this.holdUntil)) && this.tryClaimRun(i, 1);
       if (take) {
         if (runStart < 0) runStart = i;
         runCommitted += this.committedOf(i);
@@ -363,9 +370,12 @@ export class Arena {
     for (let i = 0; i < this.segCount; i++) {
       if (this.isDirty(i) && !this.isUsed(i) && this.freedAt[i] + delay < t) t = this.freedAt[i] + delay;
     }
-    return t;
+    return t === Infinity ? t : Math.max(t, this.holdUntil);
   }
 }
+
+/** ms a released segment pushes back the arena's pending purges (mimalloc: 10 ms). */
+const ARENA_PURGE_EXTEND = 10;
 
 /** Rounds up to whole OS pages. */
 function metaSizeFor(segCount: number): number {

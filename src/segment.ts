@@ -267,13 +267,24 @@ export function releasePage(pr: PageRef): void {
     purgePages(ref, ctx.options.purgeDecommits, false);
     return;
   }
+  // mimalloc's schedule (mi_segment_schedule_purge): the first freed slot sets the deadline;
+  // each further one pushes it back a little, so a series of frees (a live set shrinking,
+  // then growing again) does not purge pages the program is about to reuse
+  const now = ctx.now();
   if (ref.purgeDue === 0) {
-    ref.purgeDue = ctx.now() + delay;
+    ref.purgeDue = now + delay;
     pending.add(ref);
     schedulePurge(ref.purgeDue);
+  } else if (ref.purgeDue > now) {
+    // (bounded: a page waits at most as long as a free segment does)
+    ref.purgeDue = Math.min(ref.purgeDue + PURGE_EXTEND_DELAY, now + delay * ctx.options.arenaPurgeMult);
   }
+  else if (ref.purgeDue + PURGE_EXTEND_DELAY > now) ref.purgeDue = now + PURGE_EXTEND_DELAY;
   maybePurge();
 }
+
+/** ms a freed page slot pushes back its segment's pending purge (mimalloc's purge_extend_delay). */
+const PURGE_EXTEND_DELAY = 1;
 
 /**
  * Purges slices of free page slots of a live segment, one OS call per run of adjacent

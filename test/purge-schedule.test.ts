@@ -1,0 +1,83 @@
+// When freed memory is purged (issue 15: a live set that shrinks and grows again must not
+// fault its pages back in on every cycle). mimalloc's schedule: the first freed page slot of
+// a segment sets its purge deadline (purgeDelay) and each further one pushes it back by
+// 1 ms; a segment released to its arena while others wait pushes the arena's purges back by
+// 10 ms; neither beyond one delay from now. The clock is ctx.now, replaced here by a fake one,
+// so nothing depends on how fast this machine runs.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { collect, getOption, Heap, setOption, stats } from "../mod.ts";
+import { ctx } from "../src/context.ts";
+
+const t = suite("purge-schedule");
+const MiB = 1024 * 1024;
+
+function withClock(f: (advance: (ms: number) => void) => void): void {
+  const real = ctx.now, delay0 = getOption("purgeDelay"), mult0 = getOption("arenaPurgeMult");
+  let now = real() + 1e7;
+  ctx.now = () => now;
+  try {
+    setOption("purgeDelay", 10);
+    setOption("arenaPurgeMult", 10);
+    collect(); // whatever was due before is purged now
+    f((ms) => (now += ms));
+  } finally {
+    ctx.now = real;
+    setOption("purgeDelay", delay0);
+    setOption("arenaPurgeMult", mult0);
+    collect();
+  }
+}
+
+t("free page slots: a series of frees pushes the segment's purge back (mimalloc's purge_extend_delay); it happens once they stop", () => {
+  withClock((advance) => {
+    const h = Heap.create();
+    const keep = h.malloc(100); // a page of another class keeps the segment live
+    const a = Array.from({ length: 300 }, () => h.malloc(1000));
+    const b = Array.from({ length: 300 }, () => h.malloc(1000));
+    for (const p of a) h.free(p);
+    collect(); // a's pages go back to the segment: due in 10 ms
+    const p1 = stats().pendingPurge;
+    assert.ok(p1 >= 64 * 1024, `a's page slots wait to be purged (${p1})`);
+    advance(9);
+    for (const p of b) h.free(p);
+    collect(); // more page slots of the same segment: the deadline moves
+    const p2 = stats().pendingPurge;
+    assert.ok(p2 > p1, `b's page slots wait too (${p1} -> ${p2})`);
+    advance(1.5); // 10.5 ms after a's pages were freed
+    collect();
+    assert.is(stats().pendingPurge, p2, "not purged 10 ms after the first free: the frees that followed pushed it back");
+    advance(20);
+    collect();
+    assert.ok(stats().pendingPurge <= p2 - p1, `purged once the series stopped (${p2} -> ${stats().pendingPurge})`);
+    h.free(keep);
+    h.destroy();
+  });
+});
+
+t("free segments: a release while others wait pushes the arena's purge back (mimalloc: 10 ms), never beyond one delay", () => {
+  withClock((advance) => {
+    const h = Heap.create();
+    // 1 MiB blocks: three to a segment (doc/PERFORMANCE.md); two groups of whole segments
+    const a = Array.from({ length: 6 }, () => h.malloc(1 * MiB));
+    const b = Array.from({ length: 6 }, () => h.malloc(1 * MiB));
+    for (const p of a) h.free(p);
+    collect(); // a's segments go back to the arena: due in 100 ms
+    const p1 = stats().pendingPurge;
+    assert.ok(p1 >= 2 * 4 * MiB, `a's segments wait to be purged (${p1})`);
+    advance(60);
+    for (const p of b) h.free(p);
+    collect();
+    const p2 = stats().pendingPurge;
+    assert.ok(p2 > p1, `b's segments wait too (${p1} -> ${p2})`);
+    advance(45); // 105 ms after a's release
+    collect();
+    assert.is(stats().pendingPurge, p2, "a's segments were not purged after their 100 ms: b's release pushed the arena's purge back");
+    advance(60); // 100 ms after b's release: nothing waits longer than one delay
+    collect();
+    assert.ok(stats().pendingPurge < p1, `all purged one delay after the last release (${p2} -> ${stats().pendingPurge})`);
+    h.destroy();
+  });
+});
+
+t.run();
