@@ -272,7 +272,8 @@ export function freeHuge(pr: PageRef): void {
   if (run !== undefined) {
     runs.delete(r);
     const kids = r.parent!.children!;
-    kids.splice(kids.indexOf(r), 1);
+    const i = kids.indexOf(r);
+    if (i >= 0) kids.splice(i, 1); // (splice(-1) would drop another region's view)
     run.arena.release(run.idx, run.n);
     schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
     return;

@@ -243,11 +243,7 @@ function freeForeignHuge(pr: PageRef): void {
   if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) throw new DoubleFreeError(pr.base + m[pr.pg + 7]);
   // the owner reaps it; an owner that is gone cannot: then whoever claims the run frees it
   if (r0(m) === 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) releaseForeignRun(pr.r, arenaOfRegion(pr.r));
-  else if (pr.r.parent !== null) {
-    const kids = pr.r.parent.children!;
-    const i = kids.indexOf(pr.r);
-    if (i >= 0) kids.splice(i, 1); // our view of it: the block is gone for us
-  }
+  else dropStaleForeignRun(pr.r); // our view of it: the block is gone for us (never an own run)
 }
 function r0(m: Int32Array): number {
   return Atomics.load(m, S_OWNER);
