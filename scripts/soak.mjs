@@ -11,6 +11,8 @@
 //   TSMALLOC_SOAK_REPLACE_SECONDS=30  every so often one worker leaves (alternately detach() and
 //                                     terminate() + watchWorker) and a fresh one attaches
 //   TSMALLOC_SOAK_TOLERANCE=0.10      see "flat" below
+//   TSMALLOC_SOAK_MIX=huge            one block in five huge (2-12 MB): races between huge frees
+//                                     and their owners' reaping (e.g. 2 minutes, replace every 2 s)
 //
 // "Flat": the first max(1, 20% of the samples) are warm-up. For each of RSS, reserved and
 // committed, let W be its maximum over the warm-up samples; the run passes when every later
@@ -30,6 +32,7 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 const self = fileURLToPath(import.meta.url);
 const root = resolve(dirname(self), "..");
 const MiB = 1024 * 1024;
+const HUGE_MIX = process.env.TSMALLOC_SOAK_MIX === "huge";
 const num = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? Number(process.env[k]) : d);
 
 if (isMainThread && !process.argv.includes("--child")) await launch();
@@ -105,7 +108,10 @@ function churn(lib, st, ops, tr, bad) {
     }
     const r = (x >>> 4) & 1023;
     // mostly small, some medium and large, rarely huge (> 32 MiB class: 1..5 MiB here is large/huge mix)
-    const size = r < 900 ? 16 + (x >>> 14) % 1000 : r < 1010 ? 1024 + (x >>> 12) % 60000 : r < 1022 ? 65536 + (x >>> 8) % 1_000_000 : 1_000_000 + (x >>> 8) % 4_000_000;
+    // TSMALLOC_SOAK_MIX=huge: 20% huge blocks (2-12 MB), the mix that found a huge run released twice in seconds
+    const size = HUGE_MIX
+      ? (r < 700 ? 16 + (x >>> 14) % 1000 : r < 800 ? 65536 + (x >>> 8) % 1_000_000 : 2_100_000 + (x >>> 8) % 10_000_000)
+      : r < 900 ? 16 + (x >>> 14) % 1000 : r < 1010 ? 1024 + (x >>> 12) % 60000 : r < 1022 ? 65536 + (x >>> 8) % 1_000_000 : 1_000_000 + (x >>> 8) % 4_000_000;
     const p = lib.malloc(size);
     if (p === 0) throw new Error(`malloc(${size}) returned 0`);
     stamp(lib, p);
@@ -172,7 +178,7 @@ async function soakMain() {
   let workersStarted = 0, detaches = 0, terminates = 0;
 
   function startWorker() {
-    const ring = new SharedArrayBuffer(4096 * 8);
+    const ring = new SharedArrayBuffer((HUGE_MIX ? 256 : 4096) * 8);
     const w = new Worker(new URL(import.meta.url), {
       workerData: { handle, transfer, bad, stop, seed: nextSeed++ * 2654435761, ring },
     });
@@ -193,7 +199,7 @@ async function soakMain() {
   for (let i = 0; i < nWorkers; i++) ws.push(startWorker());
   await Promise.all(ws.map((x) => x.ready));
 
-  const mainSt = { seed: 0x9e3779b9 | 0, ring: new Float64Array(4096) };
+  const mainSt = { seed: 0x9e3779b9 | 0, ring: new Float64Array(HUGE_MIX ? 256 : 4096) };
   const t0 = Date.now();
   const end = t0 + minutes * 60_000;
   let nextSample = t0 + sampleMs;

@@ -262,12 +262,27 @@ export function resizeHuge(pr: PageRef, size: number): boolean {
   return true;
 }
 
+/**
+ * Clears a freed huge block's header. The owner word becomes OWNER_RELEASED first, never 0:
+ * 0 means "abandoned, its owner left", and another worker whose free of this block raced
+ * with the owner's reaping would otherwise take the zeroed word for that and release the
+ * run a second time (found by the soak: a run released twice, its segments handed out again).
+ */
+function clearHeader(m: Int32Array): void {
+  Atomics.store(m, S_OWNER, OWNER_RELEASED);
+  m.fill(0, 0, S_OWNER);
+  m.fill(0, S_OWNER + 1, S_PAGES + PAGE_WORDS);
+}
+
+/** S_OWNER of a huge run's header once the block is freed (no worker's tag, not "abandoned"). */
+export const OWNER_RELEASED = -1;
+
 /** Frees a huge block: its segment run goes back to its arena, or its mapping to the cache. */
 export function freeHuge(pr: PageRef): void {
   const r = pr.r;
   unguardHuge(r);
   addHuge(-hugeSize(r));
-  r.i32.fill(0, 0, S_PAGES + PAGE_WORDS);
+  clearHeader(r.i32);
   const run = runs.get(r);
   if (run !== undefined) {
     runs.delete(r);
@@ -351,7 +366,7 @@ export function releaseForeignRun(r: Region, arena: Arena): void {
   const run = arena.hugeRunAt(idx);
   dropStaleForeignRun(r);
   if (run === null || run.idx !== idx) throw new Error(`tsmalloc: internal: no huge run starts at segment ${idx} of arena ${arena.id}`);
-  r.i32.fill(0, 0, S_PAGES + PAGE_WORDS);
+  clearHeader(r.i32);
   arena.release(idx, run.n);
   schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
 }

@@ -314,8 +314,8 @@ function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean 
 /** Abandons a huge run (owner 0); frees it at once when another worker already freed the block. */
 function abandonHuge(hr: Region, expectOwner: number): void {
   const m = hr.i32;
-  Atomics.store(m, S_PAGES + P_OWNER, 0);
   if (Atomics.compareExchange(m, S_OWNER, expectOwner, 0) !== expectOwner) return;
+  Atomics.store(m, S_PAGES + P_OWNER, 0);
   if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) {
     releaseForeignRun(hr, arenaOfRegion(hr));
   }

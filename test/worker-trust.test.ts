@@ -357,6 +357,49 @@ t("releasing a terminated worker whose huge block another worker freed: the run'
   }
 });
 
+t("huge blocks traded between busy workers and the main thread for 2 s: an owner reaping a block another worker just freed never lets that worker release the run too (found by the soak: a run released twice, 'no block of ours' / 'no huge run starts at segment')", async () => {
+  workerHandle();
+  const transfer = new SharedArrayBuffer(16 * 8);
+  const tr = new BigInt64Array(transfer);
+  const counter = new Int32Array(new SharedArrayBuffer(12)); // loops, corrupt blocks seen, stop
+  const ws = await Promise.all([start(), start()]);
+  let corrupt = 0, errors = "";
+  for (const w of ws) w.w.on("error", (e) => (errors += ` ${e}`));
+  try {
+    for (const w of ws) await w.call("attach");
+    await Promise.all(ws.map((w, i) => w.call("busy", { transfer, counter: counter.buffer, seed: 7 + i * 31, huge: true })));
+    const until = Date.now() + 2000;
+    for (let k = 0; Date.now() < until; k++) {
+      const p = malloc(k % 3 === 0 ? 2_100_000 + (k * 7919) % 6_000_000 : 64 + (k % 500));
+      stamp(p);
+      const old = Atomics.exchange(tr, k % tr.length, BigInt(p));
+      if (old !== 0n) {
+        if (!stamped(Number(old))) corrupt++;
+        free(Number(old));
+      }
+      if ((k & 63) === 0) await sleep(0);
+    }
+    // the busy loops end at the stop word; each replies "stopped", or the error that ended it
+    const finals = ws.map((w) => new Promise<{ ok: boolean; value?: unknown; error?: string }>((res) => w.w.once("message", res)));
+    Atomics.store(counter, 2, 1);
+    for (const f of await Promise.all(finals)) if (!f.ok || f.value !== "stopped") errors += ` ${f.error ?? JSON.stringify(f)}`;
+  } finally {
+    Atomics.store(counter, 2, 1);
+    await Promise.all(ws.map((w) => w.w.terminate()));
+  }
+  for (let k = 0; k < tr.length; k++) {
+    const old = Atomics.exchange(tr, k, 0n);
+    if (old !== 0n) {
+      if (!stamped(Number(old))) corrupt++;
+      free(Number(old));
+    }
+  }
+  assert.is(errors, "", "no worker failed");
+  assert.ok(counter[0] > 100, `the workers were busy (${counter[0]} loops)`);
+  assert.is(corrupt + counter[1], 0, "no block overwritten");
+  assertHealthy("after the huge trades");
+});
+
 t("item 10, across workers: a block another worker frees twice (undetected below level 3) is reported when the owner collects, never thrown from the owner's malloc, and no block is handed out twice (child process: a report makes validate().ok false for good)", () => {
   const c = runChild("cycle-child", [], { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" });
   assert.ok(c.status === 0 && c.result !== null, `cycle-child: ${describeChild(c)}`);
