@@ -84,11 +84,13 @@ export const located = { off: 0 };
  * block. Throws InvalidPointerError for anything else; a free block of a live page is left
  * to the caller (double-free checks).
  */
-export function locate(p: number, op: string): PageRef {
+export function locate(p: number, op: string, again = 0): PageRef {
+  // (again: lookups after the shared allocator learned something; each one learns more, bounded anyway)
+  if (again > 8) throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated (lookup did not settle)`);
   const r = ctx.regions.find(p);
   if (r === null) {
     // shared allocator: an arena another worker reserved since we last looked
-    if (sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op);
+    if (sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op, again + 1);
     throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated`);
   }
   const m = r.i32;
@@ -96,12 +98,15 @@ export function locate(p: number, op: string): PageRef {
   if (r.kind === RegionKind.Huge) {
     // the header is in the block's first segment, before the block: never user data
     const start = m[S_PAGES + P_START];
-    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || (Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 || staleForeignView(r)) {
+    if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || staleForeignView(r)) {
       // another worker's huge block this worker saw once: its segments may hold something else now
-      if (dropStaleForeignRun(r)) return locate(p, op);
+      if (dropStaleForeignRun(r)) return locate(p, op, again + 1);
       // (the header says so, at every level)
-      throw op === "free" || op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: block was already freed`);
+      throw alreadyFreed(p, op);
     }
+    // freed by another worker, its owner has not reaped it yet: our view is current (a retry
+    // would adopt the same run again, forever)
+    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw alreadyFreed(p, op);
     if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a huge block)`);
     located.off = off;
     return r.pages[0]!;
@@ -111,7 +116,7 @@ export function locate(p: number, op: string): PageRef {
   const shift = Atomics.load(m, r.segMap + seg / SEGMENT_SIZE); // the segment map (arena.ts)
   if (shift <= 0) {
     // shared allocator: a huge block another worker carved from this arena
-    if (shift !== SEGMAP_FREE && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op);
+    if (shift !== SEGMAP_FREE && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op, again + 1);
     throw new InvalidPointerError(p, shift === SEGMAP_FREE ? `${op}: no live segment at this address` : `${op}: not the start of a block (inside a huge block)`);
   }
   const i = (off - seg) >>> shift;
@@ -143,6 +148,11 @@ export function locate(p: number, op: string): PageRef {
   }
   located.off = b;
   return pageRefAt(r, seg, i);
+}
+
+/** The error for a huge block whose header says it was freed: a second free or realloc is a double free. */
+function alreadyFreed(p: number, op: string): InvalidPointerError {
+  return op === "free" || op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: block was already freed`);
 }
 
 export function freeGeneric(p: unknown): void {

@@ -400,6 +400,28 @@ t("huge blocks traded between busy workers and the main thread for 2 s: an owner
   assertHealthy("after the huge trades");
 });
 
+t("a huge block freed by another worker, freed there again before its owner reaped it: DoubleFreeError (review: endless lookup — stack overflow on Node and Deno, a hang on Bun)", async () => {
+  workerHandle();
+  const a = await start();
+  try {
+    await a.call("attach");
+    const keep = malloc(3 * MiB);
+    bytes(keep, 8).fill(4);
+    const p = malloc(3 * MiB);
+    await a.call("free", { ptrs: [p] });
+    const second = await a.call("free", { ptrs: [p] }).then(() => "no error", (e) => String(e));
+    assert.match(second, /DoubleFreeError/, second);
+    assert.throws(() => free(p), (e: Error) => e.name === "DoubleFreeError", "the owner's free of it too");
+    assert.throws(() => usableSize(p), /already freed/);
+    assert.is(bytes(keep, 8)[0], 4, "the neighbour is intact");
+    free(keep);
+    collect(true); // the owner reaps it
+    assert.ok(validate().ok);
+  } finally {
+    await a.w.terminate();
+  }
+});
+
 t("item 10, across workers: a block another worker frees twice (undetected below level 3) is reported when the owner collects, never thrown from the owner's malloc, and no block is handed out twice (child process: a report makes validate().ok false for good)", () => {
   const c = runChild("cycle-child", [], { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" });
   assert.ok(c.status === 0 && c.result !== null, `cycle-child: ${describeChild(c)}`);
