@@ -178,9 +178,14 @@ export function freeKey(flags: number, owner: number): number {
 /** Live blocks of a page: used minus blocks waiting on the thread-free list. */
 export function liveBlocks(m: Int32Array, pg: number): number {
   if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return liveChecked(m, pg);
-  let n = m[pg + P_USED];
+  const used = m[pg + P_USED];
+  const cap = m[pg + P_CAPACITY], start = m[pg + P_START], end = m[pg + P_END];
+  let n = used;
   let t = Atomics.load(m, pg + P_THREAD_FREE) & ~15;
-  while (t !== 0) {
+  for (let k = 0; t !== 0; k++) {
+    // a cycle (a block freed twice by other workers) or a link out of the page: the owner's
+    // collection drops that list and keeps its blocks live, so they count as live here too
+    if (k >= cap || t < start || t >= end) return used;
     n--;
     t = m[t >> 2];
   }

@@ -451,7 +451,8 @@ export function liveChecked(m: Int32Array, pg: number): number {
   const h = secOf(pg);
   const cap = m[pg + P_CAPACITY];
   let t = Atomics.load(m, pg + P_THREAD_FREE) & ~15;
-  for (let k = 0; t > 0 && k < cap; k++) {
+  for (let k = 0; t > 0; k++) {
+    if (k >= cap) return m[pg + P_USED]; // a cycle: the owner's collection keeps those blocks live (page.ts liveBlocks)
     n--;
     t = nextFree(m, pg, h, t, "thread-free");
   }

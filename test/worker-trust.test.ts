@@ -432,6 +432,17 @@ t("item 10, across workers: a block another worker frees twice (undetected below
   assert.ok(r.distinct, "no block handed out twice");
   assert.ok((r.reported as number) > 0, "the cycle was reported");
   assert.match(c.stderr, /thread-free list with a cycle/);
+  assert.ok((r.statsBlocks as number) >= 600 && (r.statsInUse as number) >= 600 * 48, `stats() returned, counting the blocks on the cycle as live (blocks ${r.statsBlocks}, inUse ${r.statsInUse})`);
+});
+
+t("the same at secure level 2 (buffer backend: level 1+ on FFI does not share): stats() returns, inUse never negative (review: -15,680 with 10 blocks live)", () => {
+  const c = runChild("cycle-child", [], { TSMALLOC_BACKEND: "buffer", TSMALLOC_SECURE: "2" });
+  assert.ok(c.status === 0 && c.result !== null, `cycle-child: ${describeChild(c)}`);
+  const r = c.result!;
+  assert.is(r.secure, 2);
+  assert.is(r.threw, "", "the owner's malloc did not throw");
+  assert.ok(r.distinct, "no block handed out twice");
+  assert.ok((r.statsBlocks as number) >= 599 && (r.statsInUse as number) >= 599 * 48, `stats(): blocks ${r.statsBlocks}, inUse ${r.statsInUse}`);
 });
 
 t("a worker that attaches runs at the allocator's secure level and debugFill set by configure() in the parent; one configured otherwise is refused (review finding: workers ran at level 0 on level-3 segments and cross-worker double frees went undetected) (child processes; level 3 shares on the buffer backend only: guard pages)", () => {
