@@ -478,7 +478,7 @@ export class Heap {
         const d = q - r.base;
         if (d > 0 && d + len <= r.limit) copyInRegion(r, d, p - r.base, len);
         else copyBytes(q, p, len); // (another arena; cannot throw: both blocks are live and ours)
-        free(p);
+        freeMoved(p, q);
         return q;
       }
     }
@@ -503,7 +503,7 @@ export class Heap {
       free(q); // never orphan the new block
       throw e;
     }
-    free(p);
+    freeMoved(p, q);
     return q;
   }
 
@@ -527,7 +527,7 @@ export class Heap {
       free(q); // never orphan the new block
       throw e;
     }
-    free(p);
+    freeMoved(p, q);
     return q;
   }
 
@@ -979,3 +979,16 @@ export const destroyHooks: WeakMap<Heap, Array<() => void>> = new WeakMap();
  * destroy, and the heap stays as it was (a cAllocator bridge whose library holds live blocks).
  */
 export const destroyGuards: WeakMap<Heap, Set<() => void>> = new WeakMap();
+
+/**
+ * realloc moved block p to q: frees p, and q too when that free throws (p freed meanwhile by
+ * another worker: DoubleFreeError), so the new block is never orphaned.
+ */
+function freeMoved(p: number, q: number): void {
+  try {
+    free(p);
+  } catch (e) {
+    free(q);
+    throw e;
+  }
+}
