@@ -34,7 +34,7 @@ import {
   checkNodeFfi, envNodeFfi, fallbackWarning, isFallback, type NodeFfiWant, selectOs, type BackendWant,
 } from "./ffi/select.ts";
 import {
-  getOptionValue, initialize, isInitialized, setEnvReader, setOptionValue, setOsProvider,
+  getOptionValue, initialize, isInitialized, isOptionChosen, setEnvReader, setOptionValue, setOsProvider,
 } from "./src/allocator.ts";
 import { arenaExists, reserveArena } from "./src/arena.ts";
 import { ctx } from "./src/context.ts";
@@ -1404,8 +1404,10 @@ export function attach(handle: WorkerHandle): void {
     wantBackend = want;
     // the allocator's secure level and debugFill, unless this worker set others (joinHandle
     // checks them against the allocator's root, never trusting the handle alone)
-    if (getOption("secure") === 0) setOptionValue("secure", h.secure);
-    if (!getOption("debugFill")) setOptionValue("debugFill", h.debugFill);
+    // (set in this worker's code, even to the default: `configure({ secure: 0 })` is a choice,
+    // refused when it differs; TSMALLOC_SECURE is the whole process's and gives way)
+    if (!isOptionChosen("secure")) setOptionValue("secure", h.secure);
+    if (!isOptionChosen("debugFill")) setOptionValue("debugFill", h.debugFill);
   }
   initialize();
   joinHandle(h, jsThreadId ?? 0);

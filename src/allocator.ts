@@ -31,6 +31,14 @@ export function setEnvReader(f: (name: string) => string | undefined): void {
   getenv = f;
 }
 
+/** Options this worker set in code (setOption, configure), not through the environment it shares with the process. */
+const chosen = new Set<OptionName>();
+
+/** True when this worker set the option in code (setOption, configure), even to its default value. */
+export function isOptionChosen(name: OptionName): boolean {
+  return chosen.has(name);
+}
+
 export function isInitialized(): boolean {
   return ctx.os !== null;
 }
@@ -76,6 +84,7 @@ export function setOptionValue(name: OptionName, value: unknown): void {
     throw new Error("tsmalloc: guarded allocations are not supported while the allocator is shared between workers");
   }
   apply(name, v);
+  chosen.add(name);
 }
 
 /** Picks the backend now (idempotent). */

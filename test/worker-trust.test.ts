@@ -455,6 +455,7 @@ t("a worker that attaches runs at the allocator's secure level and debugFill set
     assert.is(r.mainSecondFree, "DoubleFreeError", "and so does a third, from the parent");
     // (on FFI every level >= 1 is refused earlier: guard pages cannot be shared)
     assert.match(String(r.other), be === "buffer" ? /attach: the allocator runs at secure level \d, debugFill (true|false), this worker at secure level \d/ : /not supported with secure-mode guard pages/, "a worker at another level is refused");
+    assert.match(String(r.explicitDefaults), /attach: the allocator runs at secure level \d, debugFill (true|false), this worker at secure level 0, debugFill false/, "a worker that set secure 0 / debugFill false itself is refused too");
     assert.ok(r.ok, "validate() clean");
   }
 });
