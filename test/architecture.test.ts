@@ -1,25 +1,14 @@
 // The shape of src/ (issue 15, STYLE.md): no import cycles between its modules, and no
 // runtime imports (node:, Deno, bun:) — those belong to ffi/. Read from the sources, so the
 // check runs the same on every runtime.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { repoRoot } from "./_root.ts";
 
 const t = suite("architecture");
-
-/** The repository root: the nearest directory above this file with package.json and deno.json (the Node bundle runs from .out/). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "deno.json"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error("no directory with package.json and deno.json above " + import.meta.url);
-    dir = up;
-  }
-}
-const src = join(repoRoot(), "src");
+const src = join(repoRoot(import.meta.url), "src");
 
 interface Import {
   from: string;

@@ -2,22 +2,12 @@
 // CHANGELOG must have a section for it. `npm version <x>` keeps them in step through
 // scripts/sync-version.mjs (package.json's "version" script).
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { repoRoot } from "./_root.ts";
 
-/** The repository root: the nearest directory above this file with package.json and deno.json (the Node bundle runs from .out/). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "deno.json"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error("no directory with package.json and deno.json above " + import.meta.url);
-    dir = up;
-  }
-}
-const root = repoRoot();
+const root = repoRoot(import.meta.url);
 const readJson = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(root, name), "utf8"));
 const npm = readJson("package.json");
 const jsr = readJson("deno.json");
