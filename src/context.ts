@@ -50,6 +50,13 @@ export const sharedHooks: {
   freeForeignHuge: ((pr: PageRef) => void) | null;
 } = { reclaim: null, locateMiss: null, freeForeignHuge: null };
 
+/**
+ * Lookups of one address after locateMiss learned something: each learns more (an arena,
+ * then a run in it; a stale view dropped), so a few settle it; the bound keeps a bug from
+ * looping forever.
+ */
+export const LOCATE_MISS_MAX = 8;
+
 /** The OS backend; only valid after initialization (generic paths call this). */
 export function os(): Os {
   const o = ctx.os;

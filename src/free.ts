@@ -2,7 +2,7 @@
  * free and pointer lookup. The fast path handles a block of a plain page owned by this
  * worker in the region of the previous free; everything else goes through `locate`.
  */
-import { ctx, sharedHooks } from "./context.ts";
+import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge, staleForeignView } from "./huge.ts";
 import {
@@ -85,8 +85,7 @@ export const located = { off: 0 };
  * to the caller (double-free checks).
  */
 export function locate(p: number, op: string, again = 0): PageRef {
-  // (again: lookups after the shared allocator learned something; each one learns more, bounded anyway)
-  if (again > 8) throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated (lookup did not settle)`);
+  if (again > LOCATE_MISS_MAX) throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated (lookup did not settle)`);
   const r = ctx.regions.find(p);
   if (r === null) {
     // shared allocator: an arena another worker reserved since we last looked
@@ -102,11 +101,11 @@ export function locate(p: number, op: string, again = 0): PageRef {
       // another worker's huge block this worker saw once: its segments may hold something else now
       if (dropStaleForeignRun(r)) return locate(p, op, again + 1);
       // (the header says so, at every level)
-      throw alreadyFreed(p, op);
+      throw alreadyFreed(p, op, `${op}: block was already freed`);
     }
     // freed by another worker, its owner has not reaped it yet: our view is current (a retry
     // would adopt the same run again, forever)
-    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw alreadyFreed(p, op);
+    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw alreadyFreed(p, op, `${op}: block was already freed`);
     if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a huge block)`);
     located.off = off;
     return r.pages[0]!;
@@ -141,8 +140,8 @@ export function locate(p: number, op: string, again = 0): PageRef {
     if (wasGuarded(r.base + blk, p)) {
       // the object address of a guarded allocation freed lately: at levels with the free bitmap
       // (out of band) a set bit says the block is still free, so this is its second free
-      if (sec.bitmap && isFreeBlock(m, pg, blk) && (op === "free" || op === "realloc")) throw new DoubleFreeError(p);
-      throw new InvalidPointerError(p, `${op}: a guarded allocation that was freed (double free or use after free)`);
+      const what = `${op}: a guarded allocation that was freed (double free or use after free)`;
+      throw sec.bitmap && isFreeBlock(m, pg, blk) ? alreadyFreed(p, op, what) : new InvalidPointerError(p, what);
     }
     throw new InvalidPointerError(p, `${op}: not the start of a block`);
   }
@@ -150,9 +149,9 @@ export function locate(p: number, op: string, again = 0): PageRef {
   return pageRefAt(r, seg, i);
 }
 
-/** The error for a huge block whose header says it was freed: a second free or realloc is a double free. */
-function alreadyFreed(p: number, op: string): InvalidPointerError {
-  return op === "free" || op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: block was already freed`);
+/** The error for a block known to be freed: from free or realloc a double free, else InvalidPointerError(what). */
+function alreadyFreed(p: number, op: string, what: string): InvalidPointerError {
+  return op === "free" || op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, what);
 }
 
 export function freeGeneric(p: unknown): void {

@@ -497,13 +497,7 @@ export class Heap {
     if (size > LARGE_OBJ_MAX && usable > LARGE_OBJ_MAX && size > usable && resizeHuge(locate(p, "realloc"), size)) return p;
     const q = size > usable && size > LARGE_OBJ_MAX && !guardedActive() ? this.mallocGrown(size) : this.malloc(size);
     if (q === 0) return 0;
-    try {
-      copyBytes(q, p, Math.min(usable, size));
-    } catch (e) {
-      free(q); // never orphan the new block
-      throw e;
-    }
-    freeMoved(p, q);
+    moveBlock(q, p, Math.min(usable, size));
     return q;
   }
 
@@ -521,13 +515,7 @@ export class Heap {
     if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
     const q = this.mallocAligned(size, alignment);
     if (q === 0) return 0;
-    try {
-      copyBytes(q, p, Math.min(usable, size));
-    } catch (e) {
-      free(q); // never orphan the new block
-      throw e;
-    }
-    freeMoved(p, q);
+    moveBlock(q, p, Math.min(usable, size));
     return q;
   }
 
@@ -991,4 +979,15 @@ function freeMoved(p: number, q: number): void {
     free(q);
     throw e;
   }
+}
+
+/** realloc's move from p to its new block q: copies len bytes, then freeMoved; a failed copy frees q and leaves p as it was. */
+function moveBlock(q: number, p: number, len: number): void {
+  try {
+    copyBytes(q, p, len);
+  } catch (e) {
+    free(q); // never orphan the new block
+    throw e;
+  }
+  freeMoved(p, q);
 }

@@ -277,7 +277,7 @@ export function releasePage(pr: PageRef): void {
     schedulePurge(ref.purgeDue);
   } else if (ref.purgeDue > now) {
     // (bounded: a page waits at most as long as a free segment does)
-    ref.purgeDue = Math.min(ref.purgeDue + PURGE_EXTEND_DELAY, now + delay * ctx.options.arenaPurgeMult);
+    ref.purgeDue = Math.min(ref.purgeDue + PURGE_EXTEND_DELAY, now + arenaDelay());
   }
   else if (ref.purgeDue + PURGE_EXTEND_DELAY > now) ref.purgeDue = now + PURGE_EXTEND_DELAY;
   maybePurge();

@@ -2,7 +2,7 @@
  * Byte access to our memory: views over [p, p+len) and copies/fills between blocks, through a
  * region's own view when it covers the range, else through a fresh view from the backend.
  */
-import { ctx, sharedHooks } from "./context.ts";
+import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_START, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE,
 } from "./layout.ts";
@@ -50,7 +50,7 @@ const PURGE_ZERO_MIN = 1 << 20;
 export function bytesAt(p: number, len: number): Uint8Array {
   let r = ctx.regions.find(p);
   // shared allocator: memory another worker reserved since we last looked
-  for (let again = 0; again < 8 && (r === null || (r.kind === RegionKind.Arena && p + len > r.base + r.size)) && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p); again++) r = ctx.regions.find(p);
+  for (let again = 0; again < LOCATE_MISS_MAX && (r === null || (r.kind === RegionKind.Arena && p + len > r.base + r.size)) && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p); again++) r = ctx.regions.find(p);
   if (r !== null) {
     const off = p - r.base;
     if (off + len <= r.viewSize) return new Uint8Array(r.u8.buffer, r.u8.byteOffset + off, len);
@@ -103,10 +103,9 @@ export function checkView(p: number, len: number): void {
       }
       return;
     }
-    // shared allocator: memory another worker reserved or carved since we last looked. Each
-    // true from locateMiss learned something (an arena, a run, a stale view dropped), and one
-    // lookup may need several: a new arena, then the run in it
-    if (again >= 8 || sharedHooks.locateMiss === null || !sharedHooks.locateMiss(p)) break;
+    // shared allocator: memory another worker reserved or carved since we last looked (one
+    // lookup may need several: a new arena, then the run in it)
+    if (again >= LOCATE_MISS_MAX || sharedHooks.locateMiss === null || !sharedHooks.locateMiss(p)) break;
   }
   throw new RangeError(`tsmalloc: no block of ours at 0x${p.toString(16)} (+${len}): views must lie inside a live block`);
 }
