@@ -65,18 +65,22 @@ for (const [what, env] of [
   ["debugFill on the FFI backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "ffi" }],
   ["debugFill on the buffer backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "buffer" }],
 ] as const) {
-  t(`${what} (child): two frees of one block at the same moment, 3,000 races: exactly one succeeds, the other throws DoubleFreeError; counts and validate() hold (issue 11 item 8)`, () => {
-    const c = runChild("secure-child", ["race", "3000"], { ...env });
-    assert.ok(c.status === 0 && c.result !== null, describeChild(c));
-    const r = c.result!;
-    assert.equal(r.errors, [], "no other error");
-    assert.is(r.bothFreed, 0, "both frees succeeded");
-    assert.is(r.other, 0);
-    assert.is(r.oneEach, 3000);
-    assert.equal(r.problems, []);
-    assert.ok(r.ok, "validate()");
-    assert.is(r.inUseDelta, 0, "inUse back where it was");
-  });
+  for (const grow of [false, true]) {
+    const how = grow ? "a realloc (a move) and a free of one block" : "two frees of one block";
+    const after = grow ? "; the losing realloc frees its new block (inUse)" : "";
+    t(`${what} (child): ${how} at the same moment, 3,000 races: exactly one succeeds, the other throws DoubleFreeError${after}; counts and validate() hold (issue 11 item 8)`, () => {
+      const c = runChild("secure-child", grow ? ["race", "3000", "realloc"] : ["race", "3000"], { ...env });
+      assert.ok(c.status === 0 && c.result !== null, describeChild(c));
+      const r = c.result!;
+      assert.equal(r.errors, [], "no other error");
+      assert.is(r.bothFreed, 0, "both succeeded");
+      assert.is(r.other, 0);
+      assert.is(r.oneEach, 3000);
+      assert.equal(r.problems, []);
+      assert.ok(r.ok, "validate()");
+      assert.is(r.inUseDelta, 0, "inUse back where it was");
+    });
+  }
 }
 
 t.run();
