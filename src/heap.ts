@@ -294,7 +294,7 @@ export class Heap {
   }
 
   private freshPage(bin: number): PageRef | null {
-    const got = claimPage(pageKindOfBin(bin), this.arenaId);
+    const got = claimPage(pageKindOfBin(bin), this.arenaId, BIN_SIZE[bin]);
     if (got === null) return null;
     const { pr, start, end } = got;
     initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag, sec.checked ? PF_CHECKED : 0);

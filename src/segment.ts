@@ -14,7 +14,7 @@ import { type Arena, claimSegments } from "./arena.ts";
 import { allowCommit, setRelief } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
-  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, PAGE_WORDS, type PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
+  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, P_RESERVED, P_START, PAGE_WORDS, type PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
   S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_PURGE_HI, S_PURGE_LO, S_USED_PAGES, SEGMENT_COOKIE,
   SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT,
 } from "./layout.ts";
@@ -191,7 +191,7 @@ export function pageRefAt(r: Region, seg: number, i: number): PageRef {
  * commits its slices; the caller initializes the descriptor. null when no segment can be
  * had or the commit budget says no.
  */
-export function claimPage(kind: PageKind, arenaId = 0): { pr: PageRef; start: number; end: number } | null {
+export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef; start: number; end: number } | null {
   const l = availOf(arenaId, kind);
   const s = l.length > 0 ? l[l.length - 1] : newSegment(kind, arenaId);
   if (s === null) return null;
@@ -202,9 +202,12 @@ export function claimPage(kind: PageKind, arenaId = 0): { pr: PageRef; start: nu
   while (i < count && m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE] !== 0) i++;
   if (i === count) throw new Error("tsmalloc: segment page count is inconsistent");
   const shift = m[sw + S_PAGE_SHIFT];
-  const n = 1 << (shift - SLICE_SHIFT); // the slot's slices
-  const first = i * n;
-  // commit the slot's slices (a budget relief may purge this very slot: count again after it)
+  const [start, end] = pageArea(s.seg, shift, i);
+  const first = i << (shift - SLICE_SHIFT);
+  // the slices the page's blocks can reach: a large page of 1-2 MiB blocks leaves up to
+  // half of its slot past the last block, never committed
+  const n = Math.ceil((start + usedBytes(start, end, bsize) - s.seg) / SLICE_SIZE) - first;
+  // commit those slices (a budget relief may purge this very slot: count again after it)
   for (;;) {
     const need = uncommitted(m, sw, first, n) * SLICE_SIZE;
     if (!allowCommit(need)) {
@@ -227,9 +230,13 @@ export function claimPage(kind: PageKind, arenaId = 0): { pr: PageRef; start: nu
     s.purgeDue = 0;
   }
   if (++m[sw + S_USED_PAGES] === count) removeAvail(s);
-  const [start, end] = pageArea(s.seg, shift, i);
   guardPageEnd(s.r, s.seg, shift, i, true);
   return { pr: pageRefAt(s.r, s.seg, i), start, end };
+}
+
+/** Bytes of [start, end) that blocks of bsize cover (all of it when bsize is 0). */
+function usedBytes(start: number, end: number, bsize: number): number {
+  return bsize > 0 ? Math.floor((end - start) / bsize) * bsize : end - start;
 }
 
 /**
@@ -301,7 +308,7 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   let runStart = -1;
   for (let k = 1; k <= SLICES; k++) {
     const take = k < SLICES && (all ? bitOf(m, sw + S_COMMIT_LO, k) : bitOf(m, sw + S_PURGE_LO, k)) &&
-      m[sw + S_PAGES + (k >>> perPage) * PAGE_WORDS + P_BSIZE] === 0; // never a slice of a live page
+      !sliceInUse(m, sw, ref.seg + k * SLICE_SIZE, k >>> perPage);
     if (take) {
       if (runStart < 0) runStart = k;
       continue;
@@ -327,6 +334,13 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   pending.delete(ref);
   ref.purgeDue = 0;
   return dropped;
+}
+
+/** Whether the slice at region offset `at` lies under the blocks of page slot i (never purged then). */
+function sliceInUse(m: Int32Array, sw: number, at: number, i: number): boolean {
+  const pg = sw + S_PAGES + i * PAGE_WORDS;
+  const bsize = m[pg + P_BSIZE];
+  return bsize !== 0 && at < m[pg + P_START] + m[pg + P_RESERVED] * bsize;
 }
 
 /** Every live segment of this worker (for stats and visits). */

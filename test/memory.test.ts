@@ -293,6 +293,45 @@ t("purgeDecommits = false resets (MADV_FREE): bytes stay committed; purgeDecommi
   }
 });
 
+t("large pages commit only the slices their blocks reach: 16 blocks of 2 MiB commit ~2 MiB each (not a 4 MiB segment), 24 of 1 MiB ~1 MiB each; collect(true) purges what a live page's blocks do not reach (issue 15)", () => {
+  const fillAll = (ps: number[], count: number, size: number, tag: number) => {
+    for (let i = 0; i < count; i++) {
+      const p = malloc(size);
+      assert.ok(p !== 0);
+      bytes(p, size).fill((i + tag) & 255);
+      ps[i] = p;
+    }
+  };
+  for (const [size, count] of [[2 * MiB, 16], [1 * MiB, 24]]) {
+    const base = settle();
+    const ps: number[] = [];
+    fillAll(ps, count, size, 1);
+    // per segment: the blocks' slices plus at most the header slice and one partial slice
+    const segments = size === 2 * MiB ? count : Math.ceil(count / 3);
+    const grew = stats().committed - base.committed;
+    assert.ok(grew >= count * size, `committed grew ${mib(grew)} for ${mib(count * size)} live`);
+    assert.ok(grew <= count * size + segments * 128 * 1024, `committed grew ${mib(grew)} for ${mib(count * size)} live in ${segments} segments`);
+    for (const p of ps) free(p);
+  }
+  // 1 MiB pages freed and their segments taken again at once for 2 MiB blocks: each keeps
+  // the 1 MiB tail its last page committed, until collect(true) purges it
+  const base = settle();
+  const ps: number[] = [];
+  fillAll(ps, 24, 1 * MiB, 3);
+  for (const p of ps) free(p);
+  fillAll(ps, 8, 2 * MiB, 5);
+  collect(true);
+  const kept = stats().committed - base.committed;
+  assert.ok(kept <= 8 * (2 * MiB + 128 * 1024), `after collect(true): committed ${mib(kept)} over the base for 16 MiB live`);
+  for (let i = 0; i < 8; i++) {
+    const v = bytes(ps[i], 2 * MiB);
+    for (let o = 0; o < v.length; o += 4096) if (v[o] !== ((i + 5) & 255)) assert.unreachable(`block ${i} changed at ${o} by the purge`);
+    free(ps[i]);
+  }
+  const after = settle();
+  assert.ok(after.committed - base.committed < 1 * MiB, `committed ${mib(base.committed)} -> ${mib(after.committed)} after freeing all`);
+});
+
 t("OS calls are counted by kind (reserve, release, purge, view, resident)", () => {
   const cache0 = getOption("hugeCacheMax");
   try {
