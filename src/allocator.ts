@@ -11,6 +11,7 @@ import { INIT_ONLY_OPTIONS, OPTION_NAMES, type OptionName, type Options, options
 import type { Os } from "./os.ts";
 import { countingOs } from "./oscount.ts";
 import { collectStats } from "./report.ts";
+import { resetPurgeFactor } from "./purge-delay.ts";
 import { replanPurge } from "./segment.ts";
 import { configureSecure } from "./secure.ts";
 import { setFreeMode } from "./secure-free.ts";
@@ -57,7 +58,10 @@ function apply(name: OptionName, value: number | boolean): void {
   (ctx.options as unknown as Record<string, number | boolean>)[name] = value;
   explicit.add(name);
   if (ctx.os === null) return;
-  if (name === "purgeDelay" || name === "arenaPurgeMult") replanPurge();
+  if (name === "purgeDelay" || name === "arenaPurgeMult") {
+    resetPurgeFactor();
+    replanPurge();
+  }
   if (name === "hugeCacheMax") ctx.huge?.trim();
   if (name === "guardedSampleRate" || name === "guardedMin" || name === "guardedMax") applyModes();
   if (name === "track") {

@@ -21,6 +21,7 @@ import { SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { regionView } from "./os.ts";
+import { arenaDelay } from "./purge-delay.ts";
 import { Region, RegionKind } from "./region.ts";
 
 // ---- arena metadata (word indices from Arena.meta, the first word after the last segment)
@@ -93,6 +94,8 @@ export class Arena {
   private declare readonly segMap: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
   private declare readonly freedAt: Float64Array;
+  /** ms each segment was last decommitted (0 = never), as this worker saw it. */
+  private declare readonly purgedAt: Float64Array;
   /** No free segment is purged before this time (ms, ctx.now()): see release. */
   private holdUntil = 0;
   /** Lowest word that may hold a clean free segment (search hint). */
@@ -115,6 +118,7 @@ export class Arena {
     if ((this.segMap + segCount - this.meta) * 4 > metaBytes) throw new Error("tsmalloc: arena metadata does not fit");
     region.segMap = this.segMap;
     this.freedAt = new Float64Array(segCount);
+    this.purgedAt = new Float64Array(segCount);
     const m = region.i32;
     if (!init) {
       if (Atomics.load(m, this.meta + A_MAGIC) !== ARENA_MAGIC || m[this.meta + A_SEGS] !== segCount) {
@@ -148,6 +152,11 @@ export class Arena {
   isDirty(i: number): boolean {
     return this.bit(this.dirty, i);
   }
+  /** When segment i was last decommitted by this worker's purge (ms; 0 = never). */
+  purgedAtOf(i: number): number {
+    return this.purgedAt[i];
+  }
+
   /** Bytes of segment i counted as committed (whether it is in use or free). */
   committedOf(i: number): number {
     return this.region.i32[this.committed + i];
@@ -306,7 +315,7 @@ export class Arena {
     // mimalloc's arena schedule (mi_arena_schedule_purge): a release while others wait pushes
     // the purge of all of them back a little (a series of releases: the program is shrinking
     // and may grow again), never past one purge delay from now
-    const delay = ctx.options.purgeDelay * ctx.options.arenaPurgeMult;
+    const delay = arenaDelay();
     this.holdUntil = this.holdUntil > now ? Math.min(this.holdUntil + ARENA_PURGE_EXTEND, now + delay) : now + delay;
     Atomics.sub(m, this.meta + A_USED, n);
     this.unclaimRun(i, n);
@@ -352,6 +361,7 @@ export class Arena {
         if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
         if (decommit) {
           this.setCommitted(k, 0);
+          this.purgedAt[k] = now;
           this.clearBit(this.reset, k);
           if (k >>> 5 < this.hint) this.hint = k >>> 5; // clean again
         } else this.setBit(this.reset, k);

@@ -18,6 +18,7 @@ import {
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { insertSorted, PageRef, Region, RegionKind } from "./region.ts";
+import { arenaDelay } from "./purge-delay.ts";
 import { maybePurge, schedulePurge, segmentCookie } from "./segment.ts";
 import { guardHuge, hugeTailGuard, sec, unguardHuge } from "./secure.ts";
 import { addHuge } from "./usage.ts";
@@ -69,7 +70,7 @@ export class HugeCache {
     const now = ctx.now();
     this.cached.push({ r, freedAt: now, dirty: true, committed: true });
     this.cachedBytes += r.size;
-    schedulePurge(now + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
+    schedulePurge(now + arenaDelay());
   }
 
   /** Purges (decommit) or resets cached mappings freed at least `delay` ms ago (all when force). */
@@ -290,7 +291,7 @@ export function freeHuge(pr: PageRef): void {
     const i = kids.indexOf(r);
     if (i >= 0) kids.splice(i, 1); // (splice(-1) would drop another region's view)
     run.arena.release(run.idx, run.n);
-    schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
+    schedulePurge(ctx.now() + arenaDelay());
     return;
   }
   (ctx.huge ??= new HugeCache()).put(r);
@@ -368,7 +369,7 @@ export function releaseForeignRun(r: Region, arena: Arena): void {
   if (run === null || run.idx !== idx) throw new Error(`tsmalloc: internal: no huge run starts at segment ${idx} of arena ${arena.id}`);
   clearHeader(r.i32);
   arena.release(idx, run.n);
-  schedulePurge(ctx.now() + ctx.options.purgeDelay * ctx.options.arenaPurgeMult);
+  schedulePurge(ctx.now() + arenaDelay());
 }
 
 /** True when r is one of this worker's own huge blocks carved from an arena. */

@@ -20,6 +20,7 @@ import {
 } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
+import { arenaDelay, noteRecommit, pageDelay } from "./purge-delay.ts";
 import { PageRef, type Region } from "./region.ts";
 import { guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
 import { dropPage } from "./usage.ts";
@@ -46,6 +47,8 @@ export class SegmentRef {
   availIndex = -1;
   /** When the free page slots marked in S_PURGE_* are due for purging (0 = nothing pending). */
   purgeDue = 0;
+  /** When page slots of it were last decommitted (ms; 0 = never): see noteRecommit. */
+  purgedAt = 0;
   constructor(arena: Arena, seg: number, kind: PageKind, pool: number) {
     this.arena = arena;
     this.r = arena.region;
@@ -125,6 +128,7 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   // for exactly its committed bytes (a segment freed by pages); else it counts as wholly
   // committed (it held a huge block, or a reset may have zeroed its header).
   const prev = arena.committedOf(idx);
+  if (prev === 0) noteRecommit(arena.purgedAtOf(idx));
   let lo = 1, hi = 0;
   if (ctx.options.eagerCommit || (prev > 0 && !(prev < SEGMENT_SIZE && maskMatches(m[s + S_COMMIT_LO], m[s + S_COMMIT_HI], prev)))) {
     lo = hi = -1;
@@ -224,7 +228,10 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
     }
     setBit(m, sw + S_PURGE_LO, k, false);
   }
-  if (added > 0) s.arena.setCommitted(s.idx, s.arena.committedOf(s.idx) + added);
+  if (added > 0) {
+    s.arena.setCommitted(s.idx, s.arena.committedOf(s.idx) + added);
+    noteRecommit(s.purgedAt);
+  }
   if (s.purgeDue !== 0 && m[sw + S_PURGE_LO] === 0 && m[sw + S_PURGE_HI] === 0) {
     pending.delete(s);
     s.purgeDue = 0;
@@ -258,7 +265,7 @@ export function releasePage(pr: PageRef): void {
     return;
   }
   if (used === count - 1) addAvail(ref);
-  const delay = ctx.options.purgeDelay;
+  const delay = pageDelay();
   if (delay < 0) return;
   const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT); // the slot's slices
   const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
@@ -328,7 +335,10 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
     message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free pages in arena ${ref.arena.id} segment ${ref.idx}`);
     runStart = -1;
   }
-  if (dropped > 0) ref.arena.setCommitted(ref.idx, ref.arena.committedOf(ref.idx) - dropped);
+  if (dropped > 0) {
+    ref.arena.setCommitted(ref.idx, ref.arena.committedOf(ref.idx) - dropped);
+    ref.purgedAt = ctx.now();
+  }
   m[sw + S_PURGE_LO] = 0;
   m[sw + S_PURGE_HI] = 0;
   pending.delete(ref);
@@ -368,10 +378,6 @@ let purgeTimer: ReturnType<typeof setTimeout> | null = null;
 let timerDue = Infinity;
 /** Earliest pending deadline known (checked at slow-path events: loops that never yield still purge). */
 let nextDue = Infinity;
-
-function arenaDelay(): number {
-  return ctx.options.purgeDelay * ctx.options.arenaPurgeMult;
-}
 
 /** Purges what has waited its delay (everything when force), batched per segment and arena. */
 export function purgeExpired(force: boolean): void {

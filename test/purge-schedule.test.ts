@@ -3,11 +3,13 @@
 // a segment sets its purge deadline (purgeDelay) and each further one pushes it back by
 // 1 ms; a segment released to its arena while others wait pushes the arena's purges back by
 // 10 ms; neither beyond one delay from now. The clock is ctx.now, replaced here by a fake one,
-// so nothing depends on how fast this machine runs.
+// so nothing depends on how fast this machine runs. A purge the program refaults right away
+// doubles the delays (src/purge-delay.ts); quiet stretches halve them again.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { collect, getOption, Heap, setOption, stats } from "../mod.ts";
 import { ctx } from "../src/context.ts";
+import { PURGE_FACTOR_MAX, purgeFactor } from "../src/purge-delay.ts";
 
 const t = suite("purge-schedule");
 const MiB = 1024 * 1024;
@@ -76,6 +78,51 @@ t("free segments: a release while others wait pushes the arena's purge back (mim
     advance(60); // 100 ms after b's release: nothing waits longer than one delay
     collect();
     assert.ok(stats().pendingPurge < p1, `all purged one delay after the last release (${p2} -> ${stats().pendingPurge})`);
+    h.destroy();
+  });
+});
+
+t("a premature purge (pages committed again within an arena delay) doubles the delays, once per purge, up to the cap; quiet stretches halve them; setOption resets them", () => {
+  withClock((advance) => {
+    const h = Heap.create();
+    const keep = h.malloc(100); // a page of another class keeps the segment live
+    const cycle = () => {
+      const a = Array.from({ length: 300 }, () => h.malloc(1000));
+      for (const p of a) h.free(p);
+      collect(); // a's pages go back to the segment
+    };
+    cycle();
+    assert.is(purgeFactor(), 1);
+    const p1 = stats().pendingPurge;
+    assert.ok(p1 >= 64 * 1024, `page slots wait to be purged (${p1})`);
+    advance(20);
+    collect();
+    assert.ok(stats().pendingPurge < p1, "purged after purgeDelay (10 ms, and 1 ms for each further page)");
+    advance(5);
+    cycle(); // the same slots committed again 5 ms after their purge: five pages, one purge
+    assert.is(purgeFactor(), 2, "one premature purge doubles the factor once");
+    const p2 = stats().pendingPurge;
+    advance(16);
+    collect();
+    assert.is(stats().pendingPurge, p2, "not purged after 16 ms (at factor 1: due after 10 + 5 ms): the delay is 20 ms now");
+    advance(14);
+    collect();
+    assert.ok(stats().pendingPurge < p2, "purged after 30 ms");
+    for (let i = 0; i < 8; i++) {
+      advance(1);
+      cycle();
+      advance(PURGE_FACTOR_MAX * 10 + 50);
+      collect();
+    }
+    assert.is(purgeFactor(), PURGE_FACTOR_MAX, "capped");
+    // four arena delays (4 x 100 ms x factor) without a refault halve it, and so on
+    advance(4 * 100 * PURGE_FACTOR_MAX + 1);
+    assert.is(purgeFactor(), PURGE_FACTOR_MAX / 2);
+    advance(4 * 100 * (PURGE_FACTOR_MAX / 2) + 1);
+    assert.is(purgeFactor(), PURGE_FACTOR_MAX / 4);
+    setOption("purgeDelay", 10);
+    assert.is(purgeFactor(), 1, "setOption resets it");
+    h.free(keep);
     h.destroy();
   });
 });
