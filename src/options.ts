@@ -12,7 +12,7 @@ const GiB = 1024 * MiB;
 export const ARENA_MAX = 2 * GiB - 4 * MiB;
 
 export interface Options {
-  /** ms a freed page stays committed before it is purged (0 = at once, -1 = never). */
+  /** ms a freed page stays committed before it is purged (0 = at once, -1 = never); times an adaptive factor of 1-16 (src/purge-delay.ts). */
   purgeDelay: number;
   /** Free segments and cached huge blocks wait purgeDelay * arenaPurgeMult ms. */
   arenaPurgeMult: number;
@@ -60,7 +60,7 @@ type Spec =
 
 /** Every option: kind, default, accepted range. The order is the order getOptions() lists them. */
 export const OPTION_SPECS: Readonly<Record<OptionName, Spec>> = {
-  purgeDelay: { kind: "int", def: 10, min: -1, max: 2 ** 31 - 1, doc: "ms before freed memory is purged (0 = at once, -1 = never)" },
+  purgeDelay: { kind: "int", def: 10, min: -1, max: 2 ** 31 - 1, doc: "ms before freed memory is purged (0 = at once, -1 = never); stretched up to 16x while purged memory is faulted back in" },
   arenaPurgeMult: { kind: "int", def: 10, min: 1, max: 1000, doc: "free segments and cached huge blocks wait purgeDelay times this" },
   purgeDecommits: { kind: "bool", def: true, doc: "purge with MADV_DONTNEED and uncount it from committed (false: MADV_FREE, stays committed)" },
   eagerCommit: { kind: "bool", def: false, doc: "count whole segments as committed when claimed" },
