@@ -14,9 +14,12 @@ import { PURGE_FACTOR_MAX, purgeFactor } from "../src/purge-delay.ts";
 const t = suite("purge-schedule");
 const MiB = 1024 * 1024;
 
+/** Each fake clock starts 1,000 s after the last one: no purge an earlier test did looks recent. */
+let epoch = 0;
+
 function withClock(f: (advance: (ms: number) => void) => void): void {
   const real = ctx.now, delay0 = getOption("purgeDelay"), mult0 = getOption("arenaPurgeMult");
-  let now = real() + 1e7;
+  let now = real() + 1e7 + (epoch += 1e6);
   ctx.now = () => now;
   try {
     setOption("purgeDelay", 10);
