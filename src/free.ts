@@ -101,12 +101,13 @@ export function locate(p: number, op: string, again = 0): PageRef {
       // another worker's huge block this worker saw once: its segments may hold something else now
       if (dropStaleForeignRun(r)) return locate(p, op, again + 1);
       // (the header says so, at every level)
-      throw alreadyFreed(p, op, `${op}: block was already freed`);
+      throw freedHuge(r, p, off, op);
     }
     // freed by another worker, its owner has not reaped it yet: our view is current (a retry
     // would adopt the same run again, forever)
-    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw alreadyFreed(p, op, `${op}: block was already freed`);
+    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw freedHuge(r, p, off, op);
     if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a huge block)`);
+    r.blockStart = start;
     located.off = off;
     return r.pages[0]!;
   }
@@ -147,6 +148,12 @@ export function locate(p: number, op: string, again = 0): PageRef {
   }
   located.off = b;
   return pageRefAt(r, seg, i);
+}
+
+/** The error for an address in a freed huge block: a double free at the block's start (as last seen), else not a block start. */
+function freedHuge(r: Region, p: number, off: number, op: string): InvalidPointerError {
+  if (r.blockStart >= 0 && off !== r.blockStart) return new InvalidPointerError(p, `${op}: not the start of a block (inside a freed huge block)`);
+  return alreadyFreed(p, op, `${op}: block was already freed`);
 }
 
 /** The error for a block known to be freed: from free or realloc a double free, else InvalidPointerError(what). */

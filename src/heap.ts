@@ -244,7 +244,7 @@ export class Heap {
   reapHuge(): void {
     for (let pr = this.first[BIN_HUGE]; pr !== null;) {
       const next = pr.next;
-      if ((Atomics.load(pr.m, pr.pg + P_THREAD_FREE) & 1) !== 0) {
+      if (hugeFreedByOther(pr)) {
         this.removeHuge(pr);
         freeHuge(pr);
       }
@@ -632,7 +632,7 @@ export class Heap {
       return false;
     }
     if (pr.heap !== this) return false;
-    if (pr.m[pr.pg + P_BSIZE] === -1) return true;
+    if (pr.m[pr.pg + P_BSIZE] === -1) return !hugeFreedByOther(pr);
     return !isOnFreeList(pr, located.off); // (locate accepts only addresses handed out)
   }
 
@@ -921,7 +921,7 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
   const m = pr.m;
   const pg = pr.pg;
   const bsize = m[pg + P_BSIZE];
-  if (bsize === -1) return cb(pr.base + m[pg + P_START], hugeSize(pr.r)) !== false;
+  if (bsize === -1) return hugeFreedByOther(pr) || cb(pr.base + m[pg + P_START], hugeSize(pr.r)) !== false;
   const start = m[pg + P_START];
   const cap = m[pg + P_CAPACITY];
   const isFree = new Uint8Array(cap);
@@ -939,6 +939,11 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
     if (cb(pr.base + off, bsize) === false) return false;
   }
   return true;
+}
+
+/** A huge block another worker freed (bit 0 of its thread-free word): no longer live, reaped at the owner's next slow path. */
+function hugeFreedByOther(pr: PageRef): boolean {
+  return (Atomics.load(pr.m, pr.pg + P_THREAD_FREE) & 1) !== 0;
 }
 
 /** Live blocks and their bytes in one page (for stats). */

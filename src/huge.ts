@@ -11,7 +11,7 @@ import { hugeBlockSize } from "./bins.ts";
 import { allowCommit, allowReserve, noteFailure } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
-  HUGE_HEADER_SIZE, HUGE_ROUND, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_HEAP, P_OWNER, P_RESERVED, P_START, PF_HAS_ALIGNED,
+  HUGE_HEADER_SIZE, HUGE_ROUND, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_HEAP, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, PF_HAS_ALIGNED,
   P_USED, PAGE_WORDS, PageKind, S_COOKIE, S_HUGE_SIZE_F64, S_KIND, S_OWNER, S_PAGE_COUNT,
   S_PAGE_SHIFT, S_PAGES, S_USED_PAGES, SEGMENT_SIZE,
 } from "./layout.ts";
@@ -216,6 +216,7 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
   const pg = S_PAGES;
   m[pg + P_BSIZE] = -1;
   m[pg + P_START] = start;
+  r.blockStart = start;
   m[pg + P_END] = start + 1;
   m[pg + P_USED] = 1;
   m[pg + P_CAPACITY] = 1;
@@ -301,14 +302,20 @@ export function hugeSize(r: Region): number {
   return r.f64[S_HUGE_SIZE_F64];
 }
 
-/** Every live huge block region (own mappings and arena runs). */
+/** This worker's live huge blocks (its own mappings and the arena runs it carved; none another worker freed). */
 export function hugeRegions(): Region[] {
   const out: Region[] = [];
   for (const r of ctx.regions.all()) {
-    if (r.kind === RegionKind.Huge && r.i32[S_PAGES + P_BSIZE] === -1) out.push(r);
-    if (r.children !== null) for (const c of r.children) out.push(c);
+    if (r.kind === RegionKind.Huge && r.i32[S_PAGES + P_BSIZE] === -1 && !freedByOther(r)) out.push(r);
+    // (views of other workers' blocks this worker looked up are not its blocks)
+    if (r.children !== null) for (const c of r.children) if (runs.has(c) && !freedByOther(c)) out.push(c);
   }
   return out;
+}
+
+/** Another worker freed this huge block (bit 0 of its thread-free word); its owner reaps it at its next slow path. */
+function freedByOther(r: Region): boolean {
+  return (Atomics.load(r.i32, S_PAGES + P_THREAD_FREE) & 1) !== 0;
 }
 
 // ---- shared allocator: huge blocks other workers carved from arenas

@@ -32,6 +32,12 @@ export class Region {
   /** Huge regions: the block's memory still reads as zero (fresh or purged mapping). */
   fresh = false;
   /**
+   * Huge regions: region offset of the block last handed out here, as this worker last saw it
+   * (-1 unknown). Kept in JS after the block is freed, when its header is gone: an address
+   * inside a freed huge block is then "not the start of a block", not a double free.
+   */
+  blockStart = -1;
+  /**
    * Arenas: huge blocks carved from this arena (runs of whole segments), sorted by base;
    * address lookups prefer them. null for other regions.
    */

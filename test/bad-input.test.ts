@@ -25,6 +25,7 @@ import {
   AllocationError,
   bytes,
   calloc,
+  DoubleFreeError,
   free,
   goodSize,
   Heap,
@@ -35,6 +36,7 @@ import {
   realloc,
   reallocAligned,
   usableSize,
+  validate,
   zalloc,
   zallocAligned,
 } from "../mod.ts";
@@ -450,6 +452,19 @@ t("a freed huge block's address (and addresses inside its range) -> InvalidPoint
       }
     }
   }
+});
+
+t("inside a freed huge block: free/realloc of its start is a DoubleFreeError, of any other address InvalidPointerError \"not the start of a block\", never DoubleFreeError (review round 4)", () => {
+  const h = malloc(5 * MiB);
+  assert.ok(h !== 0);
+  free(h);
+  for (const delta of [16, 4096, 64 * KiB, 4 * MiB]) {
+    for (const f of [() => free(h + delta), () => realloc(h + delta, 100)]) {
+      assert.throws(f, (e: Error) => e instanceof InvalidPointerError && !(e instanceof DoubleFreeError) && /not the start of a block/.test(e.message), `+${delta}`);
+    }
+  }
+  assert.throws(() => free(h), (e: Error) => e instanceof DoubleFreeError, "its start: a double free");
+  assert.ok(validate().ok);
 });
 
 t("interior, misaligned addresses of live blocks -> InvalidPointerError, block intact", () => {

@@ -7,7 +7,8 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  backend, bytes, collect, dataView, free, getOption, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker, workerHandle,
+  backend, bytes, collect, dataView, free, getOption, Heap, leaks, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  workerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 
@@ -419,6 +420,53 @@ t("a huge block freed by another worker, freed there again before its owner reap
     assert.ok(validate().ok);
   } finally {
     await a.w.terminate();
+  }
+});
+
+t("a huge block another worker freed is not live for its owner before the owner reaps it (stats, validate, leaks, visit, contains), nor for a bystander worker that tried to use it (review round 4: counted as a leak, exit code 1; the bystander counted it as its own)", async () => {
+  workerHandle();
+  const a = await start();
+  const b = await start();
+  try {
+    await a.call("attach");
+    await b.call("attach");
+    collect(true);
+    const s0 = stats();
+    const b0 = (await b.call("stats")) as { inUse: number; blocks: number; hugeBlocks: number };
+    const h = Heap.create();
+    const p = h.malloc(3 * MiB);
+    assert.is(stats().hugeBlocks, s0.hugeBlocks + 1);
+    assert.ok(h.contains(p));
+    await a.call("free", { ptrs: [p] });
+    // no slow path of the owner ran: the block waits on its thread-free bit
+    const s = stats();
+    assert.is(s.hugeBlocks, s0.hugeBlocks, "stats().hugeBlocks");
+    assert.is(s.inUse, s0.inUse, "stats().inUse");
+    assert.is(s.blocks, s0.blocks, "stats().blocks");
+    assert.is(validate().liveBlocks, s0.blocks, "validate().liveBlocks");
+    assert.not.ok(leaks().some((g) => g.bytes >= 3 * MiB), JSON.stringify(leaks()));
+    let seen = false;
+    h.visit((q) => void (seen ||= q === p));
+    assert.not.ok(seen, "visit() skips it");
+    assert.not.ok(h.contains(p), "contains() is false");
+    // a bystander's failed call looks the block up: it must not become that worker's block
+    const tried = await b.call("free", { ptrs: [p] }).then(() => "no error", (e) => String(e));
+    assert.match(tried, /DoubleFreeError/, tried);
+    for (let i = 0; i < 2; i++) {
+      const bs = (await b.call("stats")) as { inUse: number; blocks: number; hugeBlocks: number };
+      assert.equal([bs.inUse, bs.blocks, bs.hugeBlocks], [b0.inUse, b0.blocks, b0.hugeBlocks], `the bystander's stats (${i === 0 ? "at once" : "after collect(true)"})`);
+      await b.call("collect");
+    }
+    collect(true); // the owner reaps it; its segments may hold a new block of the owner's
+    const q = h.malloc(3 * MiB);
+    const bs = (await b.call("stats")) as { inUse: number; hugeBlocks: number };
+    assert.equal([bs.inUse, bs.hugeBlocks], [b0.inUse, b0.hugeBlocks], "the owner's new block at that place is not the bystander's either");
+    h.free(q);
+    h.destroy();
+    assert.ok(validate().ok);
+  } finally {
+    await a.w.terminate();
+    await b.w.terminate();
   }
 });
 
