@@ -361,7 +361,7 @@ export class Arena {
         if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
         if (decommit) {
           this.setCommitted(k, 0);
-          this.purgedAt[k] = now;
+          if (!force) this.purgedAt[k] = now; // (see noteRecommit: only purges on the schedule count)
           this.clearBit(this.reset, k);
           if (k >>> 5 < this.hint) this.hint = k >>> 5; // clean again
         } else this.setBit(this.reset, k);

@@ -47,7 +47,7 @@ export function arenaDelay(): number {
   return pageDelay() * ctx.options.arenaPurgeMult;
 }
 
-/** Memory purged at `purgedAt` (ms; 0 = never) is committed again now: a premature purge doubles the factor. */
+/** Memory purged on the schedule at `purgedAt` (ms; 0 = never; forced purges do not record it) is committed again now: a premature purge doubles the factor. */
 export function noteRecommit(purgedAt: number): void {
   if (purgedAt === 0 || ctx.options.purgeDelay <= 0) return;
   const now = ctx.now();

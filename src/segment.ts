@@ -337,7 +337,7 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   }
   if (dropped > 0) {
     ref.arena.setCommitted(ref.idx, ref.arena.committedOf(ref.idx) - dropped);
-    ref.purgedAt = ctx.now();
+    if (!all) ref.purgedAt = ctx.now(); // (a purge the program asked for, collect(true) or a budget, is never premature)
   }
   m[sw + S_PURGE_LO] = 0;
   m[sw + S_PURGE_HI] = 0;

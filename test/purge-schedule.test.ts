@@ -24,7 +24,7 @@ function withClock(f: (advance: (ms: number) => void) => void): void {
   try {
     setOption("purgeDelay", 10);
     setOption("arenaPurgeMult", 10);
-    collect(); // whatever was due before is purged now
+    collect(true); // everything free is purged now (a forced purge: refaults after it never count as premature)
     f((ms) => (now += ms));
   } finally {
     ctx.now = real;
