@@ -338,6 +338,9 @@ export class Arena {
     let runStart = -1;
     let runCommitted = 0;
     for (let i = 0; i <= this.segCount; i++) {
+      // a segment another worker freed: its delay runs from when this worker first sees it
+      // (else it is purged at once, zeroing a header that a free racing with its release reads)
+      if (!force && i < this.segCount && this.freedAt[i] === 0 && this.isDirty(i) && !this.isUsed(i)) this.freedAt[i] = now;
       const take = i < this.segCount && (this.isDirty(i) || (decommit && this.bit(this.reset, i))) && !this.isUsed(i) &&
         (force || (now - this.freedAt[i] >= delay && now >= this.holdUntil)) && this.tryClaimRun(i, 1);
       if (take) {

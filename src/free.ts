@@ -4,9 +4,9 @@
  */
 import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
-import { dropStaleForeignRun, freeHuge, staleForeignView } from "./huge.ts";
+import { dropStaleForeignRun, freeHuge, OWNER_RELEASED, staleForeignView } from "./huge.ts";
 import {
-  P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
+  S_OWNER, P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
   P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { SEGMAP_FREE } from "./arena.ts";
@@ -101,11 +101,12 @@ export function locate(p: number, op: string, again = 0): PageRef {
       // another worker's huge block this worker saw once: its segments may hold something else now
       if (dropStaleForeignRun(r)) return locate(p, op, again + 1);
       // (the header says so, at every level)
-      throw freedHuge(r, p, off, op);
+      const kept = Atomics.load(m, S_OWNER) === OWNER_RELEASED ? start : -1; // (clearHeader keeps it)
+      throw freedHuge(p, off, op, r.blockStart >= 0 ? r.blockStart : kept);
     }
     // freed by another worker, its owner has not reaped it yet: our view is current (a retry
     // would adopt the same run again, forever)
-    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw freedHuge(r, p, off, op);
+    if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0) throw freedHuge(p, off, op, start);
     if (off !== start) throw new InvalidPointerError(p, `${op}: not the start of a block (inside a huge block)`);
     r.blockStart = start;
     located.off = off;
@@ -150,9 +151,10 @@ export function locate(p: number, op: string, again = 0): PageRef {
   return pageRefAt(r, seg, i);
 }
 
-/** The error for an address in a freed huge block: a double free at the block's start (as last seen), else not a block start. */
-function freedHuge(r: Region, p: number, off: number, op: string): InvalidPointerError {
-  if (r.blockStart >= 0 && off !== r.blockStart) return new InvalidPointerError(p, `${op}: not the start of a block (inside a freed huge block)`);
+/** The error for an address in a freed huge block whose start was at `start` (-1: unknown, its segments were reused). */
+function freedHuge(p: number, off: number, op: string, start: number): InvalidPointerError {
+  if (start < 0) return new InvalidPointerError(p, `${op}: in a freed huge block (its start or inside it)`);
+  if (off !== start) return new InvalidPointerError(p, `${op}: not the start of a block (inside a freed huge block)`);
   return alreadyFreed(p, op, `${op}: block was already freed`);
 }
 
@@ -168,11 +170,16 @@ export function freeGeneric(p: unknown): void {
   const off = located.off;
   const m = pr.m;
   const pg = pr.pg;
-  if (m[pg + P_BSIZE] === -1) {
+  // huge by the region, never by re-reading the header: its owner may be clearing it right
+  // now (a racing free), and a torn read took the page path into the cleared header
+  if (pr.r.kind === RegionKind.Huge) {
     if (m[pg + P_OWNER] !== ctx.tag && sharedHooks.freeForeignHuge !== null) {
       sharedHooks.freeForeignHuge(pr);
       return;
     }
+    // the owner takes the block as another worker's free does (bit 0 of the thread-free
+    // word): of two frees at the same moment exactly one wins, the other is a double free
+    if ((Atomics.or(m, pg + P_THREAD_FREE, 1) & 1) !== 0) throw new DoubleFreeError(p);
     pr.heap!.removeHuge(pr);
     freeHuge(pr);
     return;

@@ -273,7 +273,12 @@ export function resizeHuge(pr: PageRef, size: number): boolean {
 function clearHeader(m: Int32Array): void {
   Atomics.store(m, S_OWNER, OWNER_RELEASED);
   m.fill(0, 0, S_OWNER);
-  m.fill(0, S_OWNER + 1, S_PAGES + PAGE_WORDS);
+  // kept: the block's start (while the owner word says released, locate tells a freed block's
+  // start from an address inside it), and the thread-free word with its bit 0 set (freeHuge),
+  // so a free racing with this one always finds the block taken
+  m.fill(0, S_OWNER + 1, S_PAGES + P_THREAD_FREE); // (P_THREAD_FREE < P_START)
+  m.fill(0, S_PAGES + P_THREAD_FREE + 1, S_PAGES + P_START);
+  m.fill(0, S_PAGES + P_START + 1, S_PAGES + PAGE_WORDS);
 }
 
 /** S_OWNER of a huge run's header once the block is freed (no worker's tag, not "abandoned"). */
@@ -282,6 +287,7 @@ export const OWNER_RELEASED = -1;
 /** Frees a huge block: its segment run goes back to its arena, or its mapping to the cache. */
 export function freeHuge(pr: PageRef): void {
   const r = pr.r;
+  Atomics.or(r.i32, S_PAGES + P_THREAD_FREE, 1); // (taken: see clearHeader; the owner's free set it already)
   unguardHuge(r);
   addHuge(-hugeSize(r));
   clearHeader(r.i32);

@@ -442,7 +442,8 @@ export function schedulePurge(due: number): void {
   if (due >= timerDue || typeof setTimeout !== "function") return;
   if (purgeTimer !== null) clearTimeout(purgeTimer);
   timerDue = due;
-  purgeTimer = setTimeout(onTimer, Math.max(1, Math.ceil(due - ctx.now()) + 1));
+  // (timers take at most 2^31-1 ms: a longer delay would fire at once, over and over)
+  purgeTimer = setTimeout(onTimer, Math.min(2147483647, Math.max(1, Math.ceil(due - ctx.now()) + 1)));
   const t = purgeTimer as { unref?: () => void };
   if (typeof t.unref === "function") t.unref();
 }

@@ -44,14 +44,14 @@ import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 import { adoptForeignRun, dropStaleForeignRun, releaseForeignRun } from "./huge.ts";
 import {
-  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
+  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
 import { RobustLock } from "./lock.ts";
 import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
-import { adoptSegment, forgetSegment, liveSegments, pageRefAt } from "./segment.ts";
+import { adoptSegment, forgetSegment, liveSegments, pageRefAt, segmentCookie } from "./segment.ts";
 import { guardedActive, guardedBlocks } from "./secure.ts";
 
 // ---- root layout (int32 word indices)
@@ -240,7 +240,13 @@ function arenaOfRegion(r: Region): Arena {
 /** free of a huge block this worker does not own. */
 function freeForeignHuge(pr: PageRef): void {
   const m = pr.m;
-  if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) throw new DoubleFreeError(pr.base + m[pr.pg + 7]);
+  const p = pr.base + m[pr.pg + 7];
+  if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) throw new DoubleFreeError(p);
+  // taken, unless the block was freed and its segments purged (zeroed) since this worker
+  // looked it up: then the bit just set is in free memory, and this is a double free (an
+  // owner reaping it because of our bit writes OWNER_RELEASED first; an abandoned block
+  // keeps its cookie)
+  if (Atomics.load(m, S_OWNER) === 0 && Atomics.load(m, S_COOKIE) !== segmentCookie(0)) throw new DoubleFreeError(p);
   // the owner reaps it; an owner that is gone cannot: then whoever claims the run frees it
   if (r0(m) === 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) releaseForeignRun(pr.r, arenaOfRegion(pr.r));
   else dropStaleForeignRun(pr.r); // our view of it: the block is gone for us (never an own run)

@@ -83,4 +83,16 @@ for (const [what, env] of [
   }
 }
 
+t("a huge block (3 MiB) freed by its owner and by another worker at the same moment, secure 0 (a huge block's double free is detected at every level), 3,000 races: exactly one succeeds (review round 5: both did in about 1 of 400)", () => {
+  const c = runChild("secure-child", ["race", "3000", "huge"], { TSMALLOC_BACKEND: "ffi", TSMALLOC_SECURE: "0" });
+  assert.ok(c.status === 0 && c.result !== null, describeChild(c));
+  const r = c.result!;
+  assert.equal(r.errors, [], "no other error");
+  assert.is(r.bothFreed, 0, "both succeeded");
+  assert.is(r.other, 0);
+  assert.is(r.oneEach, 3000);
+  assert.ok(r.ok, "validate()");
+  assert.is(r.inUseDelta, 0, "inUse back where it was");
+});
+
 t.run();

@@ -452,6 +452,11 @@ t("a huge block another worker freed is not live for its owner before the owner 
     // a bystander's failed call looks the block up: it must not become that worker's block
     const tried = await b.call("free", { ptrs: [p] }).then(() => "no error", (e) => String(e));
     assert.match(tried, /DoubleFreeError/, tried);
+    // inside it, from the worker that freed it and from the bystander: not a block start (review round 5)
+    for (const w of [a, b]) {
+      const inner = await w.call("free", { ptrs: [p + 16] }).then(() => "no error", (e) => String(e));
+      assert.match(inner, /InvalidPointerError.*not the start of a block/, inner);
+    }
     for (let i = 0; i < 2; i++) {
       const bs = (await b.call("stats")) as { inUse: number; blocks: number; hugeBlocks: number };
       assert.equal([bs.inUse, bs.blocks, bs.hugeBlocks], [b0.inUse, b0.blocks, b0.hugeBlocks], `the bystander's stats (${i === 0 ? "at once" : "after collect(true)"})`);
