@@ -8,7 +8,7 @@ import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
 import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownPlainPage, zeroClassBlock } from "./alloc-fast.ts";
-import { allocHuge, freeHuge, hugeSize, resizeHuge } from "./huge.ts";
+import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
@@ -244,7 +244,7 @@ export class Heap {
   reapHuge(): void {
     for (let pr = this.first[BIN_HUGE]; pr !== null;) {
       const next = pr.next;
-      if (hugeFreedByOther(pr)) {
+      if (hugeFreed(pr.r)) {
         this.removeHuge(pr);
         freeHuge(pr);
       }
@@ -632,7 +632,7 @@ export class Heap {
       return false;
     }
     if (pr.heap !== this) return false;
-    if (pr.m[pr.pg + P_BSIZE] === -1) return !hugeFreedByOther(pr);
+    if (pr.m[pr.pg + P_BSIZE] === -1) return !hugeFreed(pr.r);
     return !isOnFreeList(pr, located.off); // (locate accepts only addresses handed out)
   }
 
@@ -921,7 +921,7 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
   const m = pr.m;
   const pg = pr.pg;
   const bsize = m[pg + P_BSIZE];
-  if (bsize === -1) return hugeFreedByOther(pr) || cb(pr.base + m[pg + P_START], hugeSize(pr.r)) !== false;
+  if (bsize === -1) return hugeFreed(pr.r) || cb(pr.base + m[pg + P_START], hugeSize(pr.r)) !== false;
   const start = m[pg + P_START];
   const cap = m[pg + P_CAPACITY];
   const isFree = new Uint8Array(cap);
@@ -939,11 +939,6 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
     if (cb(pr.base + off, bsize) === false) return false;
   }
   return true;
-}
-
-/** A huge block another worker freed (bit 0 of its thread-free word): no longer live, reaped at the owner's next slow path. */
-function hugeFreedByOther(pr: PageRef): boolean {
-  return (Atomics.load(pr.m, pr.pg + P_THREAD_FREE) & 1) !== 0;
 }
 
 /** Live blocks and their bytes in one page (for stats). */

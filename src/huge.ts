@@ -312,15 +312,18 @@ export function hugeSize(r: Region): number {
 export function hugeRegions(): Region[] {
   const out: Region[] = [];
   for (const r of ctx.regions.all()) {
-    if (r.kind === RegionKind.Huge && r.i32[S_PAGES + P_BSIZE] === -1 && !freedByOther(r)) out.push(r);
+    if (r.kind === RegionKind.Huge && r.i32[S_PAGES + P_BSIZE] === -1 && !hugeFreed(r)) out.push(r);
     // (views of other workers' blocks this worker looked up are not its blocks)
-    if (r.children !== null) for (const c of r.children) if (runs.has(c) && !freedByOther(c)) out.push(c);
+    if (r.children !== null) for (const c of r.children) if (runs.has(c) && !hugeFreed(c)) out.push(c);
   }
   return out;
 }
 
-/** Another worker freed this huge block (bit 0 of its thread-free word); its owner reaps it at its next slow path. */
-function freedByOther(r: Region): boolean {
+/**
+ * The huge block of region r is freed: bit 0 of its thread-free word, set by another worker's
+ * free (the owner reaps the block at its next slow path) or by the owner's own (freeHuge).
+ */
+export function hugeFreed(r: Region): boolean {
   return (Atomics.load(r.i32, S_PAGES + P_THREAD_FREE) & 1) !== 0;
 }
 

@@ -60,6 +60,20 @@ t("secure 2 (child): the documented limit — the two-step replay makes malloc h
   assert.ok((r.handedLive as number) >= 1, `a live block was handed out (${r.handedLive})`);
 });
 
+/** Runs the race scenario of secure-child.ts: exactly one of the two calls succeeded in every round, nothing leaked, validate() holds. */
+function expectOneWinner(args: string[], env: Record<string, string>): Record<string, unknown> {
+  const c = runChild("secure-child", args, env);
+  assert.ok(c.status === 0 && c.result !== null, describeChild(c));
+  const r = c.result!;
+  assert.equal(r.errors, [], "no other error");
+  assert.is(r.bothFreed, 0, "both succeeded");
+  assert.is(r.other, 0);
+  assert.is(r.oneEach, Number(args[1]));
+  assert.ok(r.ok, "validate()");
+  assert.is(r.inUseDelta, 0, "inUse back where it was");
+  return r;
+}
+
 for (const [what, env] of [
   ["secure 3 on the buffer backend (FFI: sharing is refused with guard pages)", { TSMALLOC_SECURE: "3", TSMALLOC_BACKEND: "buffer" }],
   ["debugFill on the FFI backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "ffi" }],
@@ -69,30 +83,14 @@ for (const [what, env] of [
     const how = grow ? "a realloc (a move) and a free of one block" : "two frees of one block";
     const after = grow ? "; the losing realloc frees its new block (inUse)" : "";
     t(`${what} (child): ${how} at the same moment, 3,000 races: exactly one succeeds, the other throws DoubleFreeError${after}; counts and validate() hold (issue 11 item 8)`, () => {
-      const c = runChild("secure-child", grow ? ["race", "3000", "realloc"] : ["race", "3000"], { ...env });
-      assert.ok(c.status === 0 && c.result !== null, describeChild(c));
-      const r = c.result!;
-      assert.equal(r.errors, [], "no other error");
-      assert.is(r.bothFreed, 0, "both succeeded");
-      assert.is(r.other, 0);
-      assert.is(r.oneEach, 3000);
+      const r = expectOneWinner(grow ? ["race", "3000", "realloc"] : ["race", "3000"], { ...env });
       assert.equal(r.problems, []);
-      assert.ok(r.ok, "validate()");
-      assert.is(r.inUseDelta, 0, "inUse back where it was");
     });
   }
 }
 
 t("a huge block (3 MiB) freed by its owner and by another worker at the same moment, secure 0 (a huge block's double free is detected at every level), 3,000 races: exactly one succeeds (review round 5: both did in about 1 of 400)", () => {
-  const c = runChild("secure-child", ["race", "3000", "huge"], { TSMALLOC_BACKEND: "ffi", TSMALLOC_SECURE: "0" });
-  assert.ok(c.status === 0 && c.result !== null, describeChild(c));
-  const r = c.result!;
-  assert.equal(r.errors, [], "no other error");
-  assert.is(r.bothFreed, 0, "both succeeded");
-  assert.is(r.other, 0);
-  assert.is(r.oneEach, 3000);
-  assert.ok(r.ok, "validate()");
-  assert.is(r.inUseDelta, 0, "inUse back where it was");
+  expectOneWinner(["race", "3000", "huge"], { TSMALLOC_BACKEND: "ffi", TSMALLOC_SECURE: "0" });
 });
 
 t.run();
