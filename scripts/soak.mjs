@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run soak` (not in CI): mixed churn across workers sharing one allocator for an hour,
-// with RSS, reserved and committed sampled at a fixed interval, ending with one line
+// with RSS, reserved, committed and resident sampled at a fixed interval, ending with one line
 //   soak: PASS ... | soak: FAIL ...
 // that says whether they stayed flat after warm-up.
 //
@@ -14,8 +14,9 @@
 //   TSMALLOC_SOAK_MIX=huge            one block in five huge (2-12 MB): races between huge frees
 //                                     and their owners' reaping (e.g. 2 minutes, replace every 2 s)
 //
-// "Flat": the first max(1, 20% of the samples) are warm-up. For each of RSS, reserved and
-// committed, let W be its maximum over the warm-up samples; the run passes when every later
+// "Flat": the first max(1, 20% of the samples) are warm-up. For each of RSS, reserved,
+// committed and resident (our own bytes in RAM by mincore, over the ranges the main thread
+// maps; not on the buffer backend), let W be its maximum over the warm-up samples; the run passes when every later
 // sample is <= W * (1 + tolerance) + 8 MiB (one segment pair of slack for a page in flight),
 // no block was found overwritten (each block carries its own address), no worker failed, and
 // validate() passes at the end.
@@ -245,9 +246,9 @@ async function soakMain() {
     if (now >= nextSample) {
       nextSample += sampleMs;
       const s = lib.stats();
-      const row = { min: (now - t0) / 60_000, rss: rss(), reserved: s.reserved, committed: s.committed, inUse: s.inUse, workers: s.workers, abandoned: lib.sharedStats().abandonedSegments };
+      const row = { min: (now - t0) / 60_000, rss: rss(), reserved: s.reserved, committed: s.committed, resident: s.resident, inUse: s.inUse, workers: s.workers, abandoned: lib.sharedStats().abandonedSegments };
       samples.push(row);
-      console.log(`soak: t=${row.min.toFixed(1)} min  rss ${(row.rss / MiB).toFixed(1)} MiB  reserved ${(row.reserved / MiB).toFixed(1)} MiB  committed ${(row.committed / MiB).toFixed(1)} MiB  inUse ${(row.inUse / MiB).toFixed(1)} MiB  workers ${row.workers}  abandoned segments ${row.abandoned}`);
+      console.log(`soak: t=${row.min.toFixed(1)} min  rss ${(row.rss / MiB).toFixed(1)} MiB  reserved ${(row.reserved / MiB).toFixed(1)} MiB  committed ${(row.committed / MiB).toFixed(1)} MiB  resident ${row.resident < 0 ? "n/a" : `${(row.resident / MiB).toFixed(1)} MiB`}  inUse ${(row.inUse / MiB).toFixed(1)} MiB  workers ${row.workers}  abandoned segments ${row.abandoned}`);
     }
   }
 
@@ -274,7 +275,10 @@ async function soakMain() {
   const warm = Math.max(1, Math.floor(samples.length * 0.2));
   if (samples.length < warm + 1) fails.push(`only ${samples.length} samples: run longer than ${(warm + 1) * sampleMs / 60000} min or sample more often`);
   const detail = [];
-  for (const key of ["rss", "reserved", "committed"]) {
+  // resident: our own mapped bytes in RAM (mincore over the ranges this thread sees); -1 on the buffer backend
+  const keys = ["rss", "reserved", "committed"];
+  if (samples.every((s) => s.resident >= 0)) keys.push("resident");
+  for (const key of keys) {
     const w = Math.max(...samples.slice(0, warm).map((s) => s[key]));
     const after = samples.slice(warm).map((s) => s[key]);
     const max = after.length > 0 ? Math.max(...after) : w;
