@@ -1383,7 +1383,8 @@ export function workerHandle(): WorkerHandle {
  * @throws {TypeError} for something that is not a handle.
  * @throws {Error} for a stale, forged or foreign handle ("does not name a live
  *   allocator"), when this worker was configured for another backend or another secure
- *   level or debugFill, or in secure mode with guard pages.
+ *   level or debugFill, in secure mode with guard pages, or after this worker called
+ *   {@link detach} (a worker attaches once; calling attach again while attached does nothing).
  * @example
  * ```ts
  * // worker.js, started with { workerData: { handle: workerHandle() } }
@@ -1396,6 +1397,7 @@ export function workerHandle(): WorkerHandle {
  */
 export function attach(handle: WorkerHandle): void {
   const h = checkHandle(handle);
+  if (detached) throw new Error("tsmalloc: attach: this worker has detached and cannot attach again (start a new worker)");
   const want: BackendWant = h.backend === "buffer" ? "buffer" : "ffi";
   if (!isInitialized()) {
     if (wantBackend !== null && wantBackend !== "auto" && wantBackend !== want) {

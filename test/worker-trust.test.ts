@@ -175,6 +175,10 @@ t("items 11, 12: a detached worker's segments: workers counted, committed never 
   const ps = (await a.call("alloc", { sizes })) as number[];
   await a.call("detach");
   assert.is(stats().workers, before.workers, "a detached worker is not counted");
+  // review round 5: attach() after detach() returned silently (the next malloc threw)
+  const again = (await a.call("reattach")) as string[];
+  for (const m of again) assert.match(m, /has detached and cannot attach again/, `attach after detach: ${m}`);
+  assert.is(stats().workers, before.workers, "a refused attach counts no worker");
   await a.w.terminate();
   assert.ok(sharedStats().abandonedSegments > 0, "its segments are abandoned");
   for (const p of ps) free(p);
