@@ -15,7 +15,8 @@ import {
 } from "./layout.ts";
 import { collectPage, extendPage, initPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
-import { claimPage, purgeExpired, releasePage } from "./segment.ts";
+import { pageDelay } from "./purge-delay.ts";
+import { claimPage, needsSegment, purgeExpired, releasePage, scheduleKept, setKeptSweep, slotCommittedBytes } from "./segment.ts";
 import {
   addGuarded, cacheChecked, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
   removeGuarded, sec,
@@ -71,6 +72,8 @@ export class Heap {
   pageCount = 0;
   /** Generic-path calls since empty pages were last given back. */
   private slowCalls = 0;
+  /** Empty pages kept for the page delay (keep); an entry counts only while its page's keptBy is this heap. */
+  private kept: PageRef[] = [];
 
   /** Arena id this heap is bound to (0 = the shared arenas): its pages and huge blocks come only from there. */
   declare readonly arenaId: number;
@@ -130,8 +133,10 @@ export class Heap {
       if (this.malloc !== Heap.prototype.malloc) return this.malloc(size);
     }
     if (++this.slowCalls >= COLLECT_EVERY) {
+      // (a loop that never yields to the purge timer still gives back pages kept too long)
       this.slowCalls = 0;
-      this.freeEmptyPages();
+      this.freeEmptyPages(true);
+      this.sweepKept(ctx.now());
     }
     let pr = this.findPage(bin);
     if (pr === null) return 0;
@@ -294,6 +299,8 @@ export class Heap {
   }
 
   private freshPage(bin: number): PageRef | null {
+    // kept empty pages of this kind (any heap's) go back before a new segment is claimed
+    if (keptPages > 0 && needsSegment(pageKindOfBin(bin), this.arenaId)) sweepAllKept(pageKindOfBin(bin));
     const got = claimPage(pageKindOfBin(bin), this.arenaId, BIN_SIZE[bin]);
     if (got === null) return null;
     const { pr, start, end } = got;
@@ -376,16 +383,86 @@ export class Heap {
     const q = pr.queue;
     // keep a class's allocation page: allocating again right away is the common case
     if (q < BIN_FULL && this.first[q] === pr) return;
-    this.freePage(pr);
+    this.keep(pr);
+  }
+
+  /**
+   * Keeps an empty page in its class queue for the page purge delay instead of giving it
+   * back at once: a live set that shrinks and grows again takes its pages back with their
+   * free lists as they are (no verifyEmpty walk, no extension, no refault). Pages still
+   * empty when the delay runs out are verified and released (sweepKept, from the purge
+   * timer and slow paths); before this heap's class would need a new segment, the kept
+   * pages of that segment kind go back first, so keeping never grows the footprint.
+   * mimalloc keeps only a queue's last page (mi_page_retire); see doc/PERFORMANCE.md.
+   */
+  private keep(pr: PageRef): void {
+    const delay = pageDelay();
+    if (delay <= 0) {
+      this.freePage(pr);
+      return;
+    }
+    const now = ctx.now();
+    pr.emptiedAt = now;
+    if (pr.keptBy !== this) {
+      pr.keptBy = this;
+      this.kept.push(pr);
+      keptPages++;
+    }
+    scheduleKept(now + delay);
+  }
+
+  /**
+   * Releases kept pages still empty after the page delay (every one of page kind `kind`
+   * when kind >= 0: a new segment is about to be claimed); drops entries of pages in use
+   * again. Never nested in another walk of this heap's pages (the timer, mallocSlow). Returns the earliest deadline among those left (Infinity: none).
+   */
+  sweepKept(now: number, kind = -1): number {
+    const delay = pageDelay();
+    const l = this.kept;
+    let n = 0;
+    let due = Infinity;
+    for (let i = 0; i < l.length; i++) {
+      const pr = l[i];
+      if (pr.keptBy !== this) continue; // another heap keeps it now
+      if (pr.heap === this && pr.emptiedAt !== 0) {
+        collectPage(pr.m, pr.pg);
+        if (pr.m[pr.pg + P_USED] === 0) {
+          const idle = now - pr.emptiedAt;
+          if (idle < delay && (kind < 0 || pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) !== kind)) {
+            l[n++] = pr;
+            if (pr.emptiedAt + delay < due) due = pr.emptiedAt + delay;
+            continue;
+          }
+          pr.keptBy = null;
+          this.freePage(pr, false, idle);
+          continue;
+        }
+      }
+      pr.keptBy = null; // released meanwhile, or in use again
+      pr.emptiedAt = 0;
+    }
+    keptPages -= l.length - n;
+    l.length = n;
+    return due;
+  }
+
+  /** Committed bytes of this heap's kept pages that are still empty. */
+  keptBytes(): number {
+    let n = 0;
+    for (const pr of this.kept) {
+      if (pr.keptBy === this && pr.heap === this && pr.emptiedAt !== 0 && liveBlocks(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
+    }
+    return n;
   }
 
   /** Gives an emptied page back to its segment; unless `trusted`, only once its lists prove it empty (verifyEmpty). */
-  private freePage(pr: PageRef, trusted = false): void {
+  private freePage(pr: PageRef, trusted = false, idle = 0): void {
     if (!trusted && !verifyEmpty(pr.m, pr.pg)) return; // a double free made the used count lie: the page stays
     this.remove(pr);
     pr.heap = null;
+    pr.emptiedAt = 0;
     this.pageCount--;
-    releasePage(pr);
+    releasePage(pr, idle);
   }
 
   removeHuge(pr: PageRef): void {
@@ -546,13 +623,32 @@ export class Heap {
     purgeExpired(force);
   }
 
-  /** Gives pages without live blocks back to their segments (the free fast path leaves them queued). */
-  freeEmptyPages(): void {
+  /**
+   * Gives pages without live blocks back to their segments (the free fast path leaves a
+   * queue's first page queued, and blocks other workers freed are only seen here). With
+   * `keep`, pages not yet kept are kept for the page delay instead (the periodic slow-path
+   * visit); else every empty page goes now, kept ones included (collect, budgets, detach).
+   */
+  freeEmptyPages(keep = false): void {
     for (const pr of this.pages()) {
       if (pr.queue === BIN_HUGE) continue;
       collectPage(pr.m, pr.pg);
-      if (pr.m[pr.pg + P_USED] === 0) this.freePage(pr);
+      if (pr.m[pr.pg + P_USED] !== 0) continue;
+      if (!keep) this.freePage(pr);
+      else if (pr.keptBy !== this) this.keep(pr);
     }
+    if (!keep) this.dropKept();
+  }
+
+  /** Empties the kept list (its pages were released or stay as live pages). */
+  private dropKept(): void {
+    for (const pr of this.kept) {
+      if (pr.keptBy !== this) continue;
+      pr.keptBy = null;
+      pr.emptiedAt = 0;
+    }
+    keptPages -= this.kept.length;
+    this.kept.length = 0;
   }
 
   /** Frees every block of the heap at once. */
@@ -589,6 +685,7 @@ export class Heap {
       const q = pr.queue;
       this.remove(pr);
       this.pageCount--;
+      pr.emptiedAt = 0; // (the target keeps empty ones when it next visits its pages)
       target.adopt(pr, q);
     }
     this.retire("deleted");
@@ -602,6 +699,7 @@ export class Heap {
   }
 
   private retire(state: "deleted" | "destroyed" | "detached"): void {
+    this.dropKept();
     this.state = state;
     this.front.fill(EMPTY);
     this.direct.fill(EMPTY);
@@ -816,6 +914,26 @@ export class Heap {
     return this.mallocHuge(obj, 0, true);
   }
 }
+
+/** Entries in all heaps' kept lists (an upper bound on kept pages: some may be in use again). */
+let keptPages = 0;
+
+/** Committed bytes of the empty pages live heaps keep (stats().pendingPurge counts them). */
+export function keptBytes(): number {
+  let n = 0;
+  for (const h of heaps) if (h !== undefined && h.isLive) n += h.keptBytes();
+  return n;
+}
+
+/** Every live heap releases its kept pages whose delay ran out (and, kind >= 0, every kept page of that kind); returns the next deadline. */
+function sweepAllKept(kind = -1): number {
+  const now = ctx.now();
+  let due = Infinity;
+  for (const h of heaps) if (h !== undefined && h.isLive) due = Math.min(due, h.sweepKept(now, kind));
+  return due;
+}
+// the purge timer (segment.ts) releases kept pages whose delay ran out
+setKeptSweep(() => sweepAllKept());
 
 /**
  * Before an allocation is refused (a budget, an exclusive arena that is full, the OS): gives

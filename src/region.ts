@@ -90,6 +90,10 @@ export class PageRef {
   bin = 0;
   /** Used blocks as of the last slow-path visit (src/usage.ts, for peakInUse). */
   syncedUsed = 0;
+  /** ms (ctx.now()) this page was last seen emptied while kept with its heap (Heap.keep); 0 when not kept. */
+  emptiedAt = 0;
+  /** The heap whose kept list holds this page (at most one entry per heap). */
+  keptBy: Heap | null = null;
   /** Word index of the page's secure record (checked pages: list heads and keys); 0 outside arenas. */
   declare sec: number;
   /**

@@ -1,7 +1,7 @@
 /** stats(): a snapshot assembled by walking regions, segments and heaps (never on the fast paths). */
 import { BIN_COUNT, BIN_SIZE, binOf } from "./bins.ts";
 import { ctx } from "./context.ts";
-import { pageUsage } from "./heap.ts";
+import { keptBytes, pageUsage } from "./heap.ts";
 import { hugeRegions, hugeSize } from "./huge.ts";
 import { P_BSIZE, PAGE_WORDS, S_PAGE_COUNT, S_PAGES } from "./layout.ts";
 import { RegionKind } from "./region.ts";
@@ -164,7 +164,7 @@ export function collectStats(): Stats {
       committed: a.committedBytes(),
     };
   });
-  let pendingPurge = pendingPageBytes();
+  let pendingPurge = pendingPageBytes() + keptBytes();
   for (const a of ctx.arenas) pendingPurge += a.freeCommittedBytes();
   if (ctx.huge !== null) pendingPurge += ctx.huge.committedBytes();
 

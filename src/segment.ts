@@ -190,6 +190,11 @@ export function pageRefAt(r: Region, seg: number, i: number): PageRef {
   return pr;
 }
 
+/** True when claimPage(kind, arenaId) would have to claim a new segment (none has a free slot). */
+export function needsSegment(kind: PageKind, arenaId = 0): boolean {
+  return availOf(arenaId, kind).length === 0;
+}
+
 /**
  * Claims a free page slot of `kind` for a heap bound to arena `arenaId` (0 = none) and
  * commits its slices; the caller initializes the descriptor. null when no segment can be
@@ -248,9 +253,10 @@ function usedBytes(start: number, end: number, bsize: number): number {
 
 /**
  * Returns a page slot to its segment: an empty segment goes back to its arena; otherwise
- * the slot's committed slices (never slice 0, the header's) are purged after purgeDelay.
+ * the slot's committed slices (never slice 0, the header's) are purged after purgeDelay,
+ * less `idle` ms the page already sat empty with its heap (Heap.keep).
  */
-export function releasePage(pr: PageRef): void {
+export function releasePage(pr: PageRef, idle = 0): void {
   const m = pr.m;
   const sw = pr.seg >> 2;
   dropPage(pr);
@@ -265,8 +271,9 @@ export function releasePage(pr: PageRef): void {
     return;
   }
   if (used === count - 1) addAvail(ref);
-  const delay = pageDelay();
-  if (delay < 0) return;
+  const full = pageDelay();
+  if (full < 0) return;
+  const delay = Math.max(0, full - idle);
   const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT); // the slot's slices
   const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
   let marked = false;
@@ -371,6 +378,17 @@ export function pendingPageBytes(): number {
   return n;
 }
 
+/** Committed bytes of the page slot pr occupies (slice 0, the segment header's, not counted). */
+export function slotCommittedBytes(pr: PageRef): number {
+  const m = pr.m;
+  const sw = pr.seg >> 2;
+  const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT);
+  const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
+  let c = 0;
+  for (let k = Math.max(first, 1); k < first + n; k++) if (bitOf(m, sw + S_COMMIT_LO, k)) c += SLICE_SIZE;
+  return c;
+}
+
 // ---- delayed purge
 
 let purgeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -378,6 +396,11 @@ let purgeTimer: ReturnType<typeof setTimeout> | null = null;
 let timerDue = Infinity;
 /** Earliest pending deadline known (checked at slow-path events: loops that never yield still purge). */
 let nextDue = Infinity;
+/** Releases kept empty pages whose delay ran out (src/heap.ts); returns the next such deadline (Infinity: none). */
+let keptSweep: ((now: number) => number) | null = null;
+/** Earliest deadline of a kept empty page (Infinity: none kept). */
+let keptDue = Infinity;
+
 
 /** Purges what has waited its delay (everything when force), batched per segment and arena. */
 export function purgeExpired(force: boolean): void {
@@ -414,12 +437,24 @@ setRelief(relieve);
 /** Earliest deadline of anything waiting to be purged (Infinity when nothing is). */
 function dueTime(): number {
   if (ctx.options.purgeDelay < 0) return Infinity;
-  let t = Infinity;
+  let t = keptDue;
   for (const ref of pending) if (ref.purgeDue < t) t = ref.purgeDue;
   const adelay = arenaDelay();
   for (const a of ctx.arenas) t = Math.min(t, a.nextDue(adelay));
   if (ctx.huge !== null) t = Math.min(t, ctx.huge.nextDue(adelay));
   return t;
+}
+
+/** Registers the sweep of kept empty pages (heap.ts; segment.ts does not import heaps). */
+export function setKeptSweep(f: (now: number) => number): void {
+  keptSweep = f;
+}
+
+/** A heap keeps an empty page until `due` (ms): the purge timer will sweep it then. */
+export function scheduleKept(due: number): void {
+  if (due >= keptDue) return;
+  keptDue = due;
+  schedulePurge(due);
 }
 
 /** Purges now if a deadline has passed (called at slow-path events). */
@@ -451,6 +486,10 @@ export function schedulePurge(due: number): void {
 function onTimer(): void {
   purgeTimer = null;
   timerDue = Infinity;
+  // empty pages kept with their heaps whose delay ran out go back to their segments first
+  // (only here, on the event loop: a sweep nested in an allocator call would release pages
+  // a caller is iterating)
+  if (keptSweep !== null && keptDue <= ctx.now()) keptDue = keptSweep(ctx.now());
   purgeExpired(false);
   if (nextDue !== Infinity) schedulePurge(nextDue);
 }

@@ -238,7 +238,7 @@ export interface Stats {
    * paths, by at most about one page per size class and heap.
    */
   peakInUse: number;
-  /** Committed bytes of freed memory waiting for its purge delay (free segments, free page slots, cached huge blocks). */
+  /** Committed bytes of freed memory waiting for its purge delay (free segments, free page slots, empty pages their heaps keep for reuse, cached huge blocks). */
   pendingPurge: number;
   /** Purge operations (MADV_DONTNEED; adjacent ranges coalesced into one). */
   purges: number;

@@ -1,6 +1,6 @@
 // Scenarios shared by test/trust-secure.test.ts (in-process) and test/fixtures/secure-child.ts
 // (the same at another secure level, in a child process). Not a test file itself.
-import { bytes, DoubleFreeError, Heap, validate } from "../mod.ts";
+import { bytes, collect, DoubleFreeError, Heap, validate } from "../mod.ts";
 import { locate } from "../src/free.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 
@@ -31,12 +31,16 @@ export function doubleFreeScenario(): { threw: boolean; intact: boolean; detecte
       if (!(e instanceof DoubleFreeError)) throw e;
       threw = true;
     }
-    // another size class fills whatever page slots are free
+    // another size class fills whatever page slots are free: while the heap keeps the emptied
+    // page for its class, then once collect() gave empty pages back (the lists are checked there)
     const others: number[] = [];
-    for (let i = 0; i < 4000; i++) {
-      const q = h.malloc(48);
-      bytes(q, 48).fill(0xee);
-      others.push(q);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 4000; i++) {
+        const q = h.malloc(48);
+        bytes(q, 48).fill(0xee);
+        others.push(q);
+      }
+      collect();
     }
     const intact = checkPattern(B, 1000, 77) === -1;
     return { threw, intact, detected: validate().detectedCount - before };

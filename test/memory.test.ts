@@ -332,6 +332,74 @@ t("large pages commit only the slices their blocks reach: 16 blocks of 2 MiB com
   assert.ok(after.committed - base.committed < 1 * MiB, `committed ${mib(base.committed)} -> ${mib(after.committed)} after freeing all`);
 });
 
+t("emptied pages stay with their heap for the page delay (counted in pendingPurge) and go back before the heap claims a new segment: another class of the same page kind reuses their slots, so keeping never grows the footprint (issue 15)", () => {
+  const delay0 = getOption("purgeDelay");
+  const h = Heap.create();
+  try {
+    setOption("purgeDelay", 60_000); // no timer during the test: only the heap decides
+    const base = settle();
+    const fill = (size: number, count: number, tag: number) => {
+      const ps: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const p = h.malloc(size);
+        assert.ok(p !== 0);
+        bytes(p, size).fill(tag);
+        ps.push(p);
+      }
+      return ps;
+    };
+    // ~24 MiB of small pages (64 KiB), then all freed: the pages stay with the heap
+    let ps = fill(1000, 24_000, 1);
+    const peak = stats();
+    for (const p of ps) h.free(p);
+    const kept = stats();
+    assert.ok(kept.pendingPurge >= 20 * MiB, `the emptied pages count as waiting for purge (pendingPurge ${mib(kept.pendingPurge)})`);
+    assert.is(kept.committed, peak.committed, "nothing was given back yet");
+    // the same class takes them back: no new memory
+    ps = fill(1000, 24_000, 2);
+    assert.is(stats().committed, peak.committed, "the class reused its kept pages");
+    assert.is(stats().reserved, peak.reserved);
+    for (const p of ps) h.free(p);
+    // another small class: the kept pages go back to their segments before a new one is claimed
+    ps = fill(600, 38_000, 3);
+    const other = stats();
+    assert.ok(other.reserved <= peak.reserved, `reserved ${mib(peak.reserved)} -> ${mib(other.reserved)}: keeping pages must not grow the footprint`);
+    assert.ok(other.committed <= peak.committed + 1 * MiB, `committed ${mib(peak.committed)} -> ${mib(other.committed)}`);
+    for (const p of ps) if (bytes(p, 1)[0] !== 3) assert.unreachable("a block of the other class changed");
+    for (const p of ps) h.free(p);
+    const after = settle();
+    assert.ok(after.committed - base.committed < 1 * MiB, `collect(true) gives kept pages back: committed ${mib(base.committed)} -> ${mib(after.committed)}`);
+    assert.ok(stats().pendingPurge < 1 * MiB, `pendingPurge ${mib(stats().pendingPurge)} after collect(true)`);
+  } finally {
+    setOption("purgeDelay", delay0);
+    h.destroy();
+  }
+});
+
+t("kept empty pages go back after the page delay by the purge timer alone (no allocator call), then their slots are purged", async () => {
+  const delay0 = getOption("purgeDelay"), mult0 = getOption("arenaPurgeMult");
+  const h = Heap.create();
+  try {
+    setOption("purgeDelay", 20);
+    setOption("arenaPurgeMult", 2);
+    const base = settle();
+    const keep = h.malloc(1000); // holds the segment: its free slots are purged page by page
+    const ps: number[] = [];
+    for (let i = 0; i < 20_000; i++) ps.push(h.malloc(1000));
+    for (const p of ps) h.free(p);
+    assert.ok(stats().pendingPurge >= 15 * MiB, `kept: pendingPurge ${mib(stats().pendingPurge)}`);
+    await sleep(400); // page delay (20 ms, up to 16x adaptive: the sweep) + the slots' delay
+    const s = stats();
+    assert.ok(s.pendingPurge < 1 * MiB, `pendingPurge ${mib(s.pendingPurge)} 400 ms after the frees`);
+    assert.ok(s.committed - base.committed < 2 * MiB, `committed ${mib(base.committed)} -> ${mib(s.committed)}`);
+    h.free(keep);
+  } finally {
+    setOption("purgeDelay", delay0);
+    setOption("arenaPurgeMult", mult0);
+    h.destroy();
+  }
+});
+
 t("OS calls are counted by kind (reserve, release, purge, view, resident)", () => {
   const cache0 = getOption("hugeCacheMax");
   try {
