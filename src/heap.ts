@@ -13,7 +13,7 @@ import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
-import { collectPage, extendPage, initPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
+import { collectPage, dropBadList, extendPage, initPage, inPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
 import { pageDelay } from "./purge-delay.ts";
 import { claimPage, needsSegment, purgeExpired, releasePage, scheduleKept, setKeptSweep, slotCommittedBytes } from "./segment.ts";
@@ -112,6 +112,10 @@ export class Heap {
       if (b === 0) return +this.mallocGeneric(size);
       m[pg + 1] = 0;
     }
+    // b inside this page's blocks: a double free's cycle, or a write into a free block, makes
+    // a link point anywhere (the slow path reports it and drops the list)
+    const s = m[pg + 7]; //                                    P_START
+    if (((b - s) >>> 0) >= ((m[pg + 12] - s) >>> 0)) return +this.mallocGeneric(size); // P_END
     m[pg] = m[b >> 2];
     m[pg + 3]++; //                                            P_USED
     return pr.base + b;
@@ -150,10 +154,16 @@ export class Heap {
         if (tries === 8 || (pr = this.findPage(bin)) === null) return 0;
       }
     }
-    const b = m[pg + P_FREE];
-    m[pg + P_FREE] = m[b >> 2];
-    m[pg + P_USED]++;
-    return pr.base + b;
+    for (let tries = 0; ; tries++) {
+      const b = pr.m[pr.pg + P_FREE];
+      if (inPage(pr.m, pr.pg, b)) {
+        pr.m[pr.pg + P_FREE] = pr.m[b >> 2];
+        pr.m[pr.pg + P_USED]++;
+        return pr.base + b;
+      }
+      dropBadList(pr.m, pr.pg, b);
+      if (tries === 8 || (pr = this.findPage(bin)) === null) return 0;
+    }
   }
 
   /** flush: a guarded allocation of exactly `size` bytes ending at a guard page. */

@@ -93,6 +93,23 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   return true;
 }
 
+/** True when region offset b lies inside the extended blocks of a plain page (a link worth following). */
+export function inPage(m: Int32Array, pg: number, b: number): boolean {
+  const start = m[pg + P_START];
+  return ((b - start) >>> 0) < ((m[pg + P_END] - start) >>> 0);
+}
+
+/**
+ * A plain page's free list led outside its blocks (secure levels 0-1: a block freed twice, then
+ * written by the owner it was handed to, or any write into a free block): the list is dropped
+ * (its blocks are never handed out again: a leak, not an overlap) and the corruption reported.
+ */
+export function dropBadList(m: Int32Array, pg: number, b: number): void {
+  m[pg + P_FREE] = 0;
+  reportCorrupt(`a page of ${m[pg + P_BSIZE]}-byte blocks has a free-list link outside its blocks (offset ${b}; a double free or a write into a freed block?): ` +
+    `the list is dropped, its blocks are not handed out again`);
+}
+
 /**
  * Moves blocks freed by other workers (thread-free) and by the owner (local-free) back to
  * the free list. Returns the number of blocks collected from other workers.

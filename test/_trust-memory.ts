@@ -1,6 +1,6 @@
 // Scenarios shared by test/trust-secure.test.ts (in-process) and test/fixtures/secure-child.ts
 // (the same at another secure level, in a child process). Not a test file itself.
-import { bytes, collect, DoubleFreeError, Heap, validate } from "../mod.ts";
+import { bytes, collect, DoubleFreeError, Heap, usableSize, validate } from "../mod.ts";
 import { locate } from "../src/free.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 
@@ -49,6 +49,42 @@ export function doubleFreeScenario(): { threw: boolean; intact: boolean; detecte
   }
 }
 
+
+/**
+ * Review round 6: `free(p); free(p)` makes p's link point to p (a cycle); malloc hands p out,
+ * its new owner writes 4 bytes of its data (here: the offset of a live block of another class
+ * in another page, relative to p's segment), and the list head became that value: malloc
+ * returned the live block. Now every block malloc returns must be a block start of its size
+ * class (usableSize agrees), never the live block, whose contents stay intact.
+ */
+export function doubleFreeCycleScenario(): { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number } {
+  const h = Heap.create();
+  try {
+    const victim = h.malloc(1000);
+    fillPattern(victim, 1000, 91);
+    const p = h.malloc(64);
+    const base = p - (p % 2 ** 22);
+    const before = validate().detectedCount;
+    h.free(p);
+    let threw = false;
+    try {
+      h.free(p);
+    } catch (e) {
+      if (!(e instanceof DoubleFreeError)) throw e;
+      threw = true;
+    }
+    let handedLive = 0, bad = 0;
+    for (let i = 0; i < 3000; i++) {
+      const q = h.malloc(64);
+      if (q === victim) handedLive++;
+      else if (usableSize(q) !== 64) bad++;
+      if (q === p) new DataView(bytes(q, 4).buffer, bytes(q, 4).byteOffset, 4).setInt32(0, victim - base, true);
+    }
+    return { threw, intact: checkPattern(victim, 1000, 91) === -1, handedLive, bad, detected: validate().detectedCount - before };
+  } finally {
+    h.destroy();
+  }
+}
 
 /**
  * A dangling pointer's replay: block B is freed after X (so B's link points to X) and its first

@@ -28,7 +28,18 @@ t("an undetected double free stays inside its page (issue 11 item 10), at the su
     assert.ok((r.detected as number) >= 1, "reported when the page's lists were checked before giving it back");
   }
   assert.ok(r.intact, "the live block in that page kept its contents");
+  cycleHeld(r.cycle as Cycle, level >= 3 || fill);
 });
+
+type Cycle = { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number };
+/** doubleFreeCycleScenario's promises: the block freed twice and then written by its new owner never leads malloc out of its page. */
+function cycleHeld(c: Cycle, detectsAtFree: boolean): void {
+  assert.is(c.threw, detectsAtFree, "the second free throws only where double frees are detected at free");
+  assert.is(c.handedLive, 0, "malloc never returned the live block of another class (review round 6: it did at levels 0-1)");
+  assert.is(c.bad, 0, "every block malloc returned is a block of its class");
+  assert.ok(c.intact, "the live block kept its contents");
+  if (!detectsAtFree) assert.ok(c.detected >= 1, "the link that led out of the page was reported");
+}
 
 for (const level of ["1", "2", "3"]) {
   t(`secure ${level} (child): an undetected double free stays inside its page; level 3 throws DoubleFreeError`, () => {
@@ -36,6 +47,7 @@ for (const level of ["1", "2", "3"]) {
     assert.is(r.threw, level === "3");
     assert.ok(r.intact, "the live block kept its contents");
     if (level !== "3") assert.ok((r.detected as number) >= 1, "reported");
+    cycleHeld(r.cycle as Cycle, level === "3");
   });
 }
 
