@@ -10,7 +10,7 @@ import { free, freeGeneric, locate, located } from "./free.ts";
 import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownPlainPage, zeroClassBlock } from "./alloc-fast.ts";
 import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
-  DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, P_BSIZE, P_CAPACITY, P_FLAGS,
+  DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
 } from "./layout.ts";
 import { collectPage, dropBadList, extendPage, initPage, inPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
@@ -174,6 +174,8 @@ export class Heap {
       if (align === 0 && this.malloc !== Heap.prototype.malloc) return this.malloc(size);
     }
     if (ctx.shared) this.reapHuge();
+    // carved from an arena: kept empty pages go back first (whole segments may free up there)
+    if (keptPages > 0 && (ctx.shared || this.arenaId !== 0)) sweepAllKept(KEPT_ALL);
     let got = allocHuge(size, align, this.id, this.arenaId, flush, room);
     if (got === null) {
       collectBeforeRefusal(this);
@@ -309,8 +311,13 @@ export class Heap {
   }
 
   private freshPage(bin: number): PageRef | null {
-    // kept empty pages of this kind (any heap's) go back before a new segment is claimed
-    if (keptPages > 0 && needsSegment(pageKindOfBin(bin), this.arenaId)) sweepAllKept(pageKindOfBin(bin));
+    // kept empty pages (any heap's) go back before a new segment is claimed: those of this
+    // kind first (their slots serve it), else all (whole segments may go back to the arena)
+    const kind = pageKindOfBin(bin);
+    if (keptPages > 0 && needsSegment(kind, this.arenaId)) {
+      sweepAllKept(kind);
+      if (keptPages > 0 && needsSegment(kind, this.arenaId)) sweepAllKept(KEPT_ALL);
+    }
     const got = claimPage(pageKindOfBin(bin), this.arenaId, BIN_SIZE[bin]);
     if (got === null) return null;
     const { pr, start, end } = got;
@@ -391,8 +398,9 @@ export class Heap {
   /** The last live block of a page was freed locally. */
   pageEmptied(pr: PageRef): void {
     const q = pr.queue;
-    // keep a class's allocation page: allocating again right away is the common case
-    if (q < BIN_FULL && this.first[q] === pr) return;
+    // a class's allocation page stays (allocating again right away is the common case), but
+    // a large one (4 MiB slot) only for the delay, as other kept pages: see setRetire
+    if (q < BIN_FULL && this.first[q] === pr && pr.m[pr.pg + P_BSIZE] <= MEDIUM_OBJ_MAX) return;
     this.keep(pr);
   }
 
@@ -407,7 +415,8 @@ export class Heap {
    */
   private keep(pr: PageRef): void {
     const delay = pageDelay();
-    if (delay <= 0) {
+    // (a shared allocator under a budget: another worker's refusal could not take them back)
+    if (delay <= 0 || (ctx.shared && (ctx.options.maxCommitted > 0 || ctx.options.maxReserved > 0))) {
       this.freePage(pr);
       return;
     }
@@ -422,11 +431,11 @@ export class Heap {
   }
 
   /**
-   * Releases kept pages still empty after the page delay (every one of page kind `kind`
-   * when kind >= 0: a new segment is about to be claimed); drops entries of pages in use
-   * again. Never nested in another walk of this heap's pages (the timer, mallocSlow). Returns the earliest deadline among those left (Infinity: none).
+   * Releases kept pages still empty after the page delay (and every one of page kind `kind`
+   * when kind >= 0, every one with KEPT_ALL: new memory is about to be claimed); drops
+   * entries of pages in use again. Never nested in another walk of this heap's pages (the timer, mallocSlow). Returns the earliest deadline among those left (Infinity: none).
    */
-  sweepKept(now: number, kind = -1): number {
+  sweepKept(now: number, kind = KEPT_EXPIRED): number {
     const delay = pageDelay();
     const l = this.kept;
     let n = 0;
@@ -438,7 +447,7 @@ export class Heap {
         collectPage(pr.m, pr.pg);
         if (pr.m[pr.pg + P_USED] === 0) {
           const idle = now - pr.emptiedAt;
-          if (idle < delay && (kind < 0 || pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) !== kind)) {
+          if (idle < delay && kind !== KEPT_ALL && (kind === KEPT_EXPIRED || pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) !== kind)) {
             l[n++] = pr;
             if (pr.emptiedAt + delay < due) due = pr.emptiedAt + delay;
             continue;
@@ -691,6 +700,7 @@ export class Heap {
     if (this.state !== "live") return;
     const target = defaultHeap();
     if (target === this) throw new Error("tsmalloc: the default heap cannot be deleted");
+    this.freeEmptyPages(); // (kept ones included: only pages with live blocks move)
     for (const pr of this.pages()) {
       const q = pr.queue;
       this.remove(pr);
@@ -935,15 +945,18 @@ export function keptBytes(): number {
   return n;
 }
 
-/** Every live heap releases its kept pages whose delay ran out (and, kind >= 0, every kept page of that kind); returns the next deadline. */
-function sweepAllKept(kind = -1): number {
+/** sweepKept modes besides a page kind: only pages whose delay ran out, or every kept page. */
+const KEPT_EXPIRED = -1, KEPT_ALL = -2;
+
+/** Every live heap releases its kept pages whose delay ran out (and, kind >= 0, every kept page of that kind; KEPT_ALL: all); returns the next deadline. */
+function sweepAllKept(kind = KEPT_EXPIRED): number {
   const now = ctx.now();
   let due = Infinity;
   for (const h of heaps) if (h !== undefined && h.isLive) due = Math.min(due, h.sweepKept(now, kind));
   return due;
 }
-// the purge timer (segment.ts) releases kept pages whose delay ran out
-setKeptSweep(() => sweepAllKept());
+// the purge timer (segment.ts) releases kept pages whose delay ran out (all: purgeDelay became 0)
+setKeptSweep((all) => sweepAllKept(all ? KEPT_ALL : KEPT_EXPIRED));
 
 /**
  * Before an allocation is refused (a budget, an exclusive arena that is full, the OS): gives
@@ -1006,6 +1019,8 @@ function guardedAt(pr: PageRef, off: number): GuardedBlock | undefined {
 /** Marks whether a page is given back as soon as it is empty (every page but a queue's first). */
 function setRetire(pr: PageRef, retire: boolean): void {
   if (pr.m === EMPTY.m) return;
+  // a large page hears of its last free even as its class's allocation page (pageEmptied)
+  if (pr.m[pr.pg + P_BSIZE] > MEDIUM_OBJ_MAX) retire = true;
   const f = pr.m[pr.pg + P_FLAGS];
   setPageFlags(pr.m, pr.pg, retire ? f | PF_RETIRE : f & ~PF_RETIRE);
 }

@@ -397,7 +397,7 @@ let timerDue = Infinity;
 /** Earliest pending deadline known (checked at slow-path events: loops that never yield still purge). */
 let nextDue = Infinity;
 /** Releases kept empty pages whose delay ran out (src/heap.ts); returns the next such deadline (Infinity: none). */
-let keptSweep: ((now: number) => number) | null = null;
+let keptSweep: ((all: boolean) => number) | null = null;
 /** Earliest deadline of a kept empty page (Infinity: none kept). */
 let keptDue = Infinity;
 
@@ -446,7 +446,7 @@ function dueTime(): number {
 }
 
 /** Registers the sweep of kept empty pages (heap.ts; segment.ts does not import heaps). */
-export function setKeptSweep(f: (now: number) => number): void {
+export function setKeptSweep(f: (all: boolean) => number): void {
   keptSweep = f;
 }
 
@@ -489,7 +489,7 @@ function onTimer(): void {
   // empty pages kept with their heaps whose delay ran out go back to their segments first
   // (only here, on the event loop: a sweep nested in an allocator call would release pages
   // a caller is iterating)
-  if (keptSweep !== null && keptDue <= ctx.now()) keptDue = keptSweep(ctx.now());
+  if (keptSweep !== null && keptDue <= ctx.now()) keptDue = keptSweep(false);
   purgeExpired(false);
   if (nextDue !== Infinity) schedulePurge(nextDue);
 }
@@ -499,6 +499,11 @@ export function replanPurge(): void {
   if (purgeTimer !== null) clearTimeout(purgeTimer);
   purgeTimer = null;
   timerDue = Infinity;
+  // purgeDelay 0 means at once: what already waits goes now (setOption, never nested in a heap walk)
+  if (ctx.options.purgeDelay === 0 && ctx.os !== null) {
+    if (keptSweep !== null) keptDue = keptSweep(true);
+    purgeExpired(true);
+  }
   nextDue = ctx.os === null ? Infinity : dueTime();
   if (nextDue !== Infinity) schedulePurge(nextDue);
 }

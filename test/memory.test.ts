@@ -13,6 +13,7 @@ import * as assert from "uvu/assert";
 import {
   backend, bytes, collect, formatStats, free, getOption, Heap, malloc, printStats, setOption, stats,
 } from "../mod.ts";
+import { describeChild, runChild } from "./_child.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { usage } from "../src/usage.ts";
 import { gc, isFfi, mib, MiB, mixedSizes, rss, settle, sleep } from "./_mem.ts";
@@ -374,6 +375,83 @@ t("emptied pages stay with their heap for the page delay (counted in pendingPurg
     setOption("purgeDelay", delay0);
     h.destroy();
   }
+});
+
+t("kept pages go back before new memory of another page kind is claimed: small pages freed, then medium blocks (review round 6: committed grew by the kept pages)", () => {
+  const delay0 = getOption("purgeDelay");
+  const h = Heap.create();
+  try {
+    setOption("purgeDelay", 60_000);
+    settle();
+    const ps: number[] = [];
+    for (let i = 0; i < 24_000; i++) ps.push(h.malloc(1000)); // ~24 MiB of small pages
+    const peak = stats().committed;
+    for (const p of ps) h.free(p);
+    ps.length = 0;
+    for (let i = 0; i < 2_600; i++) ps.push(h.malloc(8192)); // ~21 MiB of medium pages
+    const now = stats().committed;
+    assert.ok(now <= peak + 4 * MiB, `committed ${mib(peak)} -> ${mib(now)}: the small pages kept should have gone back`);
+    for (const p of ps) h.free(p);
+  } finally {
+    setOption("purgeDelay", delay0);
+    h.destroy();
+  }
+});
+
+t("Heap.delete() gives back its empty (kept) pages at once: only pages with live blocks move to the default heap (review round 6: they stayed committed for good)", () => {
+  const delay0 = getOption("purgeDelay");
+  try {
+    setOption("purgeDelay", 60_000);
+    const base = settle();
+    const h = Heap.create();
+    const ps: number[] = [];
+    for (let i = 0; i < 10_000; i++) ps.push(h.malloc(1000));
+    for (const p of ps) h.free(p);
+    h.delete();
+    collect(); // (no force: returns empty pages of live heaps, purges nothing)
+    setOption("purgeDelay", 0); // 0 = at once: what waits goes now (review round 6: it waited)
+    const s = stats();
+    assert.ok(s.committed - base.committed < 1 * MiB, `committed ${mib(base.committed)} -> ${mib(s.committed)}`);
+    assert.ok(s.pendingPurge < 1 * MiB, `pendingPurge ${mib(s.pendingPurge)}`);
+  } finally {
+    setOption("purgeDelay", delay0);
+  }
+});
+
+t("a large page (blocks over 64 KiB) is kept only for the delay even as its class's allocation page: memory returns while idle (review round 6: 73 MiB stayed committed)", async () => {
+  const delay0 = getOption("purgeDelay"), mult0 = getOption("arenaPurgeMult");
+  try {
+    setOption("purgeDelay", 10);
+    setOption("arenaPurgeMult", 2);
+    const base = settle();
+    const ps: number[] = [];
+    for (let k = 0; k < 12; k++) {
+      const size = 70_000 * (k + 1);
+      const p = malloc(size);
+      bytes(p, size).fill(1);
+      ps.push(p);
+    }
+    for (const p of ps) free(p);
+    await sleep(500);
+    const s = stats();
+    assert.ok(s.committed - base.committed < 1 * MiB, `committed ${mib(base.committed)} -> ${mib(s.committed)} after idling`);
+  } finally {
+    setOption("purgeDelay", delay0);
+    setOption("arenaPurgeMult", mult0);
+  }
+});
+
+t("shared allocator: kept pages go back before a huge block is carved (no second arena), and under a budget no worker keeps pages another worker's refusal could not take back (children; review round 6)", () => {
+  const env = { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" };
+  const c = runChild("kept-child", ["carve"], { ...env, TSMALLOC_ARENA_RESERVE: "64MiB" });
+  assert.ok(c.status === 0 && c.result !== null, `carve: ${describeChild(c)}`);
+  assert.ok(c.result!.ok, "the 32 MiB block was allocated");
+  assert.ok((c.result!.pendingBefore as number) >= 40 * MiB, "the freed pages were kept");
+  assert.is(c.result!.reservedAfter, c.result!.reservedBefore, "no new arena was reserved (was 64 -> 192 MiB)");
+  const b = runChild("kept-child", ["budget"], { ...env, TSMALLOC_MAX_COMMITTED: "64MiB" });
+  assert.ok(b.status === 0 && b.result !== null, `budget: ${describeChild(b)}`);
+  assert.ok((b.result!.aCommitted as number) >= 30 * MiB, "worker A had committed its blocks' pages");
+  assert.is(b.result!.bZeros, 0, `worker B got 0 from malloc ${b.result!.bZeros} times of ${b.result!.bAsked} (was ~17,000)`);
 });
 
 t("kept empty pages go back after the page delay by the purge timer alone (no allocator call), then their slots are purged", async () => {
