@@ -591,15 +591,15 @@ export class Heap {
     // amortized growth: a huge block grows in place while its mapping has room, and one
     // that moves to a huge size gets a mapping with room for half as much again
     if (size > LARGE_OBJ_MAX && usable > LARGE_OBJ_MAX && size > usable && resizeHuge(locate(p, "realloc"), size)) return p;
-    const q = size > usable && size > LARGE_OBJ_MAX && !guardedActive() ? this.mallocGrown(size) : this.malloc(size);
+    const q = size > usable && size > LARGE_OBJ_MAX && !mayBeSampled(size) ? this.mallocGrown(size, 0) : this.malloc(size);
     if (q === 0) return 0;
     moveBlock(q, p, Math.min(usable, size));
     return q;
   }
 
   /** A huge block for realloc growth: its mapping has room to grow in place to 1.5 * size (without the room when that is refused). */
-  private mallocGrown(size: number): number {
-    return this.mallocHuge(size, 0, false, size + Math.floor(size / 2)) || this.mallocHuge(size, 0);
+  private mallocGrown(size: number, alignment: number): number {
+    return this.mallocHuge(size, alignment, false, size + Math.floor(size / 2)) || this.mallocHuge(size, alignment);
   }
 
   reallocAligned(p: number, size: number, alignment: number): number {
@@ -609,7 +609,11 @@ export class Heap {
     checkAlignment(alignment);
     const usable = usableSizeFor(p, "realloc");
     if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
-    const q = this.mallocAligned(size, alignment);
+    if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;
+    // amortized growth as realloc's (review round 6: 79 moves, 18.6x the final size copied)
+    const grow = size > usable && size > LARGE_OBJ_MAX;
+    if (grow && usable > LARGE_OBJ_MAX && p % alignment === 0 && resizeHuge(locate(p, "realloc"), size)) return p;
+    const q = grow && !(alignment <= 16 && mayBeSampled(size)) ? this.mallocGrown(size, alignment > 16 ? alignment : 0) : this.mallocAligned(size, alignment);
     if (q === 0) return 0;
     moveBlock(q, p, Math.min(usable, size));
     return q;
@@ -1023,6 +1027,12 @@ function setRetire(pr: PageRef, retire: boolean): void {
   if (pr.m[pr.pg + P_BSIZE] > MEDIUM_OBJ_MAX) retire = true;
   const f = pr.m[pr.pg + P_FLAGS];
   setPageFlags(pr.m, pr.pg, retire ? f | PF_RETIRE : f & ~PF_RETIRE);
+}
+
+/** True when guarded sampling could take an allocation of `size` (realloc's room for growth would bypass it). */
+function mayBeSampled(size: number): boolean {
+  const o = ctx.options;
+  return guardedActive() && size >= o.guardedMin && size <= Math.max(o.guardedMin, o.guardedMax);
 }
 
 /** Largest alignment mallocAligned honours (larger returns 0). */
