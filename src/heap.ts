@@ -11,12 +11,12 @@ import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownP
 import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
-  P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE,
+  P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE, SEGMENT_SHIFT,
 } from "./layout.ts";
 import { collectPage, dropBadList, extendPage, initPage, inPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
 import { pageDelay } from "./purge-delay.ts";
-import { claimPage, needsSegment, purgeExpired, releasePage, scheduleKept, setKeptSweep, slotCommittedBytes } from "./segment.ts";
+import { claimPage, needsSegment, purgeExpired, releasePage, scheduleKept, segmentRefOf, setKeptSweep, slotCommittedBytes } from "./segment.ts";
 import {
   addGuarded, cacheChecked, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
   removeGuarded, sec,
@@ -389,6 +389,7 @@ export class Heap {
 
   /** A block was freed into a page parked as full: it goes back to its class queue. */
   unfull(pr: PageRef): void {
+    if (this.foreignPool(pr)) return; // stays parked: an exclusive arena serves only heaps bound to it
     const bin = pr.bin;
     this.remove(pr);
     this.push(pr, bin);
@@ -709,10 +710,22 @@ export class Heap {
       const q = pr.queue;
       this.remove(pr);
       this.pageCount--;
-      pr.emptiedAt = 0; // (the target keeps empty ones when it next visits its pages)
-      target.adopt(pr, q);
+      pr.emptiedAt = 0;
+      if (q < BIN_FULL && target.foreignPool(pr)) {
+        // a page of an arena the target is not bound to: its live blocks stay valid, but the
+        // target never allocates from it (parked as full until it empties)
+        target.adopt(pr, BIN_FULL);
+        setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] | PF_IN_FULL);
+        pr.bin = q;
+      } else target.adopt(pr, q);
     }
     this.retire("deleted");
+  }
+
+  /** True when pr's segment serves heaps bound to another arena than this heap's (Heap.delete moved it here). */
+  foreignPool(pr: PageRef): boolean {
+    const ref = segmentRefOf(pr.r, pr.seg >>> SEGMENT_SHIFT);
+    return ref !== undefined && ref.pool !== this.arenaId;
   }
 
   private adopt(pr: PageRef, q: number): void {

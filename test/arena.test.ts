@@ -8,7 +8,7 @@
 //   - bad arguments are clear errors
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { AllocationError, collect, free, getOption, Heap, malloc, reserveOsMemory, setOption, stats, usableSize } from "../mod.ts";
+import { AllocationError, collect, free, getOption, Heap, malloc, reserveOsMemory, setOption, stats, usableSize, validate } from "../mod.ts";
 import { ctx } from "../src/context.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { dropHugeCache, mib, MiB } from "./_mem.ts";
@@ -128,6 +128,27 @@ t("exclusive arena: bound heap stays inside it; exhaustion returns 0 without tou
   assert.ok(r >= lo && r < hi);
   assert.is(stats().reserved, reservedNow, "reuse reserves nothing");
   h2.destroy();
+});
+
+t("Heap.delete() of a heap bound to an exclusive arena: its live blocks move to the default heap, which never allocates inside that arena (review round 6: 895-2000 of 2000 blocks landed there)", () => {
+  const arena = reserveOsMemory(16 * MiB, { exclusive: true });
+  const h = Heap.create({ arena });
+  const a: number[] = [];
+  for (let i = 0; i < 2000; i++) a.push(h.malloc(64));
+  fillPattern(a[0], 64, 5);
+  for (const p of a.slice(1)) h.free(p);
+  h.delete();
+  const ex = stats().arenaList.find((x) => x.id === arena)!;
+  const b: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const p = malloc(64);
+    assert.ok(p < ex.base || p >= ex.base + ex.size, `default-heap malloc #${i} inside exclusive arena ${arena}`);
+    b.push(p);
+  }
+  assert.is(checkPattern(a[0], 64, 5), -1, "the moved live block kept its contents");
+  free(a[0]);
+  for (const p of b) free(p);
+  assert.ok(validate().ok);
 });
 
 t("a non-exclusive reservation is a shared arena; a heap bound to it allocates only there", () => {
