@@ -13,6 +13,9 @@
 //   TSMALLOC_SOAK_TOLERANCE=0.10      see "flat" below
 //   TSMALLOC_SOAK_MIX=huge            one block in five huge (2-12 MB): races between huge frees
 //                                     and their owners' reaping (e.g. 2 minutes, replace every 2 s)
+//   TSMALLOC_SOAK_CONTROL=1           the control run: the same workers started and retired on the
+//                                     same schedule, but nobody allocates (workers do not attach):
+//                                     how much the runtime's own RSS grows with worker churn alone
 //
 // "Flat": the first max(1, 20% of the samples) are warm-up. For each of RSS, reserved,
 // committed and resident (our own bytes in RAM by mincore, over the ranges the main thread
@@ -34,6 +37,7 @@ const self = fileURLToPath(import.meta.url);
 const root = resolve(dirname(self), "..");
 const MiB = 1024 * 1024;
 const HUGE_MIX = process.env.TSMALLOC_SOAK_MIX === "huge";
+const CONTROL = process.env.TSMALLOC_SOAK_CONTROL === "1";
 const num = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? Number(process.env[k]) : d);
 
 if (isMainThread && !process.argv.includes("--child")) await launch();
@@ -130,7 +134,7 @@ function churn(lib, st, ops, tr, bad) {
 async function soakWorker() {
   const { handle, transfer, bad, stop, seed, ring } = workerData;
   const lib = await import(process.env.TSMALLOC_SOAK_MOD);
-  lib.attach(handle);
+  if (!CONTROL) lib.attach(handle);
   const tr = new BigInt64Array(transfer);
   const badA = new Int32Array(bad);
   const stopA = new Int32Array(stop);
@@ -141,7 +145,7 @@ async function soakWorker() {
   });
   parentPort.postMessage("ready");
   for (;;) {
-    churn(lib, st, 2000, tr, badA);
+    if (!CONTROL) churn(lib, st, 2000, tr, badA);
     if (leaving || Atomics.load(stopA, 0) !== 0) break;
     await new Promise((r) => setTimeout(r, 0)); // let messages (and terminate) in
   }
@@ -154,7 +158,7 @@ async function soakWorker() {
     if (!stamped(lib, q)) Atomics.add(badA, 0, 1);
     lib.free(q);
   }
-  lib.detach();
+  if (!CONTROL) lib.detach();
   parentPort.postMessage("detached");
 }
 
@@ -168,7 +172,7 @@ async function soakMain() {
   const tol = num("TSMALLOC_SOAK_TOLERANCE", 0.10);
   const handle = lib.workerHandle();
   const be = lib.backend();
-  console.log(`soak: ${process.env.TSMALLOC_SOAK_RUNTIME} ${be.kind}, ${minutes} min, ${nWorkers} workers + main, sample every ${sampleMs / 1000} s, tolerance ${tol * 100}%`);
+  console.log(`soak: ${process.env.TSMALLOC_SOAK_RUNTIME} ${be.kind}, ${minutes} min, ${nWorkers} workers + main, sample every ${sampleMs / 1000} s, tolerance ${tol * 100}%${CONTROL ? " (CONTROL: no allocation, worker churn only)" : ""}`);
   const transfer = new SharedArrayBuffer(1024 * 8);
   const tr = new BigInt64Array(transfer);
   const bad = new SharedArrayBuffer(4);
@@ -183,7 +187,7 @@ async function soakMain() {
     const w = new Worker(new URL(import.meta.url), {
       workerData: { handle, transfer, bad, stop, seed: nextSeed++ * 2654435761, ring },
     });
-    lib.watchWorker(w);
+    if (!CONTROL) lib.watchWorker(w);
     w.on("error", (e) => errors.push(String(e?.stack ?? e)));
     workersStarted++;
     const ready = new Promise((res) => w.once("message", res));
@@ -210,7 +214,7 @@ async function soakMain() {
   const rss = () => process.memoryUsage().rss;
 
   while (Date.now() < end && errors.length === 0) {
-    churn(lib, mainSt, 1000, tr, badA);
+    if (!CONTROL) churn(lib, mainSt, 1000, tr, badA);
     await new Promise((r) => setTimeout(r, 1));
     const now = Date.now();
     if (now >= nextReplace) {
@@ -221,6 +225,9 @@ async function soakMain() {
         await leftWithin(old, 30_000);
         await old.w.terminate();
         detaches++;
+      } else if (CONTROL) {
+        await old.w.terminate();
+        terminates++;
       } else {
         const before = lib.stats().workers;
         await old.w.terminate();
