@@ -47,7 +47,21 @@ export function arenaDelay(): number {
   return pageDelay() * ctx.options.arenaPurgeMult;
 }
 
-/** Memory purged on the schedule at `purgedAt` (ms; 0 = never; forced purges do not record it) is committed again now: a premature purge doubles the factor. */
+/** Committed bytes of free memory waiting for its purge (segment.ts registers it: free page slots, free segments, cached huge mappings). */
+let waiting: () => number = () => 0;
+
+/** Registers how to count the committed bytes waiting for a purge. */
+export function setWaiting(f: () => number): void {
+  waiting = f;
+}
+
+/**
+ * Memory purged on the schedule at `purgedAt` (ms; 0 = never; forced purges do not record
+ * it) is committed again now: a premature purge doubles the factor — unless the free memory
+ * already waiting for its purge outweighs the rest of what is committed (a churn of huge
+ * blocks: longer delays would only hold more freed memory; the soak's huge mix held 2 GiB
+ * committed for 300 MiB live at 16x).
+ */
 export function noteRecommit(purgedAt: number): void {
   if (purgedAt === 0 || ctx.options.purgeDelay <= 0) return;
   const now = ctx.now();
@@ -55,7 +69,10 @@ export function noteRecommit(purgedAt: number): void {
   since = now;
   if (purgedAt <= counted) return;
   counted = purgedAt;
-  if (factor < PURGE_FACTOR_MAX) factor <<= 1;
+  if (factor >= PURGE_FACTOR_MAX) return;
+  const w = waiting();
+  if (w > ctx.counters.totalCommitted - w) return;
+  factor <<= 1;
 }
 
 /** Back to the configured delays (an option changed). */

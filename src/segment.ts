@@ -20,7 +20,7 @@ import {
 } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
-import { arenaDelay, noteRecommit, pageDelay } from "./purge-delay.ts";
+import { arenaDelay, noteRecommit, pageDelay, setWaiting } from "./purge-delay.ts";
 import { PageRef, type Region } from "./region.ts";
 import { guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
 import { dropPage } from "./usage.ts";
@@ -419,6 +419,14 @@ export function purgeExpired(force: boolean): void {
   ctx.huge?.purge(now, adelay, force, decommit);
   nextDue = dueTime();
 }
+
+// the adaptive purge factor grows only while what waits for a purge is the smaller part of committed
+setWaiting(() => {
+  let n = pendingPageBytes();
+  for (const a of ctx.arenas) n += a.freeCommittedBytes();
+  if (ctx.huge !== null) n += ctx.huge.committedBytes();
+  return n;
+});
 
 /** Gives back all cached memory at once, decommitting (a budget is about to refuse). */
 function relieve(unmap: boolean): void {
