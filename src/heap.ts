@@ -415,6 +415,10 @@ export class Heap {
    * mimalloc keeps only a queue's last page (mi_page_retire); see doc/PERFORMANCE.md.
    */
   private keep(pr: PageRef): void {
+    // already kept: its deadline stands (a large allocation page emptied by every free of a
+    // malloc/free loop would otherwise read the clock each time; at worst such a page is
+    // released once per delay while in use, and taken again)
+    if (pr.keptBy === this && pr.emptiedAt !== 0) return;
     const delay = pageDelay();
     // (a shared allocator under a budget: another worker's refusal could not take them back)
     if (delay <= 0 || (ctx.shared && (ctx.options.maxCommitted > 0 || ctx.options.maxReserved > 0))) {
