@@ -3,7 +3,7 @@
  * pops inline), a queue of full pages and the list of huge blocks. Heaps are owned by one
  * worker; their pages live in that worker's segments.
  */
-import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, pageKindOfBin } from "./bins.ts";
+import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, hugeBlockSize, pageKindOfBin } from "./bins.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
@@ -115,7 +115,7 @@ export class Heap {
     // b inside this page's blocks: a double free's cycle, or a write into a free block, makes
     // a link point anywhere (the slow path reports it and drops the list)
     const s = m[pg + 7]; //                                    P_START
-    if (((b - s) >>> 0) >= ((m[pg + 12] - s) >>> 0)) return +this.mallocGeneric(size); // P_END
+    if (((b - s) >>> 0) >= ((m[pg + 12] - s) >>> 0) || (b & 15) !== 0) return +this.mallocGeneric(size); // P_END
     m[pg] = m[b >> 2];
     m[pg + 3]++; //                                            P_USED
     return pr.base + b;
@@ -420,8 +420,9 @@ export class Heap {
     // released once per delay while in use, and taken again)
     if (pr.keptBy === this && pr.emptiedAt !== 0) return;
     const delay = pageDelay();
-    // (a shared allocator under a budget: another worker's refusal could not take them back)
-    if (delay <= 0 || (ctx.shared && (ctx.options.maxCommitted > 0 || ctx.options.maxReserved > 0))) {
+    // (a shared allocator: another worker's refusal under its budget could not take them back,
+    // and budgets are per worker; review round 7)
+    if (delay <= 0 || ctx.shared) {
       this.freePage(pr);
       return;
     }
@@ -596,7 +597,8 @@ export class Heap {
     // amortized growth: a huge block grows in place while its mapping has room, and one
     // that moves to a huge size gets a mapping with room for half as much again
     if (size > LARGE_OBJ_MAX && usable > LARGE_OBJ_MAX && size > usable && resizeHuge(locate(p, "realloc"), size)) return p;
-    const q = size > usable && size > LARGE_OBJ_MAX && !mayBeSampled(size) ? this.mallocGrown(size, 0) : this.malloc(size);
+    // (a block grown this way is never a guarded sample: amortized growth comes first; review round 7)
+    const q = size > usable && size > LARGE_OBJ_MAX ? this.mallocGrown(size, 0) : this.malloc(size);
     if (q === 0) return 0;
     moveBlock(q, p, Math.min(usable, size));
     return q;
@@ -615,10 +617,13 @@ export class Heap {
     const usable = usableSizeFor(p, "realloc");
     if (p % alignment === 0 && size <= usable && size >= Math.floor(usable / 2)) return p;
     if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;
+    // a smaller size whose fresh aligned block would be no smaller stays (review round 7: a huge
+    // aligned block of 256 KiB moved on every reallocAligned below 128 KiB)
+    if (p % alignment === 0 && size <= usable && alignedUsable(size, alignment) >= usable) return p;
     // amortized growth as realloc's (review round 6: 79 moves, 18.6x the final size copied)
     const grow = size > usable && size > LARGE_OBJ_MAX;
     if (grow && usable > LARGE_OBJ_MAX && p % alignment === 0 && resizeHuge(locate(p, "realloc"), size)) return p;
-    const q = grow && !(alignment <= 16 && mayBeSampled(size)) ? this.mallocGrown(size, alignment > 16 ? alignment : 0) : this.mallocAligned(size, alignment);
+    const q = grow ? this.mallocGrown(size, alignment > 16 ? alignment : 0) : this.mallocAligned(size, alignment);
     if (q === 0) return 0;
     moveBlock(q, p, Math.min(usable, size));
     return q;
@@ -1046,10 +1051,14 @@ function setRetire(pr: PageRef, retire: boolean): void {
   setPageFlags(pr.m, pr.pg, retire ? f | PF_RETIRE : f & ~PF_RETIRE);
 }
 
-/** True when guarded sampling could take an allocation of `size` (realloc's room for growth would bypass it). */
-function mayBeSampled(size: number): boolean {
-  const o = ctx.options;
-  return guardedActive() && size >= o.guardedMin && size <= Math.max(o.guardedMin, o.guardedMax);
+/** usableSize of what mallocAligned(size, alignment) would return now (without guarded sampling). */
+function alignedUsable(size: number, alignment: number): number {
+  if (alignment <= 16) return goodSizeOf(size);
+  if (alignment <= ALIGNED_IN_PAGES_MAX && size <= LARGE_OBJ_MAX) {
+    const bsize = alignedClassSize(size, alignment);
+    if (bsize !== 0) return goodSizeOf(bsize);
+  }
+  return hugeBlockSize(Math.max(size, 1));
 }
 
 /** Largest alignment mallocAligned honours (larger returns 0). */
@@ -1115,7 +1124,8 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
 export function pageUsage(pr: PageRef): { blocks: number; bytes: number } {
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return { blocks: 1, bytes: hugeSize(pr.r) };
-  const n = liveBlocks(pr.m, pr.pg);
+  // (a double free below level 3 can drive a used count below 0 until the page is checked: never a negative counter)
+  const n = Math.max(0, liveBlocks(pr.m, pr.pg));
   return { blocks: n, bytes: n * bsize };
 }
 

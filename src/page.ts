@@ -93,10 +93,10 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   return true;
 }
 
-/** True when region offset b lies inside the extended blocks of a plain page (a link worth following). */
+/** True when region offset b is 16-aligned inside the extended blocks of a plain page (a link worth following). */
 export function inPage(m: Int32Array, pg: number, b: number): boolean {
   const start = m[pg + P_START];
-  return ((b - start) >>> 0) < ((m[pg + P_END] - start) >>> 0);
+  return ((b - start) >>> 0) < ((m[pg + P_END] - start) >>> 0) && (b & 15) === 0;
 }
 
 /**

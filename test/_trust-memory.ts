@@ -1,6 +1,6 @@
 // Scenarios shared by test/trust-secure.test.ts (in-process) and test/fixtures/secure-child.ts
 // (the same at another secure level, in a child process). Not a test file itself.
-import { bytes, collect, DoubleFreeError, Heap, usableSize, validate } from "../mod.ts";
+import { bytes, collect, DoubleFreeError, Heap, stats, usableSize, validate } from "../mod.ts";
 import { locate } from "../src/free.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 
@@ -57,7 +57,7 @@ export function doubleFreeScenario(): { threw: boolean; intact: boolean; detecte
  * returned the live block. Now every block malloc returns must be a block start of its size
  * class (usableSize agrees), never the live block, whose contents stay intact.
  */
-export function doubleFreeCycleScenario(): { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number } {
+export function doubleFreeCycleScenario(): { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number; negative: number } {
   const h = Heap.create();
   try {
     const victim = h.malloc(1000);
@@ -65,22 +65,46 @@ export function doubleFreeCycleScenario(): { threw: boolean; intact: boolean; ha
     const p = h.malloc(64);
     const base = p - (p % 2 ** 22);
     const before = validate().detectedCount;
+    const other = h.malloc(64); // live in p's page: the used count must not go below it in stats
     h.free(p);
-    let threw = false;
+    let threw = false, negative = 0;
     try {
       h.free(p);
+      h.free(p); // (review round 7: stats().inUse went negative)
     } catch (e) {
       if (!(e instanceof DoubleFreeError)) throw e;
       threw = true;
     }
+    if (stats().inUse < 0) negative++;
     let handedLive = 0, bad = 0;
-    for (let i = 0; i < 3000; i++) {
-      const q = h.malloc(64);
-      if (q === victim) handedLive++;
-      else if (usableSize(q) !== 64) bad++;
-      if (q === p) new DataView(bytes(q, 4).buffer, bytes(q, 4).byteOffset, 4).setInt32(0, victim - base, true);
+    const usable = (q: number) => {
+      try {
+        return usableSize(q);
+      } catch {
+        return -1;
+      }
+    };
+    // the new owner writes the victim's offset, then (round 7) an offset 8 bytes into its own page
+    for (const write of [victim - base, p - base + 8]) {
+      for (let i = 0; i < 3000; i++) {
+        const q = h.malloc(64);
+        if (q === victim) handedLive++;
+        else if (q % 16 !== 0 || usable(q) !== 64) bad++;
+        if (q === p) new DataView(bytes(q, 4).buffer, bytes(q, 4).byteOffset, 4).setInt32(0, write, true);
+        if (stats().inUse < 0) negative++;
+      }
+      if (!threw) {
+        // again: the next round's double free
+        h.free(p);
+        try {
+          h.free(p);
+        } catch (e) {
+          if (!(e instanceof DoubleFreeError)) throw e;
+        }
+      }
     }
-    return { threw, intact: checkPattern(victim, 1000, 91) === -1, handedLive, bad, detected: validate().detectedCount - before };
+    void other;
+    return { threw, intact: checkPattern(victim, 1000, 91) === -1, handedLive, bad, detected: validate().detectedCount - before, negative };
   } finally {
     h.destroy();
   }

@@ -365,7 +365,9 @@ t("emptied pages stay with their heap for the page delay (counted in pendingPurg
     ps = fill(600, 38_000, 3);
     const other = stats();
     assert.ok(other.reserved <= peak.reserved, `reserved ${mib(peak.reserved)} -> ${mib(other.reserved)}: keeping pages must not grow the footprint`);
-    assert.ok(other.committed <= peak.committed + 1 * MiB, `committed ${mib(peak.committed)} -> ${mib(other.committed)}`);
+    // (slack: at secure level 4 a guard page ends every page, and the two classes' pages hold
+    // different block counts: 25.5 -> 28.0 MiB there; without the sweep committed doubles)
+    assert.ok(other.committed <= peak.committed * 1.15 + 1 * MiB, `committed ${mib(peak.committed)} -> ${mib(other.committed)}`);
     for (const p of ps) if (bytes(p, 1)[0] !== 3) assert.unreachable("a block of the other class changed");
     for (const p of ps) h.free(p);
     const after = settle();
@@ -452,6 +454,10 @@ t("shared allocator: kept pages go back before a huge block is carved (no second
   assert.ok(b.status === 0 && b.result !== null, `budget: ${describeChild(b)}`);
   assert.ok((b.result!.aCommitted as number) >= 30 * MiB, "worker A had committed its blocks' pages");
   assert.is(b.result!.bZeros, 0, `worker B got 0 from malloc ${b.result!.bZeros} times of ${b.result!.bAsked} (was ~17,000)`);
+  const m = runChild("kept-child", ["budget-main"], env);
+  assert.ok(m.status === 0 && m.result !== null, `budget-main: ${describeChild(m)}`);
+  assert.ok((m.result!.aCommitted as number) >= 20 * MiB, "the worker had committed its blocks' pages");
+  assert.is(m.result!.bZeros, 0, `with the budget set by the main thread only, its malloc got 0 ${m.result!.bZeros} times of 240 (review round 7: 21-37)`);
 });
 
 t("kept empty pages go back after the page delay by the purge timer alone (no allocator call), then their slots are purged", async () => {

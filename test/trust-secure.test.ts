@@ -31,12 +31,13 @@ t("an undetected double free stays inside its page (issue 11 item 10), at the su
   cycleHeld(r.cycle as Cycle, level >= 3 || fill);
 });
 
-type Cycle = { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number };
+type Cycle = { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number; negative: number };
 /** doubleFreeCycleScenario's promises: the block freed twice and then written by its new owner never leads malloc out of its page. */
 function cycleHeld(c: Cycle, detectsAtFree: boolean): void {
   assert.is(c.threw, detectsAtFree, "the second free throws only where double frees are detected at free");
   assert.is(c.handedLive, 0, "malloc never returned the live block of another class (review round 6: it did at levels 0-1)");
-  assert.is(c.bad, 0, "every block malloc returned is a block of its class");
+  assert.is(c.bad, 0, "every block malloc returned is a 16-aligned block of its class (review round 7: an odd address)");
+  assert.is(c.negative, 0, "stats().inUse never negative (review round 7)");
   assert.ok(c.intact, "the live block kept its contents");
   if (!detectsAtFree) assert.ok(c.detected >= 1, "the link that led out of the page was reported");
 }
