@@ -124,7 +124,7 @@ t("plain lists (secure 1): a use-after-free link to a live block of another page
   assert.ok((r.detected as number) > 0, "the links leading out of their pages were reported");
 });
 
-t("control: with plain lists (secure 1) a use-after-free link to an offset inside the page (not a block start) is followed: malloc returns it (the documented limit of levels 0-1; level 2 catches it above)", () => {
+t("control: with plain lists (secure 1) a use-after-free link to a 16-aligned offset inside the page (not a block start) is followed: malloc returns it (the documented limit of levels 0-1; level 2 catches it above)", () => {
   const r = child(["uaf", "inside"], { TSMALLOC_SECURE: "1" }, "uaf inside at level 1");
   assert.ok((r.wild as number) > 0, `wild ${r.wild}: the detector sees what encoding prevents`);
 });
