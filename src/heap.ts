@@ -318,7 +318,7 @@ export class Heap {
       sweepAllKept(kind);
       if (keptPages > 0 && needsSegment(kind, this.arenaId)) sweepAllKept(KEPT_ALL);
     }
-    const got = claimPage(pageKindOfBin(bin), this.arenaId, BIN_SIZE[bin]);
+    const got = claimPage(kind, this.arenaId, BIN_SIZE[bin]);
     if (got === null) return null;
     const { pr, start, end } = got;
     initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag, sec.checked ? PF_CHECKED : 0);
@@ -439,7 +439,8 @@ export class Heap {
   /**
    * Releases kept pages still empty after the page delay (and every one of page kind `kind`
    * when kind >= 0, every one with KEPT_ALL: new memory is about to be claimed); drops
-   * entries of pages in use again. Never nested in another walk of this heap's pages (the timer, mallocSlow). Returns the earliest deadline among those left (Infinity: none).
+   * entries of pages in use again. Returns the earliest deadline among those left
+   * (Infinity: none). Never nested in another walk of this heap's pages (the timer, mallocSlow).
    */
   sweepKept(now: number, kind = KEPT_EXPIRED): number {
     const delay = pageDelay();
@@ -453,7 +454,9 @@ export class Heap {
         collectPage(pr.m, pr.pg);
         if (pr.m[pr.pg + P_USED] === 0) {
           const idle = now - pr.emptiedAt;
-          if (idle < delay && kind !== KEPT_ALL && (kind === KEPT_EXPIRED || pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) !== kind)) {
+          const bin = pr.queue < BIN_FULL ? pr.queue : pr.bin; // (a page Heap.delete parked as full)
+          const stays = kind === KEPT_EXPIRED || (kind !== KEPT_ALL && pageKindOfBin(bin) !== kind);
+          if (idle < delay && stays) {
             l[n++] = pr;
             if (pr.emptiedAt + delay < due) due = pr.emptiedAt + delay;
             continue;
@@ -719,7 +722,6 @@ export class Heap {
       const q = pr.queue;
       this.remove(pr);
       this.pageCount--;
-      pr.emptiedAt = 0;
       if (q < BIN_FULL && target.foreignPool(pr)) {
         // a page of an arena the target is not bound to: its live blocks stay valid, but the
         // target never allocates from it (parked as full until it empties)
