@@ -84,7 +84,8 @@ export function createBufferOs(reason = "buffer"): Os & {
   /**
    * The shared pool, once the allocator is shared between workers: a growable
    * SharedArrayBuffer at synthetic address POOL_BASE; word 0 is the bump pointer (in
-   * POOL_UNITs, Atomics), the first unit is its header. Every reservation made after sharing
+   * POOL_UNITs, Atomics), words 1-2 the first unit and unit count `reserveShared` gave out (the shared root), the
+   * first unit is its header (no view of user memory reaches it). Every reservation made after sharing
    * comes from it, so any worker can view any of them (a worker cannot receive a
    * SharedArrayBuffer synchronously, but it sees the pool grow). Pool space is never
    * returned (released ranges are zeroed); in shared mode only arenas and the shared root
@@ -202,6 +203,22 @@ export function createBufferOs(reason = "buffer"): Os & {
       next = base + size + GAP;
       list.push({ base, size, live: size, buffer });
       return base;
+    },
+
+    reserveShared(size: number, align: number): number {
+      if (pool === null) throw new Error("buffer backend: reserveShared needs the shared pool (call shareState first)");
+      if (!(size > 0 && size % PAGE === 0) || !isPowerOfTwo(align)) throw new RangeError(`reserveShared: bad size ${size} or alignment ${align}`);
+      const base = reservePool(size, align);
+      if (base !== 0 && Atomics.compareExchange(poolWords!, 1, 0, (base - POOL_BASE) / POOL_UNIT) === 0) {
+        Atomics.store(poolWords!, 2, Math.ceil(size / POOL_UNIT));
+      }
+      return base;
+    },
+
+    /** Only the pool header says which unit is the shared root; its bytes are not the user's. */
+    isSharedMapping(addr: number, size: number): boolean {
+      if (pool === null || addr <= POOL_BASE) return false;
+      return Atomics.load(poolWords!, 1) === (addr - POOL_BASE) / POOL_UNIT && Atomics.load(poolWords!, 2) === size / POOL_UNIT;
     },
 
     release(addr: number, size: number): void {

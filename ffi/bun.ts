@@ -51,7 +51,7 @@ export function createBunOs(reason = "bun: bun:ffi"): Os {
     getpid: fn([], "i32"),
     getpagesize: fn([], "i32"),
     ...(linux
-      ? { syscall: fn(["i64", "usize", "i32", "i32", "usize"], "i64_fast"), __errno_location: fn([], "ptr") }
+      ? { syscall: fn(["i64", "usize", "usize", "usize", "usize"], "i64_fast"), __errno_location: fn([], "ptr") }
       : { pthread_self: fn([], "u64_fast"), pthread_mach_thread_np: fn(["usize"], "u32"), __error: fn([], "ptr") }),
   }).symbols;
   const errnoLocation = linux ? s.__errno_location : s.__error;

@@ -54,7 +54,7 @@ export function createDenoOs(reason = "deno: Deno.dlopen"): Os {
   const s = Deno.dlopen(platform.libc, {
     ...common,
     ...(linux
-      ? { syscall: fn(["i64", "usize", "i32", "i32", "usize"], "i64"), __errno_location: fn([], "pointer") }
+      ? { syscall: fn(["i64", "usize", "usize", "usize", "usize"], "i64"), __errno_location: fn([], "pointer") }
       : { pthread_self: fn([], "usize"), pthread_mach_thread_np: fn(["usize"], "u32"), __error: fn([], "pointer") }),
   }).symbols;
   const errnoLocation = linux ? s.__errno_location : s.__error;

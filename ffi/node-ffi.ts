@@ -72,7 +72,7 @@ export function createNodeFfiOs(reason = "node: node:ffi"): Os {
       getpid: fn([], "int32"),
       getpagesize: fn([], "int32"),
       ...(linux
-        ? { syscall: fn(["int64", "uint64", "int32", "int32", "uint64"], "int64"), __errno_location: fn([], "pointer") }
+        ? { syscall: fn(["int64", "uint64", "uint64", "uint64", "uint64"], "int64"), __errno_location: fn([], "pointer") }
         : { pthread_self: fn([], "uint64"), pthread_mach_thread_np: fn(["uint64"], "uint32"), __error: fn([], "pointer") }),
     }));
   } catch (e) {

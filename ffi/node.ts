@@ -61,8 +61,8 @@ export function createNodeOs(reason = "node: koffi"): Os {
   let threadId: () => number;
   let syscall4: ((nr: number, a: number, b: number, c: number, d: number) => number) | undefined;
   if (platform.os === "linux") {
-    // one prototype for gettid and futex: integer arguments only (extra ones are ignored)
-    const syscall = f("syscall", "long", ["long", "uintptr_t", "int", "int", "uintptr_t"]);
+    // one prototype for every call: pointer-width integer arguments (extra ones are ignored)
+    const syscall = f("syscall", "long", ["long", "uintptr_t", "uintptr_t", "uintptr_t", "uintptr_t"]);
     const nr = platform.sysGettid;
     threadId = () => Number(syscall(nr, 0, 0, 0, 0));
     syscall4 = (n, a, b, c, d) => Number(syscall(n, a, b, c, d));

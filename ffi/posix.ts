@@ -23,6 +23,8 @@ export interface Platform {
   readonly sysFutex: number;
   /** Linux: SYS_tgkill (signal 0 asks whether a thread exists); 0 where there is none. */
   readonly sysTgkill?: number;
+  /** Linux: SYS_openat, SYS_read, SYS_close (to read /proc/self/maps); absent elsewhere. */
+  readonly sysFile?: { readonly openat: number; readonly read: number; readonly close: number };
   /** madvise advice for a lazy reset: MADV_FREE (Linux 8, macOS 5). */
   readonly madvFree: number;
 }
@@ -47,7 +49,8 @@ export function platformFor(os: string, arch: string): Platform {
     // MAP_PRIVATE 0x02 | MAP_ANONYMOUS 0x20 | MAP_NORESERVE 0x4000
     const sysFutex = a === "x64" ? 202 : 98;
     const sysTgkill = a === "x64" ? 234 : 131;
-    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, sysFutex, sysTgkill, madvFree: 8 };
+    const sysFile = a === "x64" ? { openat: 257, read: 0, close: 3 } : { openat: 56, read: 63, close: 57 };
+    return { os: "linux", libc: "libc.so.6", mapFlags: 0x02 | 0x20 | 0x4000, mapFixed: 0x10, sysGettid, sysFutex, sysTgkill, sysFile, madvFree: 8 };
   }
   if (os === "darwin") {
     // MAP_PRIVATE 0x02 | MAP_ANON 0x1000 (no MAP_NORESERVE on macOS)
@@ -68,7 +71,10 @@ export interface Libc {
   getpid(): number;
   /** The OS thread id (gettid on Linux, the mach thread port on macOS). */
   threadId(): number;
-  /** Linux: syscall(nr, a, b, c, d) with integer arguments (the futex); absent elsewhere. */
+  /**
+   * Linux: syscall(nr, a, b, c, d) with non-negative integer arguments, each passed
+   * pointer-wide (addresses, and ints the kernel truncates to 32 bits); absent elsewhere.
+   */
   syscall4?(nr: number, a: number, b: number, c: number, d: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
@@ -121,6 +127,70 @@ export function posixOs(parts: PosixParts): Os {
     }
   }
 
+  function reserveWith(size: number, align: number, mapFlags: number): number {
+    if (!(size > 0 && size % pageSize === 0)) throw new RangeError(`reserve: size ${size} is not a positive multiple of ${pageSize}`);
+    if (!isPowerOfTwo(align)) {
+      throw new RangeError(`reserve: alignment ${align} is not a power of two`);
+    }
+    const extra = align > pageSize ? align : 0;
+    const total = size + extra;
+    if (total > Number.MAX_SAFE_INTEGER) return 0;
+    const p = libc.mmap(0, total, PROT_RW, mapFlags);
+    if (p === -1 || p === 0) return 0;
+    if (extra === 0) return p;
+    // Trim the unaligned head and the unused tail (Math arithmetic: addresses exceed 32 bits).
+    const base = Math.ceil(p / align) * align;
+    const head = base - p;
+    const tail = total - head - size;
+    if (head > 0) libc.munmap(p, head);
+    if (tail > 0) libc.munmap(base + size, tail);
+    return base;
+  }
+
+  /**
+   * Linux: true when /proc/self/maps lists [addr, addr+size) as exactly one shared anonymous
+   * mapping (rw-s, "/dev/zero (deleted)"), false when it does not, undefined when the file
+   * cannot be read. Read with raw syscalls into a scratch mapping: no runtime file API (Deno
+   * would ask for --allow-read), and the answer comes from the kernel, not from memory any
+   * user code can write.
+   */
+  function isSharedMapping(addr: number, size: number): boolean | undefined {
+    const sys = libc.syscall4!, nr = platform.sysFile!;
+    const SCRATCH = 65536, BUF = 4096; // path at 0, file chunks from BUF
+    const scratch = libc.mmap(0, SCRATCH, PROT_RW, flags);
+    if (scratch === -1 || scratch === 0) return undefined;
+    try {
+      const bytes = new Uint8Array(parts.view(scratch, SCRATCH));
+      const path = "/proc/self/maps";
+      for (let i = 0; i < path.length; i++) bytes[i] = path.charCodeAt(i);
+      bytes[path.length] = 0;
+      // openat's dirfd is ignored for an absolute path; O_RDONLY | O_CLOEXEC
+      const fd = sys(nr.openat, 0, scratch, 0x80000, 0);
+      if (fd < 0) return undefined;
+      try {
+        let line = "";
+        for (;;) {
+          const n = sys(nr.read, fd, scratch + BUF, SCRATCH - BUF, 0);
+          if (n < 0) return undefined;
+          if (n === 0) return line.length > 0 ? mapsLineIs(line, addr, size) : false;
+          for (let i = BUF; i < BUF + n; i++) {
+            if (bytes[i] !== 10) {
+              line += String.fromCharCode(bytes[i]);
+              continue;
+            }
+            const hit = mapsLineIs(line, addr, size);
+            if (hit !== undefined) return hit;
+            line = "";
+          }
+        }
+      } finally {
+        sys(nr.close, fd, 0, 0, 0);
+      }
+    } finally {
+      libc.munmap(scratch, SCRATCH);
+    }
+  }
+
   function purge(addr: number, size: number): void {
     checkRange("purge", addr, size);
     if (size === 0) return;
@@ -141,25 +211,14 @@ export function posixOs(parts: PosixParts): Os {
     canPurge: true,
     maxView: parts.maxView,
 
-    reserve(size: number, align: number): number {
-      if (!(size > 0 && size % pageSize === 0)) throw new RangeError(`reserve: size ${size} is not a positive multiple of ${pageSize}`);
-      if (!isPowerOfTwo(align)) {
-        throw new RangeError(`reserve: alignment ${align} is not a power of two`);
-      }
-      const extra = align > pageSize ? align : 0;
-      const total = size + extra;
-      if (total > Number.MAX_SAFE_INTEGER) return 0;
-      const p = libc.mmap(0, total, PROT_RW, flags);
-      if (p === -1 || p === 0) return 0;
-      if (extra === 0) return p;
-      // Trim the unaligned head and the unused tail (Math arithmetic: addresses exceed 32 bits).
-      const base = Math.ceil(p / align) * align;
-      const head = base - p;
-      const tail = total - head - size;
-      if (head > 0) libc.munmap(p, head);
-      if (tail > 0) libc.munmap(base + size, tail);
-      return base;
-    },
+    reserve: (size: number, align: number): number => reserveWith(size, align, flags),
+
+    // MAP_SHARED (1 on Linux and macOS) instead of MAP_PRIVATE: the kernel keeps such a
+    // mapping apart from every other one (its own /dev/zero object), so isSharedMapping can
+    // tell it from any memory tsmalloc hands out, which is all private.
+    reserveShared: (size: number, align: number): number => reserveWith(size, align, (flags & ~0x02) | 0x01),
+
+    ...(platform.sysFile !== undefined && libc.syscall4 !== undefined ? { isSharedMapping: (addr: number, size: number) => isSharedMapping(addr, size) } : {}),
 
     release(addr: number, size: number): void {
       checkRange("release", addr, size);
@@ -272,10 +331,24 @@ function futexOf(
       tsView[1] = 0;
       tsView[2] = Math.round((ms % 1000) * 1e6); // tv_nsec
       tsView[3] = 0;
-      syscall4(nr, addr, FUTEX_WAIT_PRIVATE, expected | 0, ts);
+      syscall4(nr, addr, FUTEX_WAIT_PRIVATE, expected >>> 0, ts);
     },
     futexWake(addr: number, count: number): void {
-      syscall4(nr, addr, FUTEX_WAKE_PRIVATE, count | 0, 0);
+      syscall4(nr, addr, FUTEX_WAKE_PRIVATE, count >>> 0, 0);
     },
   };
+}
+
+/**
+ * One /proc/self/maps line ("start-end perms offset dev inode path"): undefined when the line
+ * ends before `addr` (read on), else whether it is exactly [addr, addr+size) as a shared
+ * anonymous mapping (lines are sorted by address, so the first one reaching `addr` decides).
+ */
+export function mapsLineIs(line: string, addr: number, size: number): boolean | undefined {
+  const dash = line.indexOf("-"), sp = line.indexOf(" ");
+  if (dash < 0 || sp < dash) return undefined;
+  const start = parseInt(line.slice(0, dash), 16), end = parseInt(line.slice(dash + 1, sp), 16);
+  if (!(end > addr)) return undefined;
+  const fields = line.split(/\s+/);
+  return start === addr && end === addr + size && fields[1]?.[3] === "s" && fields.slice(5).join(" ").startsWith("/dev/zero");
 }

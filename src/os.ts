@@ -29,6 +29,18 @@ export interface Os {
    * the OS refuses (never throws for lack of memory).
    */
   reserve(size: number, align: number): number;
+  /**
+   * Optional: `reserve` for memory that will be told apart from every other reservation by
+   * `isSharedMapping` (FFI: a MAP_SHARED mapping, the kernel keeps it a mapping of its own;
+   * buffer backend: recorded in the shared pool's header). Used for the shared root only.
+   */
+  reserveShared?(size: number, align: number): number;
+  /**
+   * Optional: whether [addr, addr+size) is exactly one range `reserveShared` returned, as the
+   * kernel (Linux: /proc/self/maps) or the backend's own records say, never from bytes user
+   * code can write; undefined when it cannot be told (no /proc).
+   */
+  isSharedMapping?(addr: number, size: number): boolean | undefined;
   /** Unmap a range previously returned by `reserve` (or a page-aligned part of it). */
   release(addr: number, size: number): void;
   /** Discard the contents of a page-aligned range; it stays mapped and reads as zero after. */

@@ -6,7 +6,8 @@ import type { Os } from "./os.ts";
 import type { OsCounters } from "./stats.ts";
 
 export function countingOs(o: Os, c: OsCounters): Os {
-  return {
+  // every member of Os named (a new optional one is a type error here, not silently dropped)
+  const counted: { [K in keyof Required<Os>]: Os[K] } = {
     kind: o.kind,
     ffi: o.ffi,
     reason: o.reason,
@@ -18,6 +19,11 @@ export function countingOs(o: Os, c: OsCounters): Os {
       c.osCall("reserve");
       return o.reserve(size, align);
     },
+    reserveShared: o.reserveShared === undefined ? undefined : (size, align) => {
+      c.osCall("reserve");
+      return o.reserveShared!(size, align);
+    },
+    isSharedMapping: o.isSharedMapping === undefined ? undefined : (addr, size) => o.isSharedMapping!(addr, size),
     release(addr, size) {
       c.osCall("release");
       o.release(addr, size);
@@ -68,4 +74,5 @@ export function countingOs(o: Os, c: OsCounters): Os {
     threadId: () => o.threadId(),
     callback: o.callback === undefined ? undefined : (result, args, fn) => o.callback!(result, args, fn),
   };
+  return counted;
 }

@@ -350,7 +350,7 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
   if (root === null) {
     const memory = o.shareState?.(); // buffer backend: from now on reservations come from the shared pool
     void memory;
-    const base = o.reserve(ROOT_SIZE, ROOT_SIZE);
+    const base = o.reserveShared !== undefined ? o.reserveShared(ROOT_SIZE, ROOT_SIZE) : o.reserve(ROOT_SIZE, ROOT_SIZE);
     if (base === 0) throw new Error("tsmalloc: cannot reserve the shared root");
     ctx.counters.reserve(ROOT_SIZE);
     ctx.counters.commit(ROOT_SIZE);
@@ -396,8 +396,9 @@ function rootId(r: Root): number {
 /**
  * Views the root a handle names without trusting it: the address must be ROOT_SIZE-aligned
  * user space, and (FFI backends) every page of it mapped and readable per the kernel before
- * one word is read; then its magic, layout version, pid and 52-bit random id must match.
- * The buffer backend only views addresses inside its own reservations.
+ * one word is read; the range must be the root's own shared mapping (Linux: /proc/self/maps;
+ * buffer backend: the pool header); then its magic, layout version, pid and 52-bit random id
+ * must match. The buffer backend only views addresses inside its own reservations.
  */
 function verifiedRoot(h: WorkerHandle): Root {
   const o = os();
@@ -407,6 +408,11 @@ function verifiedRoot(h: WorkerHandle): Root {
   if (o.kind !== "buffer") {
     const mapped = o.mapped !== undefined ? o.mapped(a, ROOT_SIZE) : o.resident(a, ROOT_SIZE) >= 0;
     if (!mapped) throw gone(`nothing readable is mapped at 0x${a.toString(16)}`);
+  }
+  // a copy of the root's bytes in any other memory (a block of the forger's own) is told apart
+  // by the kernel (or the buffer pool's header), not by bytes the forger could have written
+  if (o.isSharedMapping?.(a, ROOT_SIZE) === false) {
+    throw gone(`0x${a.toString(16)} is not the allocator's own shared root mapping (a root's bytes copied elsewhere)`);
   }
   let r: Root;
   try {

@@ -5,7 +5,8 @@ import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { type BackendWant, detectRuntime, selectOs } from "../ffi/select.ts";
-import type { Os } from "../src/os.ts";
+import { type Os, regionView } from "../src/os.ts";
+import { mapsLineIs } from "../ffi/posix.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -268,7 +269,56 @@ t("pid and thread id", () => {
   }
 });
 
-if (ffi && (globalThis as { process?: { platform?: string } }).process?.platform === "linux") {
+const linux = (globalThis as { process?: { platform?: string } }).process?.platform === "linux";
+if (ffi && !linux) {
+  t(`isSharedMapping is absent without /proc/self/maps (${process.platform}): attach cannot tell a copied root apart`, () => {
+    assert.is(os.isSharedMapping, undefined);
+  });
+} else {
+  t("isSharedMapping: only the very range reserveShared returned, never a private reservation, a part of it, or a copy of its bytes (the shared root's check)", () => {
+    const o = ffi ? os : selectOs("buffer"); // a fresh buffer Os: sharing changes how it reserves
+    if (!ffi) (o as Os & { shareState(): unknown }).shareState();
+    assert.type(o.reserveShared, "function");
+    assert.type(o.isSharedMapping, "function");
+    const S = 65536;
+    const sh = o.reserveShared!(S, S);
+    const priv = o.reserve(S, S);
+    assert.ok(sh > 0 && priv > 0);
+    try {
+      assert.is(sh % S, 0);
+      const v = regionOf(o, sh, S);
+      v.fill(0x3c);
+      regionOf(o, priv, S).set(v); // the same bytes in private memory
+      assert.is(o.isSharedMapping!(sh, S), true);
+      assert.is(o.isSharedMapping!(priv, S), false, "a private reservation with the same bytes");
+      assert.is(o.isSharedMapping!(sh, S / 2), false, "the first half only");
+      assert.is(o.isSharedMapping!(sh + 4096, S - 4096), false, "a range starting inside");
+      assert.is(o.isSharedMapping!(sh - S, S), false, "the range before");
+      assert.ok(v.every((x) => x === 0x3c), "asking changed nothing");
+    } finally {
+      o.release(priv, S);
+      if (ffi) o.release(sh, S);
+    }
+  });
+}
+
+function regionOf(o: Os, a: number, n: number): Uint8Array {
+  const r = regionView(o, a, n);
+  return new Uint8Array(r.buffer, r.byteOffset, n);
+}
+
+if (ffi && linux) {
+  t("mapsLineIs reads /proc/self/maps lines: start, end, shared permission, /dev/zero path", () => {
+    const a = 0x7f1858170000, S = 65536;
+    const line = (s: number, e: number, perm: string, path: string) => `${s.toString(16)}-${e.toString(16)} ${perm} 0000d000 00:01 1026                       ${path}`;
+    assert.is(mapsLineIs(line(a - S, a, "rw-s", "/dev/zero (deleted)"), a, S), undefined, "ends before: read on");
+    assert.is(mapsLineIs(line(a, a + S, "rw-s", "/dev/zero (deleted)"), a, S), true);
+    assert.is(mapsLineIs(line(a, a + S, "rw-p", ""), a, S), false, "private");
+    assert.is(mapsLineIs(line(a, a + 2 * S, "rw-s", "/dev/zero (deleted)"), a, S), false, "longer");
+    assert.is(mapsLineIs(line(a - S, a + S, "rw-s", "/dev/zero (deleted)"), a, S), false, "starts before");
+    assert.is(mapsLineIs(line(a, a + S, "rw-s", "/memfd:x (deleted)"), a, S), false, "another shared object");
+    assert.is(mapsLineIs("garbage", a, S), undefined);
+  });
   t("futex through FFI (Linux): a wait on a changed word returns at once, a wait on an unchanged word times out, wake is harmless", () => {
     assert.type(os.futexWait, "function");
     assert.type(os.futexWake, "function");
@@ -284,6 +334,13 @@ if (ffi && (globalThis as { process?: { platform?: string } }).process?.platform
     assert.ok(waited >= 25, `a matching wait returned after ${waited} ms (no futex?)`);
     os.futexWake!(a, 1); // no waiter: returns
     assert.is(w[0], 5);
+    w[0] = -5; // lock words use the sign bit: the expected value crosses as its 32 bits
+    t0 = performance.now();
+    os.futexWait!(a, -6, 2000);
+    assert.ok(performance.now() - t0 < 500, "a mismatched negative word: at once");
+    t0 = performance.now();
+    os.futexWait!(a, -5, 40);
+    assert.ok(performance.now() - t0 >= 25, "a matching negative word waits");
   });
 } else {
   t(`no futex on this backend (${os.kind}): locks wait with Atomics.wait instead`, () => {

@@ -7,10 +7,12 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  backend, bytes, collect, dataView, free, getOption, Heap, leaks, malloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  backend, bytes, collect, dataView, free, getOption, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
   workerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
+import { os } from "../src/context.ts";
+import { regionView } from "../src/os.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -103,17 +105,29 @@ if (!shareable) {
   g.run();
 }
 
-t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain memory) throw, never crash; attach then works", async () => {
+t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain memory, the root's bytes copied into a block of ours or a private mapping) throw, never crash; attach then works", async () => {
   const h = workerHandle();
   const rnd = () => Math.floor(Math.random() * 2 ** 31) * 65536; // random 64 KiB-aligned below 2^47
-  const roots = [4096, 2 ** 47, 2 ** 46, rnd(), rnd(), h.root + 65536, h.root + 4096, 2 ** 53 - 65536];
+  // review round 7: a copy of the real root (magic, version, pid, id all right) inside a
+  // 64 KiB-aligned block the forger owns passed every check that read the root's bytes
+  const rv = regionView(os(), h.root, 65536);
+  const copy = mallocAligned(65536, 65536);
+  bytes(copy, 65536).set(new Uint8Array(rv.buffer, rv.byteOffset, 65536));
+  const before = bytes(copy, 65536).slice();
+  const roots = [4096, 2 ** 47, 2 ** 46, rnd(), rnd(), h.root + 65536, h.root + 4096, 2 ** 53 - 65536, copy];
   const a = await start();
   try {
     const r = (await a.call("forged", { roots })) as { errors: string[]; ok: boolean };
-    const expect = roots.length + (h.backend === "buffer" ? 0 : 2) + 2;
+    const ffi = h.backend !== "buffer";
+    const expect = roots.length + (ffi ? 3 : 0) + 2;
     assert.is(r.errors.length, expect);
     for (const e of r.errors) assert.match(e, /does not name a live allocator|not a worker handle|another process/);
+    const own = /not the allocator's own shared root mapping/;
+    assert.match(r.errors[roots.length - 1], own, "the copy in a block of ours");
+    if (ffi) assert.match(r.errors[roots.length + 2], own, "the copy in a private mapping");
     assert.ok(r.ok, "the real handle attaches and allocates after the forged ones");
+    assert.ok(bytes(copy, 65536).every((x, i) => x === before[i]), "the block holding the copy is untouched");
+    free(copy);
   } finally {
     await a.w.terminate();
   }
