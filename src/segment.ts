@@ -502,6 +502,16 @@ function onTimer(): void {
   if (nextDue !== Infinity) schedulePurge(nextDue);
 }
 
+/**
+ * Sharing starts: every heap of this worker gives its kept empty pages back and what waits
+ * for a purge goes now (unless purgeDelay < 0), so another worker under a process-wide budget
+ * is not refused memory this one merely caches.
+ */
+export function releaseCached(): void {
+  if (keptSweep !== null) keptDue = keptSweep(true);
+  if (ctx.options.purgeDelay >= 0) purgeExpired(true);
+}
+
 /** Drops the armed timer and re-plans (purgeDelay changed). */
 export function replanPurge(): void {
   if (purgeTimer !== null) clearTimeout(purgeTimer);

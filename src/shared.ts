@@ -51,7 +51,7 @@ import { RobustLock } from "./lock.ts";
 import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
-import { adoptSegment, forgetSegment, liveSegments, pageRefAt, segmentCookie } from "./segment.ts";
+import { adoptSegment, forgetSegment, liveSegments, pageRefAt, releaseCached, segmentCookie } from "./segment.ts";
 import { guardedActive, guardedBlocks } from "./secure.ts";
 
 // ---- root layout (int32 word indices)
@@ -348,6 +348,8 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
   const o = os();
   noGuards();
   if (root === null) {
+    // a shared allocator keeps no empty pages (budgets bind every worker): what was cached goes back
+    releaseCached();
     const memory = o.shareState?.(); // buffer backend: from now on reservations come from the shared pool
     void memory;
     const base = o.reserveShared !== undefined ? o.reserveShared(ROOT_SIZE, ROOT_SIZE) : o.reserve(ROOT_SIZE, ROOT_SIZE);

@@ -443,7 +443,7 @@ t("a large page (blocks over 64 KiB) is kept only for the delay even as its clas
   }
 });
 
-t("shared allocator: kept pages go back before a huge block is carved (no second arena), and under a budget no worker keeps pages another worker's refusal could not take back (children; review round 6)", () => {
+t("shared allocator: kept pages go back before a huge block is carved (no second arena), under a budget no worker keeps pages another worker's refusal could not take back, and sharing gives back what was kept before (children; review rounds 6, 8)", () => {
   const env = { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" };
   const c = runChild("kept-child", ["carve"], { ...env, TSMALLOC_ARENA_RESERVE: "64MiB" });
   assert.ok(c.status === 0 && c.result !== null, `carve: ${describeChild(c)}`);
@@ -458,6 +458,11 @@ t("shared allocator: kept pages go back before a huge block is carved (no second
   assert.ok(m.status === 0 && m.result !== null, `budget-main: ${describeChild(m)}`);
   assert.ok((m.result!.aCommitted as number) >= 20 * MiB, "the worker had committed its blocks' pages");
   assert.is(m.result!.bZeros, 0, `with the budget set by the main thread only, its malloc got 0 ${m.result!.bZeros} times of 240 (review round 7: 21-37)`);
+  const l = runChild("kept-child", ["share-late"], env);
+  assert.ok(l.status === 0 && l.result !== null, `share-late: ${describeChild(l)}`);
+  assert.ok((l.result!.pendingBefore as number) >= 16 * MiB, "main kept its emptied pages before sharing");
+  assert.ok((l.result!.pendingAfter as number) < MiB, `workerHandle() gave them back (${l.result!.pendingAfter} bytes still wait)`);
+  assert.is(l.result!.cZeros, 0, `the worker under the same budget got 0 ${l.result!.cZeros} times of ${l.result!.cAsked} (review round 8: all of them)`);
 });
 
 t("kept empty pages go back after the page delay by the purge timer alone (no allocator call), then their slots are purged", async () => {
