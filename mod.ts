@@ -1464,8 +1464,8 @@ export function detach(): void {
  * before terminating it (`const id = worker.threadId`), or call {@link watchWorker} right
  * after creating the worker.
  *
- * @throws {TypeError} when given neither a Worker nor an integer threadId.
- * @throws {RangeError} for a negative id (a worker that has already exited).
+ * @throws {TypeError} when given neither a Worker nor a number.
+ * @throws {RangeError} for a fractional, NaN or infinite id, or a negative one (a worker that has already exited).
  * @throws {Error} for threadId 0 (the main thread), the caller's own id, or a worker whose
  *   thread still runs after 200 ms (use {@link watchWorker}, which waits). On the Deno buffer
  *   backend without `--allow-all` no thread can be seen to end, so every worker counts as running.
@@ -1482,7 +1482,8 @@ export function detach(): void {
  */
 export function releaseWorker(worker: number | { threadId: number }): boolean {
   const id = typeof worker === "number" ? worker : worker?.threadId;
-  if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: releaseWorker: pass a Worker or its threadId");
+  if (typeof id !== "number") throw new TypeError("tsmalloc: releaseWorker: pass a Worker or its threadId");
+  if (!Number.isInteger(id)) throw new RangeError(`tsmalloc: releaseWorker: threadId ${id} is not an integer`);
   if (id < 0) throw new RangeError(exitedIdMessage("releaseWorker", id));
   if (id === 0) releaseDeadWorker(0, false); // throws: the main thread
   if (!isInitialized()) return false;
@@ -1530,8 +1531,8 @@ function exitedIdMessage(fn: string, id: number): string {
  * attached and the release is retried (a timer, any worker's slow path, {@link collect}).
  * Takes a `node:worker_threads` Worker (`on("exit")`) or a Web Worker (`addEventListener`).
  *
- * @throws {TypeError} when `worker` has no integer threadId.
- * @throws {RangeError} when the worker has already exited (threadId -1).
+ * @throws {TypeError} when `worker` has no numeric threadId.
+ * @throws {RangeError} when the threadId is not an integer, or the worker has already exited (threadId -1).
  * @example
  * ```ts
  * import { Worker } from "node:worker_threads";
@@ -1542,8 +1543,9 @@ function exitedIdMessage(fn: string, id: number): string {
  * ```
  */
 export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () => void) => unknown; addEventListener?: (ev: string, f: () => void) => void }): void {
-  const id = worker.threadId;
-  if (typeof id !== "number" || !Number.isInteger(id)) throw new TypeError("tsmalloc: watchWorker: pass a Worker");
+  const id = worker?.threadId;
+  if (typeof id !== "number") throw new TypeError("tsmalloc: watchWorker: pass a Worker");
+  if (!Number.isInteger(id)) throw new RangeError(`tsmalloc: watchWorker: threadId ${id} is not an integer`);
   if (id < 0) throw new RangeError(exitedIdMessage("watchWorker", id));
   const f = () => {
     // Deno fires "exit" before the thread has stopped: then it stays dying until it has

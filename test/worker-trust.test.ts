@@ -133,9 +133,18 @@ t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain m
   }
 });
 
-t("item 7: releaseWorker of the main thread (0), of the caller itself, or of a running worker throws", async () => {
+t("item 7: releaseWorker of the main thread (0), of the caller itself, or of a running worker throws; non-numbers TypeError, non-ids RangeError", async () => {
   workerHandle();
   assert.throws(() => releaseWorker(0), /main thread/);
+  // API-CONTRACT: a wrong type is a TypeError, a number that is no id a RangeError (review round 8)
+  for (const bad of [1.5, NaN, Infinity, -Infinity, -1]) {
+    assert.throws(() => releaseWorker(bad), (e: unknown) => e instanceof RangeError, `releaseWorker(${bad})`);
+    assert.throws(() => watchWorker({ threadId: bad, on() {} }), (e: unknown) => e instanceof RangeError, `watchWorker({ threadId: ${bad} })`);
+  }
+  for (const bad of ["1", 1n, null, undefined, {}, { threadId: "1" }]) {
+    assert.throws(() => releaseWorker(bad as number), (e: unknown) => e instanceof TypeError, `releaseWorker(${String(bad)})`);
+    assert.throws(() => watchWorker(bad as { threadId: number }), (e: unknown) => e instanceof TypeError, `watchWorker(${String(bad)})`);
+  }
   const a = await start();
   try {
     await a.call("attach");
