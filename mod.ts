@@ -1506,12 +1506,17 @@ function pause(ms: number): void {
 
 /** Retries releases whose threads still ran (watchWorker), backing off to 100 ms; slow paths retry too. */
 let retrying = false;
-function retryDying(delay: number): void {
+/** Until then the timer runs on even when no one is dying yet (a Deno worker whose exit came before it attached). */
+let retryUntil = 0;
+/** How long after an early "exit" (Deno) a late attach is watched for by the timer (slow paths and collect() look later too). */
+const LATE_ATTACH_MS = 10_000;
+function retryDying(delay: number, until = 0): void {
+  retryUntil = Math.max(retryUntil, until);
   if (retrying) return;
   retrying = true;
   const timer: unknown = setTimeout(() => {
     retrying = false;
-    if (finishDying() > 0) retryDying(Math.min(100, delay * 2));
+    if (finishDying() > 0 || Date.now() < retryUntil) retryDying(Math.min(100, delay * 2));
   }, delay);
   // never keeps the process alive (Deno does not stop a busy terminated worker's thread, so
   // the retry may wait forever); slow paths and collect() retry too
@@ -1547,9 +1552,14 @@ export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () 
   if (typeof id !== "number") throw new TypeError("tsmalloc: watchWorker: pass a Worker");
   if (!Number.isInteger(id)) throw new RangeError(`tsmalloc: watchWorker: threadId ${id} is not an integer`);
   if (id < 0) throw new RangeError(exitedIdMessage("watchWorker", id));
+  // Deno fires "exit" before the thread has stopped (even before it attached): then the entry
+  // stays dying until the thread has, and a worker that attaches later finds its exit recorded
+  const early = (globalThis as { Deno?: unknown }).Deno !== undefined;
   const f = () => {
-    // Deno fires "exit" before the thread has stopped: then it stays dying until it has
-    if (isInitialized() && releaseDeadWorker(id, true) === "running") retryDying(1);
+    if (!isInitialized()) return;
+    const r = releaseDeadWorker(id, true, early);
+    if (r === "running") retryDying(1);
+    else if (r === "none" && early) retryDying(1, Date.now() + LATE_ATTACH_MS);
   };
   if (typeof worker.on === "function") worker.on("exit", f);
   else worker.addEventListener?.("error", f);

@@ -82,6 +82,12 @@ const W_ALIVE = 1;
 const W_GONE = 2;
 /** Its exit was seen, but its OS thread may still run (Deno fires "exit" early): released once the thread is gone. */
 const W_DYING = 3;
+/**
+ * A tombstone (Deno): "exit" was seen for this JS threadId before it had registered; a worker
+ * that registers afterwards finds it and marks itself dying (either the watcher sees the
+ * entry or the worker sees the tombstone: each stores, then scans).
+ */
+const W_EXITED = 4;
 const TAG_MAX = 0x3fffffff;
 
 /** A structured-clonable ticket to join this allocator from another worker. */
@@ -171,6 +177,10 @@ function register(r: Root, jsThreadId: number): void {
     r.m[w + 4] = o.threadAlive === undefined ? 0 : o.osThreadId !== undefined ? o.osThreadId() : o.threadId();
     Atomics.store(r.m, w + 1, W_ALIVE);
     r.slot = i;
+    // our "exit" may already have been seen (Deno terminates early): then we are dying
+    if (entryAt(r, W_EXITED, jsThreadId, r.m[w + 3]) >= 0 && Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) {
+      Atomics.add(r.m, R_DYING, 1);
+    }
     return;
   }
   throw new Error(`tsmalloc: more than ${MAX_WORKERS} workers attached to one allocator`);
@@ -509,25 +519,52 @@ export type ReleaseResult = "released" | "none" | "running";
  * later {@link finishDying} — the watcher's retry timer, or any worker's slow path —
  * completes it. Throws for the main thread (JS threadId 0) and for the caller itself.
  */
-export function releaseDeadWorker(jsThreadId: number, markDying: boolean): ReleaseResult {
+export function releaseDeadWorker(jsThreadId: number, markDying: boolean, exitMayComeEarly = false): ReleaseResult {
   const r = root;
   if (jsThreadId === 0) throw new Error("tsmalloc: releaseWorker: threadId 0 is the main thread, which is never released (it can detach())");
   if (r === null) return "none";
   const me = r.slot >= 0 ? r.m[R_WORKERS + r.slot * WORKER_WORDS + 2] : -1;
   if (jsThreadId === me) throw new Error(`tsmalloc: releaseWorker: threadId ${jsThreadId} is the calling worker itself (use detach())`);
   const pid = os().pid();
+  let w = entryAt(r, -1, jsThreadId, pid);
+  if (w < 0 && markDying && exitMayComeEarly) {
+    // not registered yet, but its thread may still get that far: leave a tombstone, then look again
+    tombstone(r, jsThreadId, pid);
+    w = entryAt(r, -1, jsThreadId, pid);
+  }
+  if (w < 0) return "none";
+  if (threadRuns(r.m[w + 4])) {
+    if (markDying && Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) Atomics.add(r.m, R_DYING, 1);
+    return "running";
+  }
+  return releaseEntry(r, w) ? "released" : "none";
+}
+
+/** Word index of the worker entry in state `st` (-1: alive or dying) for this threadId and pid; -1 when none. */
+function entryAt(r: Root, st: number, jsThreadId: number, pid: number): number {
   for (let i = 0; i < MAX_WORKERS; i++) {
     const w = R_WORKERS + i * WORKER_WORDS;
-    const st = Atomics.load(r.m, w + 1);
-    if (st === 0) break; // slots are taken in order: no entry after a free one
-    if ((st !== W_ALIVE && st !== W_DYING) || r.m[w + 2] !== jsThreadId || r.m[w + 3] !== pid) continue;
-    if (threadRuns(r.m[w + 4])) {
-      if (markDying && Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) Atomics.add(r.m, R_DYING, 1);
-      return "running";
-    }
-    return releaseEntry(r, w) ? "released" : "none";
+    const s = Atomics.load(r.m, w + 1);
+    if (s === 0) break; // slots are taken in order: no entry after a free one
+    const want = st === -1 ? s === W_ALIVE || s === W_DYING : s === st;
+    if (want && r.m[w + 2] === jsThreadId && r.m[w + 3] === pid) return w;
   }
-  return "none";
+  return -1;
+}
+
+/** Records an "exit" seen before the worker registered (see W_EXITED); nothing when the table is full. */
+function tombstone(r: Root, jsThreadId: number, pid: number): void {
+  if (entryAt(r, W_EXITED, jsThreadId, pid) >= 0) return;
+  for (let i = 0; i < MAX_WORKERS; i++) {
+    const w = R_WORKERS + i * WORKER_WORDS;
+    if (Atomics.compareExchange(r.m, w + 1, 0, -1) !== 0) continue;
+    r.m[w] = 0;
+    r.m[w + 2] = jsThreadId;
+    r.m[w + 3] = pid;
+    r.m[w + 4] = 0;
+    Atomics.store(r.m, w + 1, W_EXITED);
+    return;
+  }
 }
 
 /**

@@ -133,6 +133,30 @@ t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain m
   }
 });
 
+t("item 7: watchWorker releases workers terminated before, while and right after they attach (Deno fires exit before the worker may have registered: review round 8)", async () => {
+  workerHandle();
+  const base = await settled(1);
+  const exits: Promise<unknown>[] = [];
+  const ids: number[] = [];
+  for (let k = 0; k < 8; k++) {
+    const w = new Worker(FIXTURE, { workerData: { handle: workerHandle(), attachAtStart: true } });
+    ids.push(w.threadId);
+    watchWorker(w);
+    exits.push(new Promise((res) => w.on("exit", res)));
+    await sleep(k * 6); // 0-42 ms: some before, some during, some after attach
+    await w.terminate();
+  }
+  await Promise.all(exits);
+  const left = await settled(base);
+  if (threadsVisible()) {
+    assert.is(left, base, `${left - base} of 8 early-terminated workers are still attached`);
+    for (const id of ids) assert.is(releaseWorker(id), false, "nothing left to release by hand");
+  } else {
+    assert.ok(left >= base, "Deno buffer without /proc: never released (the safe answer)");
+  }
+  assert.ok(validate().ok);
+});
+
 t("item 7: releaseWorker of the main thread (0), of the caller itself, or of a running worker throws; non-numbers TypeError, non-ids RangeError", async () => {
   workerHandle();
   assert.throws(() => releaseWorker(0), /main thread/);
@@ -143,7 +167,7 @@ t("item 7: releaseWorker of the main thread (0), of the caller itself, or of a r
   }
   for (const bad of ["1", 1n, null, undefined, {}, { threadId: "1" }]) {
     assert.throws(() => releaseWorker(bad as number), (e: unknown) => e instanceof TypeError, `releaseWorker(${String(bad)})`);
-    assert.throws(() => watchWorker(bad as { threadId: number }), (e: unknown) => e instanceof TypeError, `watchWorker(${String(bad)})`);
+    assert.throws(() => watchWorker(bad as unknown as { threadId: number }), (e: unknown) => e instanceof TypeError, `watchWorker(${String(bad)})`);
   }
   const a = await start();
   try {
