@@ -43,7 +43,7 @@ import { type OptionName as CoreOptionName, type Options, parseSize } from "./sr
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./src/errors.ts";
 import { type ValidateReport, validateAll } from "./src/check.ts";
 import { freeFn } from "./src/secure-free.ts";
-import { defaultHeap, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
+import { defaultHeap, DETACHED, Heap as CoreHeap, MAX_ALIGNMENT, usableSize as usableSizeOf } from "./src/heap.ts";
 import { bytesAt, checkView } from "./src/views.ts";
 import { C_FUNCTIONS, CAllocatorCore, type CAllocatorStats, type CFunctionName } from "./src/c-allocator.ts";
 import type { Os } from "./src/os.ts";
@@ -944,6 +944,7 @@ export function reserveOsMemory(size: number | string, options: ReserveOptions =
     bytes = size;
   }
   if (bytes === 0) throw new RangeError("tsmalloc: reserveOsMemory: size must be positive");
+  if (ctx.detached) throw new Error(DETACHED);
   if (bytes > MAX_SIZE) throw new RangeError(`tsmalloc: reserveOsMemory: size ${bytes} is larger than MAX_ALLOC_SIZE`);
   if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: reserveOsMemory: options must be an object");
   for (const k of Object.keys(options)) if (k !== "exclusive") throw new RangeError(`tsmalloc: reserveOsMemory: unknown option "${k}" (known: exclusive)`);
@@ -1332,6 +1333,7 @@ export function cAllocator(options: CAllocatorOptions = {}): CAllocator {
   for (const k of Object.keys(options)) {
     if (k !== "heap" && k !== "tag" && k !== "checkThread") throw new RangeError(`tsmalloc: cAllocator: unknown option "${k}" (known: heap, tag, checkThread)`);
   }
+  if (ctx.detached) throw new Error(DETACHED);
   const h = options.heap ?? heap;
   if (!(h instanceof CoreHeap) || (options.heap !== undefined && !(h as HeapImpl).isLive)) {
     throw new TypeError("tsmalloc: cAllocator: heap must be a live Heap (Heap.create())");
@@ -1434,7 +1436,9 @@ let detached = false;
 /**
  * This worker leaves the shared allocator: empty pages go back, segments with live blocks
  * are abandoned (other workers reclaim them; the blocks stay valid and freeable anywhere).
- * Afterwards this worker can still free blocks but no longer allocate. A worker that ends
+ * Afterwards this worker can still free blocks but no longer allocate: `malloc` and the other
+ * allocating calls, `Heap.create`, `reserveOsMemory` and `cAllocator` throw an `Error` (its
+ * thread tag is gone, so locks it took would look free to others). A worker that ends
  * normally detaches by itself at process exit; a second call does nothing.
  *
  * @example

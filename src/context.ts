@@ -30,6 +30,8 @@ export class Context {
   refusal = "";
   /** The allocator is shared with other workers (workerHandle/attach, src/shared.ts). */
   shared = false;
+  /** This worker detached (src/shared.ts): it may free, but never allocate or reserve again (its tag is gone). */
+  detached = false;
   setTag(tag: number): void {
     this.tag = tag;
     this.checkedTag = tag | CHECKED_KEY;

@@ -79,6 +79,7 @@ export class Heap {
   declare readonly arenaId: number;
 
   constructor(arenaId = 0) {
+    if (ctx.detached) throw new Error(DETACHED);
     this.arenaId = arenaId;
     let id = heaps.indexOf(undefined, 1);
     if (id < 0) id = Math.max(heaps.length, 1);
@@ -643,7 +644,7 @@ export class Heap {
   // ---------------------------------------------------------------- heap lifetime
 
   private checkLive(): void {
-    if (this.state !== "live") throw new Error(`tsmalloc: heap ${this.id} was ${this.state}`);
+    if (this.state !== "live") throw new Error(this.state === "detached" ? DETACHED : `tsmalloc: heap ${this.id} was ${this.state}`);
   }
 
   /** Every page of this heap, over all queues. */
@@ -972,6 +973,9 @@ export function keptBytes(): number {
   for (const h of heaps) if (h !== undefined && h.isLive) n += h.keptBytes();
   return n;
 }
+
+/** Why a worker that detached cannot make a heap or reserve memory again. */
+export const DETACHED = "tsmalloc: this worker has detached from the shared allocator: it can still free blocks, but no longer allocate, create heaps or reserve memory";
 
 /** sweepKept modes besides a page kind: only pages whose delay ran out, or every kept page. */
 const KEPT_EXPIRED = -1, KEPT_ALL = -2;

@@ -493,6 +493,7 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
 export function detachWorker(heaps: Heap[]): void {
   const r = root;
   if (r === null) throw new Error("tsmalloc: detach: this worker is not sharing an allocator (workerHandle/attach)");
+  ctx.detached = true;
   const tag = ctx.tag;
   const huge: PageRef[] = [];
   for (const h of heaps) for (const pr of h.abandon()) if (pr.m[pr.pg + P_BSIZE] === -1) huge.push(pr);

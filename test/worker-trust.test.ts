@@ -211,7 +211,7 @@ t("item 7: a process whose main module ends while a watched, terminated worker i
   assert.ok((c.result!.workers as number) >= 1, "the worker had attached");
 });
 
-t("items 11, 12: a detached worker's segments: workers counted, committed never negative, collect(true) returns them", async () => {
+t("items 11, 12: a detached worker's segments: workers counted, it can free but never allocate again, committed never negative, collect(true) returns them", async () => {
   workerHandle();
   collect(true);
   const before = stats();
@@ -221,6 +221,10 @@ t("items 11, 12: a detached worker's segments: workers counted, committed never 
   const sizes = Array.from({ length: 30000 }, (_, i) => 256 + (i % 64) * 32); // ~28 MiB in small pages
   const ps = (await a.call("alloc", { sizes })) as number[];
   await a.call("detach");
+  // review round 8: Heap.create() after detach() worked and allocated under the gone tag
+  const after = (await a.call("afterDetach", { p: ps.pop() })) as string[];
+  assert.is(after.length, 4);
+  for (const m of after) assert.match(m, /has detached from the shared allocator/, `after detach: ${m}`);
   assert.is(stats().workers, before.workers, "a detached worker is not counted");
   // review round 5: attach() after detach() returned silently (the next malloc threw)
   const again = (await a.call("reattach")) as string[];
