@@ -153,22 +153,30 @@ function viewRoot(base: number): Root {
   return r;
 }
 
-/** True when the worker with this tag detached or was released as dead. */
+/**
+ * True when the worker with this tag detached or was released as dead. A tag that was handed
+ * out but is in no entry is gone too: its slot was recycled after it had gone (a worker
+ * registers right after taking its tag, before it can hold any lock).
+ */
 function isGone(tag: number): boolean {
   const r = root;
-  if (r === null) return false;
+  if (r === null || tag <= 0) return false;
   for (let i = 0; i < MAX_WORKERS; i++) {
     const w = R_WORKERS + i * WORKER_WORDS;
-    if (Atomics.load(r.m, w) === tag) return Atomics.load(r.m, w + 1) === W_GONE;
+    const st = Atomics.load(r.m, w + 1);
+    if (st === 0) break;
+    if (Atomics.load(r.m, w) === tag) return st === W_GONE;
   }
-  return false;
+  return tag < Atomics.load(r.m, R_NEXT_TAG);
 }
 
 function register(r: Root, jsThreadId: number): void {
   const o = os();
   for (let i = 0; i < MAX_WORKERS; i++) {
     const w = R_WORKERS + i * WORKER_WORDS;
-    if (Atomics.compareExchange(r.m, w + 1, 0, -1) !== 0) continue; // slot taken
+    // a free slot, or one whose worker has gone (recycled: isGone answers for its old tag)
+    const st = Atomics.load(r.m, w + 1);
+    if ((st !== 0 && st !== W_GONE) || Atomics.compareExchange(r.m, w + 1, st, -1) !== st) continue;
     r.m[w] = ctx.tag;
     r.m[w + 2] = jsThreadId;
     r.m[w + 3] = o.pid();
@@ -178,12 +186,14 @@ function register(r: Root, jsThreadId: number): void {
     Atomics.store(r.m, w + 1, W_ALIVE);
     r.slot = i;
     // our "exit" may already have been seen (Deno terminates early): then we are dying
-    if (entryAt(r, W_EXITED, jsThreadId, r.m[w + 3]) >= 0 && Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) {
-      Atomics.add(r.m, R_DYING, 1);
+    const t = entryAt(r, W_EXITED, jsThreadId, r.m[w + 3]);
+    if (t >= 0) {
+      Atomics.compareExchange(r.m, t + 1, W_EXITED, W_GONE); // the tombstone did its work: recyclable
+      if (Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) Atomics.add(r.m, R_DYING, 1);
     }
     return;
   }
-  throw new Error(`tsmalloc: more than ${MAX_WORKERS} workers attached to one allocator`);
+  throw new Error(`tsmalloc: more than ${MAX_WORKERS} workers attached to one allocator at once`);
 }
 
 function publish(a: Arena): void {
@@ -480,12 +490,12 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
   const tag = Atomics.add(r.m, R_NEXT_TAG, 1);
   if (tag > TAG_MAX || tag <= 0) throw new Error("tsmalloc: attach: out of thread tags");
   ctx.setTag(tag);
+  register(r, jsThreadId); // before anything could take a lock under the tag (see isGone)
   const own = ctx.counters;
   install(r);
   // bytes this worker counted before joining (none: it has not allocated) join the totals
   Atomics.add(own.shared!.b, own.shared!.committed, BigInt(own.committed));
   Atomics.add(own.shared!.b, own.shared!.reserved, BigInt(own.reserved));
-  register(r, jsThreadId);
   discover();
 }
 
@@ -506,6 +516,7 @@ export function detachWorker(heaps: Heap[]): void {
   ctx.counters.dropCredit();
   // (a worker its parent already saw "exit" — Deno — may still get here: it was dying)
   if (r.slot >= 0 && Atomics.exchange(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE) === W_DYING) Atomics.sub(r.m, R_DYING, 1);
+  r.slot = -1; // the slot may be recycled from now on
 }
 
 /** What {@link releaseDeadWorker} found. */

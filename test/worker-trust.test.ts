@@ -133,6 +133,37 @@ t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain m
   }
 });
 
+// 5 KiB of the root hold 396 worker entries; slots of gone workers are recycled. ~20-40 s per
+// run (420 worker starts), so FFI backends only (the code is the same on the buffer backend).
+const SLOT_WORKERS = env("TSMALLOC_SLOT_WORKERS", 420);
+if (backend().kind !== "buffer") t(`more workers than the worker table holds (${SLOT_WORKERS} > 396) attach and detach over the allocator's life: gone workers' slots are recycled (FFI backends only, for time: the buffer backend runs the same table code)`, async () => {
+  const h = workerHandle();
+  const base = await settled(1);
+  const one = () => new Promise<void>((res, rej) => {
+    const w = new Worker(FIXTURE, { workerData: { handle: h, attachDetach: true } });
+    w.on("message", (m: { ok: boolean; value?: string; error?: string }) => {
+      if (m.value === "detached") res();
+      else if (!m.ok) rej(new Error(m.error));
+    });
+    w.on("error", rej);
+    w.on("exit", () => res());
+  }).then(() => undefined);
+  for (let i = 0; i < SLOT_WORKERS; i += 2) await Promise.all([one(), one()]);
+  assert.is(stats().workers, base, "every one of them detached");
+  const p = malloc(100);
+  assert.ok(p > 0, "the main thread still allocates");
+  free(p);
+  // and one more attaches normally (the table never filled up)
+  const a = await start();
+  try {
+    await a.call("attach");
+    assert.is(stats().workers, base + 1);
+  } finally {
+    await a.w.terminate();
+  }
+  assert.ok(validate().ok);
+});
+
 t("item 7: watchWorker releases workers terminated before, while and right after they attach (Deno fires exit before the worker may have registered: review round 8)", async () => {
   workerHandle();
   const base = await settled(1);
