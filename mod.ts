@@ -58,7 +58,7 @@ import {
 } from "./src/arena-pool.ts";
 import { Block, type BlockOptions, type OwnedBlockStats } from "./src/block.ts";
 import {
-  abandonedSegments, checkHandle, detachWorker, finishDying, joinHandle, lockStats, makeHandle, reclaimAll, releaseDeadWorker,
+  abandonedSegments, checkHandle, detachWorker, expireTombstones, finishDying, joinHandle, lockStats, makeHandle, reclaimAll, releaseDeadWorker,
   testLocks, type WorkerHandle,
 } from "./src/shared.ts";
 
@@ -1521,6 +1521,10 @@ function retryDying(delay: number, until = 0): void {
   const timer: unknown = setTimeout(() => {
     retrying = false;
     if (finishDying() > 0 || Date.now() < retryUntil) retryDying(Math.min(100, delay * 2));
+    else if (retryUntil !== 0) {
+      retryUntil = 0;
+      expireTombstones(); // every early exit is LATE_ATTACH_MS old: its worker never attached
+    }
   }, delay);
   // never keeps the process alive (Deno does not stop a busy terminated worker's thread, so
   // the retry may wait forever); slow paths and collect() retry too

@@ -564,6 +564,18 @@ function entryAt(r: Root, st: number, jsThreadId: number, pid: number): number {
   return -1;
 }
 
+/** Tombstones no worker claimed within the watch window (it never attached) become recyclable slots. */
+export function expireTombstones(): void {
+  const r = root;
+  if (r === null) return;
+  for (let i = 0; i < MAX_WORKERS; i++) {
+    const w = R_WORKERS + i * WORKER_WORDS;
+    const st = Atomics.load(r.m, w + 1);
+    if (st === 0) break;
+    if (st === W_EXITED) Atomics.compareExchange(r.m, w + 1, W_EXITED, W_GONE);
+  }
+}
+
 /** Records an "exit" seen before the worker registered (see W_EXITED); nothing when the table is full. */
 function tombstone(r: Root, jsThreadId: number, pid: number): void {
   if (entryAt(r, W_EXITED, jsThreadId, pid) >= 0) return;

@@ -133,6 +133,29 @@ t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain m
   }
 });
 
+if (isDeno && backend().kind !== "buffer") {
+  t("Deno: an exit seen before the worker attached leaves a tombstone in the worker table; unclaimed after 10 s it becomes a free place (Deno FFI only: no tombstones elsewhere; ~11 s)", async () => {
+    const h = workerHandle();
+    const rv = regionView(os(), h.root, 65536);
+    const m = new Int32Array(rv.buffer, rv.byteOffset, 16384);
+    const count = (st: number) => {
+      let n = 0;
+      for (let i = 0; i < 396 && m[64 + i * 5 + 1] !== 0; i++) if (m[64 + i * 5 + 1] === st) n++;
+      return n;
+    };
+    const before = count(4);
+    for (let k = 0; k < 3; k++) {
+      const w = new Worker(FIXTURE, { workerData: { handle: h } }); // never attaches: terminated at once
+      watchWorker(w);
+      await w.terminate();
+    }
+    await sleep(300);
+    assert.ok(count(4) >= before + 1, `tombstones left: ${count(4) - before}`);
+    await sleep(10_500);
+    assert.is(count(4), 0, "every unclaimed tombstone expired (recyclable)");
+  });
+}
+
 // 5 KiB of the root hold 396 worker entries; slots of gone workers are recycled. ~20-40 s per
 // run (420 worker starts), so FFI backends only (the code is the same on the buffer backend).
 const SLOT_WORKERS = env("TSMALLOC_SLOT_WORKERS", 420);
