@@ -1369,7 +1369,11 @@ export type { WorkerHandle };
  */
 export function workerHandle(): WorkerHandle {
   initialize();
-  return makeHandle(jsThreadId ?? 0);
+  const h = makeHandle(jsThreadId ?? 0);
+  // a worker (not the main thread) that created the allocator leaves it at exit too, so a
+  // handle it gave out names an allocator whose creator is gone, not one held alive (round 9)
+  if ((jsThreadId ?? 0) !== 0) leaveAtExit();
+  return h;
 }
 
 /**
@@ -1415,9 +1419,13 @@ export function attach(handle: WorkerHandle): void {
   }
   initialize();
   joinHandle(h, jsThreadId ?? 0);
+  leaveAtExit();
+}
+
+/** A worker that ends normally leaves the shared allocator by itself (a terminated one needs releaseWorker). */
+function leaveAtExit(): void {
   attachedHere = true;
   const proc = (globalThis as { process?: { on?: (ev: string, f: () => void) => void } }).process;
-  // a worker that ends normally leaves by itself (a terminated one needs releaseWorker)
   if (!exitDetachInstalled && typeof proc?.on === "function") {
     exitDetachInstalled = true;
     proc.on("exit", () => {
@@ -1487,7 +1495,7 @@ export function detach(): void {
 export function releaseWorker(worker: number | { threadId: number }): boolean {
   const id = typeof worker === "number" ? worker : worker?.threadId;
   if (typeof id !== "number") throw new TypeError("tsmalloc: releaseWorker: pass a Worker or its threadId");
-  if (!Number.isInteger(id)) throw new RangeError(`tsmalloc: releaseWorker: threadId ${id} is not an integer`);
+  if (!Number.isSafeInteger(id)) throw new RangeError(`tsmalloc: releaseWorker: threadId ${id} is not a safe integer`);
   if (id < 0) throw new RangeError(exitedIdMessage("releaseWorker", id));
   if (id === 0) releaseDeadWorker(0, false); // throws: the main thread
   if (!isInitialized()) return false;
@@ -1512,6 +1520,8 @@ function pause(ms: number): void {
 let retrying = false;
 /** Until then the timer runs on even when no one is dying yet (a Deno worker whose exit came before it attached). */
 let retryUntil = 0;
+/** Deno: threadIds whose "exit" came before they had attached, with the time until which the timer looks for their entry. */
+const lateExits = new Map<number, number>();
 /** How long after an early "exit" (Deno) a late attach is watched for by the timer (slow paths and collect() look later too). */
 const LATE_ATTACH_MS = 10_000;
 function retryDying(delay: number, until = 0): void {
@@ -1520,7 +1530,13 @@ function retryDying(delay: number, until = 0): void {
   retrying = true;
   const timer: unknown = setTimeout(() => {
     retrying = false;
-    if (finishDying() > 0 || Date.now() < retryUntil) retryDying(Math.min(100, delay * 2));
+    const now = Date.now();
+    for (const [id, until] of lateExits) {
+      // "running" marks it dying (finishDying completes it); "released": done
+      const r = releaseDeadWorker(id, true, false);
+      if (r !== "none" || now >= until) lateExits.delete(id);
+    }
+    if (finishDying() > 0 || now < retryUntil) retryDying(Math.min(100, delay * 2));
     else if (retryUntil !== 0) {
       retryUntil = 0;
       expireTombstones(); // every early exit is LATE_ATTACH_MS old: its worker never attached
@@ -1558,7 +1574,11 @@ function exitedIdMessage(fn: string, id: number): string {
 export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () => void) => unknown; addEventListener?: (ev: string, f: () => void) => void }): void {
   const id = worker?.threadId;
   if (typeof id !== "number") throw new TypeError("tsmalloc: watchWorker: pass a Worker");
-  if (!Number.isInteger(id)) throw new RangeError(`tsmalloc: watchWorker: threadId ${id} is not an integer`);
+  if (typeof worker.on !== "function" && typeof worker.addEventListener !== "function") {
+    throw new TypeError("tsmalloc: watchWorker: pass a Worker (it has neither on() nor addEventListener(), so its exit cannot be seen)");
+  }
+  if (!Number.isSafeInteger(id)) throw new RangeError(`tsmalloc: watchWorker: threadId ${id} is not a safe integer`);
+  if (id === 0) throw new Error("tsmalloc: watchWorker: threadId 0 is the main thread, which is never released (it can detach())");
   if (id < 0) throw new RangeError(exitedIdMessage("watchWorker", id));
   // Deno fires "exit" before the thread has stopped (even before it attached): then the entry
   // stays dying until the thread has, and a worker that attaches later finds its exit recorded
@@ -1567,7 +1587,12 @@ export function watchWorker(worker: { threadId: number; on?: (ev: "exit", f: () 
     if (!isInitialized()) return;
     const r = releaseDeadWorker(id, true, early);
     if (r === "running") retryDying(1);
-    else if (r === "none" && early) retryDying(1, Date.now() + LATE_ATTACH_MS);
+    else if (r === "none" && early) {
+      // the worker may still register; it checks for our tombstone, but termination can stop it
+      // between registering and checking, so the timer looks for its entry too until the deadline
+      lateExits.set(id, Date.now() + LATE_ATTACH_MS);
+      retryDying(1, Date.now() + LATE_ATTACH_MS);
+    }
   };
   if (typeof worker.on === "function") worker.on("exit", f);
   else worker.addEventListener?.("error", f);

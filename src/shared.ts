@@ -470,7 +470,13 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
   noGuards();
   if (h.pid !== o.pid()) throw new Error(`tsmalloc: attach: the handle comes from another process (pid ${h.pid}, we are ${o.pid()}); memory is shared between workers of one process only`);
   if (root !== null) {
-    if (root.base === h.root && rootId(root) === h.id) return; // already part of it
+    if (root.base === h.root && rootId(root) === h.id) {
+      // already part of it: the handle's other claims must still be true
+      if (h.backend !== o.kind || h.secure !== ctx.options.secure || h.debugFill !== ctx.options.debugFill) {
+        throw new Error(`tsmalloc: attach: the handle names this allocator, but its backend/secure/debugFill (${h.backend}/${h.secure}/${h.debugFill}) are not the allocator's (${o.kind}/${ctx.options.secure}/${ctx.options.debugFill})`);
+      }
+      return;
+    }
     throw new Error("tsmalloc: attach: this worker already shares another allocator");
   }
   if (o.kind !== h.backend) throw new Error(`tsmalloc: attach: the handle is for the ${h.backend} backend, but this worker uses ${o.kind} (configure({ backend }) must match)`);

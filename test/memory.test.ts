@@ -46,8 +46,12 @@ if (ffi) {
     const base = settle();
     const total = allocAll(SIZES_300, PS);
     const peak = rss();
-    // the memory really was touched: otherwise the test below proves nothing
-    assert.ok(peak - base.rss > total * 0.9, `RSS grew only ${mib(peak - base.rss)} for ${mib(total)} written`);
+    // the memory really was touched: otherwise the test below proves nothing. Asked of our own
+    // ranges (mincore): process RSS also moves with the runtime's GC (Bun under load: +268 MiB
+    // for 309.5 MiB written, CI at 72a4a5b); a failure here left ~300 MiB live for later tests
+    const touched = stats().resident - base.resident;
+    if (!(touched > total * 0.9)) freeAll(PS, SIZES_300.length);
+    assert.ok(touched > total * 0.9, `resident grew only ${mib(touched)} for ${mib(total)} written`);
     freeAll(PS, SIZES_300.length);
     const after = settle();
     assert.ok(

@@ -7,8 +7,8 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  backend, bytes, collect, dataView, free, getOption, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
-  workerHandle,
+  attach, backend, bytes, collect, dataView, free, getOption, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  workerHandle, type WorkerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 import { os } from "../src/context.ts";
@@ -215,7 +215,16 @@ t("item 7: releaseWorker of the main thread (0), of the caller itself, or of a r
   workerHandle();
   assert.throws(() => releaseWorker(0), /main thread/);
   // API-CONTRACT: a wrong type is a TypeError, a number that is no id a RangeError (review round 8)
-  for (const bad of [1.5, NaN, Infinity, -Infinity, -1]) {
+  // review round 9: no way to see the exit, the main thread, unsafe ids; and a handle naming
+  // this very allocator with claims that are not its own
+  assert.throws(() => watchWorker({ threadId: 3 } as unknown as { threadId: number }), (e: unknown) => e instanceof TypeError, "no on/addEventListener");
+  assert.throws(() => watchWorker({ threadId: 0, on() {} }), /main thread/);
+  const own = workerHandle();
+  attach(own); // already part of it: nothing to do
+  for (const claim of [{ secure: (own.secure + 1) % 5 }, { debugFill: !own.debugFill }, { backend: own.backend === "buffer" ? "bun" : "buffer" }]) {
+    assert.throws(() => attach({ ...own, ...claim } as WorkerHandle), /are not the allocator's/, `attach with ${JSON.stringify(claim)}`);
+  }
+  for (const bad of [1.5, NaN, Infinity, -Infinity, -1, 2 ** 53, 1e300]) {
     assert.throws(() => releaseWorker(bad), (e: unknown) => e instanceof RangeError, `releaseWorker(${bad})`);
     assert.throws(() => watchWorker({ threadId: bad, on() {} }), (e: unknown) => e instanceof RangeError, `watchWorker({ threadId: ${bad} })`);
   }
