@@ -22,7 +22,8 @@
  * - the leak counter of a tag = arenas acquired with that tag and not yet released.
  */
 import { MAX_ALLOC_SIZE } from "./layout.ts";
-import { defaultHeap, destroyHooks, Heap as CoreHeap } from "./heap.ts";
+import { defaultHeap, destroyHooks, DETACHED, Heap as CoreHeap } from "./heap.ts";
+import { ctx } from "./context.ts";
 import { AllocationError } from "./errors.ts";
 import { withTrackTag } from "./track.ts";
 
@@ -594,6 +595,7 @@ export class ArenaPool {
     if (typeof tag !== "string") throw new TypeError(`tsmalloc: ArenaPool.acquire: tag must be a string, got ${typeof tag}`);
     if (this.closed) throw new Error("tsmalloc: ArenaPool.acquire: the pool was closed");
     // pooled chunks of a destroyed heap are freed memory: never hand them out
+    if (ctx.detached) throw new Error(DETACHED);
     if (!this.heapLive()) throw new Error("tsmalloc: ArenaPool.acquire: the pool's heap was destroyed or deleted");
     const chunks = this.free[b].pop();
     totals.acquires++;
