@@ -48,7 +48,7 @@ if (ffi) {
     const peak = rss();
     // the memory really was touched: otherwise the test below proves nothing. Asked of our own
     // ranges (mincore): process RSS also moves with the runtime's GC (Bun under load: +268 MiB
-    // for 309.5 MiB written, CI at 72a4a5b); a failure here left ~300 MiB live for later tests
+    // for 309.5 MiB written, CI at a86cdb2); a failure here left ~300 MiB live for later tests
     const touched = stats().resident - base.resident;
     if (!(touched > total * 0.9)) freeAll(PS, SIZES_300.length);
     assert.ok(touched > total * 0.9, `resident grew only ${mib(touched)} for ${mib(total)} written`);
