@@ -156,6 +156,21 @@ if (isDeno && backend().kind !== "buffer") {
   });
 }
 
+t("a worker that created an allocator (workerHandle) and ended normally has left it: another worker attaching to its handle is the only one counted (review round 9: the creator stayed 'alive' for good)", async () => {
+  const a = await start();
+  const h = await a.call("ownHandle");
+  await a.call("exit");
+  await a.exited;
+  const b = await start();
+  try {
+    const r = (await b.call("attachTo", { handle: h })) as { workers: number; ok: boolean };
+    assert.ok(r.ok, "the allocator works");
+    assert.is(r.workers, 1, "its creator detached at exit");
+  } finally {
+    await b.w.terminate();
+  }
+});
+
 // 5 KiB of the root hold 396 worker entries; slots of gone workers are recycled. ~20-40 s per
 // run (420 worker starts), so FFI backends only (the code is the same on the buffer backend).
 const SLOT_WORKERS = env("TSMALLOC_SLOT_WORKERS", 420);
