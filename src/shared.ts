@@ -170,30 +170,38 @@ function isGone(tag: number): boolean {
   return tag < Atomics.load(r.m, R_NEXT_TAG);
 }
 
-function register(r: Root, jsThreadId: number): void {
-  const o = os();
+/**
+ * Claims a worker-table slot (state -1, being written): a free one, or one whose worker has
+ * gone (recycled: isGone answers for its old tag). Its index, or -1 when the table is full.
+ */
+function claimSlot(r: Root): number {
   for (let i = 0; i < MAX_WORKERS; i++) {
     const w = R_WORKERS + i * WORKER_WORDS;
-    // a free slot, or one whose worker has gone (recycled: isGone answers for its old tag)
     const st = Atomics.load(r.m, w + 1);
-    if ((st !== 0 && st !== W_GONE) || Atomics.compareExchange(r.m, w + 1, st, -1) !== st) continue;
-    r.m[w] = ctx.tag;
-    r.m[w + 2] = jsThreadId;
-    r.m[w + 3] = o.pid();
-    // an OS tid only where its liveness can be asked; 0: unknown, the runtime's "exit" means
-    // the thread stopped; -1: unknown and "exit" does not mean that (Deno), never released
-    r.m[w + 4] = o.threadAlive === undefined ? 0 : o.osThreadId !== undefined ? o.osThreadId() : o.threadId();
-    Atomics.store(r.m, w + 1, W_ALIVE);
-    r.slot = i;
-    // our "exit" may already have been seen (Deno terminates early): then we are dying
-    const t = entryAt(r, W_EXITED, jsThreadId, r.m[w + 3]);
-    if (t >= 0) {
-      Atomics.compareExchange(r.m, t + 1, W_EXITED, W_GONE); // the tombstone did its work: recyclable
-      if (Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) Atomics.add(r.m, R_DYING, 1);
-    }
-    return;
+    if ((st === 0 || st === W_GONE) && Atomics.compareExchange(r.m, w + 1, st, -1) === st) return i;
   }
-  throw new Error(`tsmalloc: more than ${MAX_WORKERS} workers attached to one allocator at once`);
+  return -1;
+}
+
+function register(r: Root, jsThreadId: number): void {
+  const o = os();
+  const i = claimSlot(r);
+  if (i < 0) throw new Error(`tsmalloc: more than ${MAX_WORKERS} workers attached to one allocator at once`);
+  const w = R_WORKERS + i * WORKER_WORDS;
+  r.m[w] = ctx.tag;
+  r.m[w + 2] = jsThreadId;
+  r.m[w + 3] = o.pid();
+  // an OS tid only where its liveness can be asked; 0: unknown, the runtime's "exit" means
+  // the thread stopped; -1: unknown and "exit" does not mean that (Deno), never released
+  r.m[w + 4] = o.threadAlive === undefined ? 0 : o.osThreadId !== undefined ? o.osThreadId() : o.threadId();
+  Atomics.store(r.m, w + 1, W_ALIVE);
+  r.slot = i;
+  // our "exit" may already have been seen (Deno terminates early): then we are dying
+  const t = entryAt(r, W_EXITED, jsThreadId, r.m[w + 3]);
+  if (t >= 0) {
+    Atomics.compareExchange(r.m, t + 1, W_EXITED, W_GONE); // the tombstone did its work: recyclable
+    if (Atomics.compareExchange(r.m, w + 1, W_ALIVE, W_DYING) === W_ALIVE) Atomics.add(r.m, R_DYING, 1);
+  }
 }
 
 function publish(a: Arena): void {
@@ -585,16 +593,14 @@ export function expireTombstones(): void {
 /** Records an "exit" seen before the worker registered (see W_EXITED); nothing when the table is full. */
 function tombstone(r: Root, jsThreadId: number, pid: number): void {
   if (entryAt(r, W_EXITED, jsThreadId, pid) >= 0) return;
-  for (let i = 0; i < MAX_WORKERS; i++) {
-    const w = R_WORKERS + i * WORKER_WORDS;
-    if (Atomics.compareExchange(r.m, w + 1, 0, -1) !== 0) continue;
-    r.m[w] = 0;
-    r.m[w + 2] = jsThreadId;
-    r.m[w + 3] = pid;
-    r.m[w + 4] = 0;
-    Atomics.store(r.m, w + 1, W_EXITED);
-    return;
-  }
+  const i = claimSlot(r);
+  if (i < 0) return;
+  const w = R_WORKERS + i * WORKER_WORDS;
+  r.m[w] = 0;
+  r.m[w + 2] = jsThreadId;
+  r.m[w + 3] = pid;
+  r.m[w + 4] = 0;
+  Atomics.store(r.m, w + 1, W_EXITED);
 }
 
 /**
