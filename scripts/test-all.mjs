@@ -286,7 +286,9 @@ function score(res) {
       notes.push(`the fallback warning was printed ${n} times, expected ${res.expectWarnings}`);
     }
   }
-  return { ...res, passed: p, failed: f, notes };
+  // test/run.ts's last line: wall seconds per test file, slowest first
+  const times = /^file times \(s\): (.*)$/m.exec(text)?.[1].split(" ").map((kv) => kv.split("=")).map(([k, v]) => [k, Number(v)]) ?? [];
+  return { ...res, passed: p, failed: f, notes, times };
 }
 
 function capped(text, max = 1200) {
@@ -320,7 +322,8 @@ async function worker() {
       : await runOne(r);
     const s = score(res);
     writeFileSync(join(logDir, `${r.runtime}-${r.label.replace(/\W/g, "_")}.log`), res.out);
-    console.log(`  ${line(s)}  (${(s.ms / 1000).toFixed(1)}s)`);
+    const slow = s.times.slice(0, 3).map(([f, t]) => `${f} ${t.toFixed(0)}s`).join(", ");
+    console.log(`  ${line(s)}  (${(s.ms / 1000).toFixed(1)}s${slow ? `; slowest: ${slow}` : ""})`);
     results[i] = s;
   }
 }
@@ -337,6 +340,14 @@ for (const s of results) {
   if (s.failed === 0) continue;
   console.log(`\n======== ${s.runtime} ${s.label}: ${s.failed} failed — output ========`);
   console.log(capped(strip(s.out).trimEnd()));
+}
+
+// Where CI time goes: each file's seconds summed over the runs, slowest first.
+const perFile = new Map();
+for (const s of results) for (const [f, t] of s.times) perFile.set(f, (perFile.get(f) ?? 0) + t);
+if (perFile.size > 0) {
+  const top = [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  console.log(`\nslowest test files (seconds summed over runs): ${top.map(([f, t]) => `${f} ${t.toFixed(0)}`).join(", ")}`);
 }
 
 console.log("\nsummary (runtime, backend):");

@@ -28,6 +28,17 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Wall time per file: a runner that starts the clock goes first in the file's group and one
+// that stops it goes last (a runner returns [errors, ran, skipped, total], as uvu's suites do).
+// Printed after uvu's summary as "file times (s): name=12.3 ..." so CI time can be attributed.
+const times: [string, number][] = [];
+function timeFile(i: number, file: string): void {
+  const group = g.UVU_QUEUE![i];
+  let t0 = 0;
+  group.splice(1, 0, () => ((t0 = performance.now()), ["", 0, 0, 0]));
+  group.push(() => (times.push([file, (performance.now() - t0) / 1000]), ["", 0, 0, 0]));
+}
+
 for (const [i, file] of files.entries()) {
   g.UVU_INDEX = i;
   g.UVU_QUEUE!.push([file]);
@@ -39,6 +50,7 @@ for (const [i, file] of files.entries()) {
   } catch (e) {
     error = e;
   }
+  timeFile(i, file);
   if (error !== null) {
     // Report it as a failed test of that file, so the run's totals count it.
     const t = uvu.suite(file);
@@ -50,6 +62,8 @@ for (const [i, file] of files.entries()) {
 }
 
 await uvu.exec();
+times.sort((a, b) => b[1] - a[1]);
+console.log("file times (s): " + times.map(([f, s]) => `${f.replace(/\.test\.[jt]s$/, "")}=${s.toFixed(1)}`).join(" "));
 // Leftover handles (a worker a test forgot) must not hang the run: exit explicitly.
 const code = Number(process.exitCode ?? 0);
 setTimeout(() => process.exit(code), 20);
