@@ -18,6 +18,21 @@ import { detectRuntime } from "../ffi/select.ts";
  */
 export const NODE_EXIT_DEADLOCK_FLAGS = ["--no-concurrent-recompilation", "--no-concurrent-osr"];
 
+/**
+ * Where tests whose children fix their own backend, secure level and debugFill register: once
+ * per runtime, in its run on the FFI backend at level 0 (and in Node 26's koffi run, whose
+ * children load koffi). Such a child is the same process whatever the parent's backend or
+ * level, so the buffer, no-FFI and secure-level runs would only start it again (scripts/
+ * test-all.mjs; a run with no TSMALLOC_BACKEND, e.g. `deno run -A test/run.ts`, has them too).
+ */
+export const PINNED_CHILDREN: boolean = !["buffer", "auto"].includes(process.env.TSMALLOC_BACKEND ?? "") &&
+  (process.env.TSMALLOC_SECURE ?? "0") === "0" && (process.env.TSMALLOC_DEBUG_FILL ?? "0") === "0";
+
+/** `test` itself in the runs where PINNED_CHILDREN holds, elsewhere a registrar that registers nothing. */
+export function pinnedChildren<T>(test: T): T {
+  return PINNED_CHILDREN ? test : ((() => {}) as unknown as T);
+}
+
 export interface ChildResult {
   /** Exit code, or null when a signal ended it. */
   status: number | null;

@@ -14,9 +14,11 @@ import { destroyGuards, destroyHooks } from "../src/heap.ts";
 import type { Os } from "../src/os.ts";
 import { zlibExample } from "../examples/zlib.ts";
 import { openZlib } from "../examples/_ffi.ts";
-import { describeChild, runChild } from "./_child.ts";
+import { describeChild, pinnedChildren, runChild } from "./_child.ts";
 
 const t = suite("c-allocator");
+/** For tests whose child fixes its own backend and levels: registered once per runtime. */
+const tc = pinnedChildren(t);
 type H = Record<CFunctionName, (...a: (number | bigint)[]) => number>;
 
 /** A bridge over a stand-in Os: the handlers, and a way to pretend to be another thread. */
@@ -407,7 +409,7 @@ if (backend().kind === "buffer") {
   });
 
   const env = { TSMALLOC_BACKEND: "ffi" };
-  t(`SQLite on ${backend().ffi}: 100,000 rows, xSize/xRoundup are usableSize/goodSize, memory gone after shutdown`, () => {
+  tc(`SQLite on ${backend().ffi}: 100,000 rows, xSize/xRoundup are usableSize/goodSize, memory gone after shutdown`, () => {
     const c = runChild("c-allocator-child", ["sqlite"], env);
     assert.is(c.status, 0, describeChild(c));
     const r = c.result as Record<string, number | boolean>;
@@ -420,7 +422,7 @@ if (backend().kind === "buffer") {
     assert.is(r.closed, true);
   });
 
-  t(`SQLite on ${backend().ffi}: a maxCommitted budget gives SQLITE_NOMEM, the database keeps working, nothing leaks`, () => {
+  tc(`SQLite on ${backend().ffi}: a maxCommitted budget gives SQLITE_NOMEM, the database keeps working, nothing leaks`, () => {
     const c = runChild("c-allocator-child", ["sqlite-budget"], env);
     assert.is(c.status, 0, describeChild(c));
     const r = c.result as Record<string, number>;
@@ -434,7 +436,7 @@ if (backend().kind === "buffer") {
     assert.is(r.blocksAfterShutdown, 0);
   });
 
-  t(`SQLite on ${backend().ffi}: stats().byTag shows SQLite's memory under the bridge's tag (bridge on the default heap), gone after shutdown`, () => {
+  tc(`SQLite on ${backend().ffi}: stats().byTag shows SQLite's memory under the bridge's tag (bridge on the default heap), gone after shutdown`, () => {
     const c = runChild("c-allocator-child", ["sqlite-bytag"], env);
     assert.is(c.status, 0, describeChild(c));
     const r = c.result as Record<string, unknown> & { withTable: Record<string, number>; afterShutdown: Record<string, number> };
@@ -481,7 +483,7 @@ if (backend().kind === "buffer") {
     }
   });
 
-  t(`libcurl on ${backend().ffi}: curl_global_init_mem + an 11 MiB file:// transfer, curl's memory gone after cleanup`, () => {
+  tc(`libcurl on ${backend().ffi}: curl_global_init_mem + an 11 MiB file:// transfer, curl's memory gone after cleanup`, () => {
     const file = `${process.cwd()}/node_modules/esbuild/bin/esbuild`;
     const c = runChild("c-allocator-child", ["curl", file], env);
     assert.is(c.status, 0, describeChild(c));
@@ -494,7 +496,7 @@ if (backend().kind === "buffer") {
     assert.is(r.afterGlobalCleanup, 0);
   });
 
-  t(`libcurl on ${backend().ffi}: a bridge closed while curl still holds its pointers answers NULL, never a crash (review finding: SIGSEGV in curl_easy_init)`, () => {
+  tc(`libcurl on ${backend().ffi}: a bridge closed while curl still holds its pointers answers NULL, never a crash (review finding: SIGSEGV in curl_easy_init)`, () => {
     const c = runChild("c-allocator-child", ["curl-after-close"], env);
     assert.is(c.status, 0, describeChild(c));
     const r = c.result as Record<string, number | string>;
@@ -506,14 +508,14 @@ if (backend().kind === "buffer") {
 
   const ffi = backend().ffi;
   if (ffi === "node:ffi") {
-    t("threads on node:ffi: a call from another OS thread aborts the process (Node's rule; the heap is never reached)", () => {
+    tc("threads on node:ffi: a call from another OS thread aborts the process (Node's rule; the heap is never reached)", () => {
       const c = runChild("c-allocator-child", ["thread"], env);
       assert.is(c.signal, "SIGABRT", describeChild(c));
       assert.match(c.stderr, /Callbacks can only be invoked on the system thread they were created on/);
       assert.is(c.result, null);
     });
   } else if (ffi === "bun") {
-    t("threads on bun: a call from another OS thread never returns to C and never reaches JS (the heap is untouched)", () => {
+    tc("threads on bun: a call from another OS thread never returns to C and never reaches JS (the heap is untouched)", () => {
       const c = runChild("c-allocator-child", ["thread"], env);
       assert.is(c.status, 0, describeChild(c));
       const r = c.result as Record<string, number | boolean>;
@@ -522,7 +524,7 @@ if (backend().kind === "buffer") {
       assert.is(r.liveBlocks, 0);
     });
   } else {
-    t(`threads on ${ffi}: a call from another OS thread runs on the JS thread (queued to its event loop)`, () => {
+    tc(`threads on ${ffi}: a call from another OS thread runs on the JS thread (queued to its event loop)`, () => {
       const c = runChild("c-allocator-child", ["thread"], env);
       assert.is(c.status, 0, describeChild(c));
       const r = c.result as Record<string, number | boolean>;

@@ -5,12 +5,14 @@
 // free: word 0 is the free-list link). Small = 512, large = 2048, aligned = 32, grow = x3.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { describeChild, runChild } from "./_child.ts";
+import { describeChild, pinnedChildren, runChild } from "./_child.ts";
 
 const t = suite("fill");
+/** For tests whose child fixes its own backend and levels: registered once per runtime. */
+const tc = pinnedChildren(t);
 
 for (const [backend, level] of [["ffi", "0"], ["ffi", "4"], ["buffer", "0"]] as const) {
-  t(`test-api-fill debug fill: 0xD0 fresh, 0xDF freed (${backend} backend, secure ${level})`, () => {
+  tc(`test-api-fill debug fill: 0xD0 fresh, 0xDF freed (${backend} backend, secure ${level})`, () => {
     const c = runChild("secure-child", ["fill"], { TSMALLOC_BACKEND: backend, TSMALLOC_SECURE: level, TSMALLOC_DEBUG_FILL: "1" });
     assert.ok(c.status === 0 && c.result !== null, describeChild(c));
     const r = c.result!;

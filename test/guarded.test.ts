@@ -6,9 +6,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { goodSize } from "../mod.ts";
-import { describeChild, runChild } from "./_child.ts";
+import { describeChild, pinnedChildren, runChild } from "./_child.ts";
 
 const t = suite("guarded");
+/** For tests whose child fixes its own backend and levels: registered once per runtime. */
+const tc = pinnedChildren(t);
 const FFI = { TSMALLOC_BACKEND: "ffi" };
 
 function expectSegv(args: string[], env: Record<string, string>, what: string): void {
@@ -24,7 +26,7 @@ function expectOk(args: string[], env: Record<string, string>, what: string): Re
 }
 
 for (const [size, level, kind] of [[100, "0", "small page"], [20000, "2", "medium page, secure 2"], [3 * 1024 * 1024, "0", "huge"]] as const) {
-  t(`guarded allocation of ${size} bytes (${kind}): memset of its usable size succeeds, one byte more is SIGSEGV`, () => {
+  tc(`guarded allocation of ${size} bytes (${kind}): memset of its usable size succeeds, one byte more is SIGSEGV`, () => {
     const r = expectOk(["guarded", String(size), "inside"], { TSMALLOC_SECURE: level }, "inside");
     assert.is(r.secure, Number(level));
     assert.is(r.usable, goodSize(size), "usableSize is goodSize (what an unsampled malloc gives), and all of it fits before the guard");
@@ -35,7 +37,7 @@ for (const [size, level, kind] of [[100, "0", "small page"], [20000, "2", "mediu
 }
 
 for (const level of ["0", "3"]) {
-  t(`a guarded allocation or a huge block freed twice, secure ${level}: the second free throws ${level === "3" ? "DoubleFreeError" : "DoubleFreeError (huge) / InvalidPointerError naming a freed guarded allocation"}; a neighbour is intact (issue 11 review, low)`, () => {
+  tc(`a guarded allocation or a huge block freed twice, secure ${level}: the second free throws ${level === "3" ? "DoubleFreeError" : "DoubleFreeError (huge) / InvalidPointerError naming a freed guarded allocation"}; a neighbour is intact (issue 11 review, low)`, () => {
     const r = expectOk(["guardedTwice"], { TSMALLOC_SECURE: level }, `guardedTwice ${level}`);
     const errors = r.errors as Record<string, string>;
     for (const size of ["64", "5000", "100000"]) {
@@ -49,18 +51,18 @@ for (const level of ["0", "3"]) {
   });
 }
 
-t("guard pages, secure 1: a write into a segment's head guard or its tail guard is SIGSEGV", () => {
+tc("guard pages, secure 1: a write into a segment's head guard or its tail guard is SIGSEGV", () => {
   expectSegv(["guard", "head"], { TSMALLOC_SECURE: "1" }, "head guard");
   expectSegv(["guard", "tail"], { TSMALLOC_SECURE: "1" }, "tail guard");
 });
 
-t("guard pages, secure 4: the end of every page is a guard too (secure 1 leaves it writable)", () => {
+tc("guard pages, secure 4: the end of every page is a guard too (secure 1 leaves it writable)", () => {
   expectSegv(["guard", "page"], { TSMALLOC_SECURE: "4" }, "page 0's end guard at level 4");
   const r = expectOk(["guard", "page"], { TSMALLOC_SECURE: "1" }, "the same byte at level 1");
   assert.is(r.survived, true);
 });
 
-t("guard budget (vm.max_map_count): past 3/4 of it guarded allocations become ordinary blocks, nothing fails", () => {
+tc("guard budget (vm.max_map_count): past 3/4 of it guarded allocations become ordinary blocks, nothing fails", () => {
   const c = runChild("secure-child", ["budget"], FFI);
   assert.ok(c.status === 0 && c.result !== null, describeChild(c));
   const r = c.result!;
@@ -73,7 +75,7 @@ t("guard budget (vm.max_map_count): past 3/4 of it guarded allocations become or
   assert.ok(r.ok);
 });
 
-t("workers: the allocator is not shared while guarded allocations are on or live, and they cannot be turned on once it is", () => {
+tc("workers: the allocator is not shared while guarded allocations are on or live, and they cannot be turned on once it is", () => {
   const c = runChild("secure-child", ["share"], FFI);
   assert.ok(c.status === 0 && c.result !== null, describeChild(c));
   const [whileOn, whileLive, afterShare] = c.result!.errors as string[];
@@ -83,7 +85,7 @@ t("workers: the allocator is not shared while guarded allocations are on or live
   assert.is(c.result!.rate, 0);
 });
 
-t("buffer backend: guards unavailable — a documented no-op reported by backend(), other secure features work", () => {
+tc("buffer backend: guards unavailable — a documented no-op reported by backend(), other secure features work", () => {
   const r = expectOk(["buffer"], { TSMALLOC_BACKEND: "buffer", TSMALLOC_SECURE: "4" }, "buffer, secure 4");
   assert.is(r.kind, "buffer");
   assert.is(r.secure, 4);

@@ -5,10 +5,12 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { bytes, configure, free, getOption, Heap, setOption, validate } from "../mod.ts";
-import { describeChild, runChild } from "./_child.ts";
+import { describeChild, pinnedChildren, runChild } from "./_child.ts";
 import { env } from "./_util.ts";
 
 const t = suite("secure");
+/** For tests whose child fixes its own backend and levels: registered once per runtime. */
+const tc = pinnedChildren(t);
 const FFI = { TSMALLOC_BACKEND: "ffi" };
 
 function child(args: string[], env: Record<string, string>, what: string): Record<string, unknown> {
@@ -31,7 +33,7 @@ t("this process runs at the level TSMALLOC_SECURE asked for; secure and debugFil
   assert.ok(v.pages > 0 && v.liveBlocks >= 0, JSON.stringify({ pages: v.pages, live: v.liveBlocks }));
 });
 
-t("in a child: setOption of secure/debugFill after first use throws, the level is kept", () => {
+tc("in a child: setOption of secure/debugFill after first use throws, the level is kept", () => {
   const r = child(["config"], { TSMALLOC_SECURE: "2" }, "config");
   assert.is(r.level, 2);
   for (const e of r.errors as string[]) assert.match(e, /can only be set before the first allocation/);
@@ -59,7 +61,7 @@ t("validate() reports a scribbled free-list link with its page, and is clean aga
 });
 
 for (const level of ["3", "4"]) {
-  t(`secure ${level}: a double free throws DoubleFreeError naming it; every other block stays intact and the heap keeps working`, () => {
+  tc(`secure ${level}: a double free throws DoubleFreeError naming it; every other block stays intact and the heap keeps working`, () => {
     const r = child(["doubleFree"], { TSMALLOC_SECURE: level }, `double free at level ${level}`);
     assert.is(r.secure, Number(level));
     assert.ok((r.thrown as number) > 500, `thrown ${r.thrown}`);
@@ -67,7 +69,7 @@ for (const level of ["3", "4"]) {
   });
 }
 
-t("secure 3: frees from another worker (thread-free list) are encoded, collected back, and a double free there is caught", () => {
+tc("secure 3: frees from another worker (thread-free list) are encoded, collected back, and a double free there is caught", () => {
   const r = child(["threadFree"], { TSMALLOC_SECURE: "3" }, "thread-free");
   assert.ok((r.freed as number) > 10, `freed ${r.freed}`);
   assert.ok(r.pending, "the blocks wait on the thread-free list");
@@ -78,7 +80,7 @@ t("secure 3: frees from another worker (thread-free list) are encoded, collected
 });
 
 for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
-  t(`${what}: double frees of blocks on the free, local-free and thread-free lists throw DoubleFreeError (owner and other worker), change nothing, and each block comes back once (the free bitmap)`, () => {
+  tc(`${what}: double frees of blocks on the free, local-free and thread-free lists throw DoubleFreeError (owner and other worker), change nothing, and each block comes back once (the free bitmap)`, () => {
     const r = child(["doubleFreeLists"], env, `doubleFreeLists, ${what}`);
     assert.ok(r.pending, "the other worker's frees wait on the thread-free list");
     const n = (r.freed as number) / 2;
@@ -94,7 +96,7 @@ for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", 
   });
 }
 
-t("debugFill alone (secure 0) also detects double frees", () => {
+tc("debugFill alone (secure 0) also detects double frees", () => {
   const r = child(["doubleFree"], { TSMALLOC_SECURE: "0", TSMALLOC_DEBUG_FILL: "1" }, "double free with debugFill");
   assert.ok((r.thrown as number) > 500);
 });
@@ -104,7 +106,7 @@ const UAF: [string, string][] = [
   ["3", "copy-page"], ["4", "live"],
 ];
 for (const [level, value] of UAF) {
-  t(`secure ${level}: use-after-free writes (${value}) over free-list links never yield a wild or duplicated block`, () => {
+  tc(`secure ${level}: use-after-free writes (${value}) over free-list links never yield a wild or duplicated block`, () => {
     const r = child(["uaf", value], { TSMALLOC_SECURE: level }, `uaf ${value} at level ${level}`);
     assert.is(r.secure, Number(level));
     assert.is(r.wild, 0, "no wild address from malloc");
@@ -116,7 +118,7 @@ for (const [level, value] of UAF) {
   });
 }
 
-t("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
+tc("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
   const r = child(["uaf", "live"], { TSMALLOC_SECURE: "1" }, "uaf live at level 1");
   assert.is(r.dup, 0, "no live block handed out");
   assert.is(r.wild, 0, "no wild address");
@@ -124,7 +126,7 @@ t("plain lists (secure 1): a use-after-free link to a live block of another page
   assert.ok((r.detected as number) > 0, "the links leading out of their pages were reported");
 });
 
-t("control: with plain lists (secure 1) a use-after-free link to a 16-aligned offset inside the page (not a block start) is followed: malloc returns it (the documented limit of levels 0-1; level 2 catches it above)", () => {
+tc("control: with plain lists (secure 1) a use-after-free link to a 16-aligned offset inside the page (not a block start) is followed: malloc returns it (the documented limit of levels 0-1; level 2 catches it above)", () => {
   const r = child(["uaf", "inside"], { TSMALLOC_SECURE: "1" }, "uaf inside at level 1");
   assert.ok((r.wild as number) > 0, `wild ${r.wild}: the detector sees what encoding prevents`);
 });

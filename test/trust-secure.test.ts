@@ -7,9 +7,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { getOption } from "../mod.ts";
-import { describeChild, runChild } from "./_child.ts";
+import { describeChild, pinnedChildren, runChild } from "./_child.ts";
 
 const t = suite("trust-secure");
+/** For tests whose child fixes its own backend and levels: registered once per runtime. */
+const tc = pinnedChildren(t);
 
 function child(args: string[], env: Record<string, string>, what: string): Record<string, unknown> {
   const c = runChild("secure-child", args, { TSMALLOC_BACKEND: "ffi", ...env });
@@ -43,7 +45,7 @@ function cycleHeld(c: Cycle, detectsAtFree: boolean): void {
 }
 
 for (const level of ["1", "2", "3"]) {
-  t(`secure ${level} (child): an undetected double free stays inside its page; level 3 throws DoubleFreeError`, () => {
+  tc(`secure ${level} (child): an undetected double free stays inside its page; level 3 throws DoubleFreeError`, () => {
     const r = child(["pageDoubleFree"], { TSMALLOC_SECURE: level }, `level ${level}`);
     assert.is(r.threw, level === "3");
     assert.ok(r.intact, "the live block kept its contents");
@@ -53,7 +55,7 @@ for (const level of ["1", "2", "3"]) {
 }
 
 for (const level of ["2", "3", "4"]) {
-  t(`secure ${level} (child): a replayed free-list link (a freed block's own old 16 bytes written back) never makes malloc return a live block, and is reported (issue 11 item 9)`, () => {
+  tc(`secure ${level} (child): a replayed free-list link (a freed block's own old 16 bytes written back) never makes malloc return a live block, and is reported (issue 11 item 9)`, () => {
     const r = child(["replay"], { TSMALLOC_SECURE: level }, `level ${level}`);
     assert.is(r.handedLive, 0, "no live block handed out");
     assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
@@ -61,14 +63,14 @@ for (const level of ["2", "3", "4"]) {
 }
 
 for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
-  t(`${what} (child): the two-step replay (the live block a replayed link leads to also gets its own old free-time 16 bytes back) never makes malloc return a live block, and is reported: the free bitmap (issue 11 item 9)`, () => {
+  tc(`${what} (child): the two-step replay (the live block a replayed link leads to also gets its own old free-time 16 bytes back) never makes malloc return a live block, and is reported: the free bitmap (issue 11 item 9)`, () => {
     const r = child(["replay", "second"], env, what);
     assert.is(r.handedLive, 0, "no live block handed out");
     assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
   });
 }
 
-t("secure 2 (child): the documented limit — the two-step replay makes malloc hand out the live block (in-block state cannot tell it from a free one; level 3 keeps a free bitmap)", () => {
+tc("secure 2 (child): the documented limit — the two-step replay makes malloc hand out the live block (in-block state cannot tell it from a free one; level 3 keeps a free bitmap)", () => {
   const r = child(["replay", "second"], { TSMALLOC_SECURE: "2" }, "level 2");
   assert.ok((r.handedLive as number) >= 1, `a live block was handed out (${r.handedLive})`);
 });
@@ -95,14 +97,14 @@ for (const [what, env] of [
   for (const grow of [false, true]) {
     const how = grow ? "a realloc (a move) and a free of one block" : "two frees of one block";
     const after = grow ? "; the losing realloc frees its new block (inUse)" : "";
-    t(`${what} (child): ${how} at the same moment, 3,000 races: exactly one succeeds, the other throws DoubleFreeError${after}; counts and validate() hold (issue 11 item 8)`, () => {
+    tc(`${what} (child): ${how} at the same moment, 3,000 races: exactly one succeeds, the other throws DoubleFreeError${after}; counts and validate() hold (issue 11 item 8)`, () => {
       const r = expectOneWinner(grow ? ["race", "3000", "realloc"] : ["race", "3000"], { ...env });
       assert.equal(r.problems, []);
     });
   }
 }
 
-t("a huge block (3 MiB) freed by its owner and by another worker at the same moment, secure 0 (a huge block's double free is detected at every level), 3,000 races: exactly one succeeds (review round 5: both did in about 1 of 400)", () => {
+tc("a huge block (3 MiB) freed by its owner and by another worker at the same moment, secure 0 (a huge block's double free is detected at every level), 3,000 races: exactly one succeeds (review round 5: both did in about 1 of 400)", () => {
   expectOneWinner(["race", "3000", "huge"], { TSMALLOC_BACKEND: "ffi", TSMALLOC_SECURE: "0" });
 });
 
