@@ -13,16 +13,25 @@
 //   TSMALLOC_SOAK_TOLERANCE=0.10      see "flat" below
 //   TSMALLOC_SOAK_MIX=huge            one block in five huge (2-12 MB): races between huge frees
 //                                     and their owners' reaping (e.g. 2 minutes, replace every 2 s)
+//   TSMALLOC_SOAK_LEAK_MIB=0          the detector's own check: the main thread leaks this many MiB
+//                                     per minute (blocks allocated, written through, never freed);
+//                                     a run with e.g. 1 must FAIL
 //   TSMALLOC_SOAK_CONTROL=1           the control run: the same workers started and retired on the
 //                                     same schedule, but nobody allocates (workers do not attach):
 //                                     how much the runtime's own RSS grows with worker churn alone
 //
-// "Flat": the first max(1, 20% of the samples) are warm-up. For each of RSS, reserved,
-// committed and resident (our own bytes in RAM by mincore, over the ranges the main thread
-// maps; not on the buffer backend), let W be its maximum over the warm-up samples; the run passes when every later
-// sample is <= W * (1 + tolerance) + 8 MiB (one segment pair of slack for a page in flight),
-// no block was found overwritten (each block carries its own address), no worker failed, and
-// validate() passes at the end.
+// "Flat" (reasoned in doc/WORKERS.md): the first max(1, 20% of the samples) are warm-up; at
+// least 6 samples must follow. For each of RSS, reserved, committed and resident (our own bytes
+// in RAM by mincore; not on the buffer backend), over the samples after warm-up, with
+// L = their median and slack = L * tolerance + 8 MiB (one segment pair for a page in flight):
+//   no trend:  the Theil-Sen slope (median of all pairwise slopes) times the span <= slack;
+//   no step:   the median of the last third <= the median of the first third + slack;
+//   no burst:  every sample <= 1.5 * the warm-up maximum + 8 MiB.
+// A leak grows without bound, so it shows as a trend or a step whatever the noise; a level that
+// wanders (pages touched and not yet purged) does not fail a run. Also: no block found
+// overwritten (each block carries its own address), no worker error, validate() at the end.
+// Each sample also prints the live bytes of all threads (allocated minus freed, as the soak
+// counts them), so committed can be read against what is live.
 //
 // The parent bundles mod.ts for Node 20 (which cannot run .ts) with esbuild and runs this same
 // file as the child (--child) and as each worker (workerData.role).
@@ -86,6 +95,10 @@ async function launch() {
 }
 
 // ---------------------------------------------------------------- shared: churn with stamped blocks
+function median(xs) {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length === 0 ? NaN : a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+}
 function stamp(lib, p) {
   const b = lib.bytes(p, 8);
   new DataView(b.buffer, b.byteOffset, 8).setFloat64(0, p, true);
@@ -93,6 +106,12 @@ function stamp(lib, p) {
 function stamped(lib, p) {
   const b = lib.bytes(p, 8);
   return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true) === p;
+}
+/** Frees p and takes its usable size off `st.live`: the bytes this thread allocated minus the
+ * bytes it freed; summed over every thread that ever ran, that is the process's live bytes. */
+function freeCounted(lib, st, p) {
+  st.live -= lib.usableSize(p);
+  lib.free(p);
 }
 
 /** One chunk of churn: `ops` malloc/free steps over a ring of live blocks, trading some through `tr`. */
@@ -109,7 +128,7 @@ function churn(lib, st, ops, tr, bad) {
       // cleared before the free: a worker terminated in between leaks the block, never frees it twice
       st.ring[k] = 0;
       if (!stamped(lib, q)) Atomics.add(bad, 0, 1);
-      lib.free(q);
+      freeCounted(lib, st, q);
     }
     const r = (x >>> 4) & 1023;
     // mostly small, some medium and large, rarely huge (> 32 MiB class: 1..5 MiB here is large/huge mix)
@@ -119,12 +138,13 @@ function churn(lib, st, ops, tr, bad) {
       : r < 900 ? 16 + (x >>> 14) % 1000 : r < 1010 ? 1024 + (x >>> 12) % 60000 : r < 1022 ? 65536 + (x >>> 8) % 1_000_000 : 1_000_000 + (x >>> 8) % 4_000_000;
     const p = lib.malloc(size);
     if (p === 0) throw new Error(`malloc(${size}) returned 0`);
+    st.live += lib.usableSize(p);
     stamp(lib, p);
     if ((x & 7) === 0) {
       const old = Atomics.exchange(tr, k % tr.length, BigInt(p));
       if (old !== 0n) {
         if (!stamped(lib, Number(old))) Atomics.add(bad, 0, 1);
-        lib.free(Number(old)); // very likely another worker's block
+        freeCounted(lib, st, Number(old)); // very likely another worker's block
       }
     } else st.ring[k] = p;
   }
@@ -132,13 +152,14 @@ function churn(lib, st, ops, tr, bad) {
 
 // ---------------------------------------------------------------- worker
 async function soakWorker() {
-  const { handle, transfer, bad, stop, seed, ring } = workerData;
+  const { handle, transfer, bad, stop, seed, ring, live } = workerData;
   const lib = await import(process.env.TSMALLOC_SOAK_MOD);
   if (!CONTROL) lib.attach(handle);
   const tr = new BigInt64Array(transfer);
   const badA = new Int32Array(bad);
   const stopA = new Int32Array(stop);
-  const st = { seed: seed | 1, ring: new Float64Array(ring) }; // shared: main frees it after a terminate
+  const st = { seed: seed | 1, ring: new Float64Array(ring), live: 0 }; // ring shared: main frees it after a terminate
+  const liveA = new BigInt64Array(live); // st.live published for main's samples
   let leaving = false;
   parentPort.on("message", (m) => {
     if (m === "detach") leaving = true;
@@ -146,6 +167,7 @@ async function soakWorker() {
   parentPort.postMessage("ready");
   for (;;) {
     if (!CONTROL) churn(lib, st, 2000, tr, badA);
+    Atomics.store(liveA, 0, BigInt(st.live));
     if (leaving || Atomics.load(stopA, 0) !== 0) break;
     await new Promise((r) => setTimeout(r, 0)); // let messages (and terminate) in
   }
@@ -156,8 +178,9 @@ async function soakWorker() {
     if (q === 0) continue;
     st.ring[k] = 0;
     if (!stamped(lib, q)) Atomics.add(badA, 0, 1);
-    lib.free(q);
+    freeCounted(lib, st, q);
   }
+  Atomics.store(liveA, 0, BigInt(st.live));
   if (!CONTROL) lib.detach();
   parentPort.postMessage("detached");
 }
@@ -170,6 +193,8 @@ async function soakMain() {
   const nWorkers = Math.max(1, num("TSMALLOC_SOAK_WORKERS", 2));
   const replaceMs = num("TSMALLOC_SOAK_REPLACE_SECONDS", 30) * 1000;
   const tol = num("TSMALLOC_SOAK_TOLERANCE", 0.10);
+  const leakMiB = num("TSMALLOC_SOAK_LEAK_MIB", 0);
+  let leaked = 0;
   const handle = lib.workerHandle();
   const be = lib.backend();
   console.log(`soak: ${process.env.TSMALLOC_SOAK_RUNTIME} ${be.kind}, ${minutes} min, ${nWorkers} workers + main, sample every ${sampleMs / 1000} s, tolerance ${tol * 100}%${CONTROL ? " (CONTROL: no allocation, worker churn only)" : ""}`);
@@ -184,14 +209,15 @@ async function soakMain() {
 
   function startWorker() {
     const ring = new SharedArrayBuffer((HUGE_MIX ? 256 : 4096) * 8);
+    const live = new SharedArrayBuffer(8);
     const w = new Worker(new URL(import.meta.url), {
-      workerData: { handle, transfer, bad, stop, seed: nextSeed++ * 2654435761, ring },
+      workerData: { handle, transfer, bad, stop, seed: nextSeed++ * 2654435761, ring, live },
     });
     if (!CONTROL) lib.watchWorker(w);
     w.on("error", (e) => errors.push(String(e?.stack ?? e)));
     workersStarted++;
     const ready = new Promise((res) => w.once("message", res));
-    return { w, ready, ring: new Float64Array(ring) };
+    return { w, ready, ring: new Float64Array(ring), live: new BigInt64Array(live) };
   }
 
   /** Resolves when the worker detached (or exited, or after ms). */
@@ -204,7 +230,12 @@ async function soakMain() {
   for (let i = 0; i < nWorkers; i++) ws.push(startWorker());
   await Promise.all(ws.map((x) => x.ready));
 
-  const mainSt = { seed: 0x9e3779b9 | 0, ring: new Float64Array(HUGE_MIX ? 256 : 4096) };
+  const mainSt = { seed: 0x9e3779b9 | 0, ring: new Float64Array(HUGE_MIX ? 256 : 4096), live: 0 };
+  // Live bytes, process-wide: every thread's allocated-minus-freed, the workers' as last
+  // published (after each chunk of 2,000 operations: a terminated worker's last partial chunk
+  // is missed, a few hundred KiB at most).
+  let retiredLive = 0;
+  const liveNow = () => mainSt.live + retiredLive + ws.reduce((a, x) => a + Number(Atomics.load(x.live, 0)), 0);
   const t0 = Date.now();
   const end = t0 + minutes * 60_000;
   let nextSample = t0 + sampleMs;
@@ -217,6 +248,10 @@ async function soakMain() {
     if (!CONTROL) churn(lib, mainSt, 1000, tr, badA);
     await new Promise((r) => setTimeout(r, 1));
     const now = Date.now();
+    for (; leakMiB > 0 && leaked < ((now - t0) / 60_000) * leakMiB * MiB; leaked += 65536) {
+      const p = lib.malloc(65536);
+      lib.bytes(p, 65536).fill(1);
+    }
     if (now >= nextReplace) {
       nextReplace += replaceMs;
       const old = ws.shift();
@@ -241,10 +276,11 @@ async function soakMain() {
           for (const p of old.ring) {
             if (p === 0) continue;
             if (!stamped(lib, p)) badA[0]++;
-            lib.free(p);
+            freeCounted(lib, mainSt, p);
           }
         } else errors.push("a terminated worker was not released within 10 s (its thread did not end)");
       }
+      retiredLive += Number(Atomics.load(old.live, 0));
       retireByDetach = !retireByDetach;
       const fresh = startWorker();
       await fresh.ready;
@@ -253,10 +289,10 @@ async function soakMain() {
     if (now >= nextSample) {
       nextSample += sampleMs;
       const s = lib.stats();
-      const row = { min: (now - t0) / 60_000, rss: rss(), reserved: s.reserved, committed: s.committed, resident: s.resident, inUse: s.inUse, workers: s.workers, abandoned: lib.sharedStats().abandonedSegments };
+      const row = { min: (now - t0) / 60_000, rss: rss(), reserved: s.reserved, committed: s.committed, resident: s.resident, live: liveNow(), workers: s.workers, abandoned: lib.sharedStats().abandonedSegments };
       samples.push(row);
       const rest = row.resident < 0 ? "" : `  (not ours ${((row.rss - row.resident) / MiB).toFixed(1)} MiB)`;
-      console.log(`soak: t=${row.min.toFixed(1)} min  rss ${(row.rss / MiB).toFixed(1)} MiB${rest}  reserved ${(row.reserved / MiB).toFixed(1)} MiB  committed ${(row.committed / MiB).toFixed(1)} MiB  resident ${row.resident < 0 ? "n/a" : `${(row.resident / MiB).toFixed(1)} MiB`}  inUse ${(row.inUse / MiB).toFixed(1)} MiB  workers ${row.workers}  abandoned segments ${row.abandoned}`);
+      console.log(`soak: t=${row.min.toFixed(1)} min  rss ${(row.rss / MiB).toFixed(1)} MiB${rest}  reserved ${(row.reserved / MiB).toFixed(1)} MiB  committed ${(row.committed / MiB).toFixed(1)} MiB  resident ${row.resident < 0 ? "n/a" : `${(row.resident / MiB).toFixed(1)} MiB`}  live ${(row.live / MiB).toFixed(1)} MiB (all threads)  workers ${row.workers}  abandoned segments ${row.abandoned}`);
     }
   }
 
@@ -281,19 +317,34 @@ async function soakMain() {
   if (badA[0] !== 0) fails.push(`${badA[0]} blocks found overwritten`);
   if (!v.ok) fails.push(`validate(): ${JSON.stringify(v.problems ?? v).slice(0, 200)}`);
   const warm = Math.max(1, Math.floor(samples.length * 0.2));
-  if (samples.length < warm + 1) fails.push(`only ${samples.length} samples: run longer than ${(warm + 1) * sampleMs / 60000} min or sample more often`);
+  const after = samples.slice(warm);
+  if (after.length < 6) fails.push(`only ${after.length} samples after warm-up (6 needed): run longer than ${(warm + 6) * sampleMs / 60000} min or sample more often`);
   const detail = [];
   // resident: our own mapped bytes in RAM (mincore over the ranges this thread sees); -1 on the buffer backend
   const keys = ["rss", "reserved", "committed"];
   if (samples.every((s) => s.resident >= 0)) keys.push("resident");
+  const f1 = (b) => (b / MiB).toFixed(1);
   for (const key of keys) {
+    if (after.length < 6) break;
     const w = Math.max(...samples.slice(0, warm).map((s) => s[key]));
-    const after = samples.slice(warm).map((s) => s[key]);
-    const max = after.length > 0 ? Math.max(...after) : w;
-    const limit = w * (1 + tol) + 8 * MiB;
-    detail.push(`${key} warm-up ${(w / MiB).toFixed(1)} MiB, max after ${(max / MiB).toFixed(1)} MiB (limit ${(limit / MiB).toFixed(1)})`);
-    if (max > limit) fails.push(`${key} grew: ${(w / MiB).toFixed(1)} -> ${(max / MiB).toFixed(1)} MiB`);
+    const ys = after.map((s) => s[key]), ts = after.map((s) => s.min);
+    const level = median(ys);
+    // trend: Theil-Sen slope (median of all pairwise slopes) times the span after warm-up
+    const slopes = [];
+    for (let i = 0; i < ys.length; i++) for (let j = i + 1; j < ys.length; j++) slopes.push((ys[j] - ys[i]) / (ts[j] - ts[i]));
+    const growth = median(slopes) * (ts[ts.length - 1] - ts[0]);
+    const third = Math.floor(ys.length / 3);
+    const first = median(ys.slice(0, third)), last = median(ys.slice(-third));
+    const slack = level * tol + 8 * MiB;
+    const max = Math.max(...ys), bound = w * 1.5 + 8 * MiB;
+    detail.push(`${key} level ${f1(level)} MiB, trend ${growth >= 0 ? "+" : ""}${f1(growth)} over the run (limit +${f1(slack)}), ` +
+      `thirds ${f1(first)} -> ${f1(last)} (limit ${f1(first + slack)}), max ${f1(max)} (limit ${f1(bound)}, 1.5x warm-up)`);
+    if (growth > slack) fails.push(`${key} trends up: +${f1(growth)} MiB over the run (level ${f1(level)})`);
+    if (last > first + slack) fails.push(`${key} stepped up: median ${f1(first)} -> ${f1(last)} MiB (first third -> last third after warm-up)`);
+    if (max > bound) fails.push(`${key} burst: ${f1(max)} MiB, over 1.5x the warm-up's ${f1(w)}`);
   }
+  const lives = after.map((s) => s.live);
+  if (lives.length > 0) detail.push(`live ${f1(median(lives))} MiB (median; committed/live ${(median(after.map((s) => s.committed / Math.max(1, s.live)))).toFixed(2)})`);
   // what of RSS is not ours (the runtime, its FFI library, worker stacks): the attribution of a growth
   if (samples.every((s) => s.resident >= 0) && samples.length > warm) {
     const rest = (s) => s.rss - s.resident;
