@@ -41,6 +41,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { flatness, median } from "./flatness.mjs";
 
 const self = fileURLToPath(import.meta.url);
 const root = resolve(dirname(self), "..");
@@ -95,10 +96,6 @@ async function launch() {
 }
 
 // ---------------------------------------------------------------- shared: churn with stamped blocks
-function median(xs) {
-  const a = [...xs].sort((x, y) => x - y);
-  return a.length === 0 ? NaN : a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-}
 function stamp(lib, p) {
   const b = lib.bytes(p, 8);
   new DataView(b.buffer, b.byteOffset, 8).setFloat64(0, p, true);
@@ -316,33 +313,14 @@ async function soakMain() {
   if (errors.length > 0) fails.push(`worker error: ${errors[0].split("\n")[0]}`);
   if (badA[0] !== 0) fails.push(`${badA[0]} blocks found overwritten`);
   if (!v.ok) fails.push(`validate(): ${JSON.stringify(v.problems ?? v).slice(0, 200)}`);
-  const warm = Math.max(1, Math.floor(samples.length * 0.2));
-  const after = samples.slice(warm);
-  if (after.length < 6) fails.push(`only ${after.length} samples after warm-up (6 needed): run longer than ${(warm + 6) * sampleMs / 60000} min or sample more often`);
-  const detail = [];
   // resident: our own mapped bytes in RAM (mincore over the ranges this thread sees); -1 on the buffer backend
   const keys = ["rss", "reserved", "committed"];
   if (samples.every((s) => s.resident >= 0)) keys.push("resident");
+  const flat = flatness(samples, keys, tol);
+  fails.push(...flat.fails);
+  const { detail, warm } = flat;
+  const after = samples.slice(warm);
   const f1 = (b) => (b / MiB).toFixed(1);
-  for (const key of keys) {
-    if (after.length < 6) break;
-    const w = Math.max(...samples.slice(0, warm).map((s) => s[key]));
-    const ys = after.map((s) => s[key]), ts = after.map((s) => s.min);
-    const level = median(ys);
-    // trend: Theil-Sen slope (median of all pairwise slopes) times the span after warm-up
-    const slopes = [];
-    for (let i = 0; i < ys.length; i++) for (let j = i + 1; j < ys.length; j++) slopes.push((ys[j] - ys[i]) / (ts[j] - ts[i]));
-    const growth = median(slopes) * (ts[ts.length - 1] - ts[0]);
-    const third = Math.floor(ys.length / 3);
-    const first = median(ys.slice(0, third)), last = median(ys.slice(-third));
-    const slack = level * tol + 8 * MiB;
-    const max = Math.max(...ys), bound = w * 1.5 + 8 * MiB;
-    detail.push(`${key} level ${f1(level)} MiB, trend ${growth >= 0 ? "+" : ""}${f1(growth)} over the run (limit +${f1(slack)}), ` +
-      `thirds ${f1(first)} -> ${f1(last)} (limit ${f1(first + slack)}), max ${f1(max)} (limit ${f1(bound)}, 1.5x warm-up)`);
-    if (growth > slack) fails.push(`${key} trends up: +${f1(growth)} MiB over the run (level ${f1(level)})`);
-    if (last > first + slack) fails.push(`${key} stepped up: median ${f1(first)} -> ${f1(last)} MiB (first third -> last third after warm-up)`);
-    if (max > bound) fails.push(`${key} burst: ${f1(max)} MiB, over 1.5x the warm-up's ${f1(w)}`);
-  }
   const lives = after.map((s) => s.live);
   if (lives.length > 0) detail.push(`live ${f1(median(lives))} MiB (median; committed/live ${(median(after.map((s) => s.committed / Math.max(1, s.live)))).toFixed(2)})`);
   // what of RSS is not ours (the runtime, its FFI library, worker stacks): the attribution of a growth
