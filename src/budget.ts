@@ -27,11 +27,30 @@ function refuse(why: string): false {
   return false;
 }
 
+/**
+ * Shared: raises the root's budget flag when this worker has a budget, so that no worker keeps
+ * emptied pages from then on (a refusal here could not take another worker's back; kept ones
+ * go at their owners' next purge tick). Called when sharing begins and at each budget check.
+ */
+export function noteBudget(): void {
+  const sc = ctx.counters.shared;
+  if (sc !== null && (ctx.options.maxCommitted > 0 || ctx.options.maxReserved > 0) && sc.i32[sc.budgeted] === 0) {
+    Atomics.store(sc.i32, sc.budgeted, 1);
+  }
+}
+
+/** True when some worker of this shared allocator has (had) a budget; false when not shared. */
+export function budgetAnywhere(): boolean {
+  const sc = ctx.counters.shared;
+  return sc !== null && Atomics.load(sc.i32, sc.budgeted) !== 0;
+}
+
 /** True when `bytes` more may be reserved; purges and unmaps cached memory first if needed. */
 export function allowReserve(bytes: number): boolean {
   const max = ctx.options.maxReserved;
   const c = ctx.counters;
   if (c.shared !== null) {
+    if (max > 0) noteBudget();
     // process-wide: claimed ahead in the shared total, so workers cannot overshoot together
     if (max === 0 || bytes <= 0 || c.claimShared("reserved", bytes, max)) return true;
     relief(true);
@@ -50,6 +69,7 @@ export function allowCommit(bytes: number): boolean {
   const c = ctx.counters;
   if (bytes <= 0 || max === 0) return true;
   if (c.shared !== null) {
+    noteBudget();
     if (c.claimShared("committed", bytes, max)) return true;
     relief(false);
     if (c.claimShared("committed", bytes, max)) return true;

@@ -4,6 +4,7 @@
  * worker; their pages live in that worker's segments.
  */
 import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, hugeBlockSize, pageKindOfBin } from "./bins.ts";
+import { budgetAnywhere } from "./budget.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
@@ -421,9 +422,10 @@ export class Heap {
     // released once per delay while in use, and taken again)
     if (pr.keptBy === this && pr.emptiedAt !== 0) return;
     const delay = pageDelay();
-    // (a shared allocator: another worker's refusal under its budget could not take them back,
-    // and budgets are per worker; review round 7)
-    if (delay <= 0 || ctx.shared) {
+    // shared: only while no worker has a budget (a refusal could not take another worker's kept
+    // pages back: review round 7); without one they cost other workers nothing but footprint
+    // for at most the delay, as mimalloc's per-thread page queues do
+    if (delay <= 0 || budgetAnywhere()) {
       this.freePage(pr);
       return;
     }

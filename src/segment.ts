@@ -11,7 +11,7 @@
  * arenaPurgeMult (arena.ts), cached huge blocks likewise (huge.ts).
  */
 import { type Arena, claimSegments } from "./arena.ts";
-import { allowCommit, setRelief } from "./budget.ts";
+import { allowCommit, budgetAnywhere, setRelief } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
   LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, P_RESERVED, P_START, PAGE_WORDS, type PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
@@ -497,7 +497,8 @@ function onTimer(): void {
   // empty pages kept with their heaps whose delay ran out go back to their segments first
   // (only here, on the event loop: a sweep nested in an allocator call would release pages
   // a caller is iterating)
-  if (keptSweep !== null && keptDue <= ctx.now()) keptDue = keptSweep(false);
+  // (all of them once a worker sharing the allocator has a budget: see budgetAnywhere)
+  if (keptSweep !== null && keptDue <= ctx.now()) keptDue = keptSweep(budgetAnywhere());
   purgeExpired(false);
   if (nextDue !== Infinity) schedulePurge(nextDue);
 }

@@ -47,6 +47,7 @@ import {
   P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE,
 } from "./layout.ts";
+import { noteBudget } from "./budget.ts";
 import { RobustLock } from "./lock.ts";
 import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
@@ -68,6 +69,7 @@ const R_LOCK64 = 4; //     bigint64 index (bytes 32..39): the arena lock
 const R_TEST_LOCK64 = 5; // bigint64 index (bytes 40..47): a lock only tests take
 const R_DYING = 13; //     workers whose exit was seen but whose OS thread may still run (a hint)
 const R_SECURITY = 14; //  1 + secure level + 8 * debugFill: every worker of the allocator runs with these
+const R_BUDGETED = 15; //  nonzero once any worker has a maxCommitted/maxReserved budget (sticky; src/budget.ts)
 const R_COUNTERS64 = 8; // bigint64 index (bytes 64..95): committed, reserved, peak committed, peak reserved
 const R_WORKERS = 64; //   worker table: WORKER_WORDS per entry
 const WORKER_WORDS = 5; // tag, state, JS threadId, pid, OS thread id (0 = unknown)
@@ -361,7 +363,11 @@ function install(r: Root): void {
   const v = regionView(os(), r.base, ROOT_SIZE);
   const b = new BigInt64Array(v.buffer, v.byteOffset, 16);
   const c = R_COUNTERS64;
-  ctx.counters.shared = { b, committed: c, reserved: c + 1, peakCommitted: c + 2, peakReserved: c + 3, workers: attachedWorkers };
+  ctx.counters.shared = {
+    b, committed: c, reserved: c + 1, peakCommitted: c + 2, peakReserved: c + 3, workers: attachedWorkers,
+    i32: r.m, budgeted: R_BUDGETED,
+  };
+  noteBudget();
   arenaHooks.nextId = () => Atomics.add(r.m, R_NEXT_ARENA, 1);
   arenaHooks.publish = publish;
   arenaHooks.discover = discover;
@@ -376,7 +382,8 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
   const o = os();
   noGuards();
   if (root === null) {
-    // a shared allocator keeps no empty pages (budgets bind every worker): what was cached goes back
+    // what was cached goes back: budgets now bind every worker, and another worker's refusal
+    // could not take this worker's cache back
     releaseCached();
     const memory = o.shareState?.(); // buffer backend: from now on reservations come from the shared pool
     void memory;

@@ -36,6 +36,13 @@ export interface SharedCounters {
   peakReserved: number;
   /** Workers attached now (alive, or exited with their thread not yet confirmed stopped). */
   workers: () => number;
+  /**
+   * The root's int32 words and the index of its budget flag: nonzero once any worker of the
+   * allocator checked a maxCommitted/maxReserved budget (sticky). While it is 0 no refusal can
+   * happen anywhere, so workers may keep emptied pages (src/heap.ts keep).
+   */
+  i32: Int32Array;
+  budgeted: number;
 }
 
 function sharedAdd(sc: SharedCounters, i: number, peak: number, bytes: number): void {

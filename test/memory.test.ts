@@ -447,7 +447,7 @@ t("a large page (blocks over 64 KiB) is kept only for the delay even as its clas
   }
 });
 
-t("shared allocator: kept pages go back before a huge block is carved (no second arena), under a budget no worker keeps pages another worker's refusal could not take back, and sharing gives back what was kept before (children; review rounds 6, 8)", () => {
+t("shared allocator: kept pages go back before a huge block is carved (no second arena), under a budget no worker keeps pages another worker's refusal could not take back, sharing gives back what was kept before, and with no budget anywhere workers keep pages (children; review rounds 6, 8; session 10)", () => {
   const env = { TSMALLOC_BACKEND: backend().kind === "buffer" ? "buffer" : "ffi" };
   const c = runChild("kept-child", ["carve"], { ...env, TSMALLOC_ARENA_RESERVE: "64MiB" });
   assert.ok(c.status === 0 && c.result !== null, `carve: ${describeChild(c)}`);
@@ -467,6 +467,10 @@ t("shared allocator: kept pages go back before a huge block is carved (no second
   assert.ok((l.result!.pendingBefore as number) >= 16 * MiB, "main kept its emptied pages before sharing");
   assert.ok((l.result!.pendingAfter as number) < MiB, `workerHandle() gave them back (${l.result!.pendingAfter} bytes still wait)`);
   assert.is(l.result!.cZeros, 0, `the worker under the same budget got 0 ${l.result!.cZeros} times of ${l.result!.cAsked} (review round 8: all of them)`);
+  const k = runChild("kept-child", ["keep-shared"], env);
+  assert.ok(k.status === 0 && k.result !== null, `keep-shared: ${describeChild(k)}`);
+  assert.ok((k.result!.aKept as number) >= 6 * MiB, `with no budget anywhere a worker keeps its emptied pages (${k.result!.aKept} bytes; shared allocators kept none before session 10)`);
+  assert.is(k.result!.bKept, 0, "once the main thread has a budget, a worker with none of its own keeps none");
 });
 
 t("kept empty pages go back after the page delay by the purge timer alone (no allocator call), then their slots are purged", async () => {
