@@ -178,10 +178,12 @@ export class Heap {
     if (ctx.shared) this.reapHuge();
     // carved from an arena: kept empty pages go back first (whole segments may free up there)
     if (keptPages > 0 && (ctx.shared || this.arenaId !== 0)) sweepAllKept(KEPT_ALL);
+    const r0 = ctx.counters.budgetRefusals;
     let got = allocHuge(size, align, this.id, this.arenaId, flush, room);
     if (got === null) {
       collectBeforeRefusal(this);
       got = allocHuge(size, align, this.id, this.arenaId, flush, room);
+      settleRefusals(r0, got === null);
       if (got === null) return 0;
     }
     const pr = got.pr;
@@ -209,10 +211,12 @@ export class Heap {
     // shared allocator: blocks other workers freed into full pages, and abandoned segments, before new memory
     if (pr === null && ctx.shared && this.rescue()) pr = this.scanQueue(this.first[bin]);
     if (pr === null) {
+      const r0 = ctx.counters.budgetRefusals;
       pr = this.freshPage(bin);
       if (pr === null) {
         collectBeforeRefusal(this);
         pr = this.freshPage(bin);
+        settleRefusals(r0, pr === null);
         if (pr === null) return null;
       }
     } else if (pr !== this.first[bin]) {
@@ -401,10 +405,12 @@ export class Heap {
   /** The last live block of a page was freed locally. */
   pageEmptied(pr: PageRef): void {
     const q = pr.queue;
-    // a class's allocation page stays (allocating again right away is the common case), but
-    // a large one (4 MiB slot) only for the delay, as other kept pages: see setRetire
-    if (q < BIN_FULL && this.first[q] === pr && pr.m[pr.pg + P_BSIZE] <= MEDIUM_OBJ_MAX) return;
-    this.keep(pr);
+    const first = q < BIN_FULL && this.first[q] === pr;
+    // a class's allocation page stays (allocating again right away is the common case:
+    // mimalloc's mi_page_retire) and counts in pendingPurge (keptBytes); a large one (4 MiB
+    // slot), or any while a budget binds a shared allocator, only for the delay: see setRetire
+    if (first && pr.m[pr.pg + P_BSIZE] <= MEDIUM_OBJ_MAX && !budgetAnywhere()) return;
+    this.keep(pr, first);
   }
 
   /**
@@ -416,16 +422,18 @@ export class Heap {
    * pages of that segment kind go back first, so keeping never grows the footprint.
    * mimalloc keeps only a queue's last page (mi_page_retire); see doc/PERFORMANCE.md.
    */
-  private keep(pr: PageRef): void {
-    // already kept: its deadline stands (a large allocation page emptied by every free of a
+  private keep(pr: PageRef, first = false): void {
+    // already kept: its deadline stands (an allocation page emptied by every free of a
     // malloc/free loop would otherwise read the clock each time; at worst such a page is
     // released once per delay while in use, and taken again)
     if (pr.keptBy === this && pr.emptiedAt !== 0) return;
     const delay = pageDelay();
     // shared: only while no worker has a budget (a refusal could not take another worker's kept
     // pages back: review round 7); without one they cost other workers nothing but footprint
-    // for at most the delay, as mimalloc's per-thread page queues do
-    if (delay <= 0 || budgetAnywhere()) {
+    // for at most the delay, as mimalloc's per-thread page queues do. A class's allocation
+    // page (first) is kept until the next purge tick at least (else a malloc/free loop would
+    // give it back and claim it again at every call)
+    if (!first && (delay <= 0 || budgetAnywhere())) {
       this.freePage(pr);
       return;
     }
@@ -436,7 +444,7 @@ export class Heap {
       this.kept.push(pr);
       keptPages++;
     }
-    scheduleKept(now + delay);
+    scheduleKept(now + Math.max(delay, 0));
   }
 
   /**
@@ -477,11 +485,18 @@ export class Heap {
     return due;
   }
 
-  /** Committed bytes of this heap's kept pages that are still empty. */
+  /**
+   * Committed bytes of this heap's kept pages that are still empty, and of its classes'
+   * allocation pages that are empty (pageEmptied leaves those where they are).
+   */
   keptBytes(): number {
     let n = 0;
     for (const pr of this.kept) {
       if (pr.keptBy === this && pr.heap === this && pr.emptiedAt !== 0 && liveBlocks(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
+    }
+    for (let q = 0; q < BIN_FULL; q++) {
+      const pr = this.first[q];
+      if (pr !== null && pr.m !== EMPTY.m && !(pr.keptBy === this && pr.emptiedAt !== 0) && liveBlocks(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
     }
     return n;
   }
@@ -1000,6 +1015,16 @@ setKeptSweep((all) => sweepAllKept(all ? KEPT_ALL : KEPT_EXPIRED));
  * caller retries once. A heap bound to an arena only frees the empty pages of the heaps
  * bound to that arena: nothing else could make room there.
  */
+/**
+ * After the retry that follows collectBeforeRefusal: a refused allocation counts once in
+ * budgetRefusals (both attempts may have been refused), one the retry served not at all
+ * (stats: refusals after cached memory was given back). r0: the count before the first attempt.
+ */
+function settleRefusals(r0: number, failed: boolean): void {
+  const c = ctx.counters;
+  c.budgetRefusals = failed && c.budgetRefusals > r0 ? r0 + 1 : r0;
+}
+
 function collectBeforeRefusal(heap: Heap): void {
   if (heap.arenaId !== 0) {
     // bound to one arena: only heaps bound to it can hold room there; other arenas are not touched
@@ -1053,8 +1078,9 @@ function guardedAt(pr: PageRef, off: number): GuardedBlock | undefined {
 /** Marks whether a page is given back as soon as it is empty (every page but a queue's first). */
 function setRetire(pr: PageRef, retire: boolean): void {
   if (pr.m === EMPTY.m) return;
-  // a large page hears of its last free even as its class's allocation page (pageEmptied)
-  if (pr.m[pr.pg + P_BSIZE] > MEDIUM_OBJ_MAX) retire = true;
+  // a large page hears of its last free even as its class's allocation page (pageEmptied),
+  // and so does every page while a budget binds a shared allocator (kept for the delay only)
+  if (pr.m[pr.pg + P_BSIZE] > MEDIUM_OBJ_MAX || budgetAnywhere()) retire = true;
   const f = pr.m[pr.pg + P_FLAGS];
   setPageFlags(pr.m, pr.pg, retire ? f | PF_RETIRE : f & ~PF_RETIRE);
 }

@@ -142,7 +142,9 @@ export function formatSize(n: number): string {
 }
 
 function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : String(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}n (a bigint)`;
+  return typeof v === "object" && v !== null ? `an object (${Object.prototype.toString.call(v)})` : String(v);
 }
 
 function checkRange(name: string, spec: Spec & { min: number; max: number }, n: number, shown: unknown): number {

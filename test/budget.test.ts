@@ -59,6 +59,12 @@ t("maxCommitted: malloc returns 0 past the budget, alloc throws AllocationError 
     assert.ok(liveBytes >= 30 * MiB, `only ${mib(liveBytes)} fit in a 48 MiB budget`);
     assert.ok(s.budgetRefusals > 0, "the refusal is counted");
     checkAll(live, "after the refusal");
+    // each refused call counts once (review round 10: twice, one per attempt around the relief)
+    const r0 = stats().budgetRefusals;
+    for (let i = 0; i < 5; i++) assert.is(malloc(refusedSize), 0);
+    assert.is(stats().budgetRefusals - r0, 5, "five refused mallocs, five refusals");
+    assert.is(malloc(8 * MiB), 0);
+    assert.is(stats().budgetRefusals - r0, 6, "a refused huge block counts once too");
 
     let err: unknown;
     try {
@@ -66,6 +72,7 @@ t("maxCommitted: malloc returns 0 past the budget, alloc throws AllocationError 
     } catch (e) {
       err = e;
     }
+    assert.is(stats().budgetRefusals - r0, 7, "a refused alloc() counts once");
     assert.ok(err instanceof AllocationError, `alloc past the budget threw ${String(err)}`);
     const ae = err as AllocationError;
     assert.is(ae.size, refusedSize);

@@ -95,6 +95,11 @@ t("setOption round-trips valid values for every option", () => {
   });
 });
 
+t("a bigint or an object as a value is named as such in the TypeError (review round 10: \"got 10\" for 10n)", () => {
+  assert.throws(() => setOption("maxCommitted", 10n as unknown as number), (e: Error) => e instanceof TypeError && /got 10n \(a bigint\)/.test(e.message));
+  assert.throws(() => setOption("purgeDelay", new Number(5) as unknown as number), (e: Error) => e instanceof TypeError && /got an object/.test(e.message));
+});
+
 t("unknown option names are RangeError; non-string names TypeError", () => {
   for (const bad of ["purge_delay", "PurgeDelay", "purgedelay", "guarded_min", "", "toString", "__proto__", "arenaMax"]) {
     assert.throws(() => getOption(bad as OptionName), RangeError, `getOption(${JSON.stringify(bad)})`);

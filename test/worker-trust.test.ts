@@ -301,6 +301,27 @@ t("item 7: a process whose main module ends while a watched, terminated worker i
   assert.ok((c.result!.workers as number) >= 1, "the worker had attached");
 });
 
+t("a worker that frees its blocks and then detaches leaves nothing committed: what waited for its purge is purged at detach (review round 10: 64 MiB stayed committed and resident for good; the worker's timer ends with it)", async () => {
+  workerHandle();
+  collect(true);
+  const base = stats().committed;
+  const a = await start();
+  try {
+    await a.call("attach");
+    await a.call("setOption", { name: "purgeDelay", value: 60_000 }); // nothing purged before the detach
+    const ps = (await a.call("alloc", { sizes: Array.from({ length: 64 }, () => MiB) })) as number[];
+    await a.call("free", { ptrs: ps });
+    const waiting = stats().committed - base;
+    await a.call("detach");
+    const left = stats().committed - base;
+    assert.ok(waiting >= 32 * MiB, `the freed 64 MiB waited for the worker's purge (${(waiting / MiB).toFixed(1)} MiB)`);
+    assert.ok(left < 4 * MiB, `committed after the detach: ${(left / MiB).toFixed(1)} MiB over the start`);
+  } finally {
+    await a.w.terminate();
+  }
+  assert.ok(validate().ok);
+});
+
 t("items 11, 12: a detached worker's segments: workers counted, it can free but never allocate again, committed never negative, collect(true) returns them", async () => {
   workerHandle();
   collect(true);
