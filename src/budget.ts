@@ -28,9 +28,9 @@ function refuse(why: string): false {
 }
 
 /**
- * Shared: raises the root's budget flag when this worker has a budget, so that no worker keeps
- * emptied pages from then on (a refusal here could not take another worker's back; kept ones
- * go at their owners' next purge tick). Called when sharing begins and at each budget check.
+ * Shared: raises the root's budget flag when this worker has a budget, so that from then on
+ * every worker's emptied allocation pages stay only for the page delay (a refusal here could
+ * not take another worker's back). Called when sharing begins and at each budget check.
  */
 export function noteBudget(): void {
   const sc = ctx.counters.shared;

@@ -428,12 +428,12 @@ export class Heap {
     // released once per delay while in use, and taken again)
     if (pr.keptBy === this && pr.emptiedAt !== 0) return;
     const delay = pageDelay();
-    // shared: only while no worker has a budget (a refusal could not take another worker's kept
-    // pages back: review round 7); without one they cost other workers nothing but footprint
-    // for at most the delay, as mimalloc's per-thread page queues do. A class's allocation
-    // page (first) is kept until the next purge tick at least (else a malloc/free loop would
-    // give it back and claim it again at every call)
-    if (!first && (delay <= 0 || budgetAnywhere())) {
+    // a shared allocator keeps no page (a refusal could not take another worker's back: review
+    // round 7; keeping them while no worker had a budget made the session-10 soak's committed
+    // and resident trend upward: not done until that is understood). A class's allocation page
+    // (first) is kept until the next purge tick at least (else a malloc/free loop would give
+    // it back and claim it again at every call)
+    if (!first && (delay <= 0 || ctx.shared)) {
       this.freePage(pr);
       return;
     }

@@ -39,7 +39,8 @@ export interface SharedCounters {
   /**
    * The root's int32 words and the index of its budget flag: nonzero once any worker of the
    * allocator checked a maxCommitted/maxReserved budget (sticky). While it is 0 no refusal can
-   * happen anywhere, so workers may keep emptied pages (src/heap.ts keep).
+   * happen anywhere, so a class's emptied allocation page may stay with its heap (src/heap.ts
+   * pageEmptied); once raised, only for the page delay.
    */
   i32: Int32Array;
   budgeted: number;
