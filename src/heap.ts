@@ -1008,14 +1008,6 @@ function sweepAllKept(kind = KEPT_EXPIRED): number {
 setKeptSweep((all) => sweepAllKept(all ? KEPT_ALL : KEPT_EXPIRED));
 
 /**
- * Before an allocation is refused (a budget, an exclusive arena that is full, the OS): gives
- * back what this worker holds without using it — empty pages of every live heap (the free
- * fast path leaves them queued), with a shared allocator huge blocks other workers freed and
- * abandoned segments — and purges free memory now (cached huge mappings included). The
- * caller retries once. A heap bound to an arena only frees the empty pages of the heaps
- * bound to that arena: nothing else could make room there.
- */
-/**
  * After the retry that follows collectBeforeRefusal: a refused allocation counts once in
  * budgetRefusals (both attempts may have been refused), one the retry served not at all
  * (stats: refusals after cached memory was given back). r0: the count before the first attempt.
@@ -1025,6 +1017,14 @@ function settleRefusals(r0: number, failed: boolean): void {
   c.budgetRefusals = failed && c.budgetRefusals > r0 ? r0 + 1 : r0;
 }
 
+/**
+ * Before an allocation is refused (a budget, an exclusive arena that is full, the OS): gives
+ * back what this worker holds without using it — empty pages of every live heap (the free
+ * fast path leaves them queued), with a shared allocator huge blocks other workers freed and
+ * abandoned segments — and purges free memory now (cached huge mappings included). The
+ * caller retries once. A heap bound to an arena only frees the empty pages of the heaps
+ * bound to that arena: nothing else could make room there.
+ */
 function collectBeforeRefusal(heap: Heap): void {
   if (heap.arenaId !== 0) {
     // bound to one arena: only heaps bound to it can hold room there; other arenas are not touched
