@@ -401,8 +401,8 @@ export function writeReport(root, mode = "quick") {
     if (!mem.length) continue;
     L.push(`### ${x.rt}`);
     L.push("");
-    L.push(`| row | frag: peak RSS / live | frag: end RSS / live | rss-return: loaded MiB | after free MiB | after give-back MiB | returned | give-back call |`);
-    L.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |`);
+    L.push(`| row | frag: peak RSS / live | frag: end RSS / live | frag: allocator's own / live ² | rss-return: loaded MiB | after free MiB | after give-back MiB | returned | give-back call |`);
+    L.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |`);
     const rowsMem = [...new Set(mem.map((r) => r.peer))];
     const nat = native?.memory ?? [];
     const all = [...rowsMem.map((p) => [p, mem]), ...["native-glibc", "native-mimalloc"].filter((p) => nat.some((r) => r.peer === p)).map((p) => [p, nat])];
@@ -413,11 +413,16 @@ export function writeReport(root, mode = "quick") {
       const fr = f?.status === "ok" ? f.result : null;
       const rt = rr?.status === "ok" ? rr.result : null;
       const fragCell = (v) => (v == null ? "-" : v.toFixed(2) + (fr?.reduced ? " ¹" : ""));
-      L.push(`| ${esc(colName[p] ?? p)} | ${fr ? fragCell(fr.peakPerLive) : bad(f)} | ${fr ? fragCell(fr.endPerLive) : bad(f)} | ${rt ? MB(rt.loadedBytes) : bad(rr)} | ${rt ? MB(rt.afterFreeBytes) : "-"} | ${rt ? MB(rt.afterCollectBytes) : "-"} | ${rt?.returnedFraction != null ? (rt.returnedFraction * 100).toFixed(0) + "%" : "-"} | ${esc(rt?.collect ?? "")} |`);
+      // tsmalloc's own figure at the end of frag: stats().resident (mincore over its mappings),
+      // or committed where residency is unknown (buffer backend: ArrayBuffers it wrote in full)
+      const st = fr?.extra?.stats;
+      const own = st && fr.liveBytes ? (st.resident >= 0 ? (st.resident / fr.liveBytes).toFixed(3) : `${(st.committed / fr.liveBytes).toFixed(3)} (committed)`) : "-";
+      L.push(`| ${esc(colName[p] ?? p)} | ${fr ? fragCell(fr.peakPerLive) : bad(f)} | ${fr ? fragCell(fr.endPerLive) : bad(f)} | ${own} | ${rt ? MB(rt.loadedBytes) : bad(rr)} | ${rt ? MB(rt.afterFreeBytes) : "-"} | ${rt ? MB(rt.afterCollectBytes) : "-"} | ${rt?.returnedFraction != null ? (rt.returnedFraction * 100).toFixed(0) + "%" : "-"} | ${esc(rt?.collect ?? "")} |`);
       for (const r of [f, rr]) if (r && r.status !== "ok") notes.push(`${x.rt} memory ${r.workload} ${colName[p] ?? p}: ${r.status} — ${r.reason ?? ""}`);
       if (fr?.fail || rt?.fail) notes.push(`${x.rt} memory ${colName[p] ?? p}: ${fr?.fail ?? 0 + rt?.fail ?? 0} allocations failed.`);
     }
     if (mem.some((r) => r.result?.reduced)) L.push(`\n¹ ${esc(mem.find((r) => r.result?.reduced).result.reduced)}.`);
+    L.push(`\n² tsmalloc's own resident bytes (\`stats().resident\`: mincore over its mappings, metadata included) at the end of frag ÷ live; the C floor rows' RSS is their allocator's own. The process RSS columns also hold what the JS runtime grew by while the loop ran (compiled code, GC heap): mimalloc through FFI, the same allocator as the C row, shows that difference.`);
     L.push("");
   }
   // OS call costs per FFI shim (bench/oscalls.ts)
