@@ -280,6 +280,8 @@ async function main() {
     rows,
     backendEnv: getEnv("TSMALLOC_BACKEND") ?? null,
     budgetMs: minCpuNs / 1e6,
+    // bench/workloads.ts handleArray (a plain Array for every row before: see there)
+    handleStore: "Float64Array for number handles, Array for object handles",
     targetCallUs: targetCallNs / 1e3,
     startedAt: new Date(t0).toISOString(),
     durationMs: Date.now() - t0,
