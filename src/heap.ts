@@ -625,9 +625,15 @@ export class Heap {
     return q;
   }
 
-  /** A huge block for realloc growth: its mapping has room to grow in place to 1.5 * size (without the room when that is refused). */
+  /**
+   * A huge block for realloc growth: its mapping has room to grow in place to 1.5 * size
+   * (without the room when that is refused). Refused both ways, it counts as one refusal.
+   */
   private mallocGrown(size: number, alignment: number): number {
-    return this.mallocHuge(size, alignment, false, size + Math.floor(size / 2)) || this.mallocHuge(size, alignment);
+    const r0 = ctx.counters.budgetRefusals;
+    const q = this.mallocHuge(size, alignment, false, size + Math.floor(size / 2)) || this.mallocHuge(size, alignment);
+    settleRefusals(r0, q === 0);
+    return q;
   }
 
   reallocAligned(p: number, size: number, alignment: number): number {

@@ -6,7 +6,7 @@
 //   - only claims of OS memory are checked: reusing free blocks of live pages always works
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { AllocationError, alloc, bytes, collect, free, getOption, malloc, setOption, stats } from "../mod.ts";
+import { AllocationError, alloc, bytes, collect, free, getOption, malloc, realloc, reallocAligned, setOption, stats } from "../mod.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { dropHugeCache, mib, MiB, settle } from "./_mem.ts";
 
@@ -73,6 +73,15 @@ t("maxCommitted: malloc returns 0 past the budget, alloc throws AllocationError 
       err = e;
     }
     assert.is(stats().budgetRefusals - r0, 7, "a refused alloc() counts once");
+    // a refused realloc to a huge size counts once (review round 11: twice, one for the
+    // attempt with room to grow in place and one without), the block left as it was
+    const small = live[0], big = live.find((b) => b.size > 2 * MiB)!;
+    assert.is(realloc(small.p, 64 * MiB), 0);
+    assert.is(stats().budgetRefusals - r0, 8, "a refused realloc counts once");
+    assert.is(reallocAligned(small.p, 64 * MiB, 4096), 0);
+    assert.is(stats().budgetRefusals - r0, 9, "a refused reallocAligned counts once");
+    assert.is(realloc(big.p, 64 * MiB), 0);
+    assert.is(stats().budgetRefusals - r0, 10, "a refused realloc of a huge block counts once");
     assert.ok(err instanceof AllocationError, `alloc past the budget threw ${String(err)}`);
     const ae = err as AllocationError;
     assert.is(ae.size, refusedSize);
