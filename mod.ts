@@ -48,6 +48,7 @@ import { bytesAt, checkView } from "./src/views.ts";
 import { C_FUNCTIONS, CAllocatorCore, type CAllocatorStats, type CFunctionName } from "./src/c-allocator.ts";
 import type { Os } from "./src/os.ts";
 import { goodSizeOf } from "./src/bins.ts";
+import { hugeFits } from "./src/huge.ts";
 import { MAX_ALLOC_SIZE as MAX_SIZE } from "./src/layout.ts";
 import { collectStats } from "./src/report.ts";
 import type { Stats } from "./src/stats.ts";
@@ -474,7 +475,10 @@ export function usableSize(ptr: number): number {
 /**
  * The usable size in bytes `malloc(size)` would give: `size` rounded up to its size class
  * (mimalloc's `mi_good_size`); always equal to `usableSize(malloc(size))`, guarded
- * allocations included. Sizes above {@link MAX_ALLOC_SIZE} give 0, as `malloc` does.
+ * allocations included. Sizes above {@link MAX_ALLOC_SIZE} give 0, as `malloc` does, and so
+ * do sizes no mapping of this backend can hold (the buffer backend: one ArrayBuffer of at most
+ * 4 GiB; a shared allocator: one arena, at most the runtime's largest view). Asking about a
+ * size over 2 GiB initializes the allocator, since the answer depends on the backend.
  *
  * @throws {TypeError} when a size is not a number.
  * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
@@ -489,8 +493,16 @@ export function usableSize(ptr: number): number {
  */
 export function goodSize(size: number): number {
   checkSize(size);
-  return size > MAX_ALLOC_SIZE ? 0 : goodSizeOf(size);
+  if (size > MAX_ALLOC_SIZE) return 0;
+  const g = goodSizeOf(size);
+  if (g > HUGE_LIMITS_FROM) {
+    if (!isInitialized()) initialize();
+    if (!hugeFits(g)) return 0;
+  }
+  return g;
 }
+/** No backend limits one mapping below this (bytes): goodSize of smaller sizes needs no backend. */
+const HUGE_LIMITS_FROM = 2 * 1024 ** 3;
 /**
  * Like {@link malloc}, but throws {@link AllocationError} (carrying a {@link stats}
  * snapshot and the reason) instead of returning 0: the JS-friendly variant.

@@ -186,6 +186,7 @@ export function createBufferOs(reason = "buffer"): Os & {
     canProtect: false,
     canPurge: false,
     maxView: BUFFER_MAX_VIEW,
+    maxReserve: BUFFER_MAX_VIEW,
 
     reserve(size: number, align: number): number {
       if (!(size > 0 && size % PAGE === 0)) throw new RangeError(`reserve: size ${size} is not a positive multiple of ${PAGE}`);

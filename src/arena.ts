@@ -416,6 +416,19 @@ function mapArena(segCount: number, id: number, exclusive: boolean): Arena | nul
   return arena;
 }
 
+/**
+ * Most segments one arena can have on this backend: its metadata and segments are one
+ * reservation, seen through one view (at most maxView bytes, and maxReserve where set).
+ * A huge block carved from arenas needs that many at most.
+ */
+export function arenaSegmentsMax(): number {
+  const o = os();
+  const limit = Math.min(o.maxView, o.maxReserve ?? Infinity);
+  let n = Math.floor(limit / SEGMENT_SIZE);
+  while (n > 0 && n * SEGMENT_SIZE + metaSizeFor(n) > limit) n--;
+  return n;
+}
+
 /** Largest segment count of one arena on this backend. */
 function maxSegments(): number {
   const o = os();
@@ -432,6 +445,11 @@ export function newArena(minSegs = 1): Arena | null {
   const opts = ctx.options;
   const auto = ctx.arenas.filter((a) => !a.exclusive).length;
   let segs = Math.ceil(opts.arenaReserve * 2 ** Math.min(auto, 8) / SEGMENT_SIZE);
+  if (minSegs > arenaSegmentsMax()) {
+    // (one view over it would be larger than the runtime allows: mapArena's view threw)
+    noteFailure(`${formatSize(minSegs * SEGMENT_SIZE)} is more than one arena can hold on this backend (${formatSize(arenaSegmentsMax() * SEGMENT_SIZE)})`);
+    return null;
+  }
   segs = Math.max(Math.min(segs, maxSegments()), minSegs);
   const need = (n: number) => n * SEGMENT_SIZE + metaSizeFor(n);
   if (need(segs) > reserveRoom()) {

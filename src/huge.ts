@@ -6,7 +6,7 @@
  * runs of whole segments of that arena instead (a region nested in the arena's), so an
  * exclusive arena is all the memory such a heap ever uses.
  */
-import { type Arena, claimSegments } from "./arena.ts";
+import { type Arena, arenaSegmentsMax, claimSegments } from "./arena.ts";
 import { hugeBlockSize } from "./bins.ts";
 import { allowCommit, allowReserve, noteFailure } from "./budget.ts";
 import { ctx, os } from "./context.ts";
@@ -162,6 +162,18 @@ function fromArena(bsize: number, align: number, arenaId: number): { r: Region; 
   insertSorted(parent.children!, r);
   runs.set(r, { arena, idx, n });
   return { r, start: blockOffset(r.base, align), zero };
+}
+
+/**
+ * Whether a huge block of `bsize` bytes (a hugeBlockSize) fits in one mapping this
+ * configuration can make at all (budgets and the OS may still refuse): with a shared
+ * allocator one arena (arenaSegmentsMax), else one reservation (the backend's maxReserve).
+ */
+export function hugeFits(bsize: number): boolean {
+  const o = os();
+  const space = bsize + hugeTailGuard(false);
+  if (ctx.shared) return Math.ceil((HUGE_HEADER_SIZE + space) / SEGMENT_SIZE) <= arenaSegmentsMax();
+  return o.maxReserve === undefined || Math.ceil((HUGE_HEADER_SIZE + space) / HUGE_ROUND) * HUGE_ROUND <= o.maxReserve;
 }
 
 /** A fresh mapping for a huge block (heaps not bound to an arena). */

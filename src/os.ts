@@ -20,6 +20,11 @@ export interface Os {
   readonly canProtect: boolean;
   /** Largest `view` this runtime can create over native memory, in bytes. */
   readonly maxView: number;
+  /**
+   * Largest single `reserve` in bytes when the backend itself limits it (the buffer backend:
+   * one ArrayBuffer, 4 GiB); undefined when only the OS does.
+   */
+  readonly maxReserve?: number;
   /** True when `purge` really returns pages to the OS (RSS drops). */
   readonly canPurge: boolean;
 

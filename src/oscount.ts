@@ -14,6 +14,7 @@ export function countingOs(o: Os, c: OsCounters): Os {
     pageSize: o.pageSize,
     canProtect: o.canProtect,
     maxView: o.maxView,
+    maxReserve: o.maxReserve,
     canPurge: o.canPurge,
     reserve(size, align) {
       c.osCall("reserve");

@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  attach, backend, bytes, collect, dataView, free, getOption, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  attach, backend, bytes, collect, dataView, free, getOption, goodSize, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
   workerHandle, type WorkerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
@@ -116,6 +116,23 @@ if (!shareable) {
   g("sharing is refused with secure-mode guard pages", () => assert.throws(() => workerHandle(), /not supported/));
   g.run();
 }
+
+t("item 17 shared: goodSize is what malloc gives in a shared allocator, a huge block larger than one arena may be included (0 from both; review round 11: malloc threw the view's RangeError on Bun)", () => {
+  workerHandle();
+  for (const s of [65 * 2 ** 30, 2 ** 46]) { // more than any runtime's largest view (Deno: 64 GiB)
+    let p = -1;
+    try {
+      p = malloc(s);
+    } catch (e) {
+      assert.unreachable(`malloc(${s}) threw ${String(e)}`);
+    }
+    assert.is(p, 0, `malloc(${s}) in a shared allocator`);
+    assert.is(goodSize(s), 0, `goodSize(${s})`);
+  }
+  const p = malloc(8 * 2 ** 20);
+  assert.is(usableSize(p), goodSize(8 * 2 ** 20));
+  free(p);
+});
 
 t("item 4: forged handles (root 4096, 2^47, random, unmapped, PROT_NONE, plain memory, the root's bytes copied into a block of ours or a private mapping) throw, never crash; attach then works", async () => {
   const h = workerHandle();
