@@ -2,6 +2,8 @@
 // (the same at another secure level, in a child process). Not a test file itself.
 import { bytes, collect, DoubleFreeError, Heap, stats, usableSize, validate } from "../mod.ts";
 import { locate } from "../src/free.ts";
+import { ctx } from "../src/context.ts";
+import { detected } from "../src/secure.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 
 /**
@@ -161,6 +163,65 @@ export function replayScenario(second = false): { handedLive: number; detected: 
     const intact = vX.subarray(16).every((v) => v === 0x11) && vX.subarray(0, 16).every((v, i) => v === head[i]);
     return { handedLive: handedLive + (intact ? 0 : 1), detected: validate().detectedCount - before, ok: true };
   } finally {
+    h.destroy();
+  }
+}
+
+/**
+ * Issue 11 item 9 over a running program (review round 11): random mallocs (16 B-1 KiB) and
+ * frees in one heap, and replays — a block's 16 bytes captured right after one of its frees,
+ * written back into it while it is free again (never into a live block). Every block handed
+ * out is stamped by its owner (its address in its first 8 bytes). Counts the mallocs that
+ * returned a block still live, and those that did so before any corruption was reported.
+ * Writes go straight to the region's view (a dangling native pointer needs no view).
+ */
+export function replayStormScenario(ops: number, seed: number): { handedLive: number; unreported: number; detected: number; replays: number } {
+  const h = Heap.create();
+  const raw = (p: number): Uint8Array => {
+    const r = ctx.regions.find(p)!;
+    return r.u8.subarray(p - r.base, p - r.base + 16);
+  };
+  let s = seed >>> 0;
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const sizes = [16, 32, 64, 128, 1024];
+  const live = new Set<number>();
+  const snaps: [number, Uint8Array][] = [];
+  const before = detected.count;
+  let handedLive = 0, unreported = 0, replays = 0;
+  try {
+    for (let it = 0; it < ops; it++) {
+      const r = rnd();
+      if (r < 0.45 || live.size < 10) {
+        const p = h.malloc(sizes[Math.floor(rnd() * sizes.length)]);
+        if (p === 0) continue;
+        if (live.has(p)) {
+          handedLive++;
+          if (detected.count === before) unreported++;
+          continue;
+        }
+        live.add(p);
+        const v = raw(p);
+        v.fill(0);
+        new DataView(v.buffer, v.byteOffset, 8).setFloat64(0, p, true);
+      } else if (r < 0.85) {
+        const all = [...live];
+        const p = all[Math.floor(rnd() * all.length)];
+        h.free(p);
+        live.delete(p);
+        snaps.push([p, raw(p).slice()]);
+        if (snaps.length > 200) snaps.shift();
+      } else {
+        const cand = snaps.filter(([a]) => !live.has(a));
+        if (cand.length === 0) continue;
+        const [a, b] = cand[Math.floor(rnd() * cand.length)];
+        raw(a).set(b);
+        replays++;
+      }
+    }
+    return { handedLive, unreported, detected: detected.count - before, replays };
+  } finally {
+    // blocks the storm's lists lost stay lost (the heap was corrupted on purpose): destroy
+    // frees what is live and drops the heap's pages
     h.destroy();
   }
 }

@@ -70,6 +70,25 @@ for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", 
   });
 }
 
+for (const [what, env] of [["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
+  tc(`${what} (child): replays into free blocks all through a random run (20,000 operations; review round 11's storm) never make malloc return a live block (issue 11 item 9)`, () => {
+    const r = child(["replayStorm", "20000", "1"], env, what);
+    assert.ok((r.replays as number) > 1000, `replays happened (${r.replays})`);
+    assert.is(r.handedLive, 0, "no live block handed out");
+    assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
+  });
+}
+
+tc("secure 2 (child): the documented limit — replays all through a random run make malloc hand out live blocks (review round 11: 2-8 in 20,000 operations), and only after a reported corruption", () => {
+  let handed = 0;
+  for (const seed of ["1", "2", "3"]) {
+    const r = child(["replayStorm", "20000", seed], { TSMALLOC_SECURE: "2" }, `level 2 seed ${seed}`);
+    assert.is(r.unreported, 0, `seed ${seed}: every live block handed out came after a reported corruption`);
+    handed += r.handedLive as number;
+  }
+  assert.ok(handed >= 1, `a live block was handed out in three runs (${handed}): the limit doc/SECURE.md states`);
+});
+
 tc("secure 2 (child): the documented limit — the two-step replay makes malloc hand out the live block (in-block state cannot tell it from a free one; level 3 keeps a free bitmap)", () => {
   const r = child(["replay", "second"], { TSMALLOC_SECURE: "2" }, "level 2");
   assert.ok((r.handedLive as number) >= 1, `a live block was handed out (${r.handedLive})`);
