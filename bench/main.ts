@@ -10,7 +10,7 @@
 //          --backend=ffi|buffer (tsmalloc rows)  --workers=N (worker workloads)
 import { do_not_optimize, measure } from "mitata";
 import { readFileSync } from "node:fs";
-import { cpuNs, fresh, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, permutation, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS, SEED_ORDER } from "./common.ts";
+import { cpuNs, fresh, fullGc, getEnv, nowNs, parseArgs, runtimeName, runtimeVersion, tableSum, writeJson, sizeTable, indexTable, randomTable, permutation, SEED_SIZES, SEED_INDEX, SEED_LARSON, SEED_STRESS, SEED_ORDER } from "./common.ts";
 import { ALL_JS_ROWS, loadPeers, type Peer } from "./peers/index.ts";
 import { GROW_BLOCKS, type Mode, workloads } from "./workloads.ts";
 import { pendingWorkerWorkloads, runWorkerWorkload, workerNa, workerWorkloads } from "./workers.ts";
@@ -26,6 +26,24 @@ const workers = Number(args.workers ?? 2);
 const minCpuNs = Number(args["min-ms"] ?? (mode === "full" ? 500 : 120)) * 1e6;
 /** Target duration of one timed call (reps are calibrated to it). */
 const targetCallNs = Number(args["call-us"] ?? 1000) * 1e3;
+/** Idle time before each cell (see settle). */
+const settleMs = Number(args["settle-ms"] ?? 50);
+
+/**
+ * Lets the previous cells' leftovers finish off the clock: a full GC, then idle time for the
+ * engine's helper threads (concurrent marking and sweeping, freeing dead ArrayBuffers'
+ * memory) and for timers, twice. Process CPU time counts every thread, so without it a row
+ * paid for the garbage of the GC-managed rows before it: tsmalloc's larson on Node 20 took
+ * 116 ns of CPU per op against 35 ns of wall time in the process shared with those rows,
+ * 30 / 26 ns in a process of its own.
+ */
+async function settle(): Promise<void> {
+  if (settleMs <= 0) return;
+  for (let i = 0; i < 2; i++) {
+    fullGc();
+    await new Promise((r) => setTimeout(r, settleMs / 2));
+  }
+}
 
 function thingVersion(): string {
   try {
@@ -208,6 +226,7 @@ async function main() {
       try {
         // a fresh options object per cell: mitata's defaults() scales min_cpu_time in place
         // (x1.1 with a heap probe), so one shared object grew the budget 10% per cell
+        await settle();
         s = await measure(gen, { ...tune });
       } catch (e) {
         row.status = "error";
@@ -280,6 +299,7 @@ async function main() {
     rows,
     backendEnv: getEnv("TSMALLOC_BACKEND") ?? null,
     budgetMs: minCpuNs / 1e6,
+    settleMs,
     // bench/workloads.ts handleArray (a plain Array for every row before: see there)
     handleStore: "Float64Array for number handles, Array for object handles",
     targetCallUs: targetCallNs / 1e3,

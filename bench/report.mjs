@@ -253,6 +253,12 @@ export function writeReport(root, mode = "quick") {
   L.push(`- **ns/op** is **process CPU time per operation** (user + system time of all the process's threads, measured around every timed call, divided by the ops in the call; each call is a calibrated loop of ~1 ms). CPU time does not count time the benchmark spent preempted by other processes on the machine, and it does count GC helper threads — the real cost of the GC-managed rows. mitata's wall-clock numbers (its terminal tables) are in the JSON and in the "wall clock" tables below each runtime. With several rounds the median over rounds is shown. What one op is depends on the workload (table below).`);
   L.push(`- **Ratio = peer time ÷ tsmalloc time** (the tsmalloc (ffi) row of the same runtime). **Above 1× tsmalloc is faster; below 1× the peer is faster.** The C floor columns come from one native program (the same for every runtime) and are divided by each runtime's tsmalloc.`);
   L.push(`- Every row runs the same loop text (a private copy per row so the JIT sees one allocator), stores every handle where it outlives the call, checks for null results, and passes the result to mitata's \`do_not_optimize\`; sizes and alignments are mitata computed parameters.`);
+  const settled = perRt.map((x) => x.data?.rounds?.[0]?.settleMs).find((v) => v !== undefined);
+  L.push(settled === undefined
+    ? `- Cells ran back to back (this run predates the settle step): process CPU time also counted the GC helper threads still working on the previous rows' garbage.`
+    : settled > 0
+    ? `- Before each (workload, row) cell the process runs a full GC and idles ${settled / 2} ms, twice, so the garbage of the rows before it is collected off the clock (process CPU time counts the GC's helper threads); what a row's own loop leaves stays on its clock.`
+    : `- No settling between cells (\`--settle-ms=0\`): process CPU time also counts the GC helper threads still working on the previous rows' garbage.`);
   const store = perRt.map((x) => x.data?.rounds?.[0]?.handleStore).find(Boolean);
   L.push(store
     ? `- Handles are stored in a \`Float64Array\` for rows whose handles are numbers (tsmalloc, the stub, FFI pointers on Node and Bun), in an \`Array\` for object handles (typed arrays, Deno's FFI pointers), so no row's storage depends on the rows before it (bench/workloads.ts \`handleArray\`).`

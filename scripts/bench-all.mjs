@@ -22,6 +22,8 @@
 //                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
+//     --settle-ms=N             idle time before each (workload, row), after a full GC (default 50;
+//                               0 = none): the rows before it finish their garbage off the clock
 //     --no-setup --no-native --no-memory --no-speed --no-oscalls --no-tasks --no-c-allocator
 //     --only-tasks              only the per-task workload and the C allocator bridge (tasks.json,
 //                               c-allocator.json; the other sections' JSON is left as it was)
@@ -55,7 +57,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, settleMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -73,6 +75,7 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "secure-repeat") opts.secureRepeat = Math.max(1, Number(v) | 0);
   else if (k === "only") opts.only = v;
   else if (k === "min-ms") opts.minMs = Number(v);
+  else if (k === "settle-ms") opts.settleMs = Number(v);
   else if (k === "no-setup") opts.setup = false;
   else if (k === "no-native") opts.native = false;
   else if (k === "no-memory") opts.memory = false;
@@ -315,6 +318,7 @@ const native = { runId, mode, builds: nativeBuilds, rounds: { glibc: [], mimallo
 const common = [`--mode=${mode}`, `--workers=${opts.workers}`];
 if (opts.only) common.push(`--only=${opts.only}`);
 if (opts.minMs) common.push(`--min-ms=${opts.minMs}`);
+if (opts.settleMs !== null) common.push(`--settle-ms=${opts.settleMs}`);
 const speedTimeout = opts.full ? 7200 : 1800;
 // the secure processes: their own workload filter, and --only as well
 const secureOnly = opts.secureOnly === "" ? (opts.only ?? "") : opts.only ? `^(?=.*(?:${opts.only}))(?=.*(?:${opts.secureOnly}))` : opts.secureOnly;
