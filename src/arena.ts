@@ -429,11 +429,9 @@ export function arenaSegmentsMax(): number {
   return n;
 }
 
-/** Largest segment count of one arena on this backend. */
+/** Largest segment count of one arena as arenas are sized (arenaMax), within arenaSegmentsMax. */
 function maxSegments(): number {
-  const o = os();
-  const limit = Math.min(ctx.options.arenaMax, o.maxView - 64 * 1024);
-  return Math.floor(limit / SEGMENT_SIZE);
+  return Math.min(Math.floor(ctx.options.arenaMax / SEGMENT_SIZE), arenaSegmentsMax());
 }
 
 /**
@@ -445,9 +443,10 @@ export function newArena(minSegs = 1): Arena | null {
   const opts = ctx.options;
   const auto = ctx.arenas.filter((a) => !a.exclusive).length;
   let segs = Math.ceil(opts.arenaReserve * 2 ** Math.min(auto, 8) / SEGMENT_SIZE);
-  if (minSegs > arenaSegmentsMax()) {
+  const most = arenaSegmentsMax();
+  if (minSegs > most) {
     // (one view over it would be larger than the runtime allows: mapArena's view threw)
-    noteFailure(`${formatSize(minSegs * SEGMENT_SIZE)} is more than one arena can hold on this backend (${formatSize(arenaSegmentsMax() * SEGMENT_SIZE)})`);
+    noteFailure(`${formatSize(minSegs * SEGMENT_SIZE)} is more than one arena can hold on this backend (${formatSize(most * SEGMENT_SIZE)})`);
     return null;
   }
   segs = Math.max(Math.min(segs, maxSegments()), minSegs);

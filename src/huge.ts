@@ -138,7 +138,7 @@ function blockOffset(base: number, align: number): number {
 /** A run of segments of arena `arenaId` holding a huge block of bsize bytes at an align-aligned address. */
 function fromArena(bsize: number, align: number, arenaId: number): { r: Region; start: number; zero: boolean } | null {
   // run starts are segment-aligned, so the block offset is at most max(header, align)
-  const n = Math.ceil((Math.max(HUGE_HEADER_SIZE, align) + bsize) / SEGMENT_SIZE);
+  const n = arenaRunSegments(bsize, align);
   const got = claimSegments(arenaId, n);
   if (got === null) return null;
   const { arena, idx } = got;
@@ -172,15 +172,24 @@ function fromArena(bsize: number, align: number, arenaId: number): { r: Region; 
 export function hugeFits(bsize: number): boolean {
   const o = os();
   const space = bsize + hugeTailGuard(false);
-  if (ctx.shared) return Math.ceil((HUGE_HEADER_SIZE + space) / SEGMENT_SIZE) <= arenaSegmentsMax();
-  return o.maxReserve === undefined || Math.ceil((HUGE_HEADER_SIZE + space) / HUGE_ROUND) * HUGE_ROUND <= o.maxReserve;
+  if (ctx.shared) return arenaRunSegments(space, 0) <= arenaSegmentsMax();
+  return o.maxReserve === undefined || freshMapSize(space, 0) <= o.maxReserve;
+}
+
+/** Segments of the arena run for a huge block of `space` bytes (run starts are segment-aligned: the block starts at max(header, align)). */
+function arenaRunSegments(space: number, align: number): number {
+  return Math.ceil((Math.max(HUGE_HEADER_SIZE, align) + space) / SEGMENT_SIZE);
+}
+
+/** Bytes of a fresh mapping for a huge block of `space` bytes aligned to `align`. */
+function freshMapSize(space: number, align: number): number {
+  return Math.ceil((Math.max(HUGE_HEADER_SIZE, align) + space) / HUGE_ROUND) * HUGE_ROUND;
 }
 
 /** A fresh mapping for a huge block (heaps not bound to an arena). */
 function fresh(bsize: number, align: number): { r: Region; start: number; zero: boolean } | null {
   const o = os();
-  const start = align <= HUGE_HEADER_SIZE ? HUGE_HEADER_SIZE : align;
-  const mapSize = Math.ceil((start + bsize) / HUGE_ROUND) * HUGE_ROUND;
+  const mapSize = freshMapSize(bsize, align);
   if (!allowReserve(mapSize) || !allowCommit(mapSize)) return null;
   const base = o.reserve(mapSize, Math.max(align, HUGE_ROUND));
   if (base === 0) {
