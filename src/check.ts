@@ -10,7 +10,7 @@ import {
   P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED,
   PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
 } from "./layout.ts";
-import { bitmapProblem, detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec } from "./secure.ts";
+import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec, tableProblem } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
 import { freeKey } from "./page.ts";
 
@@ -106,7 +106,7 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   if (used < 0 || used > cap) add(`${where}: used ${used} outside 0..${cap}`);
   const key = freeKey(flags, m[pg + P_OWNER]);
   if (m[pg + P_KEY] !== key) add(`${where}: fast-free key ${m[pg + P_KEY]} does not match its flags (expected ${key})`);
-  if (checked && (m[pg + P_FREE] !== 0 || m[pg + P_LOCAL_FREE] !== 0)) add(`${where}: checked page with a plain list head (the fast path could follow an encoded link)`);
+  if (checked && (m[pg + P_FREE] !== 0 || m[pg + P_LOCAL_FREE] !== 0)) add(`${where}: checked page with a plain list head (the plain fast paths could take it)`);
   const seen = new Uint8Array(cap);
   const counts: Record<string, number> = { "free": 0, "local-free": 0, "thread-free": 0 };
   let badFill = "";
@@ -124,7 +124,7 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
     seen[idx] = 1;
     counts[list]++;
     if (sec.fill && checked && badFill === "") {
-      for (let k = b + 8; k < b + bsize; k++) {
+      for (let k = b; k < b + bsize; k++) {
         if (u8[k] !== 0xdf) {
           badFill = `${where}: free block at offset 0x${b.toString(16)} was written after free (byte ${k - b} is 0x${u8[k].toString(16)}, not 0xdf)`;
           break;
@@ -138,8 +138,8 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   const free = counts["free"] + counts["local-free"];
   // thread-free blocks stay counted in used until their owner collects them
   if (free + used !== cap && !corrupt && problem === "") add(`${where}: ${free} free + ${used} used blocks != capacity ${cap}`);
-  if (sec.bitmap && checked) {
-    const b = bitmapProblem(m, pg, seen, corrupt || problem !== "");
+  if (checked) {
+    const b = tableProblem(m, pg, seen, corrupt || problem !== "");
     if (b !== "") add(`${where}: ${b}`);
   }
   return { live: used - counts["thread-free"], free: free + counts["thread-free"] };

@@ -12,7 +12,7 @@ import {
 import { SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, wakeCount } from "./page.ts";
 import { type PageRef, type Region, RegionKind } from "./region.ts";
-import { guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, setFreeBit, wasGuarded } from "./secure.ts";
+import { entryOf, guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, wasGuarded } from "./secure.ts";
 import { pageRefAt, segmentCookie } from "./segment.ts";
 import { pushThreadFree } from "./thread-free.ts";
 import { checkPointer } from "./validate.ts";
@@ -140,10 +140,10 @@ export function locate(p: number, op: string, again = 0): PageRef {
   if (b < 0) {
     const blk = start + Math.floor((off - start) / bsize) * bsize;
     if (wasGuarded(r.base + blk, p)) {
-      // the object address of a guarded allocation freed lately: at levels with the free bitmap
-      // (out of band) a set bit says the block is still free, so this is its second free
+      // the object address of a guarded allocation freed lately: on a checked page the side
+      // table (out of band) says whether the block is still free, so this is its second free
       const what = `${op}: a guarded allocation that was freed (double free or use after free)`;
-      throw sec.bitmap && isFreeBlock(m, pg, blk) ? alreadyFreed(p, op, what) : new InvalidPointerError(p, what);
+      throw (m[pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(m, pg, blk) ? alreadyFreed(p, op, what) : new InvalidPointerError(p, what);
     }
     throw new InvalidPointerError(p, `${op}: not the start of a block`);
   }
@@ -210,23 +210,25 @@ function freeBlock(pr: PageRef, off: number): void {
 }
 
 /**
- * free of the block at region offset `off` of a checked page (from freeBlock): with
- * the free bitmap (secure level 3+, debugFill) the block's bit is set first, atomically — a
- * bit already set throws DoubleFreeError and nothing changed, and of two frees of one block
- * by two workers at the same moment exactly one sets it; then debug fill, the encoded push
- * onto the local-free list (or the thread-free list of another worker's page), then as the
- * plain path: a page parked as full goes back to its queue, an emptied one back to its
- * segment unless it is its queue's allocation page.
+ * free of the block at region offset `off` of a checked page (from freeBlock): its side-table
+ * entry must say live (src/secure.ts "side table"), else DoubleFreeError and nothing changed —
+ * of two frees of one block by two workers at the same moment exactly one wins (a
+ * compare-exchange). Then debug fill, the push onto the local-free list (or the thread-free
+ * list of another worker's page), then as the plain path: a page parked as full goes back to
+ * its queue, an emptied one back to its segment unless it is its queue's allocation page.
  */
 export function freeCheckedPage(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
-  if (sec.bitmap && !setFreeBit(m, off)) throw new DoubleFreeError(pr.base + off);
-  if (sec.fill) pr.r.u8.fill(0xdf, off + 8, off + m[pg + P_BSIZE]);
-  if (m[pg + 11] !== ctx.tag) { //                               P_OWNER
-    pushThreadFreeChecked(m, pg, off);
+  const n = entryOf(m, pg, off);
+  const fill = sec.fill ? () => pr.r.u8.fill(0xdf, off, off + m[pg + P_BSIZE]) : undefined;
+  if (m[pg + P_OWNER] !== ctx.tag) {
+    if (!pushThreadFreeChecked(pr.t16, m, pg, n, fill)) throw new DoubleFreeError(pr.base + off);
     return;
   }
-  pushLocalChecked(m, pr.sec, off);
+  if (fill !== undefined) {
+    if (!isFreeBlock(m, pg, off)) fill(); // (before the push: once listed the block may be handed out)
+  }
+  if (!pushLocalChecked(pr.t16, m, pr.sec, n)) throw new DoubleFreeError(pr.base + off);
   if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
 }

@@ -835,15 +835,15 @@ export class Heap {
     }
   }
 
-  /** The malloc without guarded sampling: the prototype's, mallocChecked, mallocChecked3 or mallocCheckedFill. */
+  /** The malloc without guarded sampling: the prototype's, mallocChecked or mallocCheckedFill. */
   private baseMalloc(): (size: number) => number {
-    return sec.fill ? this.mallocCheckedFill : sec.bitmap ? this.mallocChecked3 : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
+    return sec.fill ? this.mallocCheckedFill : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
   }
 
   /**
-   * malloc on checked pages (secure level >= 2 or debugFill): pops decode and check each
-   * link. An empty free list takes the owner's local-free list (in popChecked), as malloc
-   * does.
+   * malloc on checked pages (secure level >= 2 or debugFill): pops from the page's side table
+   * (src/secure.ts "side table"), never reading the block. An empty free list takes the
+   * owner's local-free list, as malloc does.
    */
   mallocChecked(size: number): number {
     // as malloc, every class up to LARGE_OBJ_MAX pops inline (literal offsets: HOT_PATH_LITERALS);
@@ -857,82 +857,32 @@ export class Heap {
         pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
       }
     }
-    // popChecked inline; mallocGeneric takes the rest: an empty page, and a bad link (findPage
-    // stops at this same page, whose list is not empty, and popChecked reports the link)
+    // popChecked inline; mallocGeneric takes the rest: an empty page, and an entry that is not a
+    // free one (findPage stops at this same page, whose list is not empty, and popChecked reports it)
     const m = pr.m;
     const h = pr.sec;
-    let b = m[h]; //                                           SEC_FREE
-    if (b === 0 && (b = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
-      m[h] = b; // (on a list at every moment: another worker's double-free search must find it)
+    let n = m[h]; //                                           SEC_FREE: block index + 1, 0 = empty
+    if (n === 0 && (n = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
+      m[h] = n;
       m[h + 1] = 0;
     }
-    if (b !== 0) {
-      const i = b >> 2;
-      const k0 = pr.k0, k1 = pr.k1, w = m[i]; //               the keys (SEC_K0, SEC_K1), cached by setFront
-      const v = (w - k0) | 0;
-      const x = ((v >>> k0) | (v << (32 - k0))) ^ k1; //       dec (a rotate: shift counts are mod 32)
-      // the check word, then the link: the end of the list (0) or an offset inside the page
-      if (m[i + 1] === ((w + b) ^ k1) && (x === 0 || ((x - pr.start) >>> 0) < pr.span)) {
-        m[h] = x;
-        m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
+    if (n !== 0) {
+      const t = pr.t16;
+      const x = m[h + 2] + n; //                               SEC_TABLE: block n's entry
+      const e = t[x];
+      if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (not ENTRY_LIVE, ENTRY_PENDING)
+        m[h] = e;
+        t[x] = 0xffff; //                                      ENTRY_LIVE
         m[pr.pg + 3]++; //                                     P_USED
-        return pr.base + b;
+        return pr.first + n * pr.bsize; //                     (first: the address before block 0, cached by setFront)
       }
     }
     return +this.mallocGeneric(size); // (+: a number, so the fast path's result is never boxed)
   }
 
-  /**
-   * mallocChecked at secure level 3+ (and under debugFill): the block popped must also be free
-   * in the segment's free bitmap (src/secure.ts), whose bit it clears — a link that passes its
-   * check but leads to a live block (a replay) goes to mallocGeneric, where popChecked reports
-   * it. A copy rather than a branch in mallocChecked: level 2 would pay for the branch and lose
-   * inlining budget, and the level never changes after initialization. Its bytecode (494 bytes
-   * on Node 26) is above V8's 460-byte limit for inlining one function, so unlike mallocChecked
-   * it is called, not inlined (measured: doc/SECURE.md, level 3 cost). Not shared, the bit is
-   * cleared with a plain store: Atomics.and on a non-shared buffer cost about +25% per pair.
-   */
-  mallocChecked3(size: number): number {
-    // as mallocChecked (literal offsets: HOT_PATH_LITERALS)
-    let pr = EMPTY;
-    if (typeof size === "number" && (size >>> 0) === size) {
-      if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
-      else if (size <= 2097152) { //                          LARGE_OBJ_MAX
-        const x = ((size + 7) >>> 3) - 1; //                   binOf, above 64 B
-        const k = 31 - Math.clz32(x);
-        pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
-      }
-    }
-    const m = pr.m;
-    const h = pr.sec;
-    let b = m[h]; //                                           SEC_FREE
-    if (b === 0 && (b = m[h + 1]) !== 0) { //                  SEC_LOCAL
-      m[h] = b;
-      m[h + 1] = 0;
-    }
-    if (b !== 0) {
-      const i = b >> 2;
-      const k0 = pr.k0, k1 = pr.k1, w = m[i];
-      const v = (w - k0) | 0;
-      const x = ((v >>> k0) | (v << (32 - k0))) ^ k1; //       dec
-      const bw = ((b >>> 22) << 20) + 2048 + ((b >>> 9) & 8191); // the free bitmap word (S_BITMAP, BITMAP_WORD_SHIFT, BITMAP_WORD_MASK)
-      const bit = 1 << (b >>> 4), f = m[bw];
-      // the check word, the link (0 or inside the page), and b free (bit set) at a block start
-      if (m[i + 1] === ((w + b) ^ k1) && (x === 0 || ((x - pr.start) >>> 0) < pr.span) && (f & bit) !== 0 && (b & 15) === 0) {
-        if (ctx.shared) Atomics.and(m, bw, ~bit); // (other workers set bits of this word)
-        else m[bw] = f & ~bit;
-        m[h] = x;
-        m[i] = 0;
-        m[pr.pg + 3]++; //                                     P_USED
-        return pr.base + b;
-      }
-    }
-    return +this.mallocGeneric(size);
-  }
-
-  /** mallocChecked3 with debug fill (debugFill keeps the free bitmap): the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
+  /** mallocChecked with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
   mallocCheckedFill(size: number): number {
-    const p = this.mallocChecked3(size);
+    const p = this.mallocChecked(size);
     if (p !== 0 && size <= LARGE_OBJ_MAX) fillBytes(p, usableSize(p), 0xd0);
     return p;
   }
@@ -1110,8 +1060,8 @@ export function usableSize(p: number): number {
 }
 
 /**
- * usableSize for `op` (realloc: a freed block is a double free there). With double-free
- * checks on (secure level 3+, debugFill) a block that is already free throws.
+ * usableSize for `op` (realloc: a freed block is a double free there). On checked pages
+ * (secure level 2+, debugFill) a block that is already free throws.
  */
 function usableSizeFor(p: number, op: string): number {
   if (p === 0) return 0;

@@ -80,10 +80,10 @@ export const PF_HAS_ALIGNED = 2;
 /** Not its queue's allocation page: give it back as soon as it is empty. Does not affect P_KEY. */
 export const PF_RETIRE = 4;
 /**
- * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists live in the
- * segment's secure table with encoded links; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never
- * equals a thread tag (see CHECKED_KEY), so the plain malloc/free fast paths never follow an
- * encoded link.
+ * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists are kept out
+ * of band, in a 16-bit side table before its first block, their heads in the segment's secure
+ * table; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never equals a thread tag (see CHECKED_KEY),
+ * so the plain malloc/free fast paths never take such a page.
  */
 export const PF_CHECKED = 8;
 /** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */
@@ -100,20 +100,16 @@ export const CHECKED_KEY = 0x40000000;
 // ---- secure table: one record per page slot after the descriptors (checked pages only) ----
 export const S_SEC = S_PAGES + 64 * PAGE_WORDS; // word 1040 (byte 4160)
 export const SEC_WORDS = 4;
-export const SEC_FREE = 0; //      free list head (region byte offset, 0 = empty); links encoded
-export const SEC_LOCAL = 1; //     local-free list head
-export const SEC_K0 = 2; //        the page's two random keys
-export const SEC_K1 = 3;
+export const SEC_FREE = 0; //      free list head: block index + 1 (0 = empty)
+export const SEC_LOCAL = 1; //     local-free list head: block index + 1 (0 = empty)
+/** Index in the region's Uint16Array of the side-table entry before block 0's: block i's entry is SEC_TABLE + i + 1. */
+export const SEC_TABLE = 2;
 
-// ---- free bitmap (secure level 3+ and debugFill, src/secure.ts): after the header, before the head guard ----
-/**
- * One bit per 16-byte granule of the segment: the bit of granule g (segment offset >> 4) is
- * bit g & 31 of word S_BITMAP + (g >> 5). Only block starts of checked pages are ever set
- * (invariant: src/secure.ts "free bitmap"). 32 KiB per segment: [8 KiB, 40 KiB), so page 0
- * starts later at these levels (sec.page0). Never inside a block: a block pointer cannot reach it.
- */
-export const S_BITMAP = SEGMENT_HEADER_SIZE >> 2; // word 2048
-export const BITMAP_BYTES = SEGMENT_SIZE >> 7;
+// ---- side-table entries (src/secure.ts "side table"): 0..capacity = free, the next block's index + 1 ----
+/** The block is handed out. */
+export const ENTRY_LIVE = 0xffff;
+/** Another worker's free is pushing the block onto the thread-free list. */
+export const ENTRY_PENDING = 0xfffe;
 
 /** Cookie mixed into S_COOKIE so stale or foreign memory is not mistaken for a segment. */
 export const SEGMENT_COOKIE = 0x7a11_0c5e;
@@ -143,7 +139,5 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   PAGES_PER_SEGMENT_SHIFT: 6, SEGMENT_MASK: 4194303, SEGMENT_WORD_SHIFT: 20,
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
-  SEC_LOCAL: 1, SEC_K0: 2, SEC_K1: 3,
-  // the free bitmap (level 3+): word S_BITMAP + ((off & SEGMENT_MASK) >>> 9), bit 1 << (off >>> 4)
-  S_BITMAP: 2048, BITMAP_WORD_SHIFT: 9, BITMAP_WORD_MASK: 8191,
+  SEC_LOCAL: 1, SEC_TABLE: 2, P_CAPACITY: 4, ENTRY_LIVE: 0xffff,
 };

@@ -7,30 +7,32 @@ import {
   CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_FREE, P_HEAP,
   P_KEY, P_LOCAL_FREE, P_OWNER, PF_CORRUPT, P_RESERVED, P_START, P_THREAD_FREE, P_USED, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL,
   PF_RETIRE, PF_SLOW_FREE,
-  SEC_FREE, SEC_LOCAL, SEC_WORDS,
+  SEC_WORDS,
 } from "./layout.ts";
-import { collectChecked, initChecked, link, liveChecked, nextFree, reportCorrupt, secOf, threadChecked } from "./secure.ts";
+import { collectChecked, firstBlock, initChecked, liveChecked, reportCorrupt, secOf, threadChecked, verifyChecked } from "./secure.ts";
 import { takeThreadFree } from "./thread-free.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
 const EXTEND_BYTES = 16384;
 
 /**
- * Sets up a page descriptor for blocks of class `bin` in [start, end). `flags` PF_CHECKED
- * makes a checked page (secure level >= 2 or debugFill: src/secure.ts).
+ * Sets up a page descriptor for blocks of class `bin` in the page slot [slot, end). `flags`
+ * PF_CHECKED makes a checked page (secure level >= 2 or debugFill: src/secure.ts), whose side
+ * table takes the start of the slot.
  */
-export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number, flags = 0): void {
+export function initPage(m: Int32Array, pg: number, bin: number, slot: number, end: number, heapId: number, tag: number, flags = 0): void {
   const bsize = BIN_SIZE[bin];
   m.fill(0, pg, pg + PAGE_WORDS);
   const h = secOf(pg);
   m.fill(0, h, h + SEC_WORDS);
+  const start = (flags & PF_CHECKED) !== 0 ? firstBlock(slot, end, bsize) : slot;
   m[pg + P_RESERVED] = Math.floor((end - start) / bsize);
   m[pg + P_BSIZE] = bsize;
   m[pg + P_START] = start;
   m[pg + P_END] = start;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
-  if ((flags & PF_CHECKED) !== 0) initChecked(m, h, start, end);
+  if ((flags & PF_CHECKED) !== 0) initChecked(m, h, slot);
   setDivisor(m, pg, bsize);
   setPageFlags(m, pg, flags);
   extendPage(m, pg);
@@ -61,7 +63,7 @@ export function isBlockStart(m: Int32Array, pg: number, off: number): boolean {
 
 /**
  * Threads more never-used blocks onto the free list; false when the page is fully extended.
- * Checked pages thread encoded links (in random order at secure level 3+).
+ * Checked pages thread their side table (in random order at secure level 3+).
  */
 export function extendPage(m: Int32Array, pg: number): boolean {
   const cap = m[pg + P_CAPACITY];
@@ -209,34 +211,34 @@ export function liveBlocks(m: Int32Array, pg: number): number {
   return n;
 }
 
-let seen = new Uint8Array(4096);
+let seen = new Uint8Array(4097);
 
 /**
  * Called before a page whose used count reached 0 is given back (and may be reused for
  * another size class): true when its free and local-free lists hold exactly its capacity in
- * distinct blocks. An undetected double free (secure level < 3) pushes one block twice: a list
+ * distinct blocks. An undetected double free (plain pages) pushes one block twice: a list
  * gets a cycle, or the two lists share a tail, and the used count reaches 0 while another
  * block is still live. Then repairLists cuts them and recomputes the used count, and false
  * keeps the page with its live blocks. Slow path, once per emptied page: one walk of the lists
  * (two lists that share a block share their last block, and a list longer than the capacity
  * has a cycle), the repair only when that fails. Thread-free blocks are not looked at.
+ * Checked pages: secure.ts verifyChecked.
  */
 export function verifyEmpty(m: Int32Array, pg: number): boolean {
   const cap = m[pg + P_CAPACITY];
+  if (seen.length <= cap) seen = new Uint8Array(cap + 1);
+  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) return verifyChecked(m, pg, seen);
   const start = m[pg + P_START];
   const span = m[pg + P_END] - start;
-  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
-  const h = checked ? secOf(pg) : 0;
   let total = 0;
   let lastFree = -1;
   for (let l = 0; l < 2; l++) {
-    let b = m[checked ? h + l : pg + l]; // SEC_FREE, SEC_LOCAL / P_FREE, P_LOCAL_FREE
+    let b = m[pg + l]; // P_FREE, P_LOCAL_FREE
     let last = -1;
     for (let n = 0; b !== 0; n++) {
       if (n >= cap || ((b - start) >>> 0) >= span) return repairLists(m, pg);
       last = b;
-      b = checked ? nextFree(m, pg, h, b, l === 0 ? "free" : "local-free") : m[b >> 2];
-      if (b < 0) return repairLists(m, pg);
+      b = m[b >> 2];
       total++;
     }
     if (l === 0) lastFree = last;
@@ -246,22 +248,20 @@ export function verifyEmpty(m: Int32Array, pg: number): boolean {
 }
 
 /**
- * The lists of a page that failed verifyEmpty, or whose local-free list was longer than its
- * capacity: each list is cut at its first repeated block or bad link (so no block is on a list
- * twice and no walk loops), the used count becomes capacity minus the distinct free blocks,
- * and the corruption is reported. Returns true only when the page turns out to be empty.
+ * The lists of a plain page that failed verifyEmpty, or whose local-free list was longer than
+ * its capacity: each list is cut at its first repeated block or bad link (so no block is on a
+ * list twice and no walk loops), the used count becomes capacity minus the distinct free
+ * blocks, and the corruption is reported. Returns true only when the page turns out to be empty.
  */
 export function repairLists(m: Int32Array, pg: number): boolean {
   const cap = m[pg + P_CAPACITY];
   const bsize = m[pg + P_BSIZE];
   const start = m[pg + P_START];
-  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
-  const h = checked ? secOf(pg) : 0;
   if (seen.length < cap) seen = new Uint8Array(cap);
   seen.fill(0, 0, cap);
   let distinct = 0;
   let cut = "";
-  for (const head of checked ? [h + SEC_FREE, h + SEC_LOCAL] : [pg + P_FREE, pg + P_LOCAL_FREE]) {
+  for (const head of [pg + P_FREE, pg + P_LOCAL_FREE]) {
     let prev = -1; // the block whose link is followed (-1: the list head word)
     let b = m[head];
     while (b !== 0) {
@@ -270,19 +270,13 @@ export function repairLists(m: Int32Array, pg: number): boolean {
       if (bad !== "") {
         cut ||= bad;
         if (prev === -1) m[head] = 0;
-        else if (checked) link(m, h, prev, 0);
         else m[prev >> 2] = 0;
         break;
       }
       seen[i] = 1;
       distinct++;
       prev = b;
-      b = checked ? nextFree(m, pg, h, b, "free") : m[b >> 2];
-      if (b < 0) { // a checked link that fails (already reported): the list ends here
-        link(m, h, prev, 0);
-        cut ||= "has a bad link";
-        break;
-      }
+      b = m[b >> 2];
     }
   }
   if (cut === "" && distinct === cap) return true;

@@ -24,6 +24,8 @@ export class Region {
   declare kind: RegionKind;
   declare i32: Int32Array;
   declare u8: Uint8Array;
+  /** Checked pages' side tables (src/secure.ts). */
+  declare u16: Uint16Array;
   declare f64: Float64Array;
   /** Page handles by page slot (segment index * 64 + page index); created on first use. */
   declare pages: (PageRef | undefined)[];
@@ -61,6 +63,7 @@ export class Region {
     // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
     this.i32 = new Int32Array(buffer, byteOffset, Math.floor(length / 4));
     this.u8 = new Uint8Array(buffer, byteOffset, length);
+    this.u16 = new Uint16Array(buffer, byteOffset, Math.floor(length / 2));
     this.f64 = new Float64Array(buffer, byteOffset, Math.floor(length / 8));
     this.children = kind === RegionKind.Arena ? [] : null;
     // dense from the start: a sparse array would fall back to dictionary lookups
@@ -96,19 +99,20 @@ export class PageRef {
   keptBy: Heap | null = null;
   /** Word index of the page's secure record (checked pages: list heads and keys); 0 outside arenas. */
   declare sec: number;
+  /** The region's Uint16Array (checked pages' side tables: src/secure.ts). */
+  declare t16: Uint16Array;
   /**
-   * A checked page in a class queue's front (the one mallocChecked pops): copies of its keys
-   * and of the extent its links may point into (first block, bytes of all its blocks), so the
-   * pop reads them from this object rather than the page's metadata (Heap.setFront).
+   * A checked page in a class queue's front (the one mallocChecked pops): the address of the
+   * block before block 0 (so block index + 1 = n is at first + n * bsize) and the block size,
+   * copied from its descriptor (Heap.setFront).
    */
-  k0 = 0;
-  k1 = 0;
-  start = 0;
-  span = 0;
+  first = 0;
+  bsize = 0;
 
   constructor(r: Region, pg: number, seg: number) {
     this.r = r;
     this.m = r.i32;
+    this.t16 = r.u16;
     this.base = r.base;
     this.pg = pg;
     this.seg = seg;

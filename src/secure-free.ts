@@ -1,35 +1,33 @@
 /**
  * free on checked pages (secure level >= 2 or debugFill; src/secure.ts, doc/SECURE.md).
  *
- * `freeChecked` is the fast path mod.ts `free` calls at secure level 2 (`freeFn`, picked
+ * `freeChecked` is the fast path mod.ts `free` calls at secure level 2+ (`freeFn`, picked
  * once when the configuration is fixed): the same block-start validation as free.ts `free`,
- * then, for a block of this worker's checked page (P_KEY is the owner's tag | CHECKED_KEY),
- * the encoded push onto the page's local-free list inline (also for a page parked as full:
- * the wake count says when to unpark it). Anything else (another worker's page, aligned or
- * guarded blocks, huge blocks, another region, bad pointers) goes to the plain `free`, which
- * dispatches to `freeCheckedPage` (free.ts) on PF_CHECKED after its checks. This module sits
- * above free.ts: free.ts never imports it.
- *
- * Level 3+ uses `freeChecked3`, the same with the block's free bit set first (src/secure.ts
- * "free bitmap"); debugFill keeps the plain `free` (fill and free bit in freeCheckedPage).
+ * then, for a block of this worker's checked page (P_KEY is the owner's tag | CHECKED_KEY)
+ * whose side-table entry says live, the push onto the page's local-free list inline (also for
+ * a page parked as full: the wake count says when to unpark it). Anything else (another
+ * worker's page, a shared allocator, a block that is not live, aligned or guarded blocks, huge
+ * blocks, another region, bad pointers) goes to the plain `free`, which dispatches to
+ * `freeCheckedPage` (free.ts) on PF_CHECKED after its checks. This module sits above free.ts:
+ * free.ts never imports it. debugFill keeps the plain `free` (fill in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
 import { free, wake as wakeHeap } from "./free.ts";
 import { PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
 import type { PageRef } from "./region.ts";
-import { pushLocalChecked, sec } from "./secure.ts";
+import { sec } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
 import { trackFree } from "./track.ts";
 
-/** The free that mod.ts calls: the plain one, freeChecked (secure level 2) or freeChecked3 (level 3+). */
+/** The free that mod.ts calls: the plain one or freeChecked (secure level 2+ without debugFill). */
 export let freeFn: (p: number) => void = free;
 
 /** Picks freeFn for the configuration (called once it is fixed). */
 export function setFreeMode(): void {
-  freeFn = trackFree(!sec.checked || sec.fill ? free : sec.doubleFree ? freeChecked3 : freeChecked);
+  freeFn = trackFree(!sec.checked || sec.fill ? free : freeChecked);
 }
 
-/** free at secure level 2 (see the top of this file). p is a number (mod.ts `free` checks; kept out of here for V8's inlining limit). */
+/** free at secure level 2+ (see the top of this file). p is a number (mod.ts `free` checks; kept out of here for V8's inlining limit). */
 export function freeChecked(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts. Kept small: V8 inlines it into the
   // caller only while malloc's and free's bytecode together fit its inlining budget.
@@ -44,65 +42,25 @@ export function freeChecked(p: number): void {
     const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
     const d = off - m[pg + 7]; //                                         P_START
     const k = m[pg + 14]; //                                              P_DIV_SHIFT
+    const q = Math.imul(d >> k, m[pg + 15]); //                           P_DIV_INV: the block index, when d is a multiple of bsize
     if (
       off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
-      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
-      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag
+      (q ^ -2147483648) <= m[pg + 13] && //                                P_DIV_LIMIT
+      m[pg + 8] === ctx.checkedTag && !ctx.shared //                      P_KEY: ours, checked, no other flag (shared: a compare-exchange, in freeCheckedPage)
     ) {
-      // push onto the local-free list: the encoded link to the old head (0 = the end) and its check word
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
-      const k0 = m[h + 2], k1 = m[h + 3]; //                              SEC_K0, SEC_K1
-      const v = m[h + 1] ^ k1; //                                         SEC_LOCAL
-      const w = ((v << k0) | (v >>> (32 - k0))) + k0; //                 enc (a rotate)
-      m[off >> 2] = w;
-      m[(off >> 2) + 1] = (w + off) ^ k1; //                              chk
-      m[h + 1] = off;
-      // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-      if (--m[pg + 3] <= (k >> 5)) wake(pg); //                          P_USED, P_WAKE_SHIFT
-      return;
-    }
-  }
-  free(p); // another worker's page, aligned or guarded blocks, huge blocks, bad pointers: free dispatches back on PF_CHECKED
-}
-
-/**
- * free at secure level 3 (free bitmap, no debugFill): freeChecked that first sets the block's
- * free bit (src/secure.ts "free bitmap"). A bit already set is a double free: the plain free
- * takes it, and freeCheckedPage (free.ts) throws DoubleFreeError, nothing changed. A copy rather than
- * a flag in freeChecked: the branch would cost freeChecked its inlining, and the level never
- * changes after initialization. Not with a shared allocator: another worker may set a bit of
- * the same word (freeCheckedPage sets it atomically).
- */
-export function freeChecked3(p: number): void {
-  // Literal offsets: see HOT_PATH_LITERALS in layout.ts
-  const r = ctx.lastRegion;
-  const delta = p - r.base;
-  if (delta > 0 && delta < r.limit) {
-    const off = delta | 0;
-    const m = r.i32;
-    const s = (off >>> 22) << 20; //                                    the segment's first word (SEGMENT_SHIFT, SEGMENT_WORD_SHIFT)
-    const sh = m[r.segMap + (off >>> 22)]; //                              page shift: the segment map (free.ts), not the header
-    const i = ((off - (s << 2)) >>> sh) & 63;
-    const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
-    const d = off - m[pg + 7]; //                                         P_START
-    const k = m[pg + 14]; //                                              P_DIV_SHIFT
-    if (
-      off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
-      (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //    P_DIV_INV, P_DIV_LIMIT
-      m[pg + 8] === ctx.checkedTag && //                                  P_KEY: ours, checked, no other flag
-      !ctx.shared // (shared: other workers set bits of the same word: freeCheckedPage sets it atomically)
-    ) {
-      const bw = s + 2048 + ((off >>> 9) & 8191); //                     the free bitmap word (S_BITMAP, BITMAP_WORD_SHIFT, BITMAP_WORD_MASK)
-      const bit = 1 << (off >>> 4), v = m[bw]; //                         (shift counts are mod 32)
-      if ((v & bit) === 0) { //                                           live: free it (set: a double free, below)
-        m[bw] = v | bit;
-        pushLocalChecked(m, s + 1040 + (i << 2), off); //                        S_SEC + page index * SEC_WORDS
+      const t = r.u16;
+      const x = m[h + 2] + q + 1; //                                      SEC_TABLE: the block's entry
+      if (t[x] === 0xffff) { //                                           ENTRY_LIVE (else a double free: freeCheckedPage throws)
+        t[x] = m[h + 1]; //                                               SEC_LOCAL
+        m[h + 1] = q + 1;
+        // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
         if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
     }
   }
-  free(p);
+  free(p); // another worker's page, aligned or guarded blocks, huge blocks, bad pointers: free dispatches back on PF_CHECKED
 }
 
 /** The page handle of descriptor word pg in ctx.lastRegion (another worker's page may have none yet). */

@@ -5,30 +5,24 @@
  * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
  *      its last page; around huge blocks likewise. Removed before the memory is reused,
  *      purged or given back.
- * - 2: checked pages: each free-list link x (0 ends the list) is stored encoded with two
- *      random keys per page, w = rotl(x ^ k1, k0) + k0, beside a check word (w + b) ^ k1
- *      that binds it to its block b. A link that fails its check or decodes outside its
- *      page is reported and the rest of that list dropped, never followed. malloc clears the
- *      link word. free is the secure fast path of src/secure-free.ts.
- * - 3: the blocks of each page extension are threaded in random order, and each segment keeps
- *      a free bitmap out of band (after its header, never in a block): free() of a block whose
- *      bit is set throws DoubleFreeError, malloc hands out only a block whose bit is set, and
- *      views of free blocks are refused (see "free bitmap" below).
+ * - 2: checked pages: free lists kept out of band, in a side table of 16-bit entries before
+ *      each page's first block ("side table" below), never in a block. malloc and free touch
+ *      no block's bytes; free of a block that is not live throws DoubleFreeError; views of
+ *      free blocks are refused. free is the checked fast path of src/secure-free.ts.
+ * - 3: the blocks of each page extension are threaded in random order.
  * - 4: also a guard page after every page.
  *
- * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF
- * beyond their first 8 bytes (the encoded link and its check word), and it keeps the free
- * bitmap as level 3 does (double frees throw, views of free blocks are refused).
+ * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF.
  *
- * A checked page keeps its list heads and keys in the segment's secure table (S_SEC), never
- * in P_FREE/P_LOCAL_FREE, and its P_KEY is the owner's tag | CHECKED_KEY (0 with another
+ * A checked page keeps its list heads in the segment's secure table (S_SEC), never in
+ * P_FREE/P_LOCAL_FREE, and its P_KEY is the owner's tag | CHECKED_KEY (0 with another
  * slow-free flag): the plain free fast path never matches it, the heap's malloc is
  * mallocChecked (popChecked here), and the slow paths dispatch here on PF_CHECKED.
  */
 import { ctx, os } from "./context.ts";
 import {
-  BITMAP_BYTES, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, P_USED, PF_CORRUPT,
-  S_BITMAP, S_PAGES, S_SEC, SEC_FREE, SEC_K0, SEC_K1, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_MASK, SEGMENT_SIZE,
+  ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_CORRUPT,
+  S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEC_TABLE, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
 import type { PageRef, Region } from "./region.ts";
 import { takeThreadFree } from "./thread-free.ts";
@@ -37,14 +31,12 @@ import { takeThreadFree } from "./thread-free.ts";
 export const sec = {
   /** 0..4 */
   level: 0,
-  /** Pages are checked: encoded lists in the secure table (level >= 2 or debugFill). */
+  /** Pages are checked: free lists in side tables (level >= 2 or debugFill). */
   checked: false,
   /** debugFill: 0xD0 on malloc, 0xDF on free. */
   fill: false,
-  /** free() looks for double frees (level >= 3 or debugFill): always with the free bitmap. */
+  /** free() throws DoubleFreeError for a block that is not live (checked pages: equal to checked). */
   doubleFree: false,
-  /** Segments keep the free bitmap (level >= 3 or debugFill; equal to doubleFree). */
-  bitmap: false,
   /** Page extensions are threaded in random order (level >= 3). */
   shuffle: false,
   /** Bytes of one guard (the OS page size) when level >= 1, else 0. Geometry uses it on every backend. */
@@ -69,23 +61,22 @@ export function configureSecure(level: number, fill: boolean, pageSize: number, 
   sec.level = level;
   sec.fill = fill;
   sec.checked = level >= 2 || fill;
-  sec.doubleFree = level >= 3 || fill;
-  sec.bitmap = sec.doubleFree;
+  sec.doubleFree = sec.checked;
   sec.shuffle = level >= 3;
   sec.everyPage = level >= 4;
   sec.protect = canProtect;
   sec.pageSize = pageSize;
   sec.guard = level >= 1 ? pageSize : 0;
-  [sec.headGuard, sec.page0] = segmentStart(level, fill, pageSize);
+  [sec.headGuard, sec.page0] = segmentStart(level, pageSize);
 }
 
 /**
- * [head guard, page 0] offsets in a segment for a configuration: the metadata (the header, and
- * at level 3+ or with debugFill the free bitmap after it), then with guards (level 1+) a head
- * guard; page starts stay 8 KiB aligned (mallocAligned relies on it). Head guard 0: none.
+ * [head guard, page 0] offsets in a segment for a secure level: the header, then with guards
+ * (level 1+) a head guard; page starts stay 8 KiB aligned (mallocAligned relies on it). Head
+ * guard 0: none.
  */
-export function segmentStart(level: number, fill: boolean, pageSize: number): [number, number] {
-  const meta = SEGMENT_HEADER_SIZE + (level >= 3 || fill ? BITMAP_BYTES : 0);
+export function segmentStart(level: number, pageSize: number): [number, number] {
+  const meta = SEGMENT_HEADER_SIZE;
   if (level < 1) return [0, alignUp(meta, 8192)];
   const headGuard = alignUp(meta, pageSize);
   return [headGuard, alignUp(headGuard + pageSize, 8192)];
@@ -117,34 +108,7 @@ export function randomInt32(): number {
   return pool[poolAt++];
 }
 
-// ---------------------------------------------------------------- encoding
-
-/**
- * Encodes a link x (a region byte offset, 0 = the end of the list) with the page keys:
- * rotl(x ^ k1, k0 & 31) + k0. The end of the list is encoded like any other link.
- */
-export function enc(x: number, k0: number, k1: number): number {
-  const v = x ^ k1;
-  return (((v << k0) | (v >>> (32 - k0))) + k0) | 0; // shift counts are mod 32 (written so V8 emits a rotate)
-}
-
-/** Inverse of enc. */
-export function dec(w: number, k0: number, k1: number): number {
-  const v = (w - k0) | 0;
-  return ((v >>> k0) | (v << (32 - k0))) ^ k1;
-}
-
-/**
- * The check word stored beside the encoded link w in the free block at region offset b:
- * (w + b) ^ k1. It binds the link to its block: the same two words copied into another
- * block of the page never pass, copied from another page (other keys) or written blind
- * they pass with probability 2^-32, and overwriting either word alone is always caught.
- * malloc clears the link word, so the check word a caller finds in its block is keyed by
- * an encoded link it never sees.
- */
-export function chk(w: number, b: number, k1: number): number {
-  return (w + b) ^ k1;
-}
+// ---------------------------------------------------------------- checked pages: the side table
 
 /** Word index of the secure record of the page whose descriptor is at word pg (arena segments). */
 export function secOf(pg: number): number {
@@ -152,175 +116,122 @@ export function secOf(pg: number): number {
   return s + S_SEC + ((pg - s - S_PAGES) >> 2);
 }
 
-// ---------------------------------------------------------------- free bitmap (level 3+, debugFill)
-
 /*
- * The free bitmap: one bit per 16-byte granule of a segment, at S_BITMAP after its header
- * (layout.ts), where no block pointer reaches (at level 1+ behind the head guard). For a block
- * start b of a live checked page, b < P_END:
+ * The side table: a checked page keeps its free lists out of band, one 16-bit entry per block
+ * at the start of its page slot, before its first block (P_START; the region's Uint16Array,
+ * index SEC_TABLE + n for block n - 1). Lists hold n = block index + 1 (0 ends a list); their
+ * heads are the page's secure record (SEC_FREE, SEC_LOCAL) and the thread-free word (n << 4,
+ * flag bits below). Entry n is
  *
- *   bit(b) set  <=>  b is free: threaded by extendPage or freed, and not handed out since.
+ *   ENTRY_LIVE     the block is handed out: malloc wrote it, and only free changes it;
+ *   ENTRY_PENDING  another worker's free has claimed the block and is pushing it;
+ *   0..capacity    the block is free and this is the next one on its list (0: the last).
  *
- * So every block on the page's free, local-free or thread-free list has its bit set; a block
- * with its bit set is on one of them, or is in transit (another worker's free between setting
- * the bit and its push), or was dropped with a corrupted list (never followed again). Every
- * other granule's bit is clear (a page's words are cleared when it is set up). Every free sets
- * the bit, and a bit already set is a double free (DoubleFreeError, nothing changed); every pop
- * needs the bit set and clears it, and a link to a block whose bit is clear (a live block: a
- * replayed link) is a corrupted list: reported, dropped, the block never handed out. malloc
- * therefore never returns a live block, whatever the user wrote into blocks. With a shared
- * allocator another worker's free sets a bit with Atomics.or and the owner clears with
- * Atomics.and (bits of one word belong to blocks of one page, freed by any worker), so of two
- * frees of one block at the same moment exactly one sees the bit clear.
- * Fast paths spell it out: word S_BITMAP + ((off & SEGMENT_MASK) >>> 9), bit 1 << (off >>> 4)
- * (JS shift counts are mod 32).
+ * So a block is on a list exactly when its entry is not ENTRY_LIVE. malloc pops a block only
+ * when its entry is at most the capacity (ENTRY_LIVE, ENTRY_PENDING and any stray value are
+ * larger: reported, the list dropped) and marks it ENTRY_LIVE; free changes an entry only
+ * from ENTRY_LIVE (else DoubleFreeError, nothing changed; a compare-exchange whenever another
+ * worker could free the same block at the same moment, so exactly one of two wins). Neither
+ * reads or writes a block: a write into freed memory — an overflow from a neighbour, a stale
+ * pointer, a replay of the block's old bytes — cannot reach a list.
  */
 
-/** Word index of the free-bitmap word holding region offset off's bit (arena segments). */
-export function bitWord(off: number): number {
-  return ((off >>> 22) << 20) + S_BITMAP + ((off & SEGMENT_MASK) >>> 9); // SEGMENT_SHIFT, SEGMENT_WORD_SHIFT
-}
-
-/** True when the block at region offset off is free (its bit is set; sec.bitmap only). */
-export function freeBit(m: Int32Array, off: number): boolean {
-  return (Atomics.load(m, bitWord(off)) & (1 << (off >>> 4))) !== 0;
-}
-
-/** Sets block off's bit; false when it was already set (a double free). Atomic: any worker. */
-export function setFreeBit(m: Int32Array, off: number): boolean {
-  const bit = 1 << (off >>> 4);
-  return (Atomics.or(m, bitWord(off), bit) & bit) === 0;
-}
-
-/** Clears block off's bit; false when it was clear (the block is live). Atomic: see above. */
-export function takeFreeBit(m: Int32Array, off: number): boolean {
-  const bit = 1 << (off >>> 4);
-  return (Atomics.and(m, bitWord(off), ~bit) & bit) !== 0;
-}
-
-/** Sets the bits of n fresh blocks of bsize bytes from `first`: one Atomics.or per word (other workers may free blocks of this page). */
-export function setFreeBits(m: Int32Array, first: number, n: number, bsize: number): void {
-  let w = bitWord(first), acc = 0;
-  for (let j = 0, off = first; j < n; j++, off += bsize) {
-    const wj = bitWord(off);
-    if (wj !== w) {
-      Atomics.or(m, w, acc);
-      w = wj;
-      acc = 0;
-    }
-    acc |= 1 << (off >>> 4);
-  }
-  if (acc !== 0) Atomics.or(m, w, acc);
-}
-
-/** Clears the bits of [start, end) (a page being set up: no block of it is free yet). 512-byte aligned ends. */
-export function clearFreeBits(m: Int32Array, start: number, end: number): void {
-  m.fill(0, bitWord(start), bitWord(end - 1) + 1);
+/** Region offset of the first block of a page slot [start, end) for blocks of bsize bytes: at checked levels after the slot's side table. */
+export function firstBlock(start: number, end: number, bsize: number): number {
+  return sec.checked ? start + tableBytes(end - start, bsize) : start;
 }
 
 /**
- * validate(): the free bitmap of a checked page against its lists (`listed[i]`: block i is on
- * one). A listed block's bit must be set; a set bit of a block on no list is reported unless
- * lists were dropped (`dropped`: their blocks keep their bits) or the allocator is shared
- * (another worker's free may be between its bit and its push). "" when they agree.
+ * Bytes a page slot of `span` bytes gives its side table before its first block: 2 per block
+ * that fits after it, rounded up to bsize's largest power-of-two factor (at most 8 KiB), so
+ * that blocks stay as aligned as the 8 KiB-aligned slot start makes them (mallocAligned picks
+ * classes by that factor).
  */
-export function bitmapProblem(m: Int32Array, pg: number, listed: Uint8Array, dropped: boolean): string {
-  const start = m[pg + P_START], bsize = m[pg + P_BSIZE], cap = m[pg + P_CAPACITY];
-  for (let i = 0; i < cap; i++) {
-    const set = freeBit(m, start + i * bsize);
-    if (listed[i] === 1 && !set) return `block ${i} is on a free list but its free bit is clear`;
-    if (listed[i] !== 1 && set && !dropped && !ctx.shared) return `block ${i} has its free bit set but is on no free list`;
-  }
-  return "";
+export function tableBytes(span: number, bsize: number): number {
+  const a = Math.min(bsize & -bsize, 8192);
+  // the most blocks n with 2n table bytes, rounded, and n blocks in the span
+  let n = Math.floor(span / (bsize + 2));
+  while (n > 0 && alignUp(2 * n, a) + n * bsize > span) n--;
+  // then no more than n blocks may fit after the table (the page's block count comes from its span)
+  let t = alignUp(2 * n, a);
+  while (Math.floor((span - t) / bsize) > n) t += a;
+  return t;
 }
 
-// ---------------------------------------------------------------- checked pages
+let tableM: Int32Array | null = null;
+let tableT: Uint16Array = new Uint16Array(0);
 
-/** Sets up the secure record of a fresh checked page of [start, end): empty lists, new keys, no free bit set. */
-export function initChecked(m: Int32Array, h: number, start: number, end: number): void {
-  if (sec.bitmap) clearFreeBits(m, start, end);
+/** The Uint16Array over region memory m (slow paths that have only the Int32Array; Region.u16 otherwise). */
+export function tableOf(m: Int32Array): Uint16Array {
+  if (m !== tableM) {
+    tableT = new Uint16Array(m.buffer, m.byteOffset, m.length * 2);
+    tableM = m;
+  }
+  return tableT;
+}
+
+/** Sets up the secure record of a fresh checked page whose slot starts at region offset `slot`: empty lists, the side table at the slot's start. */
+export function initChecked(m: Int32Array, h: number, slot: number): void {
   m[h + SEC_FREE] = 0;
   m[h + SEC_LOCAL] = 0;
-  m[h + SEC_K0] = randomInt32();
-  m[h + SEC_K1] = randomInt32();
+  m[h + SEC_TABLE] = (slot >> 1) - 1;
+  m[h + 3] = 0;
 }
 
-/** Copies a checked page's keys and link extent onto its handle for mallocChecked (heap.ts setFront). */
+/** Copies what mallocChecked needs of a checked page onto its handle (heap.ts setFront). */
 export function cacheChecked(pr: PageRef): void {
   const m = pr.m;
-  pr.k0 = m[pr.sec + SEC_K0];
-  pr.k1 = m[pr.sec + SEC_K1];
-  pr.start = m[pr.pg + P_START];
-  pr.span = m[pr.pg + P_RESERVED] * m[pr.pg + P_BSIZE];
+  pr.bsize = m[pr.pg + P_BSIZE];
+  pr.first = pr.base + m[pr.pg + P_START] - pr.bsize;
 }
 
-/** Writes the encoded link to `next` (0 = end of list) and its check word into free block b. */
-export function link(m: Int32Array, h: number, b: number, next: number): void {
-  const k1 = m[h + SEC_K1];
-  const w = enc(next, m[h + SEC_K0], k1);
-  m[b >> 2] = w;
-  m[(b >> 2) + 1] = chk(w, b, k1);
+/** Region offset of block n - 1 of a page (n as lists hold it). */
+function blockAt(m: Int32Array, pg: number, n: number): number {
+  return m[pg + P_START] + (n - 1) * m[pg + P_BSIZE];
 }
 
-/**
- * The next block after free block b (0 at the end of the list), or -1 when b's link fails
- * its check or points outside the page: the corruption is reported and the page flagged.
- */
-export function nextFree(m: Int32Array, pg: number, h: number, b: number, list: string): number {
-  const k1 = m[h + SEC_K1];
-  const w = m[b >> 2];
-  if (m[(b >> 2) + 1] !== chk(w, b, k1)) return corrupt(m, pg, list, b, "its check word does not match");
-  const x = dec(w, m[h + SEC_K0], k1);
-  if (x === 0) return 0;
-  const start = m[pg + P_START];
-  if (((x - start) >>> 0) >= ((m[pg + P_END] - start) >>> 0)) return corrupt(m, pg, list, b, `it decodes to offset 0x${(x >>> 0).toString(16)}, outside the page`);
-  return x;
+/** n (block index + 1) of the block at region offset off, a block start of the page. */
+export function entryOf(m: Int32Array, pg: number, off: number): number {
+  return (off - m[pg + P_START]) / m[pg + P_BSIZE] + 1;
 }
 
 /**
  * Pops the first block of a checked page's free list (region offset; 0 when empty) and
- * counts it used; an empty free list first takes the local-free list. A block whose own
- * link fails its check is never handed out (see popBad): 0 then, and the list is dropped.
+ * counts it used; an empty free list first takes the local-free list. A block whose entry is
+ * not a free one (the side table was overwritten) is never handed out (see popBad).
  */
 export function popChecked(m: Int32Array, pg: number, h: number): number {
-  // literal offsets (hot): SEC_K0 2, SEC_K1 3, P_START 7, P_END 12, P_USED 3
-  let b = m[h];
-  if (b === 0) {
-    b = m[h + 1]; // the owner's own frees are the next free list (SEC_LOCAL 1)
-    if (b === 0) return 0;
-    m[h] = b; // (on a list at every moment: another worker's double-free search must find it)
-    m[h + 1] = 0;
+  let n = m[h];
+  if (n === 0) {
+    n = m[h + SEC_LOCAL]; // the owner's own frees are the next free list
+    if (n === 0) return 0;
+    m[h] = n;
+    m[h + SEC_LOCAL] = 0;
   }
-  const i = b >> 2;
-  const k0 = m[h + 2], k1 = m[h + 3], w = m[i];
-  const v = (w - k0) | 0;
-  const x = ((v >>> k0) | (v << (32 - k0))) ^ k1; // dec (shift counts are mod 32)
-  // the check word, then the link: the end of the list (0) or an offset inside the page
-  const start = m[pg + 7];
-  if (m[i + 1] !== ((w + b) ^ k1) || (x !== 0 && ((x - start) >>> 0) >= ((m[pg + 12] - start) >>> 0))) return popBad(m, pg, h, b);
-  // level 3+: b must be free (its bit set: never a live block a replayed link led to), and is no more
-  if (sec.bitmap && ((b & 15) !== 0 || !takeFreeBit(m, b))) return popBad(m, pg, h, b);
-  m[h] = x;
-  m[i] = 0; // the caller never sees the encoded link (the check word left is keyed by it)
-  m[pg + 3]++;
-  return b;
+  const t = tableOf(m);
+  const x = m[h + SEC_TABLE] + n;
+  const e = t[x];
+  if (e > m[pg + P_CAPACITY]) return popBad(m, pg, h, n, e);
+  m[h] = e;
+  t[x] = ENTRY_LIVE;
+  m[pg + P_USED]++;
+  return blockAt(m, pg, n);
 }
 
 /**
- * popChecked with a bad link in block b, or (level 3+) a block b that is not free:
- * reported, and the list dropped from b on — b included. b was reached through a link that
- * passed its check, but that link may be a replay (a dangling pointer writing a freed block's
- * own old bytes back), and then b is a live block; a block whose own words fail, or whose
- * free bit is clear, is never handed out. The dropped blocks are neither free nor counted
- * used: the page is never given back (verifyEmpty).
+ * popChecked found block n's entry not free (e: ENTRY_LIVE, ENTRY_PENDING, or past the
+ * capacity). No free or malloc writes such a value into a listed block's entry, so the side
+ * table was written from outside (an overflow from the page before it, or a stray pointer):
+ * reported, and the list dropped from n on, n included. The dropped blocks are neither free
+ * nor counted used: the page is never given back (verifyEmpty repairs the count).
  */
-function popBad(m: Int32Array, pg: number, h: number, b: number): number {
-  if (nextFree(m, pg, h, b, "free") >= 0) {
-    corrupt(m, pg, "free", b, "", (b & 15) !== 0 ? "is not a block start" : "is live (its free bit is clear) — a replayed link: a dangling pointer writing a freed block's old bytes back?");
-  }
+function popBad(m: Int32Array, pg: number, h: number, n: number, e: number): number {
+  const what = e === ENTRY_LIVE ? "is marked live" : e === ENTRY_PENDING ? "is marked as being freed by another worker" : `holds ${e}, past the page's ${m[pg + P_CAPACITY]} blocks`;
+  corrupt(m, pg, "free", blockAt(m, pg, n), `its side-table entry ${what}`);
   m[h] = 0;
   return 0;
 }
+
 /**
  * Threads n fresh blocks of bsize bytes from region offset `first` onto the free list (random
  * order at level 3+), recording the page's new capacity and end before it publishes the head
@@ -328,21 +239,21 @@ function popBad(m: Int32Array, pg: number, h: number, b: number): number {
  */
 export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
   const h = secOf(pg);
+  const t = tableOf(m);
+  const tb = m[h + SEC_TABLE] + m[pg + P_CAPACITY]; // + j + 1: the entry of the j-th new block
   if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, n * bsize).fill(0xdf);
-  if (sec.bitmap) setFreeBits(m, first, n, bsize);
   let next = m[h + SEC_FREE];
   if (sec.shuffle && n > 1) {
     const order = shuffled(n);
     for (let j = n - 1; j >= 0; j--) {
-      const b = first + order[j] * bsize;
-      link(m, h, b, next);
-      next = b;
+      const k = tb + order[j] + 1;
+      t[k] = next;
+      next = k - m[h + SEC_TABLE];
     }
   } else {
-    for (let j = n - 1; j >= 0; j--) {
-      const b = first + j * bsize;
-      link(m, h, b, next);
-      next = b;
+    for (let j = n; j >= 1; j--) {
+      t[tb + j] = next;
+      next = tb + j - m[h + SEC_TABLE];
     }
   }
   // capacity and end before the head is published (page.ts extendPage says why)
@@ -370,6 +281,24 @@ function shuffled(n: number): Uint16Array {
   return order;
 }
 
+/**
+ * Follows list `list` from n to its last block, at most `cap` steps: returns that last n, or
+ * -1 after cutting the list at an entry that is not a free one (reported).
+ */
+function tailOf(m: Int32Array, t: Uint16Array, pg: number, tb: number, n: number, list: string): number {
+  const cap = m[pg + P_CAPACITY];
+  for (let k = 0; ; k++) {
+    const e = t[tb + n];
+    if (e === 0) return n;
+    if (e > cap || k >= cap) {
+      t[tb + n] = 0;
+      corrupt(m, pg, list, blockAt(m, pg, n), k >= cap ? "its list is longer than the page (a cycle)" : `its side-table entry holds ${e}, not a free block's`);
+      return -1;
+    }
+    n = e;
+  }
+}
+
 /** Moves thread-free and local-free blocks of a checked page back to its free list. */
 export function collectChecked(m: Int32Array, pg: number): void {
   const h = secOf(pg);
@@ -378,85 +307,133 @@ export function collectChecked(m: Int32Array, pg: number): void {
   if (local === 0) return;
   const free = m[h + SEC_FREE];
   if (free !== 0) {
-    // append the free list after the local list's last block (reached through checked links)
-    const cap = m[pg + P_CAPACITY];
-    let t = local;
-    for (let n = 0; n < cap; n++) {
-      const x = nextFree(m, pg, h, t, "local-free");
-      if (x <= 0) break;
-      t = x;
-    }
-    link(m, h, t, free);
+    // append the free list after the local list's last block (a cut list ends where it was cut)
+    const t = tableOf(m);
+    const tb = m[h + SEC_TABLE];
+    const last = tailOf(m, t, pg, tb, local, "local-free");
+    if (last > 0) t[tb + last] = free;
+    else m[pg + P_FLAGS] |= PF_CORRUPT;
   }
   m[h + SEC_FREE] = local;
   m[h + SEC_LOCAL] = 0;
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
-  const head = takeThreadFree(m, pg);
+  const head = takeThreadFree(m, pg) >>> 4;
   if (head === 0) return;
+  const t = tableOf(m);
+  const tb = m[h + SEC_TABLE];
   const cap = m[pg + P_CAPACITY];
   let count = 1;
-  let t = head;
-  for (; count <= cap; count++) {
-    const x = nextFree(m, pg, h, t, "thread-free");
-    if (x <= 0) break;
-    t = x;
+  let n = head;
+  for (let e = t[tb + n]; e !== 0; e = t[tb + n]) {
+    if (e > cap || count >= cap) {
+      // (only a write into the side table gets here: pushes claim a live entry first)
+      t[tb + n] = 0;
+      m[pg + P_FLAGS] |= PF_CORRUPT;
+      corrupt(m, pg, "thread-free", blockAt(m, pg, n), `its side-table entry holds ${e}, not a free block's`);
+      break;
+    }
+    n = e;
+    count++;
   }
-  if (count > cap) count = cap; // a cycle (a double free below level 3): never count more than exist
-  link(m, h, t, m[h + SEC_LOCAL]);
+  t[tb + n] = m[h + SEC_LOCAL];
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
 }
 
 /**
- * Pushes block `off` onto the local-free list of the checked page whose secure record is at
- * word h: the encoded link to the old head (0 = the end) and its check word. A function of
- * its own so that freeChecked3 (secure-free.ts) stays under V8's 460-byte limit for inlining one function
- * (V8 inlines this small one into it); freeChecked, smaller, keeps the same code inline.
+ * The owner's free of block n of a checked page whose secure record is at word h: false when
+ * the block is not live (a double free; nothing changed). A compare-exchange when the
+ * allocator is shared (another worker may free the same block at the same moment).
  */
-export function pushLocalChecked(m: Int32Array, h: number, off: number): void {
-  const k0 = m[h + 2], k1 = m[h + 3]; //                                  SEC_K0, SEC_K1
-  const v = m[h + 1] ^ k1; //                                             SEC_LOCAL
-  const w = ((v << k0) | (v >>> (32 - k0))) + k0; //                     enc (a rotate)
-  m[off >> 2] = w;
-  m[(off >> 2) + 1] = (w + off) ^ k1; //                                  chk
-  m[h + 1] = off;
+export function pushLocalChecked(t: Uint16Array, m: Int32Array, h: number, n: number): boolean {
+  const x = m[h + SEC_TABLE] + n;
+  if (ctx.shared) {
+    if (Atomics.compareExchange(t, x, ENTRY_LIVE, m[h + SEC_LOCAL]) !== ENTRY_LIVE) return false;
+  } else {
+    if (t[x] !== ENTRY_LIVE) return false;
+    t[x] = m[h + SEC_LOCAL];
+  }
+  m[h + SEC_LOCAL] = n;
+  return true;
 }
 
-/** Free from another worker: atomic push onto the thread-free list, the link encoded. */
-export function pushThreadFreeChecked(m: Int32Array, pg: number, off: number): void {
-  const h = secOf(pg);
+/**
+ * Another worker's free of block n of a checked page: claims its entry (ENTRY_LIVE to
+ * ENTRY_PENDING; false when it was not live: a double free, nothing changed), calls
+ * `claimed` (debug fill), then pushes it onto the thread-free list.
+ */
+export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
+  const x = m[secOf(pg) + SEC_TABLE] + n;
+  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
+  claimed?.();
   let tf = Atomics.load(m, pg + P_THREAD_FREE);
   for (;;) {
-    link(m, h, off, tf & ~15);
-    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, off | (tf & 15));
-    if (seen === tf) return;
+    Atomics.store(t, x, tf >>> 4);
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
+    if (seen === tf) return true;
     tf = seen;
   }
 }
 
-/**
- * Double-free test for block start off of a checked page (with double-free checks on, so
- * with the free bitmap): its free bit. Decided from the bitmap only, never from the block's
- * bytes.
- */
-export function isFreeBlock(m: Int32Array, _pg: number, off: number): boolean {
-  return freeBit(m, off);
+/** True when the block at region offset off (a block start of checked page pg) is not handed out: its entry is not ENTRY_LIVE. */
+export function isFreeBlock(m: Int32Array, pg: number, off: number): boolean {
+  return Atomics.load(tableOf(m), m[secOf(pg) + SEC_TABLE] + entryOf(m, pg, off)) !== ENTRY_LIVE;
 }
 
 /** Live blocks of a checked page: used minus blocks waiting on the thread-free list. */
 export function liveChecked(m: Int32Array, pg: number): number {
-  let n = m[pg + P_USED];
-  const h = secOf(pg);
+  let live = m[pg + P_USED];
+  const t = tableOf(m);
+  const tb = m[secOf(pg) + SEC_TABLE];
   const cap = m[pg + P_CAPACITY];
-  let t = Atomics.load(m, pg + P_THREAD_FREE) & ~15;
-  for (let k = 0; t > 0; k++) {
-    if (k >= cap) return m[pg + P_USED]; // a cycle: the owner's collection keeps those blocks live (page.ts liveBlocks)
-    n--;
-    t = nextFree(m, pg, h, t, "thread-free");
+  let n = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
+  for (let k = 0; n !== 0; k++) {
+    if (k >= cap || n > cap) return m[pg + P_USED]; // a bad entry: the owner's collection cuts there (collectThreadFreeChecked)
+    live--;
+    n = Atomics.load(t, tb + n);
   }
-  return n;
+  return live;
+}
+
+/**
+ * A checked page whose used count reached 0 (page.ts verifyEmpty): true when its free and
+ * local-free lists hold exactly its capacity in distinct blocks. Only a write into the side
+ * table can make them disagree: then the lists are cut at the first bad entry or repeated
+ * block, the used count becomes capacity minus the free blocks found, the corruption is
+ * reported and false keeps the page.
+ */
+export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): boolean {
+  const h = secOf(pg);
+  const t = tableOf(m);
+  const tb = m[h + SEC_TABLE];
+  const cap = m[pg + P_CAPACITY];
+  seen.fill(0, 0, cap + 1);
+  let distinct = 0;
+  let cut = "";
+  for (const head of [h + SEC_FREE, h + SEC_LOCAL]) {
+    let prev = -1;
+    for (let n = m[head]; n !== 0; n = t[tb + n]) {
+      const bad = n > cap ? `holds ${n}, past the page's blocks` : seen[n] === 1 ? "holds a block twice" : "";
+      if (bad !== "") {
+        cut ||= bad;
+        if (prev === -1) m[head] = 0;
+        else t[tb + prev] = 0;
+        break;
+      }
+      seen[n] = 1;
+      distinct++;
+      prev = n;
+    }
+  }
+  if (cut === "" && distinct === cap) return true;
+  const used = m[pg + P_USED];
+  m[pg + P_USED] = cap - distinct;
+  m[pg + P_FLAGS] |= PF_CORRUPT;
+  reportCorrupt(`a checked page of ${m[pg + P_BSIZE]}-byte blocks (used count ${used}) has a free list that ${cut || "is short"} ` +
+    `(${distinct} of ${cap} blocks free): its side table was written from outside; cut there and kept, with ${cap - distinct} blocks counted live`);
+  return distinct === cap;
 }
 
 /**
@@ -465,14 +442,33 @@ export function liveChecked(m: Int32Array, pg: number): number {
  * everything when cb returns false. Returns a description of the first bad link found, or "".
  */
 export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: string) => boolean | void): string {
-  const checked = (m[pg + P_FLAGS] & 8) !== 0; //                 PF_CHECKED
-  const h = checked ? secOf(pg) : 0;
-  const heads: [string, number][] = checked
-    ? [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) & ~15]]
-    : [["free", m[pg]], ["local-free", m[pg + 1]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) & ~15]];
+  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
   const cap = m[pg + P_CAPACITY];
   const start = m[pg + P_START], end = m[pg + P_END];
   let problem = "";
+  if (checked) {
+    const h = secOf(pg);
+    const t = tableOf(m);
+    const tb = m[h + SEC_TABLE];
+    const heads: [string, number][] = [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) >>> 4]];
+    for (const [list, head] of heads) {
+      let n = head;
+      for (let k = 0; n !== 0; k++) {
+        if (k >= cap) {
+          problem ||= `${list} list is longer than the page's capacity (a cycle)`;
+          break;
+        }
+        if (n > cap) {
+          problem ||= `${list} list: a side-table entry holds ${n}, not a free block's (ENTRY_LIVE is ${ENTRY_LIVE})`;
+          break;
+        }
+        if (cb(blockAt(m, pg, n), list) === false) return problem;
+        n = Atomics.load(t, tb + n);
+      }
+    }
+    return problem;
+  }
+  const heads: [string, number][] = [["free", m[pg]], ["local-free", m[pg + 1]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) & ~15]];
   for (const [list, head] of heads) {
     let b = head;
     for (let n = 0; b !== 0; n++) {
@@ -485,20 +481,26 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
         break;
       }
       if (cb(b, list) === false) return problem;
-      if (checked) {
-        const k1 = m[h + SEC_K1];
-        const w = m[b >> 2];
-        if (m[(b >> 2) + 1] !== chk(w, b, k1)) {
-          problem ||= `${list} list: the link of the free block at offset 0x${b.toString(16)} fails its check word`;
-          break;
-        }
-        b = dec(w, m[h + SEC_K0], k1);
-      } else {
-        b = m[b >> 2];
-      }
+      b = m[b >> 2];
     }
   }
   return problem;
+}
+
+/**
+ * validate(): a checked page's side table against its lists (`listed[i]`: block i is on one):
+ * a block on no list must be marked live (or, with a shared allocator, be in another worker's
+ * free: ENTRY_PENDING). "" when they agree.
+ */
+export function tableProblem(m: Int32Array, pg: number, listed: Uint8Array, dropped: boolean): string {
+  const t = tableOf(m);
+  const tb = m[secOf(pg) + SEC_TABLE];
+  const cap = m[pg + P_CAPACITY];
+  for (let i = 0; i < cap; i++) {
+    const e = t[tb + i + 1];
+    if (listed[i] !== 1 && e !== ENTRY_LIVE && !dropped && !(ctx.shared && e === ENTRY_PENDING)) return `block ${i} is on no free list but its side-table entry (${e}) says it is free`;
+  }
+  return "";
 }
 
 // ---------------------------------------------------------------- corruption reports

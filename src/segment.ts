@@ -22,7 +22,7 @@ import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { arenaDelay, noteRecommit, pageDelay, setWaiting } from "./purge-delay.ts";
 import { PageRef, type Region } from "./region.ts";
-import { guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
+import { firstBlock, guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
 import { dropPage } from "./usage.ts";
 
 const PAGE_SHIFT_OF_KIND = [SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, LARGE_PAGE_SHIFT];
@@ -246,9 +246,11 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   return { pr: pageRefAt(s.r, s.seg, i), start, end };
 }
 
-/** Bytes of [start, end) that blocks of bsize cover (all of it when bsize is 0). */
+/** Bytes of [start, end) that blocks of bsize cover, a checked page's side table included (all of it when bsize is 0). */
 function usedBytes(start: number, end: number, bsize: number): number {
-  return bsize > 0 ? Math.floor((end - start) / bsize) * bsize : end - start;
+  if (bsize <= 0) return end - start;
+  const first = firstBlock(start, end, bsize);
+  return first - start + Math.floor((end - first) / bsize) * bsize;
 }
 
 /**

@@ -9,7 +9,7 @@
 // by realloc. About 5% of the calls are invalid, each of a kind whose error is
 // deterministic: interior addresses of live blocks (also at the 4 MiB boundaries inside
 // huge blocks), foreign and stack-like addresses, freed blocks (DoubleFreeError family at
-// secure level >= 3; at lower levels only a huge block freed just before, as a double free
+// secure level >= 2; at lower levels only a huge block freed just before, as a double free
 // of a page block is undetected by design there), non-numbers, bad sizes and alignments,
 // views past a block's end or over foreign memory. After every invalid call every live
 // block's contents are checked. The live set stays <= 128 blocks so that costs O(live).
@@ -56,7 +56,7 @@ t(`random valid and invalid calls against a shadow model (seed ${SEED}, ${OPS} o
   const below = (n: number) => rnd() % n;
   const chance = (x: number) => rnd() < x * 4294967296;
   const level = getOption("secure") as number;
-  const detectsDoubleFree = level >= 3 || getOption("debugFill") === true;
+  const detectsDoubleFree = level >= 2 || getOption("debugFill") === true;
 
   const h = Heap.create();
   const ah = Heap.create({ arena: reserveOsMemory(96 * MiB, { exclusive: true }) });
@@ -338,7 +338,7 @@ t(`random valid and invalid calls against a shadow model (seed ${SEED}, ${OPS} o
       if (byAddr.has(x) || overlaps(x, 1, 0) !== null) return;
       expectError(`${cname}(${hex(x)}), a foreign address`, "invalid", () => call(x));
     } else if (kind === 2) {
-      // freed blocks: at secure level >= 3 any recently freed one; else only a huge block freed just now
+      // freed blocks: at secure level >= 2 any recently freed one; else only a huge block freed just now
       let x = 0;
       if (detectsDoubleFree && recentlyFreed.length > 0) x = recentlyFreed[below(recentlyFreed.length)];
       else x = justFreedHuge;

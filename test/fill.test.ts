@@ -1,8 +1,8 @@
 // Debug fill (option debugFill, issue 6): the debug-fill cases of mimalloc's
 // test/test-api-fill.c that api-fill.test.ts cannot run in-process (debugFill is fixed at
 // first use): uninit-{malloc,malloc_small,realloc,malloc_aligned,realloc_aligned}-{small,large}
-// (every byte 0xD0, after a grow too) and fill-freed-{small,large} (bytes [8,size) 0xDF after
-// free: word 0 is the free-list link). Small = 512, large = 2048, aligned = 32, grow = x3.
+// (every byte 0xD0, after a grow too) and fill-freed-{small,large} (every byte 0xDF after
+// free: mimalloc keeps its link in word 0, our checked pages keep theirs out of band). Small = 512, large = 2048, aligned = 32, grow = x3.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { describeChild, pinnedChildren, runChild } from "./_child.ts";
