@@ -114,9 +114,10 @@ export interface ConfigureOptions {
   backend?: BackendWant;
   /**
    * Secure level 0–4 (0 = off; also TSMALLOC_SECURE): 1 guard pages around segment metadata
-   * and after each segment's last page, 2 also encoded free lists (a corrupted link is
-   * reported, never followed), 3 also random free-list order and DoubleFreeError, 4 also a
-   * guard page after every page. See doc/SECURE.md.
+   * and after each segment's last page, 2 also free lists kept out of band (a side table per
+   * page: writes into freed blocks never reach a list, malloc never hands out a live block,
+   * DoubleFreeError), 3 also random free-list order, 4 also a guard page after every page.
+   * See doc/SECURE.md.
    */
   secure?: number;
   /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (also TSMALLOC_DEBUG_FILL). */
@@ -179,7 +180,7 @@ setOsProvider(() => {
  * ```ts
  * import { configure, malloc } from "@tsmalloc/tsmalloc";
  *
- * configure({ secure: 3 });   // guard pages, encoded free lists, DoubleFreeError
+ * configure({ secure: 3 });   // guard pages, out-of-band free lists in random order, DoubleFreeError
  * const p = malloc(32);
  * ```
  */
@@ -264,7 +265,7 @@ export function backend(): BackendInfo {
 
 /**
  * Walks every page and huge block of this worker and checks the free-list invariants
- * (decoding encoded lists; under debugFill also that free blocks were not written). Also
+ * (side tables of checked pages included; under debugFill also that free blocks were not written). Also
  * reports corrupted free lists secure mode detected and dropped at run time. Never throws
  * for a corrupted heap: problems are listed in the report. Walks every page: slow, for
  * tests and debugging (what mimalloc checks in its debug builds, `MI_DEBUG`).
@@ -350,7 +351,7 @@ export function zalloc(size: number): number {
  * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
  * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
  *   (outside our memory, in a free page, a freed huge block, or not a block's start).
- * @throws {DoubleFreeError} in secure mode (level 3+ or debugFill) for a block already freed.
+ * @throws {DoubleFreeError} in secure mode (level 2+ or debugFill) for a block already freed.
  * @example
  * ```ts
  * import { bytes, free, malloc, realloc } from "@tsmalloc/tsmalloc";
@@ -371,7 +372,7 @@ export function realloc(ptr: number, size: number): number {
  *
  * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
  *   (outside our memory, in a free page, a freed huge block, or not a block's start).
- * @throws {DoubleFreeError} in secure mode (level 3+ or debugFill) for a block already
+ * @throws {DoubleFreeError} in secure mode (level 2+ or debugFill) for a block already
  *   freed; below that a double free is not detected (as in mimalloc).
  * @example
  * ```ts

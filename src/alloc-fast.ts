@@ -44,7 +44,7 @@ export const ALIGNED_BIN: Uint8Array = (() => {
  * a plain page (not checked, no guarded or aligned-shifted block) that this worker owns in
  * arena region r; -1 otherwise. The same test as the free fast path (free.ts), decided
  * only from records no block covers (the segment map, the page descriptor). A block freed
- * into such a page passes too, as it does for free below secure level 3.
+ * into such a page passes too, as it does for free below secure level 2.
  */
 export function ownPlainPage(r: Region, p: number): number {
   // literal offsets: see HOT_PATH_LITERALS in layout.ts

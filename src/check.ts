@@ -1,7 +1,7 @@
 /**
  * Heap validation (`validate()`): walks every page of this worker's segments and every huge
  * block and checks the free-list invariants — links inside their page and on block starts,
- * encoded links (checked pages) that pass their check word, no block listed twice, counts
+ * side-table entries (checked pages) that agree with the lists, no block listed twice, counts
  * that add up (free + local-free + used = capacity) — plus, under debugFill, that free
  * blocks still hold the 0xDF fill (a write after free otherwise). Never on a fast path.
  */

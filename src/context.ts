@@ -17,7 +17,11 @@ export class Context {
   os: Os | null = null;
   /** Nonzero id of this worker, stored as the owner of its pages. */
   tag = 0;
-  /** P_KEY of this worker's checked pages (tag | CHECKED_KEY): what the checked free fast path compares. */
+  /**
+   * P_KEY of this worker's checked pages (tag | CHECKED_KEY): what the checked free fast path
+   * compares; -1 (no page's key) once the allocator is shared, so that every free of a checked
+   * page takes the compare-exchange in freeCheckedPage (another worker may free the same block).
+   */
   checkedTag = 0;
   regions: RegionTable = new RegionTable();
   /** Region of the last freed block: the free fast path's first guess. */
@@ -34,7 +38,7 @@ export class Context {
   detached = false;
   setTag(tag: number): void {
     this.tag = tag;
-    this.checkedTag = tag | CHECKED_KEY;
+    this.checkedTag = this.shared ? -1 : tag | CHECKED_KEY;
   }
   /** Monotonic ms clock for purge delays. */
   now: () => number = () => performance.now();

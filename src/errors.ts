@@ -61,7 +61,7 @@ export class InvalidPointerError extends Error {
 }
 
 /**
- * Thrown by free/realloc in secure mode (level 3+, or with debugFill) for a block that is
+ * Thrown by free/realloc in secure mode (level 2+, or with debugFill) for a block that is
  * already free. Nothing was changed: every live block is intact and the heap keeps working.
  *
  * @example

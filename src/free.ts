@@ -229,6 +229,6 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   if (fill !== undefined) {
     if (!isFreeBlock(m, pg, off)) fill(); // (before the push: once listed the block may be handed out)
   }
-  if (!pushLocalChecked(pr.t16, m, pr.sec, n)) throw new DoubleFreeError(pr.base + off);
+  if (!pushLocalChecked(pr.t16, m, pg, pr.sec, n)) throw new DoubleFreeError(pr.base + off);
   if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
 }

@@ -821,7 +821,7 @@ export class Heap {
    * Picks this heap's malloc for the process's configuration (src/secure.ts). With secure
    * level < 2, no debugFill and no guarded sampling nothing changes: the prototype's malloc,
    * the fast path. Otherwise `malloc` becomes an own property: mallocChecked (checked pages:
-   * encoded lists, debug fill) or mallocSampled (guarded allocations, then either).
+   * side tables, debug fill) or mallocSampled (guarded allocations, then either).
    */
   setMode(): void {
     const sampled = guardedActive();
@@ -868,7 +868,7 @@ export class Heap {
     }
     if (n !== 0) {
       const t = pr.t16;
-      const x = m[h + 2] + n; //                               SEC_TABLE: block n's entry
+      const x = pr.table - n; //                               block n's entry (the side table grows down from the first block)
       const e = t[x];
       if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (not ENTRY_LIVE, ENTRY_PENDING)
         m[h] = e;
@@ -1114,7 +1114,7 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
 export function pageUsage(pr: PageRef): { blocks: number; bytes: number } {
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return { blocks: 1, bytes: hugeSize(pr.r) };
-  // (a double free below level 3 can drive a used count below 0 until the page is checked: never a negative counter)
+  // (a double free below level 2 can drive a used count below 0 until the page is checked: never a negative counter)
   const n = Math.max(0, liveBlocks(pr.m, pr.pg));
   return { blocks: n, bytes: n * bsize };
 }

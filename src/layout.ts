@@ -102,8 +102,7 @@ export const S_SEC = S_PAGES + 64 * PAGE_WORDS; // word 1040 (byte 4160)
 export const SEC_WORDS = 4;
 export const SEC_FREE = 0; //      free list head: block index + 1 (0 = empty)
 export const SEC_LOCAL = 1; //     local-free list head: block index + 1 (0 = empty)
-/** Index in the region's Uint16Array of the side-table entry before block 0's: block i's entry is SEC_TABLE + i + 1. */
-export const SEC_TABLE = 2;
+// (words 2-3 unused; the side table's entry of block n - 1 is at (P_START >> 1) - n of the region's Uint16Array)
 
 // ---- side-table entries (src/secure.ts "side table"): 0..capacity = free, the next block's index + 1 ----
 /** The block is handed out. */
@@ -139,5 +138,5 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   PAGES_PER_SEGMENT_SHIFT: 6, SEGMENT_MASK: 4194303, SEGMENT_WORD_SHIFT: 20,
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
-  SEC_LOCAL: 1, SEC_TABLE: 2, P_CAPACITY: 4, ENTRY_LIVE: 0xffff,
+  SEC_LOCAL: 1, P_CAPACITY: 4, ENTRY_LIVE: 0xffff,
 };

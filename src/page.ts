@@ -32,7 +32,7 @@ export function initPage(m: Int32Array, pg: number, bin: number, slot: number, e
   m[pg + P_END] = start;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = tag;
-  if ((flags & PF_CHECKED) !== 0) initChecked(m, h, slot);
+  if ((flags & PF_CHECKED) !== 0) initChecked(m, h);
   setDivisor(m, pg, bsize);
   setPageFlags(m, pg, flags);
   extendPage(m, pg);
@@ -127,7 +127,7 @@ export function collectPage(m: Int32Array, pg: number): void {
     const free = m[pg + P_FREE];
     if (free === 0) m[pg + P_FREE] = local;
     else {
-      // (bounded: a double free below secure level 3 can make the list a cycle)
+      // (bounded: an undetected double free (plain pages) can make the list a cycle)
       let t = local;
       for (let n = m[pg + P_CAPACITY]; m[t >> 2] !== 0; t = m[t >> 2]) {
         if (--n < 0) {
@@ -152,7 +152,7 @@ function collectThreadFree(m: Int32Array, pg: number): void {
   while (m[t >> 2] !== 0) {
     t = m[t >> 2];
     if (++count > cap) {
-      // a block pushed twice by other workers (a double free, undetected below level 3) made a
+      // a block pushed twice by other workers (a double free, undetected on plain pages) made a
       // cycle: the innocent malloc that meets it never throws; the list is dropped (its blocks
       // stay counted live, never handed out, so the page is kept) and reported
       m[pg + P_FLAGS] |= PF_CORRUPT;

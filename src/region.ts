@@ -97,7 +97,7 @@ export class PageRef {
   emptiedAt = 0;
   /** The heap whose kept list holds this page (at most one entry per heap). */
   keptBy: Heap | null = null;
-  /** Word index of the page's secure record (checked pages: list heads and keys); 0 outside arenas. */
+  /** Word index of the page's secure record (checked pages: list heads and the side table's index); 0 outside arenas. */
   declare sec: number;
   /** The region's Uint16Array (checked pages' side tables: src/secure.ts). */
   declare t16: Uint16Array;
@@ -108,6 +108,8 @@ export class PageRef {
    */
   first = 0;
   bsize = 0;
+  /** P_START >> 1: block n's side-table entry is t16[table - n]. */
+  table = 0;
 
   constructor(r: Region, pg: number, seg: number) {
     this.r = r;

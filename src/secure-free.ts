@@ -46,11 +46,11 @@ export function freeChecked(p: number): void {
     if (
       off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
       (q ^ -2147483648) <= m[pg + 13] && //                                P_DIV_LIMIT
-      m[pg + 8] === ctx.checkedTag && !ctx.shared //                      P_KEY: ours, checked, no other flag (shared: a compare-exchange, in freeCheckedPage)
+      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag (-1 when shared: a compare-exchange, in freeCheckedPage)
     ) {
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
       const t = r.u16;
-      const x = m[h + 2] + q + 1; //                                      SEC_TABLE: the block's entry
+      const x = ((off - d) >> 1) - q - 1; //                              the block's entry: the side table ends at P_START (off - d)
       if (t[x] === 0xffff) { //                                           ENTRY_LIVE (else a double free: freeCheckedPage throws)
         t[x] = m[h + 1]; //                                               SEC_LOCAL
         m[h + 1] = q + 1;

@@ -22,7 +22,7 @@
 import { ctx, os } from "./context.ts";
 import {
   ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_CORRUPT,
-  S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEC_TABLE, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
+  S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
 import type { PageRef, Region } from "./region.ts";
 import { takeThreadFree } from "./thread-free.ts";
@@ -118,8 +118,8 @@ export function secOf(pg: number): number {
 
 /*
  * The side table: a checked page keeps its free lists out of band, one 16-bit entry per block
- * at the start of its page slot, before its first block (P_START; the region's Uint16Array,
- * index SEC_TABLE + n for block n - 1). Lists hold n = block index + 1 (0 ends a list); their
+ * in its page slot before its first block: block n - 1's entry is at index (P_START >> 1) - n
+ * of the region's Uint16Array, so the table grows down from the first block. Lists hold n = block index + 1 (0 ends a list); their
  * heads are the page's secure record (SEC_FREE, SEC_LOCAL) and the thread-free word (n << 4,
  * flag bits below). Entry n is
  *
@@ -170,12 +170,15 @@ export function tableOf(m: Int32Array): Uint16Array {
   return tableT;
 }
 
-/** Sets up the secure record of a fresh checked page whose slot starts at region offset `slot`: empty lists, the side table at the slot's start. */
-export function initChecked(m: Int32Array, h: number, slot: number): void {
+/** Sets up the secure record of a fresh checked page: empty lists. */
+export function initChecked(m: Int32Array, h: number): void {
   m[h + SEC_FREE] = 0;
   m[h + SEC_LOCAL] = 0;
-  m[h + SEC_TABLE] = (slot >> 1) - 1;
-  m[h + 3] = 0;
+}
+
+/** The side table's base in the region's Uint16Array: block n's entry is at tableBase - n (the table ends where block 1 starts). */
+export function tableBase(m: Int32Array, pg: number): number {
+  return m[pg + P_START] >> 1;
 }
 
 /** Copies what mallocChecked needs of a checked page onto its handle (heap.ts setFront). */
@@ -183,6 +186,7 @@ export function cacheChecked(pr: PageRef): void {
   const m = pr.m;
   pr.bsize = m[pr.pg + P_BSIZE];
   pr.first = pr.base + m[pr.pg + P_START] - pr.bsize;
+  pr.table = m[pr.pg + P_START] >> 1;
 }
 
 /** Region offset of block n - 1 of a page (n as lists hold it). */
@@ -209,7 +213,7 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
     m[h + SEC_LOCAL] = 0;
   }
   const t = tableOf(m);
-  const x = m[h + SEC_TABLE] + n;
+  const x = tableBase(m, pg) - n;
   const e = t[x];
   if (e > m[pg + P_CAPACITY]) return popBad(m, pg, h, n, e);
   m[h] = e;
@@ -237,28 +241,29 @@ function popBad(m: Int32Array, pg: number, h: number, n: number, e: number): num
  * order at level 3+), recording the page's new capacity and end before it publishes the head
  * (page.ts extendPage says why).
  */
-export function threadChecked(m: Int32Array, pg: number, first: number, n: number, bsize: number): void {
+export function threadChecked(m: Int32Array, pg: number, first: number, count: number, bsize: number): void {
   const h = secOf(pg);
   const t = tableOf(m);
-  const tb = m[h + SEC_TABLE] + m[pg + P_CAPACITY]; // + j + 1: the entry of the j-th new block
-  if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, n * bsize).fill(0xdf);
+  const tb = tableBase(m, pg);
+  const cap = m[pg + P_CAPACITY]; // the new blocks are n = cap + 1 .. cap + count
+  if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, count * bsize).fill(0xdf);
   let next = m[h + SEC_FREE];
-  if (sec.shuffle && n > 1) {
-    const order = shuffled(n);
-    for (let j = n - 1; j >= 0; j--) {
-      const k = tb + order[j] + 1;
-      t[k] = next;
-      next = k - m[h + SEC_TABLE];
+  if (sec.shuffle && count > 1) {
+    const order = shuffled(count);
+    for (let j = count - 1; j >= 0; j--) {
+      const n = cap + order[j] + 1;
+      t[tb - n] = next;
+      next = n;
     }
   } else {
-    for (let j = n; j >= 1; j--) {
-      t[tb + j] = next;
-      next = tb + j - m[h + SEC_TABLE];
+    for (let n = cap + count; n > cap; n--) {
+      t[tb - n] = next;
+      next = n;
     }
   }
   // capacity and end before the head is published (page.ts extendPage says why)
-  m[pg + P_CAPACITY] += n;
-  m[pg + P_END] = first + n * bsize;
+  m[pg + P_CAPACITY] += count;
+  m[pg + P_END] = first + count * bsize;
   m[h + SEC_FREE] = next;
 }
 
@@ -288,10 +293,10 @@ function shuffled(n: number): Uint16Array {
 function tailOf(m: Int32Array, t: Uint16Array, pg: number, tb: number, n: number, list: string): number {
   const cap = m[pg + P_CAPACITY];
   for (let k = 0; ; k++) {
-    const e = t[tb + n];
+    const e = t[tb - n];
     if (e === 0) return n;
     if (e > cap || k >= cap) {
-      t[tb + n] = 0;
+      t[tb - n] = 0;
       corrupt(m, pg, list, blockAt(m, pg, n), k >= cap ? "its list is longer than the page (a cycle)" : `its side-table entry holds ${e}, not a free block's`);
       return -1;
     }
@@ -309,9 +314,9 @@ export function collectChecked(m: Int32Array, pg: number): void {
   if (free !== 0) {
     // append the free list after the local list's last block (a cut list ends where it was cut)
     const t = tableOf(m);
-    const tb = m[h + SEC_TABLE];
+    const tb = tableBase(m, pg);
     const last = tailOf(m, t, pg, tb, local, "local-free");
-    if (last > 0) t[tb + last] = free;
+    if (last > 0) t[tb - last] = free;
     else m[pg + P_FLAGS] |= PF_CORRUPT;
   }
   m[h + SEC_FREE] = local;
@@ -322,14 +327,14 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   const head = takeThreadFree(m, pg) >>> 4;
   if (head === 0) return;
   const t = tableOf(m);
-  const tb = m[h + SEC_TABLE];
+  const tb = tableBase(m, pg);
   const cap = m[pg + P_CAPACITY];
   let count = 1;
   let n = head;
-  for (let e = t[tb + n]; e !== 0; e = t[tb + n]) {
+  for (let e = t[tb - n]; e !== 0; e = t[tb - n]) {
     if (e > cap || count >= cap) {
       // (only a write into the side table gets here: pushes claim a live entry first)
-      t[tb + n] = 0;
+      t[tb - n] = 0;
       m[pg + P_FLAGS] |= PF_CORRUPT;
       corrupt(m, pg, "thread-free", blockAt(m, pg, n), `its side-table entry holds ${e}, not a free block's`);
       break;
@@ -337,7 +342,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
     n = e;
     count++;
   }
-  t[tb + n] = m[h + SEC_LOCAL];
+  t[tb - n] = m[h + SEC_LOCAL];
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
 }
@@ -347,8 +352,8 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
  * the block is not live (a double free; nothing changed). A compare-exchange when the
  * allocator is shared (another worker may free the same block at the same moment).
  */
-export function pushLocalChecked(t: Uint16Array, m: Int32Array, h: number, n: number): boolean {
-  const x = m[h + SEC_TABLE] + n;
+export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: number, n: number): boolean {
+  const x = tableBase(m, pg) - n;
   if (ctx.shared) {
     if (Atomics.compareExchange(t, x, ENTRY_LIVE, m[h + SEC_LOCAL]) !== ENTRY_LIVE) return false;
   } else {
@@ -365,7 +370,7 @@ export function pushLocalChecked(t: Uint16Array, m: Int32Array, h: number, n: nu
  * `claimed` (debug fill), then pushes it onto the thread-free list.
  */
 export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
-  const x = m[secOf(pg) + SEC_TABLE] + n;
+  const x = tableBase(m, pg) - n;
   if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
   claimed?.();
   let tf = Atomics.load(m, pg + P_THREAD_FREE);
@@ -379,20 +384,20 @@ export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number,
 
 /** True when the block at region offset off (a block start of checked page pg) is not handed out: its entry is not ENTRY_LIVE. */
 export function isFreeBlock(m: Int32Array, pg: number, off: number): boolean {
-  return Atomics.load(tableOf(m), m[secOf(pg) + SEC_TABLE] + entryOf(m, pg, off)) !== ENTRY_LIVE;
+  return Atomics.load(tableOf(m), tableBase(m, pg) - entryOf(m, pg, off)) !== ENTRY_LIVE;
 }
 
 /** Live blocks of a checked page: used minus blocks waiting on the thread-free list. */
 export function liveChecked(m: Int32Array, pg: number): number {
   let live = m[pg + P_USED];
   const t = tableOf(m);
-  const tb = m[secOf(pg) + SEC_TABLE];
+  const tb = tableBase(m, pg);
   const cap = m[pg + P_CAPACITY];
   let n = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
   for (let k = 0; n !== 0; k++) {
     if (k >= cap || n > cap) return m[pg + P_USED]; // a bad entry: the owner's collection cuts there (collectThreadFreeChecked)
     live--;
-    n = Atomics.load(t, tb + n);
+    n = Atomics.load(t, tb - n);
   }
   return live;
 }
@@ -407,19 +412,19 @@ export function liveChecked(m: Int32Array, pg: number): number {
 export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): boolean {
   const h = secOf(pg);
   const t = tableOf(m);
-  const tb = m[h + SEC_TABLE];
+  const tb = tableBase(m, pg);
   const cap = m[pg + P_CAPACITY];
   seen.fill(0, 0, cap + 1);
   let distinct = 0;
   let cut = "";
   for (const head of [h + SEC_FREE, h + SEC_LOCAL]) {
     let prev = -1;
-    for (let n = m[head]; n !== 0; n = t[tb + n]) {
+    for (let n = m[head]; n !== 0; n = t[tb - n]) {
       const bad = n > cap ? `holds ${n}, past the page's blocks` : seen[n] === 1 ? "holds a block twice" : "";
       if (bad !== "") {
         cut ||= bad;
         if (prev === -1) m[head] = 0;
-        else t[tb + prev] = 0;
+        else t[tb - prev] = 0;
         break;
       }
       seen[n] = 1;
@@ -449,7 +454,7 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
   if (checked) {
     const h = secOf(pg);
     const t = tableOf(m);
-    const tb = m[h + SEC_TABLE];
+    const tb = tableBase(m, pg);
     const heads: [string, number][] = [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) >>> 4]];
     for (const [list, head] of heads) {
       let n = head;
@@ -463,7 +468,7 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
           break;
         }
         if (cb(blockAt(m, pg, n), list) === false) return problem;
-        n = Atomics.load(t, tb + n);
+        n = Atomics.load(t, tb - n);
       }
     }
     return problem;
@@ -494,10 +499,10 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
  */
 export function tableProblem(m: Int32Array, pg: number, listed: Uint8Array, dropped: boolean): string {
   const t = tableOf(m);
-  const tb = m[secOf(pg) + SEC_TABLE];
+  const tb = tableBase(m, pg);
   const cap = m[pg + P_CAPACITY];
   for (let i = 0; i < cap; i++) {
-    const e = t[tb + i + 1];
+    const e = t[tb - i - 1];
     if (listed[i] !== 1 && e !== ENTRY_LIVE && !dropped && !(ctx.shared && e === ENTRY_PENDING)) return `block ${i} is on no free list but its side-table entry (${e}) says it is free`;
   }
   return "";

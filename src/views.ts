@@ -82,8 +82,8 @@ export function copyBytes(dst: number, src: number, len: number): void {
  * or a live huge block, and len fits one view of this backend. Interior addresses are
  * fine (a view of part of a block). Decided from records no block covers (the region
  * table, the arena's segment map, page descriptors, a huge block's header, a checked page's side table).
- * At secure level 3+ and with debugFill a free block (freed, or never handed out) throws too,
- * told by its free bit; below that a block freed into a page that still holds others is not
+ * At secure level 2+ and with debugFill a free block (freed, or never handed out) throws too,
+ * told by its page's side table; below that a block freed into a page that still holds others is not
  * told apart from a live one (its memory is still mapped and ours). Anything else —
  * unmapped, never handed out, a freed huge block, a freed page, across a block's end or
  * into a guard page — throws, so a view never reaches memory that could fault.

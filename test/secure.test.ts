@@ -129,6 +129,17 @@ for (const [level, value] of UAF) {
   });
 }
 
+for (const [level, value] of [["2", "live"], ["2", "pending"], ["2", "random"], ["2", "past"], ["2", "live-block"], ["2", "self"], ["2", "other"], ["2", "zero"], ["3", "live-block"], ["4", "random"]]) {
+  tc(`secure ${level}: writes into a page's side table itself (${value}: what an overflow from the page before it would do) never yield a wild or duplicated block, and a forged entry malloc meets is reported`, () => {
+    const r = child(["table", value], { TSMALLOC_SECURE: level }, `table ${value} at level ${level}`);
+    assert.is(r.wild, 0, "no wild address from malloc");
+    assert.is(r.dup, 0, "no live block handed out");
+    assert.is(r.damaged, 0, "no live block changed");
+    // a cut list ("zero") or merged lists ("other") lose blocks, which malloc cannot notice; every other value is an entry no list may hold
+    if (value !== "zero" && value !== "other") assert.ok((r.detected as number) > 0, `reported (${r.detected})`);
+  });
+}
+
 tc("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
   const r = child(["uaf", "live"], { TSMALLOC_SECURE: "1" }, "uaf live at level 1");
   assert.is(r.dup, 0, "no live block handed out");
