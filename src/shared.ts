@@ -503,7 +503,7 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
     o.adopt(h.memory);
   }
   const r = verifiedRoot(h);
-  // checked pages, free bitmaps and double-free checks only work when every worker keeps them
+  // checked pages (side tables) and double-free checks only work when every worker keeps them
   const want = r.m[R_SECURITY], mine = securityWord();
   if (want !== mine) {
     const say = (w: number) => `secure level ${(w - 1) & 7}, debugFill ${(w - 1) >= 8}`;
