@@ -104,10 +104,13 @@ function aggregate(rt, native) {
       cells.set(k, c);
     }
   }
-  // native C floor: same workload ids
+  // native C floor: same workload ids; the C runs made right after this runtime's processes
+  // (bench-all.mjs), or every run when none is tagged (results from before the interleaving)
   if (native) {
     for (const name of ["glibc", "mimalloc"]) {
-      for (const r of native.rounds?.[name] ?? []) {
+      const all = native.rounds?.[name] ?? [];
+      const mine = all.filter((r) => r.runtime === rt.runtime);
+      for (const r of mine.length > 0 ? mine : all) {
         for (const x of r.results ?? []) {
           const k = `${x.workload}|native-${name}`;
           const c = cells.get(k) ?? { vals: [], wall: [], p50s: [], status: null, reason: null, spread: [] };
@@ -251,7 +254,7 @@ export function writeReport(root, mode = "quick") {
   L.push(`## How to read`);
   L.push("");
   L.push(`- **ns/op** is **process CPU time per operation** (user + system time of all the process's threads, measured around every timed call, divided by the ops in the call; each call is a calibrated loop of ~1 ms). CPU time does not count time the benchmark spent preempted by other processes on the machine, and it does count GC helper threads — the real cost of the GC-managed rows. mitata's wall-clock numbers (its terminal tables) are in the JSON and in the "wall clock" tables below each runtime. With several rounds the median over rounds is shown. What one op is depends on the workload (table below).`);
-  L.push(`- **Ratio = peer time ÷ tsmalloc time** (the tsmalloc (ffi) row of the same runtime). **Above 1× tsmalloc is faster; below 1× the peer is faster.** The C floor columns come from one native program (the same for every runtime) and are divided by each runtime's tsmalloc.`);
+  L.push(`- **Ratio = peer time ÷ tsmalloc time** (the tsmalloc (ffi) row of the same runtime). **Above 1× tsmalloc is faster; below 1× the peer is faster.** The C floor columns come from one native program (the same for every runtime), run right after each runtime's processes in every round, and each runtime's C column is the median of the runs next to it (this VM's speed drifts within the hour; runs from before this interleaving: all C runs), divided by that runtime's tsmalloc.`);
   L.push(`- Every row runs the same loop text (a private copy per row so the JIT sees one allocator), stores every handle where it outlives the call, checks for null results, and passes the result to mitata's \`do_not_optimize\`; sizes and alignments are mitata computed parameters.`);
   const settled = perRt.map((x) => x.data?.rounds?.[0]?.settleMs).find((v) => v !== undefined);
   L.push(settled === undefined

@@ -361,16 +361,19 @@ if (opts.speed) {
           perRuntime[rt].rounds.push(j);
         }
       }
-    }
-    if (opts.native) {
-      const order = round % 2 ? ["mimalloc", "glibc"] : ["glibc", "mimalloc"];
-      for (const name of order) {
-        if (!nativeBuilds[name]?.ok) continue;
-        log(`round ${round + 1}/${opts.rounds}: native C ${name}`);
-        const r = await run([join(nativeBin, `bench-${name}`), "speed", mode], { timeoutS: 1800, logName: `native-${name}-r${round}.log`, echo: false });
-        const j = r.code === 0 ? (() => { try { return JSON.parse(r.out); } catch { return null; } })() : null;
-        if (j) native.rounds[name].push({ ...j, round, load: loadavg()[0] });
-        else native.failures.push({ round, allocator: name, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+      // The C program right after each runtime's processes: this VM's speed drifts 2-3x within
+      // an hour, so each runtime's ratio to C is read from the C run of the same minutes
+      // (report.mjs: the runs tagged with that runtime).
+      if (opts.native) {
+        const order = round % 2 ? ["mimalloc", "glibc"] : ["glibc", "mimalloc"];
+        for (const name of order) {
+          if (!nativeBuilds[name]?.ok) continue;
+          log(`round ${round + 1}/${opts.rounds}: native C ${name} (after ${rt})`);
+          const r = await run([join(nativeBin, `bench-${name}`), "speed", mode], { timeoutS: 1800, logName: `native-${name}-${rt}-r${round}.log`, echo: false });
+          const j = r.code === 0 ? (() => { try { return JSON.parse(r.out); } catch { return null; } })() : null;
+          if (j) native.rounds[name].push({ ...j, round, runtime: rt, load: loadavg()[0] });
+          else native.failures.push({ round, runtime: rt, allocator: name, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
+        }
       }
     }
   }
