@@ -530,7 +530,7 @@ function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string
   const addr = r === null ? `offset 0x${b.toString(16)}` : `0x${(r.base + b).toString(16)}`;
   const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
     (reached !== "" ? `a link leads to the block at ${addr}, which ${reached} ` : `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? `) +
-    `The rest of the list was dropped, never followed; that block was not handed out.`;
+    `The rest of the list was dropped, never followed; that block was not handed out (blocks handed out before it, through entries forged the same way, may have been).`;
   reportCorrupt(text, !already);
   return -1;
 }

@@ -140,6 +140,15 @@ for (const [level, value] of [["2", "live"], ["2", "pending"], ["2", "random"], 
   });
 }
 
+for (const level of ["2", "3"]) {
+  tc(`secure ${level}: the documented limit (review round 12) — a stale write through a freed block of a page that was given back, over the side table of the page now in its slot, can make malloc hand out a live block; never a wild or misaligned address, and the corruption is reported`, () => {
+    const r = child(["reusedSlot"], { TSMALLOC_SECURE: level }, `reusedSlot at level ${level}`);
+    assert.is(r.wild, 0, "no wild or misaligned address");
+    assert.ok((r.handedLive as number) >= 1, `a live block was handed out (${r.handedLive}): the limit doc/SECURE.md states (if this fails, the limit is gone: update the docs)`);
+    assert.ok((r.detected as number) >= 1, `reported (${r.detected})`);
+  });
+}
+
 tc("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
   const r = child(["uaf", "live"], { TSMALLOC_SECURE: "1" }, "uaf live at level 1");
   assert.is(r.dup, 0, "no live block handed out");
