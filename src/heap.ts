@@ -1069,7 +1069,7 @@ function usableSizeFor(p: number, op: string): number {
   const pr = locate(p, op);
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return hugeSize(pr.r);
-  if (sec.doubleFree && (pr.m[pr.pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(pr.m, pr.pg, located.off)) {
+  if ((pr.m[pr.pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(pr.m, pr.pg, located.off)) {
     throw op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: the block is free (use after free)`);
   }
   const g = guardedAt(pr, located.off);

@@ -35,8 +35,6 @@ export const sec = {
   checked: false,
   /** debugFill: 0xD0 on malloc, 0xDF on free. */
   fill: false,
-  /** free() throws DoubleFreeError for a block that is not live (checked pages: equal to checked). */
-  doubleFree: false,
   /** Page extensions are threaded in random order (level >= 3). */
   shuffle: false,
   /** Bytes of one guard (the OS page size) when level >= 1, else 0. Geometry uses it on every backend. */
@@ -61,7 +59,6 @@ export function configureSecure(level: number, fill: boolean, pageSize: number, 
   sec.level = level;
   sec.fill = fill;
   sec.checked = level >= 2 || fill;
-  sec.doubleFree = sec.checked;
   sec.shuffle = level >= 3;
   sec.everyPage = level >= 4;
   sec.protect = canProtect;
@@ -132,8 +129,11 @@ export function secOf(pg: number): number {
  * larger: reported, the list dropped) and marks it ENTRY_LIVE; free changes an entry only
  * from ENTRY_LIVE (else DoubleFreeError, nothing changed; a compare-exchange whenever another
  * worker could free the same block at the same moment, so exactly one of two wins). Neither
- * reads or writes a block: a write into freed memory — an overflow from a neighbour, a stale
- * pointer, a replay of the block's old bytes — cannot reach a list.
+ * reads or writes a block: a write into a freed block of a live page — an overflow from a
+ * neighbour, a stale pointer, a replay of the block's old bytes — cannot reach a list. The
+ * table itself lies in block memory of earlier pages of its slot, so a stale pointer into a
+ * page since given back can reach it: popChecked checks every entry it meets, which catches
+ * most such writes, not all (doc/SECURE.md).
  */
 
 /** Region offset of the first block of a page slot [start, end) for blocks of bsize bytes: at checked levels after the slot's side table. */
@@ -186,7 +186,7 @@ export function cacheChecked(pr: PageRef): void {
   const m = pr.m;
   pr.bsize = m[pr.pg + P_BSIZE];
   pr.first = pr.base + m[pr.pg + P_START] - pr.bsize;
-  pr.table = m[pr.pg + P_START] >> 1;
+  pr.table = tableBase(m, pr.pg);
 }
 
 /** Region offset of block n - 1 of a page (n as lists hold it). */
