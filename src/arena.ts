@@ -10,19 +10,23 @@
  * bytes counted as committed, and per segment what it holds (the segment map: a segment of
  * pages, or the head or a later segment of a huge block). No block ever covers the metadata,
  * so the segment map is what decides whether an address can be a block of ours: a segment's
- * own header is not trusted for that, since inside a huge block it is user data. A freed segment stays committed for the arena purge delay so
+ * own header is not trusted for that, since inside a huge block it is user data. At checked
+ * secure levels the checked pages' side tables follow the metadata (src/secure.ts "side
+ * table"), TABLE_SEGMENT_BYTES per segment, counted committed by the rows a segment's pages
+ * reach (ensureTable) and purged with the segment's memory. A freed segment stays committed for the arena purge delay so
  * churn reuses it, then goes back to the OS with one purge per run of adjacent segments.
  * Reservations are never unmapped and remapped in a loop: virtual size grows only when the
  * arenas a heap may use are full.
  */
 import { allowReserve, noteFailure, reserveRoom } from "./budget.ts";
 import { ctx, os } from "./context.ts";
-import { SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
+import { SEGMENT_SHIFT, SEGMENT_SIZE, TABLE_ROW_BYTES, TABLE_SEGMENT_BYTES } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { regionView } from "./os.ts";
 import { arenaDelay } from "./purge-delay.ts";
 import { Region, RegionKind } from "./region.ts";
+import { registerTable, sec } from "./secure.ts";
 
 // ---- arena metadata (word indices from Arena.meta, the first word after the last segment)
 const A_MAGIC = 0; //   ARENA_MAGIC
@@ -31,7 +35,7 @@ const A_FLAGS = 2; //   AF_*
 const A_ID = 3; //      arena id
 const A_USED = 4; //    segments in use (Atomics.add)
 const A_DIRTY = 5; //   free segments whose memory has not been purged or reset yet
-const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map
+const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map; then side-table bytes committed per segment
 const ARENA_MAGIC = 0x7a_a4e0; // even: never a segment cookie (those have bit 0 set)
 const AF_EXCLUSIVE = 1;
 
@@ -79,8 +83,10 @@ export class Arena {
   declare readonly exclusive: boolean;
   declare readonly region: Region;
   declare readonly segCount: number;
-  /** Bytes of the metadata page(s) after the segments. */
+  /** Bytes of the metadata page(s) after the segments, and of the side tables after those. */
   declare readonly metaBytes: number;
+  /** Bytes of side tables at the end of metaBytes (0 unless checked pages: src/secure.ts). */
+  declare readonly tableBytes: number;
   /** Word index of the metadata in region.i32. */
   private declare readonly meta: number;
   /** Bitmap words per bitmap. */
@@ -92,6 +98,8 @@ export class Arena {
   private declare readonly committed: number;
   /** Word index of the segment map in region.i32 (also region.segMap). */
   private declare readonly segMap: number;
+  /** Word index of the side-table bytes counted committed per segment. */
+  private declare readonly tableCommitted: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
   private declare readonly freedAt: Float64Array;
   /** ms each segment was last decommitted (0 = never), as this worker saw it. */
@@ -115,8 +123,17 @@ export class Arena {
     this.reset = this.dirty + this.words;
     this.committed = this.reset + this.words;
     this.segMap = this.committed + segCount;
-    if ((this.segMap + segCount - this.meta) * 4 > metaBytes) throw new Error("tsmalloc: arena metadata does not fit");
+    this.tableCommitted = this.segMap + segCount;
+    const own = bookkeepingFor(segCount);
+    this.tableBytes = metaBytes - own;
+    if ((this.tableCommitted + segCount - this.meta) * 4 > own || (this.tableBytes !== 0 && this.tableBytes !== segCount * TABLE_SEGMENT_BYTES)) {
+      throw new Error("tsmalloc: arena metadata does not fit");
+    }
     region.segMap = this.segMap;
+    if (this.tableBytes !== 0) {
+      region.tbl = new Uint16Array(region.i32.buffer, region.i32.byteOffset + segCount * SEGMENT_SIZE + own, this.tableBytes / 2);
+      registerTable(region.i32, region.tbl);
+    }
     this.freedAt = new Float64Array(segCount);
     this.purgedAt = new Float64Array(segCount);
     const m = region.i32;
@@ -168,17 +185,60 @@ export class Arena {
     if (d > 0) ctx.counters.commit(d);
     else if (d < 0) ctx.counters.decommit(-d);
   }
-  /** Bytes counted as committed over the arena, metadata included. */
+  /** Bytes counted as committed over the arena, metadata and side tables included. */
   committedBytes(): number {
-    let n = this.metaBytes;
-    for (let i = 0; i < this.segCount; i++) n += this.region.i32[this.committed + i];
+    let n = this.metaBytes - this.tableBytes;
+    for (let i = 0; i < this.segCount; i++) n += this.region.i32[this.committed + i] + this.tableCommittedOf(i);
     return n;
   }
-  /** Committed bytes of free segments (waiting for their purge, or reset but still counted). */
+  /** Committed bytes of free segments (waiting for their purge, or reset but still counted), their side tables included. */
   freeCommittedBytes(): number {
     let n = 0;
-    for (let i = 0; i < this.segCount; i++) if (!this.isUsed(i)) n += this.region.i32[this.committed + i];
+    for (let i = 0; i < this.segCount; i++) if (!this.isUsed(i)) n += this.region.i32[this.committed + i] + this.tableCommittedOf(i);
     return n;
+  }
+
+  /** Side-table bytes of segment i counted as committed: the rows its pages reached since its last purge. */
+  tableCommittedOf(i: number): number {
+    return Atomics.load(this.region.i32, this.tableCommitted + i);
+  }
+  /**
+   * Bytes more the side table of segment i must count as committed so that a page of
+   * `blocks` blocks finds its rows (layout.ts TABLE_CHUNK_ENTRIES: whole rows, shared by the
+   * segment's pages); 0 when they are counted already.
+   */
+  tableNeed(i: number, blocks: number): number {
+    const want = Math.ceil(blocks / 32) * TABLE_ROW_BYTES;
+    return Math.max(0, want - this.tableCommittedOf(i));
+  }
+  /** Counts segment i's side table committed up to the rows a page of `blocks` blocks needs (claimPage, after allowCommit). */
+  ensureTable(i: number, blocks: number): void {
+    const want = Math.ceil(blocks / 32) * TABLE_ROW_BYTES;
+    const m = this.region.i32;
+    for (let had = this.tableCommittedOf(i); had < want;) {
+      const seen = Atomics.compareExchange(m, this.tableCommitted + i, had, want);
+      if (seen === had) {
+        ctx.counters.commit(want - had);
+        return;
+      }
+      had = seen;
+    }
+  }
+  /** Purges (decommit) or resets the side-table rows of segment i (a free segment, claimed while purged); returns the bytes decommitted. */
+  private purgeTable(i: number, decommit: boolean): number {
+    const bytes = this.tableCommittedOf(i);
+    if (bytes === 0) return 0;
+    const addr = this.region.base + this.segCount * SEGMENT_SIZE + (this.metaBytes - this.tableBytes) + i * TABLE_SEGMENT_BYTES;
+    if (decommit) {
+      os().purge(addr, bytes);
+      ctx.counters.purge(bytes);
+      Atomics.store(this.region.i32, this.tableCommitted + i, 0);
+      ctx.counters.decommit(bytes);
+      return bytes;
+    }
+    os().reset(addr, bytes);
+    ctx.counters.reset(bytes);
+    return 0;
   }
 
   /** What segment i holds: its page shift (a live segment of pages), SEGMAP_HUGE_HEAD/REST, or SEGMAP_FREE. */
@@ -361,6 +421,7 @@ export class Arena {
       }
       message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free segments in arena ${this.id}`);
       for (let k = runStart; k < i; k++) {
+        dropped += this.purgeTable(k, decommit);
         if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
         if (decommit) {
           this.setCommitted(k, 0);
@@ -390,11 +451,16 @@ export class Arena {
 /** ms a released segment pushes back the arena's pending purges (mimalloc: 10 ms). */
 const ARENA_PURGE_EXTEND = 10;
 
-/** Rounds up to whole OS pages. */
-function metaSizeFor(segCount: number): number {
-  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + 2 * segCount) * 4;
+/** Bytes of an arena's own metadata (bitmaps, per-segment words), in whole OS pages. */
+function bookkeepingFor(segCount: number): number {
+  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + 3 * segCount) * 4;
   const page = os().pageSize;
   return Math.ceil(bytes / page) * page;
+}
+
+/** Bytes reserved after an arena's segments: its metadata, then (checked pages) the side tables. */
+function metaSizeFor(segCount: number): number {
+  return bookkeepingFor(segCount) + (sec.checked ? segCount * TABLE_SEGMENT_BYTES : 0);
 }
 
 /** Maps one arena of `segCount` segments; null when the OS refuses. Budget checked by the caller. */
@@ -405,7 +471,7 @@ function mapArena(segCount: number, id: number, exclusive: boolean): Arena | nul
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;
   ctx.counters.reserve(size + metaBytes);
-  ctx.counters.commit(metaBytes);
+  ctx.counters.commit(bookkeepingFor(segCount)); // (side tables: as their rows are used, Arena.ensureTable)
   const v = regionView(o, base, size + metaBytes);
   const region = new Region(base, size, RegionKind.Arena, v.buffer, v.byteOffset, size + metaBytes);
   ctx.regions.add(region);
@@ -504,7 +570,7 @@ function dropArena(a: Arena): void {
   ctx.regions.remove(a.region);
   os().release(a.region.base, a.region.size + a.metaBytes);
   ctx.counters.unreserve(a.region.size + a.metaBytes);
-  ctx.counters.decommit(a.metaBytes);
+  ctx.counters.decommit(a.committedBytes());
 }
 
 /** May a heap bound to `arenaId` (0 = none) take segments from arena a? */

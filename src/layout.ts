@@ -81,8 +81,8 @@ export const PF_HAS_ALIGNED = 2;
 export const PF_RETIRE = 4;
 /**
  * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists are kept out
- * of band, in a 16-bit side table before its first block, their heads in the segment's secure
- * table; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never equals a thread tag (see CHECKED_KEY),
+ * of band, in a 16-bit side table in its arena's metadata (TABLE_* below), their heads in the
+ * segment's secure table; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never equals a thread tag (see CHECKED_KEY),
  * so the plain malloc/free fast paths never take such a page.
  */
 export const PF_CHECKED = 8;
@@ -102,7 +102,28 @@ export const S_SEC = S_PAGES + 64 * PAGE_WORDS; // word 1040 (byte 4160)
 export const SEC_WORDS = 4;
 export const SEC_FREE = 0; //      free list head: block index + 1 (0 = empty)
 export const SEC_LOCAL = 1; //     local-free list head: block index + 1 (0 = empty)
-// (words 2-3 unused; the side table's entry of block n - 1 is at (P_START >> 1) - n of the region's Uint16Array)
+// (words 2-3 unused)
+
+// ---- side tables (src/secure.ts "side table"): after the arena's metadata, never in a segment ----
+/**
+ * Entries per segment in Region.tbl: 64 columns (one per page slot) of up to 4,096 entries
+ * (the most blocks a page holds: 64 KiB of 16-byte blocks), 512 KiB.
+ */
+export const TABLE_SEGMENT_ENTRIES = 1 << 18;
+/** Bytes of side table per segment. */
+export const TABLE_SEGMENT_BYTES = TABLE_SEGMENT_ENTRIES * 2;
+/** Most blocks one page's column holds. */
+export const TABLE_COLUMN_ENTRIES = 4096;
+/**
+ * A column is stored in chunks of 32 entries (64 bytes, one cache line), the 64 columns'
+ * chunks interleaved: row r (4 KiB, one OS page) holds entries 32r..32r+31 of every column.
+ * So pages of few blocks share the first rows, and only the rows a segment's largest page
+ * needs are ever touched. Block j of the page in slot i of segment s:
+ * (s << 18) + (i << 5) + (j & 31) + ((j >> 5) << 11).
+ */
+export const TABLE_CHUNK_ENTRIES = 32;
+/** Bytes of one row: a chunk of every column. */
+export const TABLE_ROW_BYTES = TABLE_CHUNK_ENTRIES * 64 * 2;
 
 // ---- side-table entries (src/secure.ts "side table"): 0..capacity = free, the next block's index + 1 ----
 /** The block is handed out. */
@@ -138,5 +159,5 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   PAGES_PER_SEGMENT_SHIFT: 6, SEGMENT_MASK: 4194303, SEGMENT_WORD_SHIFT: 20,
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
-  SEC_LOCAL: 1, P_CAPACITY: 4, ENTRY_LIVE: 0xffff,
+  SEC_LOCAL: 1, P_CAPACITY: 4, ENTRY_LIVE: 0xffff, TABLE_SEGMENT_SHIFT: 18, TABLE_CHUNK_SHIFT: 5, TABLE_ROW_SHIFT: 11,
 };

@@ -9,23 +9,22 @@ import {
   PF_RETIRE, PF_SLOW_FREE,
   SEC_WORDS,
 } from "./layout.ts";
-import { collectChecked, firstBlock, initChecked, liveChecked, reportCorrupt, secOf, threadChecked, verifyChecked } from "./secure.ts";
+import { collectChecked, initChecked, liveChecked, reportCorrupt, secOf, threadChecked, verifyChecked } from "./secure.ts";
 import { takeThreadFree } from "./thread-free.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
 const EXTEND_BYTES = 16384;
 
 /**
- * Sets up a page descriptor for blocks of class `bin` in the page slot [slot, end). `flags`
- * PF_CHECKED makes a checked page (secure level >= 2 or debugFill: src/secure.ts), whose side
- * table takes the start of the slot.
+ * Sets up a page descriptor for blocks of class `bin` in the page slot [start, end). `flags`
+ * PF_CHECKED makes a checked page (secure level >= 2 or debugFill: src/secure.ts), whose free
+ * lists live in its side table (claimPage counted its rows committed).
  */
-export function initPage(m: Int32Array, pg: number, bin: number, slot: number, end: number, heapId: number, tag: number, flags = 0): void {
+export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number, flags = 0): void {
   const bsize = BIN_SIZE[bin];
   m.fill(0, pg, pg + PAGE_WORDS);
   const h = secOf(pg);
   m.fill(0, h, h + SEC_WORDS);
-  const start = (flags & PF_CHECKED) !== 0 ? firstBlock(slot, end, bsize) : slot;
   m[pg + P_RESERVED] = Math.floor((end - start) / bsize);
   m[pg + P_BSIZE] = bsize;
   m[pg + P_START] = start;

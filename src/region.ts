@@ -9,6 +9,8 @@ import { S_PAGES, S_SEC, SEGMENT_SIZE } from "./layout.ts";
 
 export const enum RegionKind { Arena = 0, Huge = 1, Sentinel = 2 }
 
+const NO_TABLE = new Uint16Array(0);
+
 export class Region {
   /** Address of byte 0. */
   declare base: number;
@@ -24,8 +26,11 @@ export class Region {
   declare kind: RegionKind;
   declare i32: Int32Array;
   declare u8: Uint8Array;
-  /** Checked pages' side tables (src/secure.ts). */
-  declare u16: Uint16Array;
+  /**
+   * Arenas at checked levels: the side tables (src/secure.ts "side table"), after the arena's
+   * metadata, TABLE_SEGMENT_ENTRIES per segment; empty otherwise.
+   */
+  declare tbl: Uint16Array;
   declare f64: Float64Array;
   /** Page handles by page slot (segment index * 64 + page index); created on first use. */
   declare pages: (PageRef | undefined)[];
@@ -63,7 +68,7 @@ export class Region {
     // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
     this.i32 = new Int32Array(buffer, byteOffset, Math.floor(length / 4));
     this.u8 = new Uint8Array(buffer, byteOffset, length);
-    this.u16 = new Uint16Array(buffer, byteOffset, Math.floor(length / 2));
+    this.tbl = NO_TABLE;
     this.f64 = new Float64Array(buffer, byteOffset, Math.floor(length / 8));
     this.children = kind === RegionKind.Arena ? [] : null;
     // dense from the start: a sparse array would fall back to dictionary lookups
@@ -97,9 +102,9 @@ export class PageRef {
   emptiedAt = 0;
   /** The heap whose kept list holds this page (at most one entry per heap). */
   keptBy: Heap | null = null;
-  /** Word index of the page's secure record (checked pages: list heads and the side table's index); 0 outside arenas. */
+  /** Word index of the page's secure record (checked pages: list heads); 0 outside arenas. */
   declare sec: number;
-  /** The region's Uint16Array (checked pages' side tables: src/secure.ts). */
+  /** The region's side tables (Region.tbl). */
   declare t16: Uint16Array;
   /**
    * A checked page in a class queue's front (the one mallocChecked pops): the address of the
@@ -108,18 +113,19 @@ export class PageRef {
    */
   first = 0;
   bsize = 0;
-  /** P_START >> 1: block n's side-table entry is t16[table - n]. */
-  table = 0;
+  /** Index in t16 of the page's side-table column (layout.ts TABLE_CHUNK_ENTRIES says where block j's entry is). */
+  declare table: number;
 
   constructor(r: Region, pg: number, seg: number) {
     this.r = r;
     this.m = r.i32;
-    this.t16 = r.u16;
+    this.t16 = r.tbl;
     this.base = r.base;
     this.pg = pg;
     this.seg = seg;
     const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
     this.sec = r.kind === RegionKind.Arena ? s + S_SEC + ((pg - s - S_PAGES) >> 2) : 0;
+    this.table = r.kind === RegionKind.Arena ? (s >> 2) + (((pg - s - S_PAGES) >> 4) << 5) : 0;
   }
 }
 

@@ -5,8 +5,8 @@
  * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
  *      its last page; around huge blocks likewise. Removed before the memory is reused,
  *      purged or given back.
- * - 2: checked pages: free lists kept out of band, in a side table of 16-bit entries before
- *      each page's first block ("side table" below), never in a block. malloc and free touch
+ * - 2: checked pages: free lists kept out of band, in side tables of 16-bit entries after
+ *      the arena's metadata ("side table" below), never in a block. malloc and free touch
  *      no block's bytes; free of a block that is not live throws DoubleFreeError; views of
  *      free blocks are refused. free is the checked fast path of src/secure-free.ts.
  * - 3: the blocks of each page extension are threaded in random order.
@@ -115,10 +115,12 @@ export function secOf(pg: number): number {
 
 /*
  * The side table: a checked page keeps its free lists out of band, one 16-bit entry per block
- * in its page slot before its first block: block n - 1's entry is at index (P_START >> 1) - n
- * of the region's Uint16Array, so the table grows down from the first block. Lists hold n = block index + 1 (0 ends a list); their
- * heads are the page's secure record (SEC_FREE, SEC_LOCAL) and the thread-free word (n << 4,
- * flag bits below). Entry n is
+ * in its arena's side tables (Region.tbl: after the arena's metadata, memory no block ever
+ * covers, so no write through a block pointer — stale, overflowing, replayed — reaches it).
+ * Each segment has TABLE_SEGMENT_ENTRIES, a column per page slot (layout.ts TABLE_* says how
+ * columns are chunked). Lists hold n = block index + 1 (0 ends a list); their heads are the
+ * page's secure record (SEC_FREE, SEC_LOCAL) and the thread-free word (n << 4, flag bits
+ * below). Entry n is
  *
  *   ENTRY_LIVE     the block is handed out: malloc wrote it, and only free changes it;
  *   ENTRY_PENDING  another worker's free has claimed the block and is pushing it;
@@ -129,42 +131,23 @@ export function secOf(pg: number): number {
  * larger: reported, the list dropped) and marks it ENTRY_LIVE; free changes an entry only
  * from ENTRY_LIVE (else DoubleFreeError, nothing changed; a compare-exchange whenever another
  * worker could free the same block at the same moment, so exactly one of two wins). Neither
- * reads or writes a block: a write into a freed block of a live page — an overflow from a
- * neighbour, a stale pointer, a replay of the block's old bytes — cannot reach a list. The
- * table itself lies in block memory of earlier pages of its slot, so a stale pointer into a
- * page since given back can reach it: popChecked checks every entry it meets, which catches
- * most such writes, not all (doc/SECURE.md).
+ * reads or writes a block. Entries past a page's capacity are never read (every n on a list
+ * is checked against it), so a page's column needs no clearing when the slot is reused.
  */
 
-/** Region offset of the first block of a page slot [start, end) for blocks of bsize bytes: at checked levels after the slot's side table. */
-export function firstBlock(start: number, end: number, bsize: number): number {
-  return sec.checked ? start + tableBytes(end - start, bsize) : start;
-}
-
-/**
- * Bytes a page slot of `span` bytes gives its side table before its first block: 2 per block
- * that fits after it, rounded up to bsize's largest power-of-two factor (at most 8 KiB), so
- * that blocks stay as aligned as the 8 KiB-aligned slot start makes them (mallocAligned picks
- * classes by that factor).
- */
-export function tableBytes(span: number, bsize: number): number {
-  const a = Math.min(bsize & -bsize, 8192);
-  // the most blocks n with 2n table bytes, rounded, and n blocks in the span
-  let n = Math.floor(span / (bsize + 2));
-  while (n > 0 && alignUp(2 * n, a) + n * bsize > span) n--;
-  // then no more than n blocks may fit after the table (the page's block count comes from its span)
-  let t = alignUp(2 * n, a);
-  while (Math.floor((span - t) / bsize) > n) t += a;
-  return t;
-}
-
+const tables = new WeakMap<Int32Array, Uint16Array>();
 let tableM: Int32Array | null = null;
 let tableT: Uint16Array = new Uint16Array(0);
 
-/** The Uint16Array over region memory m (slow paths that have only the Int32Array; Region.u16 otherwise). */
+/** Records an arena's side tables (Arena's constructor), for slow paths that have only its Int32Array. */
+export function registerTable(m: Int32Array, t: Uint16Array): void {
+  tables.set(m, t);
+}
+
+/** The side tables of the arena whose Int32Array is m (Region.tbl; empty for other regions). */
 export function tableOf(m: Int32Array): Uint16Array {
   if (m !== tableM) {
-    tableT = new Uint16Array(m.buffer, m.byteOffset, m.length * 2);
+    tableT = tables.get(m) ?? new Uint16Array(0);
     tableM = m;
   }
   return tableT;
@@ -176,9 +159,16 @@ export function initChecked(m: Int32Array, h: number): void {
   m[h + SEC_LOCAL] = 0;
 }
 
-/** The side table's base in the region's Uint16Array: block n's entry is at tableBase - n (the table ends where block 1 starts). */
-export function tableBase(m: Int32Array, pg: number): number {
-  return m[pg + P_START] >> 1;
+/** Index in Region.tbl of the column of the page whose descriptor is at word pg (PageRef.table). */
+export function tableBase(pg: number): number {
+  const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
+  return (s >> 2) + (((pg - s - S_PAGES) >> 4) << 5);
+}
+
+/** Index in Region.tbl of the entry of block n - 1 (n as lists hold it) in the column at tb (layout.ts TABLE_CHUNK_ENTRIES). */
+export function entryAt(tb: number, n: number): number {
+  const j = n - 1;
+  return tb + (j & 31) + ((j >> 5) << 11);
 }
 
 /** Copies what mallocChecked needs of a checked page onto its handle (heap.ts setFront). */
@@ -186,7 +176,6 @@ export function cacheChecked(pr: PageRef): void {
   const m = pr.m;
   pr.bsize = m[pr.pg + P_BSIZE];
   pr.first = pr.base + m[pr.pg + P_START] - pr.bsize;
-  pr.table = tableBase(m, pr.pg);
 }
 
 /** Region offset of block n - 1 of a page (n as lists hold it). */
@@ -213,7 +202,7 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
     m[h + SEC_LOCAL] = 0;
   }
   const t = tableOf(m);
-  const x = tableBase(m, pg) - n;
+  const x = entryAt(tableBase(pg), n);
   const e = t[x];
   if (e > m[pg + P_CAPACITY]) return popBad(m, pg, h, n, e);
   m[h] = e;
@@ -225,8 +214,8 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
 /**
  * popChecked found block n's entry not free (e: ENTRY_LIVE, ENTRY_PENDING, or past the
  * capacity). No free or malloc writes such a value into a listed block's entry, so the side
- * table was written from outside (an overflow from the page before it, or a stray pointer):
- * reported, and the list dropped from n on, n included. The dropped blocks are neither free
+ * table or a list head was written from outside (a wild pointer: no block lies next to the
+ * tables; or a forged list head in the segment's header): reported, and the list dropped from n on, n included. The dropped blocks are neither free
  * nor counted used: the page is never given back (verifyEmpty repairs the count).
  */
 function popBad(m: Int32Array, pg: number, h: number, n: number, e: number): number {
@@ -244,7 +233,7 @@ function popBad(m: Int32Array, pg: number, h: number, n: number, e: number): num
 export function threadChecked(m: Int32Array, pg: number, first: number, count: number, bsize: number): void {
   const h = secOf(pg);
   const t = tableOf(m);
-  const tb = tableBase(m, pg);
+  const tb = tableBase(pg);
   const cap = m[pg + P_CAPACITY]; // the new blocks are n = cap + 1 .. cap + count
   if (sec.fill) new Uint8Array(m.buffer, m.byteOffset + first, count * bsize).fill(0xdf);
   let next = m[h + SEC_FREE];
@@ -252,12 +241,12 @@ export function threadChecked(m: Int32Array, pg: number, first: number, count: n
     const order = shuffled(count);
     for (let j = count - 1; j >= 0; j--) {
       const n = cap + order[j] + 1;
-      t[tb - n] = next;
+      t[entryAt(tb, n)] = next;
       next = n;
     }
   } else {
     for (let n = cap + count; n > cap; n--) {
-      t[tb - n] = next;
+      t[entryAt(tb, n)] = next;
       next = n;
     }
   }
@@ -293,10 +282,10 @@ function shuffled(n: number): Uint16Array {
 function tailOf(m: Int32Array, t: Uint16Array, pg: number, tb: number, n: number, list: string): number {
   const cap = m[pg + P_CAPACITY];
   for (let k = 0; ; k++) {
-    const e = t[tb - n];
+    const e = t[entryAt(tb, n)];
     if (e === 0) return n;
     if (e > cap || k >= cap) {
-      t[tb - n] = 0;
+      t[entryAt(tb, n)] = 0;
       corrupt(m, pg, list, blockAt(m, pg, n), k >= cap ? "its list is longer than the page (a cycle)" : `its side-table entry holds ${e}, not a free block's`);
       return -1;
     }
@@ -314,9 +303,9 @@ export function collectChecked(m: Int32Array, pg: number): void {
   if (free !== 0) {
     // append the free list after the local list's last block (a cut list ends where it was cut)
     const t = tableOf(m);
-    const tb = tableBase(m, pg);
+    const tb = tableBase(pg);
     const last = tailOf(m, t, pg, tb, local, "local-free");
-    if (last > 0) t[tb - last] = free;
+    if (last > 0) t[entryAt(tb, last)] = free;
     else m[pg + P_FLAGS] |= PF_CORRUPT;
   }
   m[h + SEC_FREE] = local;
@@ -327,14 +316,14 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   const head = takeThreadFree(m, pg) >>> 4;
   if (head === 0) return;
   const t = tableOf(m);
-  const tb = tableBase(m, pg);
+  const tb = tableBase(pg);
   const cap = m[pg + P_CAPACITY];
   let count = 1;
   let n = head;
-  for (let e = t[tb - n]; e !== 0; e = t[tb - n]) {
+  for (let e = t[entryAt(tb, n)]; e !== 0; e = t[entryAt(tb, n)]) {
     if (e > cap || count >= cap) {
       // (only a write into the side table gets here: pushes claim a live entry first)
-      t[tb - n] = 0;
+      t[entryAt(tb, n)] = 0;
       m[pg + P_FLAGS] |= PF_CORRUPT;
       corrupt(m, pg, "thread-free", blockAt(m, pg, n), `its side-table entry holds ${e}, not a free block's`);
       break;
@@ -342,7 +331,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
     n = e;
     count++;
   }
-  t[tb - n] = m[h + SEC_LOCAL];
+  t[entryAt(tb, n)] = m[h + SEC_LOCAL];
   m[h + SEC_LOCAL] = head;
   m[pg + P_USED] -= count;
 }
@@ -353,7 +342,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
  * allocator is shared (another worker may free the same block at the same moment).
  */
 export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: number, n: number): boolean {
-  const x = tableBase(m, pg) - n;
+  const x = entryAt(tableBase(pg), n);
   if (ctx.shared) {
     if (Atomics.compareExchange(t, x, ENTRY_LIVE, m[h + SEC_LOCAL]) !== ENTRY_LIVE) return false;
   } else {
@@ -370,7 +359,7 @@ export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: n
  * `claimed` (debug fill), then pushes it onto the thread-free list.
  */
 export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
-  const x = tableBase(m, pg) - n;
+  const x = entryAt(tableBase(pg), n);
   if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
   claimed?.();
   let tf = Atomics.load(m, pg + P_THREAD_FREE);
@@ -384,20 +373,20 @@ export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number,
 
 /** True when the block at region offset off (a block start of checked page pg) is not handed out: its entry is not ENTRY_LIVE. */
 export function isFreeBlock(m: Int32Array, pg: number, off: number): boolean {
-  return Atomics.load(tableOf(m), tableBase(m, pg) - entryOf(m, pg, off)) !== ENTRY_LIVE;
+  return Atomics.load(tableOf(m), entryAt(tableBase(pg), entryOf(m, pg, off))) !== ENTRY_LIVE;
 }
 
 /** Live blocks of a checked page: used minus blocks waiting on the thread-free list. */
 export function liveChecked(m: Int32Array, pg: number): number {
   let live = m[pg + P_USED];
   const t = tableOf(m);
-  const tb = tableBase(m, pg);
+  const tb = tableBase(pg);
   const cap = m[pg + P_CAPACITY];
   let n = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
   for (let k = 0; n !== 0; k++) {
     if (k >= cap || n > cap) return m[pg + P_USED]; // a bad entry: the owner's collection cuts there (collectThreadFreeChecked)
     live--;
-    n = Atomics.load(t, tb - n);
+    n = Atomics.load(t, entryAt(tb, n));
   }
   return live;
 }
@@ -412,19 +401,19 @@ export function liveChecked(m: Int32Array, pg: number): number {
 export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): boolean {
   const h = secOf(pg);
   const t = tableOf(m);
-  const tb = tableBase(m, pg);
+  const tb = tableBase(pg);
   const cap = m[pg + P_CAPACITY];
   seen.fill(0, 0, cap + 1);
   let distinct = 0;
   let cut = "";
   for (const head of [h + SEC_FREE, h + SEC_LOCAL]) {
     let prev = -1;
-    for (let n = m[head]; n !== 0; n = t[tb - n]) {
+    for (let n = m[head]; n !== 0; n = t[entryAt(tb, n)]) {
       const bad = n > cap ? `holds ${n}, past the page's blocks` : seen[n] === 1 ? "holds a block twice" : "";
       if (bad !== "") {
         cut ||= bad;
         if (prev === -1) m[head] = 0;
-        else t[tb - prev] = 0;
+        else t[entryAt(tb, prev)] = 0;
         break;
       }
       seen[n] = 1;
@@ -454,7 +443,7 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
   if (checked) {
     const h = secOf(pg);
     const t = tableOf(m);
-    const tb = tableBase(m, pg);
+    const tb = tableBase(pg);
     const heads: [string, number][] = [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) >>> 4]];
     for (const [list, head] of heads) {
       let n = head;
@@ -468,7 +457,7 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
           break;
         }
         if (cb(blockAt(m, pg, n), list) === false) return problem;
-        n = Atomics.load(t, tb - n);
+        n = Atomics.load(t, entryAt(tb, n));
       }
     }
     return problem;
@@ -499,10 +488,10 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
  */
 export function tableProblem(m: Int32Array, pg: number, listed: Uint8Array, dropped: boolean): string {
   const t = tableOf(m);
-  const tb = tableBase(m, pg);
+  const tb = tableBase(pg);
   const cap = m[pg + P_CAPACITY];
   for (let i = 0; i < cap; i++) {
-    const e = t[tb - i - 1];
+    const e = t[entryAt(tb, i + 1)];
     if (listed[i] !== 1 && e !== ENTRY_LIVE && !dropped && !(ctx.shared && e === ENTRY_PENDING)) return `block ${i} is on no free list but its side-table entry (${e}) says it is free`;
   }
   return "";
@@ -529,7 +518,9 @@ function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string
   const r = regionOf(m);
   const addr = r === null ? `offset 0x${b.toString(16)}` : `0x${(r.base + b).toString(16)}`;
   const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
-    (reached !== "" ? `a link leads to the block at ${addr}, which ${reached} ` : `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? `) +
+    (reached !== "" ? `a link leads to the block at ${addr}, which ${reached} ` :
+      (m[pg + P_FLAGS] & PF_CHECKED) !== 0 ? `the link for the free block at ${addr} is invalid (${why}) — a wild write into the allocator's metadata (side tables, a segment's list heads)? ` :
+      `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? `) +
     `The rest of the list was dropped, never followed; that block was not handed out (blocks handed out before it, through entries forged the same way, may have been).`;
   reportCorrupt(text, !already);
   return -1;

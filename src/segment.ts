@@ -22,7 +22,7 @@ import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { arenaDelay, noteRecommit, pageDelay, setWaiting } from "./purge-delay.ts";
 import { PageRef, type Region } from "./region.ts";
-import { firstBlock, guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
+import { guardPageEnd, guardSegment, pageGuardBytes, sec } from "./secure.ts";
 import { dropPage } from "./usage.ts";
 
 const PAGE_SHIFT_OF_KIND = [SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, LARGE_PAGE_SHIFT];
@@ -216,15 +216,18 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   // the slices the page's blocks can reach: a large page of 1-2 MiB blocks leaves up to
   // half of its slot past the last block, never committed
   const n = Math.ceil((start + usedBytes(start, end, bsize) - s.seg) / SLICE_SIZE) - first;
+  // checked pages: the side-table rows their blocks need (src/secure.ts "side table")
+  const blocks = sec.checked && bsize > 0 ? Math.floor((end - start) / bsize) : 0;
   // commit those slices (a budget relief may purge this very slot: count again after it)
   for (;;) {
-    const need = uncommitted(m, sw, first, n) * SLICE_SIZE;
+    const need = uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, blocks);
     if (!allowCommit(need)) {
       if (m[sw + S_USED_PAGES] === 0) releaseSegment(s);
       return null;
     }
-    if (uncommitted(m, sw, first, n) * SLICE_SIZE === need) break;
+    if (uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, blocks) === need) break;
   }
+  s.arena.ensureTable(s.idx, blocks);
   let added = 0;
   for (let k = first; k < first + n; k++) {
     if (!bitOf(m, sw + S_COMMIT_LO, k)) {
@@ -246,11 +249,10 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   return { pr: pageRefAt(s.r, s.seg, i), start, end };
 }
 
-/** Bytes of [start, end) that blocks of bsize cover, a checked page's side table included (all of it when bsize is 0). */
+/** Bytes of [start, end) that blocks of bsize cover (all of it when bsize is 0). */
 function usedBytes(start: number, end: number, bsize: number): number {
   if (bsize <= 0) return end - start;
-  const first = firstBlock(start, end, bsize);
-  return first - start + Math.floor((end - first) / bsize) * bsize;
+  return Math.floor((end - start) / bsize) * bsize;
 }
 
 /**

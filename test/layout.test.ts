@@ -4,7 +4,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import * as L from "../src/layout.ts";
 import { BIN_COUNT, BIN_SIZE } from "../src/bins.ts";
-import { segmentStart, tableBytes } from "../src/secure.ts";
+import { entryAt, segmentStart, tableBase } from "../src/secure.ts";
 
 const t = suite("layout");
 
@@ -18,7 +18,8 @@ t("hot-path literals match the layout constants", () => {
     PAGES_PER_SEGMENT_SHIFT: L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT, SEGMENT_MASK: L.SEGMENT_MASK, SEGMENT_WORD_SHIFT: L.SEGMENT_SHIFT - 2,
     PF_HAS_ALIGNED: L.PF_HAS_ALIGNED, CHECKED_KEY: L.CHECKED_KEY, S_SEC: L.S_SEC,
     SEC_WORDS_SHIFT: Math.log2(L.SEC_WORDS), SEC_LOCAL: L.SEC_LOCAL, P_CAPACITY: L.P_CAPACITY,
-    ENTRY_LIVE: L.ENTRY_LIVE,
+    ENTRY_LIVE: L.ENTRY_LIVE, TABLE_SEGMENT_SHIFT: Math.log2(L.TABLE_SEGMENT_ENTRIES),
+    TABLE_CHUNK_SHIFT: Math.log2(L.TABLE_CHUNK_ENTRIES), TABLE_ROW_SHIFT: Math.log2(L.TABLE_ROW_BYTES / 2),
   };
   assert.equal(actual, { ...L.HOT_PATH_LITERALS });
 });
@@ -40,28 +41,32 @@ t("segment geometry per secure level: the head guard lies between the header and
   assert.equal(segmentStart(2, 4096), [8192, 16384], "levels 1-4: a 4 KiB head guard after the 8 KiB header, page 0 at 16 KiB");
 });
 
-t("checked pages' side tables: every class in every page slot size fits its entries before its first block, keeps its blocks aligned, and loses at most the table's bytes", () => {
-  assert.ok(L.ENTRY_LIVE > L.ENTRY_PENDING && L.ENTRY_PENDING > 4096, "the marks are above any block count (a small page holds at most 4,096)");
-  // page 0 (after the header and head guard), the others, and (level 4) each ending at a guard, per page kind
-  const spansOf = (shift: number) => [(1 << shift) - 16384, 1 << shift, (1 << shift) - 4096, (1 << shift) - 16384 - 4096];
+t("checked pages' side tables: every class's page fits its column, every block of a segment has an entry of its own, and a page of n blocks touches only the first ceil(n / 32) rows", () => {
+  assert.ok(L.ENTRY_LIVE > L.ENTRY_PENDING && L.ENTRY_PENDING > L.TABLE_COLUMN_ENTRIES, "the marks are above any block count");
+  assert.is(L.TABLE_SEGMENT_ENTRIES, 64 * L.TABLE_COLUMN_ENTRIES, "a column per small page slot");
+  assert.is(L.TABLE_ROW_BYTES, 4096, "a row is one OS page");
   for (let bin = 1; bin < BIN_COUNT; bin++) {
     const bsize = BIN_SIZE[bin];
     const shift = bsize <= L.SMALL_OBJ_MAX ? L.SMALL_PAGE_SHIFT : bsize <= L.MEDIUM_OBJ_MAX ? L.MEDIUM_PAGE_SHIFT : L.LARGE_PAGE_SHIFT;
-    for (const span of spansOf(shift)) {
-      if (bsize > span) continue;
-      const t = tableBytes(span, bsize);
-      const n = Math.floor((span - t) / bsize);
-      const what = `${bsize}-byte blocks in ${span} bytes`;
-      assert.ok(2 * n <= t, `${what}: ${n} entries fit in ${t} bytes`);
-      assert.ok(n < L.ENTRY_PENDING, `${what}: entries below the marks`);
-      assert.is(t % Math.min(bsize & -bsize, 8192), 0, `${what}: blocks keep bsize's power-of-two alignment`);
-      const plain = Math.floor(span / bsize);
-      assert.ok(plain - n <= Math.ceil(t / bsize), `${what}: ${plain - n} blocks lost for a ${t}-byte table`);
-      assert.ok(t < 2 * n + Math.min(bsize & -bsize, 8192) + bsize, `${what}: the table is no larger than its entries rounded up, and one block`);
+    assert.ok(Math.floor((1 << shift) / bsize) <= L.TABLE_COLUMN_ENTRIES, `${bsize}-byte blocks: a page's blocks fit a column`);
+  }
+  // two segments of 64 small pages of 4,096 blocks each: every entry distinct, inside its segment's entries
+  const seen = new Uint8Array(2 * L.TABLE_SEGMENT_ENTRIES);
+  for (const seg of [0, 5]) {
+    const s = seg * (L.SEGMENT_SIZE >>> 2);
+    for (let i = 0; i < 64; i++) {
+      const tb = tableBase(s + L.S_PAGES + i * L.PAGE_WORDS);
+      for (let n = 1; n <= L.TABLE_COLUMN_ENTRIES; n++) {
+        const x = entryAt(tb, n) - seg * L.TABLE_SEGMENT_ENTRIES;
+        assert.ok(x >= 0 && x < L.TABLE_SEGMENT_ENTRIES, `segment ${seg} page ${i} block ${n - 1}: entry ${x} inside its segment's`);
+        const k = (seg === 0 ? 0 : L.TABLE_SEGMENT_ENTRIES) + x;
+        if (seen[k] !== 0) assert.unreachable(`segment ${seg} page ${i} block ${n - 1}: entry ${x} taken twice`);
+        seen[k] = 1;
+        const row = Math.floor((2 * x) / L.TABLE_ROW_BYTES);
+        if (row !== Math.floor((n - 1) / 32)) assert.unreachable(`block ${n - 1} of page ${i} is in row ${row}`);
+      }
     }
   }
-  assert.is(tableBytes(65536, 16), 7296, "16-byte blocks: 3,640 entries, 11% of the page (the design's cost)");
-  assert.is(tableBytes(65536, 64), 2048, "64-byte blocks: 992 blocks instead of 1,024 (3%)");
 });
 
 t.run();
