@@ -114,8 +114,8 @@ export interface ConfigureOptions {
   backend?: BackendWant;
   /**
    * Secure level 0–4 (0 = off; also TSMALLOC_SECURE): 1 guard pages around segment metadata
-   * and after each segment's last page, 2 also free lists kept out of band (a side table per
-   * page: writes into freed blocks of live pages never reach a list, DoubleFreeError; limits
+   * and after each segment's last page, 2 also free lists kept out of band (side tables in
+   * the arena's metadata: writes into freed blocks never reach a list, DoubleFreeError; limits
    * in doc/SECURE.md), 3 also random free-list order, 4 also a guard page after every page.
    * See doc/SECURE.md.
    */

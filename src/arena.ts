@@ -12,15 +12,15 @@
  * so the segment map is what decides whether an address can be a block of ours: a segment's
  * own header is not trusted for that, since inside a huge block it is user data. At checked
  * secure levels the checked pages' side tables follow the metadata (src/secure.ts "side
- * table"), TABLE_SEGMENT_BYTES per segment, counted committed by the rows a segment's pages
- * reach (ensureTable) and purged with the segment's memory. A freed segment stays committed for the arena purge delay so
+ * table"), TABLE_SEGMENT_BYTES per segment, counted committed by the OS pages its pages'
+ * columns reach (ensureTable) and purged with the segment's memory. A freed segment stays committed for the arena purge delay so
  * churn reuses it, then goes back to the OS with one purge per run of adjacent segments.
  * Reservations are never unmapped and remapped in a loop: virtual size grows only when the
  * arenas a heap may use are full.
  */
 import { allowReserve, noteFailure, reserveRoom } from "./budget.ts";
 import { ctx, os } from "./context.ts";
-import { SEGMENT_SHIFT, SEGMENT_SIZE, TABLE_ROW_BYTES, TABLE_SEGMENT_BYTES } from "./layout.ts";
+import { SEGMENT_SHIFT, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_BYTES, TABLE_UNIT } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { regionView } from "./os.ts";
@@ -35,9 +35,13 @@ const A_FLAGS = 2; //   AF_*
 const A_ID = 3; //      arena id
 const A_USED = 4; //    segments in use (Atomics.add)
 const A_DIRTY = 5; //   free segments whose memory has not been purged or reset yet
-const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map; then side-table bytes committed per segment
+const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map; then per segment TABLE_MAP_WORDS: which side-table units are counted committed
 const ARENA_MAGIC = 0x7a_a4e0; // even: never a segment cookie (those have bit 0 set)
 const AF_EXCLUSIVE = 1;
+/** Words per segment of the side-table commit bitmap: one bit per TABLE_UNIT of its TABLE_SEGMENT_BYTES. */
+const TABLE_MAP_WORDS = TABLE_SEGMENT_BYTES / TABLE_UNIT / 32;
+/** Units of one page's column. */
+const COLUMN_UNITS = (TABLE_COLUMN_ENTRIES * 2) / TABLE_UNIT;
 
 /**
  * Segment map values (one word per segment). A live segment of pages holds its page shift
@@ -73,6 +77,12 @@ export function peekArenaId(): number {
   return nextArenaId;
 }
 
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
 /** Index of the lowest set bit of a nonzero int32. */
 function lowBit(x: number): number {
   return 31 - Math.clz32(x & -x);
@@ -98,8 +108,8 @@ export class Arena {
   private declare readonly committed: number;
   /** Word index of the segment map in region.i32 (also region.segMap). */
   private declare readonly segMap: number;
-  /** Word index of the side-table bytes counted committed per segment. */
-  private declare readonly tableCommitted: number;
+  /** Word index of the side-table commit bitmaps (TABLE_MAP_WORDS per segment). */
+  private declare readonly tableMap: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
   private declare readonly freedAt: Float64Array;
   /** ms each segment was last decommitted (0 = never), as this worker saw it. */
@@ -123,10 +133,10 @@ export class Arena {
     this.reset = this.dirty + this.words;
     this.committed = this.reset + this.words;
     this.segMap = this.committed + segCount;
-    this.tableCommitted = this.segMap + segCount;
+    this.tableMap = this.segMap + segCount;
     const own = bookkeepingFor(segCount);
     this.tableBytes = metaBytes - own;
-    if ((this.tableCommitted + segCount - this.meta) * 4 > own || (this.tableBytes !== 0 && this.tableBytes !== segCount * TABLE_SEGMENT_BYTES)) {
+    if ((this.tableMap + TABLE_MAP_WORDS * segCount - this.meta) * 4 > own || (this.tableBytes !== 0 && this.tableBytes !== segCount * TABLE_SEGMENT_BYTES)) {
       throw new Error("tsmalloc: arena metadata does not fit");
     }
     region.segMap = this.segMap;
@@ -198,46 +208,62 @@ export class Arena {
     return n;
   }
 
-  /** Side-table bytes of segment i counted as committed: the rows its pages reached since its last purge. */
+  /** Side-table bytes of segment i counted as committed: the units its pages' columns reached since its last purge. */
   tableCommittedOf(i: number): number {
-    return Atomics.load(this.region.i32, this.tableCommitted + i);
+    if (this.tableBytes === 0) return 0;
+    let n = 0;
+    for (let w = 0; w < TABLE_MAP_WORDS; w++) n += popcount(Atomics.load(this.region.i32, this.tableMap + i * TABLE_MAP_WORDS + w));
+    return n * TABLE_UNIT;
+  }
+  /** The bits of the side-table units page column `col` of segment i needs for `blocks` blocks, [word, mask]. */
+  private columnBits(i: number, col: number, blocks: number): [number, number] {
+    const units = Math.ceil((2 * blocks) / TABLE_UNIT); // (<= COLUMN_UNITS; a column never crosses a word: 32 % COLUMN_UNITS === 0)
+    const bit = col * COLUMN_UNITS;
+    return [this.tableMap + i * TABLE_MAP_WORDS + (bit >>> 5), (units >= 32 ? -1 : (1 << units) - 1) << (bit & 31)];
+  }
+  /** Bytes more segment i's side table must count as committed for a page of `blocks` blocks in column `col` (0: counted already, or no tables). */
+  tableNeed(i: number, col: number, blocks: number): number {
+    if (this.tableBytes === 0 || blocks === 0) return 0;
+    const [w, mask] = this.columnBits(i, col, blocks);
+    return popcount(mask & ~Atomics.load(this.region.i32, w)) * TABLE_UNIT;
+  }
+  /** Counts those units committed (claimPage, after allowCommit said yes to tableNeed). */
+  ensureTable(i: number, col: number, blocks: number): void {
+    if (this.tableBytes === 0 || blocks === 0) return;
+    const [w, mask] = this.columnBits(i, col, blocks);
+    const had = Atomics.or(this.region.i32, w, mask);
+    const added = popcount(mask & ~had);
+    if (added > 0) ctx.counters.commit(added * TABLE_UNIT);
   }
   /**
-   * Bytes more the side table of segment i must count as committed so that a page of
-   * `blocks` blocks finds its rows (layout.ts TABLE_CHUNK_ENTRIES: whole rows, shared by the
-   * segment's pages); 0 when they are counted already.
+   * Purges (decommit: MADV_DONTNEED, the units leave `committed`) or resets the side table of
+   * segment i, a free segment claimed while purged: one OS call over the range its counted
+   * units span. Returns the bytes decommitted.
    */
-  tableNeed(i: number, blocks: number): number {
-    const want = Math.ceil(blocks / 32) * TABLE_ROW_BYTES;
-    return Math.max(0, want - this.tableCommittedOf(i));
-  }
-  /** Counts segment i's side table committed up to the rows a page of `blocks` blocks needs (claimPage, after allowCommit). */
-  ensureTable(i: number, blocks: number): void {
-    const want = Math.ceil(blocks / 32) * TABLE_ROW_BYTES;
-    const m = this.region.i32;
-    for (let had = this.tableCommittedOf(i); had < want;) {
-      const seen = Atomics.compareExchange(m, this.tableCommitted + i, had, want);
-      if (seen === had) {
-        ctx.counters.commit(want - had);
-        return;
-      }
-      had = seen;
-    }
-  }
-  /** Purges (decommit) or resets the side-table rows of segment i (a free segment, claimed while purged); returns the bytes decommitted. */
   private purgeTable(i: number, decommit: boolean): number {
     const bytes = this.tableCommittedOf(i);
     if (bytes === 0) return 0;
-    const addr = this.region.base + this.segCount * SEGMENT_SIZE + (this.metaBytes - this.tableBytes) + i * TABLE_SEGMENT_BYTES;
+    const m = this.region.i32;
+    const w0 = this.tableMap + i * TABLE_MAP_WORDS;
+    let lo = -1, hi = -1;
+    for (let b = 0; b < TABLE_MAP_WORDS * 32; b++) {
+      if ((m[w0 + (b >>> 5)] & (1 << (b & 31))) === 0) continue;
+      if (lo < 0) lo = b;
+      hi = b;
+    }
+    const page = os().pageSize;
+    const seg = this.region.base + this.segCount * SEGMENT_SIZE + (this.metaBytes - this.tableBytes) + i * TABLE_SEGMENT_BYTES;
+    const from = Math.floor((lo * TABLE_UNIT) / page) * page;
+    const to = Math.min(TABLE_SEGMENT_BYTES, Math.ceil(((hi + 1) * TABLE_UNIT) / page) * page);
     if (decommit) {
-      os().purge(addr, bytes);
-      ctx.counters.purge(bytes);
-      Atomics.store(this.region.i32, this.tableCommitted + i, 0);
+      os().purge(seg + from, to - from);
+      ctx.counters.purge(to - from);
+      for (let w = 0; w < TABLE_MAP_WORDS; w++) Atomics.store(m, w0 + w, 0);
       ctx.counters.decommit(bytes);
       return bytes;
     }
-    os().reset(addr, bytes);
-    ctx.counters.reset(bytes);
+    os().reset(seg + from, to - from);
+    ctx.counters.reset(to - from);
     return 0;
   }
 
@@ -453,7 +479,7 @@ const ARENA_PURGE_EXTEND = 10;
 
 /** Bytes of an arena's own metadata (bitmaps, per-segment words), in whole OS pages. */
 function bookkeepingFor(segCount: number): number {
-  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + 3 * segCount) * 4;
+  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + (2 + TABLE_MAP_WORDS) * segCount) * 4;
   const page = os().pageSize;
   return Math.ceil(bytes / page) * page;
 }
@@ -471,7 +497,7 @@ function mapArena(segCount: number, id: number, exclusive: boolean): Arena | nul
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;
   ctx.counters.reserve(size + metaBytes);
-  ctx.counters.commit(bookkeepingFor(segCount)); // (side tables: as their rows are used, Arena.ensureTable)
+  ctx.counters.commit(bookkeepingFor(segCount)); // (side tables: as pages reach them, Arena.ensureTable)
   const v = regionView(o, base, size + metaBytes);
   const region = new Region(base, size, RegionKind.Arena, v.buffer, v.byteOffset, size + metaBytes);
   ctx.regions.add(region);

@@ -868,8 +868,7 @@ export class Heap {
     }
     if (n !== 0) {
       const t = pr.t16;
-      const j = n - 1; //                                      block n's entry: chunks of 32, rows of 2048 (TABLE_CHUNK_SHIFT, TABLE_ROW_SHIFT)
-      const x = pr.table + (j & 31) + ((j >> 5) << 11);
+      const x = pr.table + n - 1; //                           block n's entry (PageRef.table: the page's column)
       const e = t[x];
       if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (not ENTRY_LIVE, ENTRY_PENDING)
         m[h] = e;

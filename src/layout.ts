@@ -106,24 +106,18 @@ export const SEC_LOCAL = 1; //     local-free list head: block index + 1 (0 = em
 
 // ---- side tables (src/secure.ts "side table"): after the arena's metadata, never in a segment ----
 /**
- * Entries per segment in Region.tbl: 64 columns (one per page slot) of up to 4,096 entries
- * (the most blocks a page holds: 64 KiB of 16-byte blocks), 512 KiB.
+ * Entries per segment in Region.tbl: 64 columns (one per page descriptor) of 4,096 entries
+ * (the most blocks a page holds: 64 KiB of 16-byte blocks), 512 KiB. Block j of the page with
+ * descriptor i in segment s: (s << 18) + (i << 12) + j. A column is contiguous (8 KiB, two OS
+ * pages), so a page touches only the OS pages its own blocks' entries lie in.
  */
 export const TABLE_SEGMENT_ENTRIES = 1 << 18;
 /** Bytes of side table per segment. */
 export const TABLE_SEGMENT_BYTES = TABLE_SEGMENT_ENTRIES * 2;
-/** Most blocks one page's column holds. */
+/** Entries of one page's column: the most blocks a page holds. */
 export const TABLE_COLUMN_ENTRIES = 4096;
-/**
- * A column is stored in chunks of 32 entries (64 bytes, one cache line), the 64 columns'
- * chunks interleaved: row r (4 KiB, one OS page) holds entries 32r..32r+31 of every column.
- * So pages of few blocks share the first rows, and only the rows a segment's largest page
- * needs are ever touched. Block j of the page in slot i of segment s:
- * (s << 18) + (i << 5) + (j & 31) + ((j >> 5) << 11).
- */
-export const TABLE_CHUNK_ENTRIES = 32;
-/** Bytes of one row: a chunk of every column. */
-export const TABLE_ROW_BYTES = TABLE_CHUNK_ENTRIES * 64 * 2;
+/** Commit granularity of the side tables (one OS page on x86-64; 128 per segment). */
+export const TABLE_UNIT = 4096;
 
 // ---- side-table entries (src/secure.ts "side table"): 0..capacity = free, the next block's index + 1 ----
 /** The block is handed out. */
@@ -159,5 +153,5 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   PAGES_PER_SEGMENT_SHIFT: 6, SEGMENT_MASK: 4194303, SEGMENT_WORD_SHIFT: 20,
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
-  SEC_LOCAL: 1, P_CAPACITY: 4, ENTRY_LIVE: 0xffff, TABLE_SEGMENT_SHIFT: 18, TABLE_CHUNK_SHIFT: 5, TABLE_ROW_SHIFT: 11,
+  SEC_LOCAL: 1, P_CAPACITY: 4, ENTRY_LIVE: 0xffff, TABLE_SEGMENT_SHIFT: 18, TABLE_COLUMN_SHIFT: 12,
 };

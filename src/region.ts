@@ -113,7 +113,7 @@ export class PageRef {
    */
   first = 0;
   bsize = 0;
-  /** Index in t16 of the page's side-table column (layout.ts TABLE_CHUNK_ENTRIES says where block j's entry is). */
+  /** Index in t16 of the page's side-table column: block j's entry is t16[table + j] (layout.ts TABLE_SEGMENT_ENTRIES). */
   declare table: number;
 
   constructor(r: Region, pg: number, seg: number) {
@@ -125,7 +125,7 @@ export class PageRef {
     this.seg = seg;
     const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
     this.sec = r.kind === RegionKind.Arena ? s + S_SEC + ((pg - s - S_PAGES) >> 2) : 0;
-    this.table = r.kind === RegionKind.Arena ? (s >> 2) + (((pg - s - S_PAGES) >> 4) << 5) : 0;
+    this.table = r.kind === RegionKind.Arena ? (s >> 2) + (((pg - s - S_PAGES) >> 4) << 12) : 0;
   }
 }
 

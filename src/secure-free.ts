@@ -49,8 +49,8 @@ export function freeChecked(p: number): void {
       m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag (-1 when shared: a compare-exchange, in freeCheckedPage)
     ) {
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
-      const t = r.tbl; //                                                 the block's entry: column i of segment s >> 20 (TABLE_SEGMENT_SHIFT, TABLE_CHUNK_SHIFT, TABLE_ROW_SHIFT)
-      const x = (s >> 2) + (i << 5) + (q & 31) + ((q >> 5) << 11);
+      const t = r.tbl;
+      const x = (s >> 2) + (i << 12) + q; //                              the block's entry: column i of segment s >> 20 (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT)
       if (t[x] === 0xffff) { //                                           ENTRY_LIVE (else a double free: freeCheckedPage throws)
         t[x] = m[h + 1]; //                                               SEC_LOCAL
         m[h + 1] = q + 1;

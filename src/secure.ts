@@ -117,8 +117,7 @@ export function secOf(pg: number): number {
  * The side table: a checked page keeps its free lists out of band, one 16-bit entry per block
  * in its arena's side tables (Region.tbl: after the arena's metadata, memory no block ever
  * covers, so no write through a block pointer — stale, overflowing, replayed — reaches it).
- * Each segment has TABLE_SEGMENT_ENTRIES, a column per page slot (layout.ts TABLE_* says how
- * columns are chunked). Lists hold n = block index + 1 (0 ends a list); their heads are the
+ * Each segment has TABLE_SEGMENT_ENTRIES, a contiguous column per page descriptor (layout.ts). Lists hold n = block index + 1 (0 ends a list); their heads are the
  * page's secure record (SEC_FREE, SEC_LOCAL) and the thread-free word (n << 4, flag bits
  * below). Entry n is
  *
@@ -162,13 +161,12 @@ export function initChecked(m: Int32Array, h: number): void {
 /** Index in Region.tbl of the column of the page whose descriptor is at word pg (PageRef.table). */
 export function tableBase(pg: number): number {
   const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
-  return (s >> 2) + (((pg - s - S_PAGES) >> 4) << 5);
+  return (s >> 2) + (((pg - s - S_PAGES) >> 4) << 12);
 }
 
-/** Index in Region.tbl of the entry of block n - 1 (n as lists hold it) in the column at tb (layout.ts TABLE_CHUNK_ENTRIES). */
+/** Index in Region.tbl of the entry of block n - 1 (n as lists hold it) in the column at tb. */
 export function entryAt(tb: number, n: number): number {
-  const j = n - 1;
-  return tb + (j & 31) + ((j >> 5) << 11);
+  return tb + n - 1;
 }
 
 /** Copies what mallocChecked needs of a checked page onto its handle (heap.ts setFront). */

@@ -216,18 +216,18 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   // the slices the page's blocks can reach: a large page of 1-2 MiB blocks leaves up to
   // half of its slot past the last block, never committed
   const n = Math.ceil((start + usedBytes(start, end, bsize) - s.seg) / SLICE_SIZE) - first;
-  // checked pages: the side-table rows their blocks need (src/secure.ts "side table")
+  // checked pages: the side-table units their blocks' entries need (src/secure.ts "side table")
   const blocks = sec.checked && bsize > 0 ? Math.floor((end - start) / bsize) : 0;
   // commit those slices (a budget relief may purge this very slot: count again after it)
   for (;;) {
-    const need = uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, blocks);
+    const need = uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, i, blocks);
     if (!allowCommit(need)) {
       if (m[sw + S_USED_PAGES] === 0) releaseSegment(s);
       return null;
     }
-    if (uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, blocks) === need) break;
+    if (uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, i, blocks) === need) break;
   }
-  s.arena.ensureTable(s.idx, blocks);
+  s.arena.ensureTable(s.idx, i, blocks);
   let added = 0;
   for (let k = first; k < first + n; k++) {
     if (!bitOf(m, sw + S_COMMIT_LO, k)) {

@@ -18,8 +18,7 @@ t("hot-path literals match the layout constants", () => {
     PAGES_PER_SEGMENT_SHIFT: L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT, SEGMENT_MASK: L.SEGMENT_MASK, SEGMENT_WORD_SHIFT: L.SEGMENT_SHIFT - 2,
     PF_HAS_ALIGNED: L.PF_HAS_ALIGNED, CHECKED_KEY: L.CHECKED_KEY, S_SEC: L.S_SEC,
     SEC_WORDS_SHIFT: Math.log2(L.SEC_WORDS), SEC_LOCAL: L.SEC_LOCAL, P_CAPACITY: L.P_CAPACITY,
-    ENTRY_LIVE: L.ENTRY_LIVE, TABLE_SEGMENT_SHIFT: Math.log2(L.TABLE_SEGMENT_ENTRIES),
-    TABLE_CHUNK_SHIFT: Math.log2(L.TABLE_CHUNK_ENTRIES), TABLE_ROW_SHIFT: Math.log2(L.TABLE_ROW_BYTES / 2),
+    ENTRY_LIVE: L.ENTRY_LIVE, TABLE_SEGMENT_SHIFT: Math.log2(L.TABLE_SEGMENT_ENTRIES), TABLE_COLUMN_SHIFT: Math.log2(L.TABLE_COLUMN_ENTRIES),
   };
   assert.equal(actual, { ...L.HOT_PATH_LITERALS });
 });
@@ -41,16 +40,15 @@ t("segment geometry per secure level: the head guard lies between the header and
   assert.equal(segmentStart(2, 4096), [8192, 16384], "levels 1-4: a 4 KiB head guard after the 8 KiB header, page 0 at 16 KiB");
 });
 
-t("checked pages' side tables: every class's page fits its column, every block of a segment has an entry of its own, and a page of n blocks touches only the first ceil(n / 32) rows", () => {
+t("checked pages' side tables: every class's page fits its column, and every block of a segment has an entry of its own, its page's column contiguous", () => {
   assert.ok(L.ENTRY_LIVE > L.ENTRY_PENDING && L.ENTRY_PENDING > L.TABLE_COLUMN_ENTRIES, "the marks are above any block count");
-  assert.is(L.TABLE_SEGMENT_ENTRIES, 64 * L.TABLE_COLUMN_ENTRIES, "a column per small page slot");
-  assert.is(L.TABLE_ROW_BYTES, 4096, "a row is one OS page");
+  assert.is(L.TABLE_SEGMENT_ENTRIES, 64 * L.TABLE_COLUMN_ENTRIES, "a column per page descriptor");
+  assert.is((2 * L.TABLE_COLUMN_ENTRIES) % L.TABLE_UNIT, 0, "columns start on a commit unit");
   for (let bin = 1; bin < BIN_COUNT; bin++) {
     const bsize = BIN_SIZE[bin];
     const shift = bsize <= L.SMALL_OBJ_MAX ? L.SMALL_PAGE_SHIFT : bsize <= L.MEDIUM_OBJ_MAX ? L.MEDIUM_PAGE_SHIFT : L.LARGE_PAGE_SHIFT;
     assert.ok(Math.floor((1 << shift) / bsize) <= L.TABLE_COLUMN_ENTRIES, `${bsize}-byte blocks: a page's blocks fit a column`);
   }
-  // two segments of 64 small pages of 4,096 blocks each: every entry distinct, inside its segment's entries
   const seen = new Uint8Array(2 * L.TABLE_SEGMENT_ENTRIES);
   for (const seg of [0, 5]) {
     const s = seg * (L.SEGMENT_SIZE >>> 2);
@@ -58,12 +56,10 @@ t("checked pages' side tables: every class's page fits its column, every block o
       const tb = tableBase(s + L.S_PAGES + i * L.PAGE_WORDS);
       for (let n = 1; n <= L.TABLE_COLUMN_ENTRIES; n++) {
         const x = entryAt(tb, n) - seg * L.TABLE_SEGMENT_ENTRIES;
-        assert.ok(x >= 0 && x < L.TABLE_SEGMENT_ENTRIES, `segment ${seg} page ${i} block ${n - 1}: entry ${x} inside its segment's`);
+        if (x !== i * L.TABLE_COLUMN_ENTRIES + n - 1) assert.unreachable(`segment ${seg} page ${i} block ${n - 1}: entry ${x}`);
         const k = (seg === 0 ? 0 : L.TABLE_SEGMENT_ENTRIES) + x;
         if (seen[k] !== 0) assert.unreachable(`segment ${seg} page ${i} block ${n - 1}: entry ${x} taken twice`);
         seen[k] = 1;
-        const row = Math.floor((2 * x) / L.TABLE_ROW_BYTES);
-        if (row !== Math.floor((n - 1) / 32)) assert.unreachable(`block ${n - 1} of page ${i} is in row ${row}`);
       }
     }
   }
