@@ -722,7 +722,7 @@ export interface OptionValues {
   maxReserved: number;
   /** Budget of committed bytes, for the whole process while workers share the allocator; 0 = unlimited (the default). */
   maxCommitted: number;
-  /** Bytes of freed huge mappings kept for reuse (purged after the arena delay). Default 256 MiB. */
+  /** Bytes of freed huge mappings kept for reuse (purged after the arena delay). Default 256 MiB. At secure level 2+ / debugFill (FFI) the rest stay reserved, PROT_NONE (doc/MEMORY.md). */
   hugeCacheMax: number;
   /** Messages to stderr: 0 quiet (default), 1 arenas and budget refusals, 2 also every purge. */
   verbose: number;

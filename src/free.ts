@@ -95,7 +95,8 @@ export function locate(p: number, op: string, again = 0): PageRef {
   const m = r.i32;
   const off = p - r.base;
   if (r.kind === RegionKind.Huge) {
-    // the header is in the block's first segment, before the block: never user data
+    // the header: JS memory for a block with its own mapping; for one carved from an arena, its
+    // run's first segment before the block (documented limit: doc/SECURE.md)
     const start = m[S_PAGES + P_START];
     if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || staleForeignView(r)) {
       // another worker's huge block this worker saw once: its segments may hold something else now

@@ -36,12 +36,29 @@ interface Cached {
 /** Header word of a huge block carved from an arena: the run's segment count (for other workers). */
 export const S_HUGE_RUN = 12;
 
+/** Most retired huge mappings kept reserved (each is one kernel mapping; Linux allows 65,530 by default), and their bytes. */
+const RETIRED_MAX = 1024;
+const RETIRED_MAX_BYTES = 64 * 1024 * 1024 * 1024;
+
+/** Bytes of a huge mapping's JS-side header: the segment fields and one page descriptor. */
+const HEADER_JS_BYTES = (S_PAGES + PAGE_WORDS) * 4;
+
 /** Huge blocks carved from an arena: the segment run behind each such region. */
 const runs = new Map<Region, { arena: Arena; idx: number; n: number }>();
 
 export class HugeCache {
   private cached: Cached[] = [];
   cachedBytes = 0;
+  /**
+   * Checked pages (secure level 2+, debugFill) on a backend with real guards: freed mappings
+   * that do not stay cached are purged and made PROT_NONE, kept reserved, not unmapped — the
+   * kernel would hand an unmapped range to the next mapping (an arena, whose metadata and side
+   * tables would lie where a stale pointer still points: review round 13). A stale write there
+   * faults, as into a guard page. Reused by later huge blocks (their headers are in JS memory);
+   * unmapped only when a reserve budget needs the room (releaseAll).
+   */
+  private retired: Region[] = [];
+  retiredBytes = 0;
 
   /** A cached mapping that fits `bsize` at an `align`-aligned offset, or null. */
   take(bsize: number, align: number): { r: Region; start: number; zero: boolean } | null {
@@ -58,13 +75,47 @@ export class HugeCache {
       if (!c.committed) ctx.counters.commit(c.r.size);
       return { r: c.r, start, zero: !c.committed };
     }
+    for (let i = 0; i < this.retired.length; i++) {
+      const r = this.retired[i];
+      const start = blockOffset(r.base, align);
+      const need = start + bsize;
+      if (need > r.size || need < r.size / 2) continue;
+      if (!allowCommit(r.size)) return null;
+      this.retired.splice(i, 1);
+      this.retiredBytes -= r.size;
+      os().unprotect(r.base, r.size);
+      ctx.counters.commit(r.size);
+      return { r, start, zero: true };
+    }
     return null;
+  }
+
+  /** A freed mapping leaves the cache: unmapped, or at checked levels retired (see `retired`). */
+  private drop(r: Region, committed: boolean): void {
+    const o = os();
+    if (!sec.checked || !o.canProtect) {
+      unmap(r, committed);
+      return;
+    }
+    o.purge(r.base, r.size);
+    ctx.counters.purge(r.size);
+    if (committed) ctx.counters.decommit(r.size);
+    o.protect(r.base, r.size);
+    this.retired.push(r);
+    this.retiredBytes += r.size;
+    // bounded (a program whose huge sizes keep growing never reuses old ranges): past the
+    // bounds the oldest are unmapped after all, the documented limit (doc/SECURE.md)
+    while (this.retired.length > RETIRED_MAX || this.retiredBytes > RETIRED_MAX_BYTES) {
+      const old = this.retired.shift()!;
+      this.retiredBytes -= old.size;
+      unmap(old, false);
+    }
   }
 
   /** Keeps a freed mapping if the cache has room; otherwise unmaps it. */
   put(r: Region): void {
     if (this.cachedBytes + r.size > ctx.options.hugeCacheMax) {
-      unmap(r, true);
+      this.drop(r, true);
       return;
     }
     const now = ctx.now();
@@ -91,11 +142,14 @@ export class HugeCache {
     }
   }
 
-  /** Unmaps every cached mapping (a reserve budget is about to refuse). */
+  /** Unmaps every cached and retired mapping (a reserve budget is about to refuse). */
   releaseAll(): void {
     for (const c of this.cached) unmap(c.r, c.committed);
     this.cached = [];
     this.cachedBytes = 0;
+    for (const r of this.retired) unmap(r, false);
+    this.retired = [];
+    this.retiredBytes = 0;
   }
 
   /** Unmaps the oldest cached mappings until the cache fits hugeCacheMax. */
@@ -103,7 +157,7 @@ export class HugeCache {
     while (this.cachedBytes > ctx.options.hugeCacheMax) {
       const c = this.cached.shift()!;
       this.cachedBytes -= c.r.size;
-      unmap(c.r, c.committed);
+      this.drop(c.r, c.committed);
     }
   }
 
@@ -198,7 +252,10 @@ function fresh(bsize: number, align: number): { r: Region; start: number; zero: 
   }
   ctx.counters.reserve(mapSize);
   ctx.counters.commit(mapSize);
-  const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)));
+  // its header lives in JS memory (the mapping's first HUGE_HEADER_SIZE bytes stay unused): once
+  // a mapping is unmapped the kernel may place this one where a freed block was, and a stale
+  // pointer's write would otherwise land in this header (review round 13)
+  const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)), 0, undefined, new ArrayBuffer(HEADER_JS_BYTES));
   ctx.regions.add(r);
   return { r, start: blockOffset(base, align), zero: true };
 }

@@ -55,9 +55,11 @@ export class Region {
   /**
    * `buffer` holds the region's bytes from `byteOffset` on (0 for a region that owns its
    * mapping; a segment offset for a huge block carved from an arena, whose views alias the
-   * arena's). The views cover `length` bytes (default: the rest of the buffer).
+   * arena's). The views cover `length` bytes (default: the rest of the buffer). `header`: a
+   * JS-side buffer that i32 and f64 view instead (a huge block's own mapping: its header is
+   * then memory no native write reaches — src/huge.ts); u8 still views the mapping.
    */
-  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, viewLength?: number) {
+  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, viewLength?: number, header?: ArrayBuffer) {
     const length = viewLength ?? buffer.byteLength - byteOffset;
     this.base = base;
     this.size = size;
@@ -66,10 +68,10 @@ export class Region {
     this.segMap = 0;
     this.viewSize = length;
     // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
-    this.i32 = new Int32Array(buffer, byteOffset, Math.floor(length / 4));
+    this.i32 = header !== undefined ? new Int32Array(header) : new Int32Array(buffer, byteOffset, Math.floor(length / 4));
     this.u8 = new Uint8Array(buffer, byteOffset, length);
     this.tbl = NO_TABLE;
-    this.f64 = new Float64Array(buffer, byteOffset, Math.floor(length / 8));
+    this.f64 = header !== undefined ? new Float64Array(header) : new Float64Array(buffer, byteOffset, Math.floor(length / 8));
     this.children = kind === RegionKind.Arena ? [] : null;
     // dense from the start: a sparse array would fall back to dictionary lookups
     const slots = kind === RegionKind.Arena ? Math.ceil(size / 2 ** 22) * 64 : 1;

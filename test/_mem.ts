@@ -1,6 +1,7 @@
 // Helpers for the memory, budget, arena and options tests (not a test file itself).
 import { readFileSync } from "node:fs";
 import { backend, collect, getOption, setOption, stats } from "../mod.ts";
+import { ctx } from "../src/context.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -73,9 +74,14 @@ export function mixedSizes(total: number, seed: number): number[] {
   return out;
 }
 
-/** Unmaps the cached huge mappings (so a baseline holds none): hugeCacheMax 0, then back. */
+/**
+ * Unmaps the cached huge mappings (so a baseline holds none): hugeCacheMax 0, then back; and
+ * at checked levels the retired ones (src/huge.ts HugeCache.retired), as a reserve budget's
+ * relief would.
+ */
 export function dropHugeCache(): void {
   const max = getOption("hugeCacheMax");
   setOption("hugeCacheMax", 0);
   setOption("hugeCacheMax", max);
+  ctx.huge?.releaseAll();
 }

@@ -16,7 +16,7 @@ import {
 import { describeChild, runChild } from "./_child.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { usage } from "../src/usage.ts";
-import { gc, isFfi, mib, MiB, mixedSizes, rss, settle, sleep } from "./_mem.ts";
+import { dropHugeCache, gc, isFfi, mib, MiB, mixedSizes, rss, settle, sleep } from "./_mem.ts";
 
 const t = suite("memory");
 const ffi = isFfi();
@@ -522,7 +522,9 @@ t("kept empty pages go back after the page delay by the purge timer alone (no al
 t("OS calls are counted by kind (reserve, release, purge, view, resident)", () => {
   const cache0 = getOption("hugeCacheMax");
   try {
-    setOption("hugeCacheMax", 0); // a freed huge block is unmapped at once
+    setOption("hugeCacheMax", 0); // a freed huge block is unmapped at once (checked levels with guards: retired, PROT_NONE)
+    dropHugeCache();
+    const retire = (getOption("secure") >= 2 || getOption("debugFill")) && backend().guardPages;
     const c0 = stats().osCalls;
     const p = malloc(6 * MiB);
     bytes(p, 6 * MiB).fill(1);
@@ -533,8 +535,14 @@ t("OS calls are counted by kind (reserve, release, purge, view, resident)", () =
     const reserved = stats().reserved;
     free(p);
     const c2 = stats().osCalls;
-    assert.is(c2.release, c1.release + 1, "hugeCacheMax 0: unmapped at once");
-    assert.ok(stats().reserved <= reserved - 6 * MiB, "reserved dropped by the unmapped block");
+    if (retire) {
+      assert.is(c2.release, c1.release, "checked level: retired, not unmapped");
+      assert.is(c2.protect, c1.protect + 1, "made PROT_NONE");
+      assert.is(stats().reserved, reserved, "still reserved");
+    } else {
+      assert.is(c2.release, c1.release + 1, "hugeCacheMax 0: unmapped at once");
+      assert.ok(stats().reserved <= reserved - 6 * MiB, "reserved dropped by the unmapped block");
+    }
     const q = malloc(1 * MiB + 4096);
     bytes(q, 1 * MiB).fill(1);
     free(q);
@@ -560,8 +568,12 @@ t("hugeCacheMax keeps freed huge mappings for reuse (no new reservation)", () =>
     const q = malloc(7 * MiB);
     assert.is(stats().osCalls.reserve, calls, "the cached mapping was reused");
     free(q);
-    setOption("hugeCacheMax", 0); // shrinking the cache unmaps at once
-    assert.ok(stats().reserved <= reserved - 8 * MiB, "setting hugeCacheMax 0 releases the cached mapping");
+    const protects = stats().osCalls.protect;
+    setOption("hugeCacheMax", 0); // shrinking the cache unmaps at once (checked levels with guards: retires, PROT_NONE)
+    if ((getOption("secure") >= 2 || getOption("debugFill")) && backend().guardPages) {
+      assert.is(stats().osCalls.protect, protects + 1, "setting hugeCacheMax 0 retires the cached mapping (PROT_NONE)");
+      assert.is(stats().reserved, reserved, "a retired mapping stays reserved");
+    } else assert.ok(stats().reserved <= reserved - 8 * MiB, "setting hugeCacheMax 0 releases the cached mapping");
   } finally {
     setOption("hugeCacheMax", cache0);
   }

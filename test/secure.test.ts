@@ -150,6 +150,32 @@ for (const level of ["2", "3", "4"]) {
   });
 }
 
+for (const [level, fill] of [["0", "1"], ["1", "0"], ["2", "1"], ["4", "255"]]) {
+  const checked = Number(level) >= 2;
+  tc(`secure ${level}: a stale write through a freed huge block whose mapping left the cache, into the 64 KiB before a huge block mapped since (fill ${fill}, and a forged size), reaches no header: usableSize, views, free and the counts hold (review round 13)${checked ? "; at checked levels the freed range stays reserved, so no new mapping starts inside an old block" : ""}`, () => {
+    const r = child(["hugeRemap", fill], { TSMALLOC_SECURE: level }, `hugeRemap ${fill} at level ${level}`);
+    if (checked) assert.is(r.hits, 0, "no new block's mapping starts inside an old block (retired ranges are reused as they were)");
+    else assert.ok((r.hits as number) >= 1, `the kernel placed a new huge block where a freed one was (${r.hits} hits): the precondition`);
+    assert.equal(r.errors, [], "every new block intact");
+    assert.is(r.hugeBefore, 5, "five huge blocks counted");
+    assert.is(r.hugeAfter, 0, "all freed");
+    assert.is(r.inUse, 0, "nothing left in use");
+    assert.ok(r.ok, "validate() clean");
+  });
+}
+
+for (const level of ["2", "4"]) {
+  tc(`secure ${level}: a huge block's mapping that leaves the cache stays reserved (PROT_NONE), so no arena is later mapped where a stale pointer to it points (review round 13: on Bun an arena landed there and a stale fill crashed the process)`, () => {
+    const r = child(["arenaInHole"], { TSMALLOC_SECURE: level }, `arenaInHole at level ${level}`);
+    assert.ok((r.arenaCount as number) >= 2, `arenas grew (${r.arenaCount})`);
+    assert.is(r.arenas, 0, "no arena in the freed block's range");
+    assert.is(r.inside, 0, "no live block there");
+    assert.ok(r.keptReserved, "the range is still counted reserved");
+    assert.is(r.refused, "RangeError", "a view of the freed block is refused");
+    assert.ok(r.ok, "validate() clean");
+  });
+}
+
 tc("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
   const r = child(["uaf", "live"], { TSMALLOC_SECURE: "1" }, "uaf live at level 1");
   assert.is(r.dup, 0, "no live block handed out");
