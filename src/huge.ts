@@ -36,9 +36,13 @@ interface Cached {
 /** Header word of a huge block carved from an arena: the run's segment count (for other workers). */
 export const S_HUGE_RUN = 12;
 
-/** Most retired huge mappings kept reserved (each is one kernel mapping; Linux allows 65,530 by default), and their bytes. */
+/**
+ * Most retired huge mappings kept reserved (each is one kernel mapping; Linux allows 65,530
+ * by default), and their bytes: 4 x hugeCacheMax, at least RETIRED_MIN_BYTES (a program whose
+ * huge blocks keep growing never reuses a retired mapping: the bound on its virtual growth).
+ */
 const RETIRED_MAX = 1024;
-const RETIRED_MAX_BYTES = 64 * 1024 * 1024 * 1024;
+const RETIRED_MIN_BYTES = 1024 * 1024 * 1024;
 
 /** Bytes of a huge mapping's JS-side header: the segment fields and one page descriptor. */
 const HEADER_JS_BYTES = (S_PAGES + PAGE_WORDS) * 4;
@@ -75,12 +79,14 @@ export class HugeCache {
       if (!c.committed) ctx.counters.commit(c.r.size);
       return { r: c.r, start, zero: !c.committed };
     }
+    const max = ctx.options.maxCommitted;
     for (let i = 0; i < this.retired.length; i++) {
       const r = this.retired[i];
       const start = blockOffset(r.base, align);
       const need = start + bsize;
-      if (need > r.size || need < r.size / 2) continue;
-      if (!allowCommit(r.size)) return null;
+      // reused whole (committed whole), so only when it wastes at most an eighth; and never
+      // against the budget (fresh() asks it, and counts a refusal only if that fails too)
+      if (need > r.size || need < r.size - r.size / 8 || (max > 0 && ctx.counters.committed + r.size > max)) continue;
       this.retired.splice(i, 1);
       this.retiredBytes -= r.size;
       os().unprotect(r.base, r.size);
@@ -105,11 +111,21 @@ export class HugeCache {
     this.retiredBytes += r.size;
     // bounded (a program whose huge sizes keep growing never reuses old ranges): past the
     // bounds the oldest are unmapped after all, the documented limit (doc/SECURE.md)
-    while (this.retired.length > RETIRED_MAX || this.retiredBytes > RETIRED_MAX_BYTES) {
+    const cap = Math.max(RETIRED_MIN_BYTES, 4 * ctx.options.hugeCacheMax);
+    while (this.retired.length > RETIRED_MAX || this.retiredBytes > cap) {
       const old = this.retired.shift()!;
       this.retiredBytes -= old.size;
       unmap(old, false);
     }
+  }
+
+  /** Unmaps the retired mappings (the OS refused a new mapping: give it the room). True when there were any. */
+  releaseRetired(): boolean {
+    const any = this.retired.length > 0;
+    for (const r of this.retired) unmap(r, false);
+    this.retired = [];
+    this.retiredBytes = 0;
+    return any;
   }
 
   /** Keeps a freed mapping if the cache has room; otherwise unmaps it. */
@@ -147,9 +163,7 @@ export class HugeCache {
     for (const c of this.cached) unmap(c.r, c.committed);
     this.cached = [];
     this.cachedBytes = 0;
-    for (const r of this.retired) unmap(r, false);
-    this.retired = [];
-    this.retiredBytes = 0;
+    this.releaseRetired();
   }
 
   /** Unmaps the oldest cached mappings until the cache fits hugeCacheMax. */
@@ -245,7 +259,9 @@ function fresh(bsize: number, align: number): { r: Region; start: number; zero: 
   const o = os();
   const mapSize = freshMapSize(bsize, align);
   if (!allowReserve(mapSize) || !allowCommit(mapSize)) return null;
-  const base = o.reserve(mapSize, Math.max(align, HUGE_ROUND));
+  let base = o.reserve(mapSize, Math.max(align, HUGE_ROUND));
+  // the OS refused (address space: RLIMIT_AS, overcommit): retired mappings give it back first
+  if (base === 0 && ctx.huge !== null && ctx.huge.releaseRetired()) base = o.reserve(mapSize, Math.max(align, HUGE_ROUND));
   if (base === 0) {
     noteFailure(`the OS refused to map ${formatSize(mapSize)} for a huge block`);
     return null;
