@@ -176,6 +176,12 @@ for (const level of ["2", "4"]) {
   });
 }
 
+tc("secure 2: retired huge mappings are bounded: a block that keeps growing (80 steps of 8 MiB, none reusable) reserves at most 1 GiB of retired mappings beyond its own (review round 13: 40 GiB against level 0's 660 MiB)", () => {
+  const r = child(["hugeGrowth"], { TSMALLOC_SECURE: "2" }, "hugeGrowth at level 2");
+  assert.ok((r.grew as number) <= 1024 * 1024 * 1024 + 2 * (r.last as number), `reserved grew ${((r.grew as number) / 2 ** 20).toFixed(0)} MiB for a ${((r.last as number) / 2 ** 20).toFixed(0)} MiB block`);
+  assert.ok(r.ok, "validate() clean");
+});
+
 tc("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
   const r = child(["uaf", "live"], { TSMALLOC_SECURE: "1" }, "uaf live at level 1");
   assert.is(r.dup, 0, "no live block handed out");
