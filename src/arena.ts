@@ -77,7 +77,8 @@ export function peekArenaId(): number {
   return nextArenaId;
 }
 
-function popcount(x: number): number {
+/** Set bits of an int32. */
+export function popcount(x: number): number {
   x -= (x >>> 1) & 0x55555555;
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
   return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;

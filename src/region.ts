@@ -127,8 +127,14 @@ export class PageRef {
     this.seg = seg;
     const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
     this.sec = r.kind === RegionKind.Arena ? s + S_SEC + ((pg - s - S_PAGES) >> 2) : 0;
-    this.table = r.kind === RegionKind.Arena ? (s >> 2) + (((pg - s - S_PAGES) >> 4) << 12) : 0;
+    this.table = r.kind === RegionKind.Arena ? tableBase(pg) : 0;
   }
+}
+
+/** Index in Region.tbl of the side-table column of the page whose descriptor is at word pg (layout.ts TABLE_SEGMENT_ENTRIES). */
+export function tableBase(pg: number): number {
+  const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
+  return (s >> 2) + (((pg - s - S_PAGES) >> 4) << 12);
 }
 
 /** All live regions, sorted by base, for address lookups off the fast path. */

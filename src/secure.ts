@@ -24,7 +24,7 @@ import {
   ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_CORRUPT,
   S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
-import type { PageRef, Region } from "./region.ts";
+import { type PageRef, type Region, tableBase } from "./region.ts";
 import { takeThreadFree } from "./thread-free.ts";
 
 /** The process's secure configuration (fixed by configureSecure at first use). */
@@ -156,12 +156,6 @@ export function tableOf(m: Int32Array): Uint16Array {
 export function initChecked(m: Int32Array, h: number): void {
   m[h + SEC_FREE] = 0;
   m[h + SEC_LOCAL] = 0;
-}
-
-/** Index in Region.tbl of the column of the page whose descriptor is at word pg (PageRef.table). */
-export function tableBase(pg: number): number {
-  const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
-  return (s >> 2) + (((pg - s - S_PAGES) >> 4) << 12);
 }
 
 /** Index in Region.tbl of the entry of block n - 1 (n as lists hold it) in the column at tb. */

@@ -10,7 +10,7 @@
  * live segment are purged after purgeDelay, freed segments after purgeDelay *
  * arenaPurgeMult (arena.ts), cached huge blocks likewise (huge.ts).
  */
-import { type Arena, claimSegments } from "./arena.ts";
+import { type Arena, claimSegments, popcount } from "./arena.ts";
 import { allowCommit, budgetAnywhere, setRelief } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
@@ -102,12 +102,6 @@ function uncommitted(m: Int32Array, sw: number, first: number, n: number): numbe
   let c = 0;
   for (let k = first; k < first + n; k++) if (!bitOf(m, sw + S_COMMIT_LO, k)) c++;
   return c;
-}
-
-function popcount(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }
 
 /** A header commit mask worth trusting: slice 0 set and exactly `bytes` worth of slices. */

@@ -4,7 +4,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import * as L from "../src/layout.ts";
 import { BIN_COUNT, BIN_SIZE } from "../src/bins.ts";
-import { entryAt, segmentStart, tableBase } from "../src/secure.ts";
+import { entryAt, segmentStart } from "../src/secure.ts";
+import { tableBase } from "../src/region.ts";
 
 const t = suite("layout");
 
