@@ -54,7 +54,7 @@ export function ownPlainPage(r: Region, p: number): number {
   const m = r.i32;
   const x = off >>> 22; //                                   SEGMENT_SHIFT
   const sh = m[r.segMap + x]; //                             the page shift, <= 0 for no live segment of pages
-  const pg = (x << 20) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // SEGMENT_WORD_SHIFT, S_PAGES, SEGMENT_MASK, PAGE_WORDS
+  const pg = (x << 11) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // HEADER_WORD_SHIFT (layout.ts headerOf), S_PAGES, SEGMENT_MASK, PAGE_WORDS
   const d = off - m[pg + 7]; //                              P_START
   const k = m[pg + 14]; //                                   P_DIV_SHIFT (low 5 bits)
   if (

@@ -4,6 +4,13 @@
  * capped at ARENA_MAX); `reserveArena` adds user-requested ones, optionally exclusive
  * (only heaps bound to that arena id use them, and they use nothing else).
  *
+ * Segment headers (page descriptors, list heads, a huge block's header) live out of band, in
+ * the arena's first segment slot(s), never in a segment (layout.ts headerOf: 8 KiB per segment,
+ * 512 per 4 MiB slot): a stale write through a freed huge block carved from the arena reaches
+ * only user data, whatever its segments hold later. Those slots are marked in use for good and
+ * never counted in `used` or `segments`; a header counts as committed with its segment's
+ * first slice and is purged with the segment.
+ *
  * Segment state lives in the arena's own native memory, in a metadata page right after the
  * last segment, so a later worker can share it: an in-use bitmap claimed with
  * Atomics.compareExchange, a dirty bitmap (free, memory not purged yet), per segment the
@@ -20,7 +27,7 @@
  */
 import { allowReserve, noteFailure, reserveRoom } from "./budget.ts";
 import { ctx, os } from "./context.ts";
-import { SEGMENT_SHIFT, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_BYTES, TABLE_UNIT } from "./layout.ts";
+import { SEGMENT_HEADER_SIZE, SEGMENT_SHIFT, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_BYTES, TABLE_UNIT } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { regionView } from "./os.ts";
@@ -93,7 +100,10 @@ export class Arena {
   declare readonly id: number;
   declare readonly exclusive: boolean;
   declare readonly region: Region;
+  /** Segment slots, the header slots included (indices are region offset >> SEGMENT_SHIFT). */
   declare readonly segCount: number;
+  /** Slots [0, headerSlots) hold the segments' headers (headerSlotsOf); segments are the rest. */
+  declare readonly headerSlots: number;
   /** Bytes of the metadata page(s) after the segments, and of the side tables after those. */
   declare readonly metaBytes: number;
   /** Bytes of side tables at the end of metaBytes (0 unless checked pages: src/secure.ts). */
@@ -127,6 +137,7 @@ export class Arena {
     this.metaBytes = metaBytes;
     this.id = id;
     this.exclusive = exclusive;
+    this.headerSlots = headerSlotsOf(segCount);
     this.words = Math.ceil(segCount / 32);
     this.meta = (segCount * SEGMENT_SIZE) / 4;
     this.inuse = this.meta + A_BITMAPS;
@@ -157,11 +168,16 @@ export class Arena {
     m[this.meta + A_SEGS] = segCount;
     m[this.meta + A_FLAGS] = exclusive ? AF_EXCLUSIVE : 0;
     m[this.meta + A_ID] = id;
-    // bits past the last segment count as in use, so no scan ever hands them out
+    // bits past the last segment count as in use, so no scan ever hands them out; so do the header slots
     if (segCount % 32 !== 0) m[this.inuse + this.words - 1] = ~((1 << (segCount % 32)) - 1);
+    for (let k = 0; k < this.headerSlots; k++) m[this.inuse + (k >>> 5)] |= 1 << (k & 31);
     Atomics.store(m, this.meta + A_MAGIC, ARENA_MAGIC);
   }
 
+  /** Segments it can hold (its slots less the header slots). */
+  get segments(): number {
+    return this.segCount - this.headerSlots;
+  }
   /** Segments in use (by segments of pages or huge blocks). */
   get used(): number {
     return Atomics.load(this.region.i32, this.meta + A_USED);
@@ -348,7 +364,7 @@ export class Arena {
    * taken dirty (recently freed, still committed) first, then reset (still committed), then clean.
    */
   claim(n: number): number {
-    if (this.used + n > this.segCount) return -1;
+    if (this.used + n > this.segments) return -1;
     const m = this.region.i32;
     let got = -1;
     if (n === 1) {
@@ -446,6 +462,7 @@ export class Arena {
         os().reset(addr, bytes);
         ctx.counters.reset(bytes);
       }
+      if (decommit) this.purgeHeaders(runStart, i);
       message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free segments in arena ${this.id}`);
       for (let k = runStart; k < i; k++) {
         dropped += this.purgeTable(k, decommit);
@@ -462,6 +479,20 @@ export class Arena {
       runCommitted = 0;
     }
     return dropped;
+  }
+
+  /**
+   * Decommits the headers of segments [i, j) (they count with each segment's first slice, so
+   * no counter moves): the OS pages wholly inside their 8 KiB each. A page shared with a live
+   * segment's header (pages over 8 KiB) stays; a header is rewritten when its segment is claimed.
+   */
+  private purgeHeaders(i: number, j: number): void {
+    const page = os().pageSize;
+    const from = Math.ceil((i * SEGMENT_HEADER_SIZE) / page) * page;
+    const to = Math.floor((j * SEGMENT_HEADER_SIZE) / page) * page;
+    if (to <= from) return;
+    os().purge(this.region.base + from, to - from);
+    ctx.counters.purge(to - from);
   }
 
   /** Earliest time a dirty segment's purge is due (Infinity when none). */
@@ -485,14 +516,33 @@ function bookkeepingFor(segCount: number): number {
   return Math.ceil(bytes / page) * page;
 }
 
+/** Header slots of an arena of `slots` segment slots: 8 KiB of header per slot, 512 per 4 MiB (layout.ts headerOf). */
+function headerSlotsOf(slots: number): number {
+  return Math.ceil(slots / (SEGMENT_SIZE / SEGMENT_HEADER_SIZE));
+}
+
+/** Slots of an arena holding `segs` segments (its header slots added). */
+function slotsFor(segs: number): number {
+  let s = segs + 1;
+  while (s - headerSlotsOf(s) < segs) s++;
+  return s;
+}
+
+/** Bytes one reservation for an arena of `segs` segments takes: header slots, segments, metadata, side tables. */
+function arenaBytes(segs: number): number {
+  const slots = slotsFor(segs);
+  return slots * SEGMENT_SIZE + metaSizeFor(slots);
+}
+
 /** Bytes reserved after an arena's segments: its metadata, then (checked pages) the side tables. */
 function metaSizeFor(segCount: number): number {
   return bookkeepingFor(segCount) + (sec.checked ? segCount * TABLE_SEGMENT_BYTES : 0);
 }
 
-/** Maps one arena of `segCount` segments; null when the OS refuses. Budget checked by the caller. */
-function mapArena(segCount: number, id: number, exclusive: boolean): Arena | null {
+/** Maps one arena of `segs` segments (and its header slots); null when the OS refuses. Budget checked by the caller. */
+function mapArena(segs: number, id: number, exclusive: boolean): Arena | null {
   const o = os();
+  const segCount = slotsFor(segs);
   const size = segCount * SEGMENT_SIZE;
   const metaBytes = metaSizeFor(segCount);
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
@@ -505,7 +555,7 @@ function mapArena(segCount: number, id: number, exclusive: boolean): Arena | nul
   const arena = new Arena(region, segCount, metaBytes, id, exclusive);
   ctx.arenas.push(arena);
   arenaHooks.publish?.(arena);
-  message(1, `reserved ${exclusive ? "exclusive " : ""}arena ${id}: ${formatSize(size)} at 0x${base.toString(16)}`);
+  message(1, `reserved ${exclusive ? "exclusive " : ""}arena ${id}: ${formatSize(segs * SEGMENT_SIZE)} at 0x${base.toString(16)}`);
   return arena;
 }
 
@@ -518,7 +568,7 @@ export function arenaSegmentsMax(): number {
   const o = os();
   const limit = Math.min(o.maxView, o.maxReserve ?? Infinity);
   let n = Math.floor(limit / SEGMENT_SIZE);
-  while (n > 0 && n * SEGMENT_SIZE + metaSizeFor(n) > limit) n--;
+  while (n > 0 && arenaBytes(n) > limit) n--;
   return n;
 }
 
@@ -543,7 +593,7 @@ export function newArena(minSegs = 1): Arena | null {
     return null;
   }
   segs = Math.max(Math.min(segs, maxSegments()), minSegs);
-  const need = (n: number) => n * SEGMENT_SIZE + metaSizeFor(n);
+  const need = arenaBytes;
   if (need(segs) > reserveRoom()) {
     // the budget allows less than the usual size: take what fits, or refuse (after relief)
     if (!allowReserve(need(minSegs))) return null;
@@ -575,7 +625,7 @@ export function reserveArena(size: number, exclusive: boolean): number {
   let segs = Math.ceil(size / SEGMENT_SIZE);
   const per = maxSegments();
   let total = 0;
-  for (let left = segs; left > 0; left -= per) total += Math.min(left, per) * SEGMENT_SIZE + metaSizeFor(Math.min(left, per));
+  for (let left = segs; left > 0; left -= per) total += arenaBytes(Math.min(left, per));
   if (!allowReserve(total)) return 0;
   const id = takeArenaId();
   const made: Arena[] = [];
@@ -621,7 +671,7 @@ export function claimSegments(arenaId: number, n: number): { arena: Arena; idx: 
     // first pass: arenas with dirty segments (reuse committed memory); second: any
     for (let i = 0; i < arenas.length; i++) {
       const a = arenas[i];
-      if (!suitable(a, arenaId) || a.used + n > a.segCount || (pass === 0 && (n > 1 || a.dirtyCount === 0))) continue;
+      if (!suitable(a, arenaId) || a.used + n > a.segments || (pass === 0 && (n > 1 || a.dirtyCount === 0))) continue;
       const idx = a.claim(n);
       if (idx >= 0) return { arena: a, idx };
     }
@@ -634,7 +684,7 @@ export function claimSegments(arenaId: number, n: number): { arena: Arena; idx: 
     // shared: arenas other workers reserved meanwhile may have room
     if (arenaHooks.discover !== null && arenaHooks.discover()) {
       for (const a of ctx.arenas) {
-        if (!suitable(a, 0) || a.used + n > a.segCount) continue;
+        if (!suitable(a, 0) || a.used + n > a.segments) continue;
         const idx = a.claim(n);
         if (idx >= 0) return { arena: a, idx };
       }

@@ -7,8 +7,8 @@
  */
 import { hugeRegions } from "./huge.ts";
 import {
-  P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED,
-  PAGE_WORDS, PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
+  P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED, PAGE_WORDS,
+  PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES, headerOf,
 } from "./layout.ts";
 import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec, tableProblem } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
@@ -49,7 +49,7 @@ export function validateAll(): ValidateReport {
   const segs = liveSegments();
   for (const s of segs) {
     const m = s.r.i32;
-    const sw = s.seg >> 2;
+    const sw = headerOf(s.seg);
     const count = m[sw + S_PAGE_COUNT];
     let used = 0;
     for (let i = 0; i < count; i++) {

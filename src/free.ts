@@ -7,7 +7,7 @@ import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge, OWNER_RELEASED, staleForeignView } from "./huge.ts";
 import {
   S_OWNER, P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
-  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
+  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, HEADER_WORD_SHIFT, headerOf, segmentOfHeader,
 } from "./layout.ts";
 import { SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, wakeCount } from "./page.ts";
@@ -32,7 +32,7 @@ export function free(p: number): void {
       // header: inside a huge block that is user data. <= 0: not a live segment of pages (the
       // descriptor read below is then garbage, and sh > 0 rejects it).
       const sh = m[r.segMap + x];
-      const pg = (x << 20) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // SEGMENT_WORD_SHIFT, S_PAGES, SEGMENT_MASK, PAGE_WORDS
+      const pg = (x << 11) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // HEADER_WORD_SHIFT (out of band: layout.ts headerOf), S_PAGES, SEGMENT_MASK, PAGE_WORDS
       const d = off - m[pg + 7]; //                                       P_START
       const k = m[pg + 14]; //                                            P_DIV_SHIFT (shifts use its low 5 bits)
       if (
@@ -59,9 +59,9 @@ export function free(p: number): void {
 
 /** The handle of page descriptor word pg of arena region r (another worker's page this worker never looked at has none yet). */
 function pageOf(r: Region, pg: number): PageRef {
-  const s = pg & -(SEGMENT_SIZE >>> 2);
+  const s = pg & -(1 << HEADER_WORD_SHIFT); //                         the header's first word
   const i = (pg - s - S_PAGES) >> 4; //                                PAGE_WORDS
-  return r.pages[((s >>> (SEGMENT_SHIFT - 2)) << 6) + i] ?? pageRefAt(r, s << 2, i);
+  return r.pages[((s >>> HEADER_WORD_SHIFT) << 6) + i] ?? pageRefAt(r, segmentOfHeader(s), i);
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
@@ -122,7 +122,7 @@ export function locate(p: number, op: string, again = 0): PageRef {
     throw new InvalidPointerError(p, shift === SEGMAP_FREE ? `${op}: no live segment at this address` : `${op}: not the start of a block (inside a huge block)`);
   }
   const i = (off - seg) >>> shift;
-  const pg = (seg >> 2) + S_PAGES + i * PAGE_WORDS;
+  const pg = headerOf(seg) + S_PAGES + i * PAGE_WORDS;
   const bsize = m[pg + P_BSIZE];
   if (bsize <= 0) throw new InvalidPointerError(p, `${op}: not in a live page (freed or never allocated)`);
   const start = m[pg + P_START];

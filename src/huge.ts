@@ -13,7 +13,7 @@ import { ctx, os } from "./context.ts";
 import {
   HUGE_HEADER_SIZE, HUGE_ROUND, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_HEAP, P_OWNER, P_RESERVED, P_START, P_THREAD_FREE, PF_HAS_ALIGNED,
   P_USED, PAGE_WORDS, PageKind, S_COOKIE, S_HUGE_SIZE_F64, S_KIND, S_OWNER, S_PAGE_COUNT,
-  S_PAGE_SHIFT, S_PAGES, S_USED_PAGES, SEGMENT_SIZE,
+  S_PAGE_SHIFT, S_PAGES, S_USED_PAGES, SEGMENT_HEADER_SIZE, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
@@ -224,7 +224,7 @@ function fromArena(bsize: number, align: number, arenaId: number): { r: Region; 
   for (let k = idx; k < idx + n; k++) arena.setCommitted(k, SEGMENT_SIZE);
   const parent = arena.region;
   const off = idx * SEGMENT_SIZE;
-  const r = new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE);
+  const r = carvedRegion(parent, off, n);
   r.parent = parent;
   dropOverlappingViews(parent, r.base, r.size);
   insertSorted(parent.children!, r);
@@ -271,7 +271,7 @@ function fresh(bsize: number, align: number): { r: Region; start: number; zero: 
   // its header lives in JS memory (the mapping's first HUGE_HEADER_SIZE bytes stay unused): once
   // a mapping is unmapped the kernel may place this one where a freed block was, and a stale
   // pointer's write would otherwise land in this header (review round 13)
-  const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)), 0, undefined, new ArrayBuffer(HEADER_JS_BYTES));
+  const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)), 0, undefined, new Int32Array(HEADER_JS_BYTES / 4));
   ctx.regions.add(r);
   return { r, start: blockOffset(base, align), zero: true };
 }
@@ -437,11 +437,20 @@ function dropOverlappingViews(parent: Region, base: number, size: number): void 
   }
 }
 
+/**
+ * The region of a huge block carved from arena region `parent` at byte offset off (n segments):
+ * its bytes alias the arena's; its header is the head segment's, out of band (layout.ts headerOf).
+ */
+function carvedRegion(parent: Region, off: number, n: number): Region {
+  const header = new Int32Array(parent.i32.buffer, parent.i32.byteOffset + headerOf(off) * 4, SEGMENT_HEADER_SIZE / 4);
+  return new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE, header);
+}
+
 /** This worker's view of a huge block another worker carved from `arena` at segment idx (n segments). */
 export function adoptForeignRun(arena: Arena, idx: number, n: number): Region {
   const parent = arena.region;
   const off = idx * SEGMENT_SIZE;
-  const r = new Region(parent.base + off, n * SEGMENT_SIZE, RegionKind.Huge, parent.u8.buffer as ArrayBuffer, parent.u8.byteOffset + off, n * SEGMENT_SIZE);
+  const r = carvedRegion(parent, off, n);
   r.parent = parent;
   dropOverlappingViews(parent, r.base, r.size);
   insertSorted(parent.children!, r);

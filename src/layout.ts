@@ -14,8 +14,24 @@ export const GiB = 1024 * MiB;
 export const SEGMENT_SHIFT = 22;
 export const SEGMENT_SIZE = 1 << SEGMENT_SHIFT;
 export const SEGMENT_MASK = SEGMENT_SIZE - 1;
-/** Segment header: segment fields + up to 64 page descriptors; page 0 starts after it. */
+/**
+ * Segment header: segment fields + up to 64 page descriptors (and, for checked pages, their
+ * secure records). Headers live out of band, never in a segment: an arena's first 4 MiB
+ * (segment slot 0, never a segment) holds them, the header of the segment at region byte
+ * offset `seg` at word `headerOf(seg)`. Page 0 still starts SEGMENT_HEADER_SIZE (or more,
+ * with a head guard) into its segment: those first bytes hold nothing.
+ */
 export const SEGMENT_HEADER_SIZE = 8 * KiB;
+/** log2 of a header's words: the header of segment x (region offset x << SEGMENT_SHIFT) starts at word x << HEADER_WORD_SHIFT. */
+export const HEADER_WORD_SHIFT = 11;
+/** Word index in the arena's i32 of the header of the segment at region byte offset seg (a multiple of SEGMENT_SIZE or inside it). */
+export function headerOf(seg: number): number {
+  return Math.floor(seg / SEGMENT_SIZE) << HEADER_WORD_SHIFT; // (an arena viewed past 2 GiB: offsets over 2^31)
+}
+/** Region byte offset of the segment whose header starts at (or contains) word s: headerOf's inverse. */
+export function segmentOfHeader(s: number): number {
+  return (s >>> HEADER_WORD_SHIFT) * SEGMENT_SIZE;
+}
 
 export const SMALL_PAGE_SHIFT = 16; //  64 KiB pages, 64 per segment
 export const MEDIUM_PAGE_SHIFT = 19; // 512 KiB pages, 8 per segment
@@ -45,7 +61,7 @@ export const MAX_ALLOC_SIZE = 2 ** 46;
 
 export const enum PageKind { Small = 0, Medium = 1, Large = 2, Huge = 3 }
 
-// ---- segment header (word indices relative to the segment's first word) ----
+// ---- segment header (word indices relative to the header's first word, headerOf) ----
 export const S_COOKIE = 0; //      nonzero while the segment is live; checked before trusting a pointer
 export const S_KIND = 1; //        PageKind
 export const S_PAGE_SHIFT = 2; //  log2 of the page size
@@ -150,7 +166,7 @@ export const HOT_PATH_LITERALS: Readonly<Record<string, number>> = {
   SEGMENT_MASK_INVERTED: -4194304, SEGMENT_SHIFT: 22, S_PAGES: 16, S_PAGE_SHIFT: 2, PAGE_WORDS: 16,
   P_FREE: 0, P_LOCAL_FREE: 1, P_USED: 3, P_START: 7, P_KEY: 8, P_FLAGS: 9, P_END: 12,
   P_DIV_LIMIT: 13, P_DIV_SHIFT: 14, P_DIV_INV: 15, P_WAKE_SHIFT: 5, DIRECT_SIZE_MAX: 1024, LARGE_OBJ_MAX: 2097152,
-  PAGES_PER_SEGMENT_SHIFT: 6, SEGMENT_MASK: 4194303, SEGMENT_WORD_SHIFT: 20,
+  PAGES_PER_SEGMENT_SHIFT: 6, SEGMENT_MASK: 4194303, HEADER_WORD_SHIFT: 11,
   // the checked (secure) fast paths: src/secure-free.ts, src/secure.ts popChecked, heap.ts mallocChecked
   PF_HAS_ALIGNED: 2, CHECKED_KEY: 0x40000000, S_SEC: 1040, SEC_WORDS_SHIFT: 2,
   SEC_LOCAL: 1, P_CAPACITY: 4, ENTRY_LIVE: 0xffff, TABLE_SEGMENT_SHIFT: 18, TABLE_COLUMN_SHIFT: 12,

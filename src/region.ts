@@ -5,7 +5,7 @@
  */
 import type { Os } from "./os.ts";
 import type { Heap } from "./heap.ts";
-import { S_PAGES, S_SEC, SEGMENT_SIZE } from "./layout.ts";
+import { HEADER_WORD_SHIFT, S_PAGES, S_SEC, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_ENTRIES } from "./layout.ts";
 
 export const enum RegionKind { Arena = 0, Huge = 1, Sentinel = 2 }
 
@@ -55,11 +55,12 @@ export class Region {
   /**
    * `buffer` holds the region's bytes from `byteOffset` on (0 for a region that owns its
    * mapping; a segment offset for a huge block carved from an arena, whose views alias the
-   * arena's). The views cover `length` bytes (default: the rest of the buffer). `header`: a
-   * JS-side buffer that i32 and f64 view instead (a huge block's own mapping: its header is
-   * then memory no native write reaches — src/huge.ts); u8 still views the mapping.
+   * arena's). The views cover `length` bytes (default: the rest of the buffer). `header`: the
+   * words that i32 and f64 view instead, for a huge block: JS memory for one with its own
+   * mapping, its head segment's out-of-band header (layout.ts headerOf) for one carved from an
+   * arena — memory no write through a block reaches (src/huge.ts); u8 still views the block's memory.
    */
-  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, viewLength?: number, header?: ArrayBuffer) {
+  constructor(base: number, size: number, kind: RegionKind, buffer: ArrayBuffer, byteOffset = 0, viewLength?: number, header?: Int32Array) {
     const length = viewLength ?? buffer.byteLength - byteOffset;
     this.base = base;
     this.size = size;
@@ -68,10 +69,12 @@ export class Region {
     this.segMap = 0;
     this.viewSize = length;
     // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here
-    this.i32 = header !== undefined ? new Int32Array(header) : new Int32Array(buffer, byteOffset, Math.floor(length / 4));
+    this.i32 = header ?? new Int32Array(buffer, byteOffset, Math.floor(length / 4));
     this.u8 = new Uint8Array(buffer, byteOffset, length);
     this.tbl = NO_TABLE;
-    this.f64 = header !== undefined ? new Float64Array(header) : new Float64Array(buffer, byteOffset, Math.floor(length / 8));
+    this.f64 = header !== undefined
+      ? new Float64Array(header.buffer, header.byteOffset, header.length >> 1)
+      : new Float64Array(buffer, byteOffset, Math.floor(length / 8));
     this.children = kind === RegionKind.Arena ? [] : null;
     // dense from the start: a sparse array would fall back to dictionary lookups
     const slots = kind === RegionKind.Arena ? Math.ceil(size / 2 ** 22) * 64 : 1;
@@ -125,7 +128,7 @@ export class PageRef {
     this.base = r.base;
     this.pg = pg;
     this.seg = seg;
-    const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
+    const s = pg & -(1 << HEADER_WORD_SHIFT);
     this.sec = r.kind === RegionKind.Arena ? s + S_SEC + ((pg - s - S_PAGES) >> 2) : 0;
     this.table = r.kind === RegionKind.Arena ? tableBase(pg) : 0;
   }
@@ -133,8 +136,8 @@ export class PageRef {
 
 /** Index in Region.tbl of the side-table column of the page whose descriptor is at word pg (layout.ts TABLE_SEGMENT_ENTRIES). */
 export function tableBase(pg: number): number {
-  const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
-  return (s >> 2) + (((pg - s - S_PAGES) >> 4) << 12);
+  const s = pg & -(1 << HEADER_WORD_SHIFT);
+  return (s >>> HEADER_WORD_SHIFT) * TABLE_SEGMENT_ENTRIES + ((pg - s - S_PAGES) >> 4) * TABLE_COLUMN_ENTRIES;
 }
 
 /** All live regions, sorted by base, for address lookups off the fast path. */

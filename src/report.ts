@@ -3,7 +3,7 @@ import { BIN_COUNT, BIN_SIZE, binOf } from "./bins.ts";
 import { ctx } from "./context.ts";
 import { keptBytes, pageUsage } from "./heap.ts";
 import { hugeRegions, hugeSize } from "./huge.ts";
-import { P_BSIZE, PAGE_WORDS, S_PAGE_COUNT, S_PAGES } from "./layout.ts";
+import { P_BSIZE, PAGE_WORDS, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE, headerOf } from "./layout.ts";
 import { RegionKind } from "./region.ts";
 import { liveSegments, pageRefAt, pendingPageBytes } from "./segment.ts";
 import type { ArenaStats, Stats, TagStats } from "./stats.ts";
@@ -104,7 +104,7 @@ export function collectStats(): Stats {
   const segs = liveSegments();
   for (const s of segs) {
     const m = s.r.i32;
-    const sw = s.seg >> 2;
+    const sw = headerOf(s.seg);
     const count = m[sw + S_PAGE_COUNT];
     for (let i = 0; i < count; i++) {
       const bsize = m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE];
@@ -155,12 +155,12 @@ export function collectStats(): Stats {
     for (let i = 0; i < a.segCount; i++) if (a.isDirty(i) && !a.isUsed(i)) dirty++;
     return {
       id: a.id,
-      base: a.region.base,
-      size: a.region.size,
+      base: a.region.base + a.headerSlots * SEGMENT_SIZE,
+      size: a.segments * SEGMENT_SIZE,
       exclusive: a.exclusive,
       segmentsUsed: a.used,
       segmentsDirty: dirty,
-      segments: a.segCount,
+      segments: a.segments,
       committed: a.committedBytes(),
     };
   });

@@ -13,7 +13,7 @@
  */
 import { ctx } from "./context.ts";
 import { free, wake as wakeHeap } from "./free.ts";
-import { PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE } from "./layout.ts";
+import { PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE, HEADER_WORD_SHIFT, segmentOfHeader } from "./layout.ts";
 import type { PageRef } from "./region.ts";
 import { sec } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
@@ -36,9 +36,10 @@ export function freeChecked(p: number): void {
   if (delta > 0 && delta < r.limit) {
     const off = delta | 0;
     const m = r.i32;
-    const s = (off >>> 22) << 20; //                                    the segment's first word (SEGMENT_SHIFT, SEGMENT_WORD_SHIFT)
-    const sh = m[r.segMap + (off >>> 22)]; //                              page shift: the segment map (free.ts), not the header
-    const i = ((off - (s << 2)) >>> sh) & 63;
+    const g = off >>> 22; //                                             the segment's index (SEGMENT_SHIFT)
+    const s = g << 11; //                                                its header's first word (HEADER_WORD_SHIFT: out of band, layout.ts headerOf)
+    const sh = m[r.segMap + g]; //                                       page shift: the segment map (free.ts), not the header
+    const i = ((off & 4194303) >>> sh) & 63; //                           SEGMENT_MASK
     const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
     const d = off - m[pg + 7]; //                                         P_START
     const k = m[pg + 14]; //                                              P_DIV_SHIFT
@@ -50,7 +51,7 @@ export function freeChecked(p: number): void {
     ) {
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
       const t = r.tbl;
-      const x = (s >> 2) + (i << 12) + q; //                              the block's entry: column i of segment s >> 20 (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT)
+      const x = (g << 18) + (i << 12) + q; //                              the block's entry: column i of segment g (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT)
       if (t[x] === 0xffff) { //                                           ENTRY_LIVE (else a double free: freeCheckedPage throws)
         t[x] = m[h + 1]; //                                               SEC_LOCAL
         m[h + 1] = q + 1;
@@ -66,9 +67,9 @@ export function freeChecked(p: number): void {
 /** The page handle of descriptor word pg in ctx.lastRegion (another worker's page may have none yet). */
 function pageOf(pg: number): PageRef {
   const r = ctx.lastRegion;
-  const s = pg & -(SEGMENT_SIZE >>> 2);
+  const s = pg & -(1 << HEADER_WORD_SHIFT);
   const i = (pg - s - S_PAGES) / PAGE_WORDS;
-  return r.pages[((s >>> (SEGMENT_SHIFT - 2)) << 6) + i] ?? pageRefAt(r, s << 2, i);
+  return r.pages[((s >>> HEADER_WORD_SHIFT) << 6) + i] ?? pageRefAt(r, segmentOfHeader(s), i);
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */

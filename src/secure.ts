@@ -21,8 +21,8 @@
  */
 import { ctx, os } from "./context.ts";
 import {
-  ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_CORRUPT,
-  S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
+  ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED,
+  PF_CORRUPT, S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE, HEADER_WORD_SHIFT,
 } from "./layout.ts";
 import { type PageRef, type Region, tableBase } from "./region.ts";
 import { takeThreadFree } from "./thread-free.ts";
@@ -109,7 +109,7 @@ export function randomInt32(): number {
 
 /** Word index of the secure record of the page whose descriptor is at word pg (arena segments). */
 export function secOf(pg: number): number {
-  const s = pg & ~((SEGMENT_SIZE >>> 2) - 1);
+  const s = pg & -(1 << HEADER_WORD_SHIFT);
   return s + S_SEC + ((pg - s - S_PAGES) >> 2);
 }
 

@@ -14,9 +14,9 @@ import { type Arena, claimSegments, popcount } from "./arena.ts";
 import { allowCommit, budgetAnywhere, setRelief } from "./budget.ts";
 import { ctx, os } from "./context.ts";
 import {
-  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, P_RESERVED, P_START, PAGE_WORDS, type PageKind, S_COMMIT_HI, S_COMMIT_LO, S_COOKIE,
-  S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_PURGE_HI, S_PURGE_LO, S_USED_PAGES, SEGMENT_COOKIE,
-  SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT,
+  LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, P_RESERVED, P_START, PAGE_WORDS, type PageKind, S_COMMIT_HI,
+  S_COMMIT_LO, S_COOKIE, S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_PURGE_HI, S_PURGE_LO, S_USED_PAGES,
+  SEGMENT_COOKIE, SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT, headerOf,
 } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
@@ -116,7 +116,7 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   const { arena, idx } = got;
   const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
-  const s = seg >> 2;
+  const s = headerOf(seg);
   // A clean segment commits its header slice (all of it with eagerCommit). A segment that
   // still holds memory keeps the commit mask its header remembers when that mask accounts
   // for exactly its committed bytes (a segment freed by pages); else it counts as wholly
@@ -162,7 +162,7 @@ function releaseSegment(ref: SegmentRef): void {
   if (ref.availIndex >= 0) removeAvail(ref);
   pending.delete(ref);
   ref.purgeDue = 0;
-  m[(ref.seg >> 2) + S_COOKIE] = 0;
+  m[headerOf(ref.seg) + S_COOKIE] = 0;
   guardSegment(ref.r, ref.seg, false);
   refs.get(ref.r)![ref.idx] = undefined;
   ref.arena.release(ref.idx, 1);
@@ -180,7 +180,7 @@ export function pageArea(seg: number, shift: number, i: number): [number, number
 export function pageRefAt(r: Region, seg: number, i: number): PageRef {
   const slot = ((seg >>> SEGMENT_SHIFT) << 6) + i;
   let pr = r.pages[slot];
-  if (pr === undefined) r.pages[slot] = pr = new PageRef(r, (seg >> 2) + S_PAGES + i * PAGE_WORDS, seg);
+  if (pr === undefined) r.pages[slot] = pr = new PageRef(r, headerOf(seg) + S_PAGES + i * PAGE_WORDS, seg);
   return pr;
 }
 
@@ -199,7 +199,7 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   const s = l.length > 0 ? l[l.length - 1] : newSegment(kind, arenaId);
   if (s === null) return null;
   const m = s.r.i32;
-  const sw = s.seg >> 2;
+  const sw = headerOf(s.seg);
   const count = m[sw + S_PAGE_COUNT];
   let i = 0;
   while (i < count && m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE] !== 0) i++;
@@ -256,7 +256,7 @@ function usedBytes(start: number, end: number, bsize: number): number {
  */
 export function releasePage(pr: PageRef, idle = 0): void {
   const m = pr.m;
-  const sw = pr.seg >> 2;
+  const sw = headerOf(pr.seg);
   dropPage(pr);
   guardPageEnd(pr.r, pr.seg, m[sw + S_PAGE_SHIFT], (pr.pg - sw - S_PAGES) / PAGE_WORDS, false);
   m.fill(0, pr.pg, pr.pg + PAGE_WORDS);
@@ -313,7 +313,7 @@ const PURGE_EXTEND_DELAY = 1;
  */
 function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   const m = ref.r.i32;
-  const sw = ref.seg >> 2;
+  const sw = headerOf(ref.seg);
   const shift = m[sw + S_PAGE_SHIFT];
   const perPage = shift - SLICE_SHIFT;
   let dropped = 0;
@@ -370,7 +370,7 @@ export function pendingPageBytes(): number {
   let n = 0;
   for (const ref of pending) {
     const m = ref.r.i32;
-    const sw = ref.seg >> 2;
+    const sw = headerOf(ref.seg);
     for (let k = 1; k < SLICES; k++) if (bitOf(m, sw + S_PURGE_LO, k) && bitOf(m, sw + S_COMMIT_LO, k)) n += SLICE_SIZE;
   }
   return n;
@@ -379,7 +379,7 @@ export function pendingPageBytes(): number {
 /** Committed bytes of the page slot pr occupies (slice 0, the segment header's, not counted). */
 export function slotCommittedBytes(pr: PageRef): number {
   const m = pr.m;
-  const sw = pr.seg >> 2;
+  const sw = headerOf(pr.seg);
   const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT);
   const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
   let c = 0;
@@ -536,7 +536,7 @@ export function segmentRefOf(r: Region, idx: number): SegmentRef | undefined {
 export function adoptSegment(arena: Arena, idx: number): SegmentRef {
   const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
-  const sw = seg >> 2;
+  const sw = headerOf(seg);
   const ref = new SegmentRef(arena, seg, m[sw + S_KIND] as PageKind, 0);
   let l = refs.get(arena.region);
   if (l === undefined) refs.set(arena.region, l = []);

@@ -45,7 +45,7 @@ import type { Heap } from "./heap.ts";
 import { adoptForeignRun, dropStaleForeignRun, releaseForeignRun } from "./huge.ts";
 import {
   P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
-  SEGMENT_SHIFT, SEGMENT_SIZE,
+  SEGMENT_SHIFT, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { noteBudget } from "./budget.ts";
 import { RobustLock } from "./lock.ts";
@@ -298,7 +298,7 @@ function reclaim(heap: Heap, max = 4): boolean {
     const m = a.region.i32;
     for (let idx = 0; idx < a.segCount && got < max; idx++) {
       if (!a.isUsed(idx)) continue;
-      const s = (idx << SEGMENT_SHIFT) >> 2;
+      const s = headerOf(idx << SEGMENT_SHIFT);
       if (a.segKind(idx) <= 0) continue; // not a segment of pages (the segment map, not its header, says)
       if (Atomics.load(m, s + S_OWNER) !== 0 || Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) continue;
       Atomics.sub(r.m, R_ABANDONED, 1);
@@ -536,7 +536,7 @@ export function detachWorker(heaps: Heap[]): void {
   for (const ref of liveSegments()) {
     const m = ref.r.i32;
     forgetSegment(ref);
-    abandonSegment(m, ref.seg >> 2, tag);
+    abandonSegment(m, headerOf(ref.seg), tag);
   }
   for (const pr of huge) abandonHuge(pr.r, tag);
   ctx.counters.dropCredit();
@@ -640,7 +640,7 @@ function releaseEntry(r: Root, w: number): boolean {
     for (let idx = 0; idx < a.segCount; idx++) {
       const kind = a.segKind(idx); // (the segment map: a later segment of a huge block is user data)
       if (kind === SEGMAP_FREE || kind === SEGMAP_HUGE_REST) continue;
-      const s = (idx << SEGMENT_SHIFT) >> 2;
+      const s = headerOf(idx << SEGMENT_SHIFT);
       if (Atomics.load(m, s + S_OWNER) !== tag) continue;
       if (kind === SEGMAP_HUGE_HEAD) {
         // our view of it only if it has the run's length (the segment map's): a view of an

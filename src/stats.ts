@@ -171,7 +171,10 @@ export interface ArenaStats {
   id: number;
   /** Address of the first segment. */
   base: number;
-  /** Bytes of segments (the reservation also holds one metadata page after them). */
+  /**
+   * Bytes of segments, from `base` (the reservation also holds, before them, 4 MiB of segment
+   * headers — out of band — and after them its metadata and, at secure level 2+, side tables).
+   */
   size: number;
   /** Reserved with `exclusive: true`: only heaps bound to it allocate there. */
   exclusive: boolean;

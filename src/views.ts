@@ -4,7 +4,8 @@
  */
 import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import {
-  P_BSIZE, P_END, P_FLAGS, P_START, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE,
+  P_BSIZE, P_END, P_FLAGS, P_START, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES,
+  SEGMENT_MASK, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { type Region, RegionKind } from "./region.ts";
 import { guardedBlocks, isFreeBlock } from "./secure.ts";
@@ -124,7 +125,7 @@ function blockExtent(r: Region, off: number): [number, number] | null {
   const seg = off - (off & SEGMENT_MASK);
   const shift = Atomics.load(m, r.segMap + seg / SEGMENT_SIZE);
   if (shift <= 0) return null; // a free segment, or a huge block (its own region when this worker knows it)
-  const pg = (seg >> 2) + S_PAGES + ((off - seg) >>> shift) * PAGE_WORDS;
+  const pg = headerOf(seg) + S_PAGES + ((off - seg) >>> shift) * PAGE_WORDS;
   const bsize = m[pg + P_BSIZE];
   const start = m[pg + P_START];
   if (bsize <= 0 || off < start || off >= m[pg + P_END]) return null;

@@ -41,8 +41,8 @@ t("exclusive arena: bound heap stays inside it; exhaustion returns 0 without tou
   assert.is(info.segments, 8);
   assert.is(info.segmentsUsed, 0);
   // checked pages (secure 2+, debugFill): 512 KiB of side tables per segment follow the metadata
-  const tables = getOption("secure") >= 2 || getOption("debugFill") ? 8 * TABLE_SEGMENT_BYTES : 0;
-  const grew = s1.reserved - before.reserved - tables;
+  const tables = getOption("secure") >= 2 || getOption("debugFill") ? 9 * TABLE_SEGMENT_BYTES : 0; // (per slot: the header slot's too)
+  const grew = s1.reserved - before.reserved - tables - 4 * MiB; // (and a 4 MiB slot of segment headers before the segments)
   assert.ok(grew >= 32 * MiB && grew <= 32 * MiB + 64 * 1024, `reserved grew ${s1.reserved - before.reserved} (${tables} of side tables)`);
   const lo = info.base, hi = info.base + info.size;
   const others = () => stats().arenaList.filter((a) => a.id !== id).map((a) => `${a.id}:${a.segmentsUsed}`).join(" ");
@@ -188,15 +188,15 @@ t("segment state lives in the arena's native memory (in-use bitmap claimed with 
   assert.ok(p !== 0 && q !== 0);
   // the metadata page right after the segments: magic, count, flags, id, used, dirty, ..., bitmaps
   const meta = new Int32Array(a.region.i32.buffer, a.region.i32.byteOffset + a.region.size, 16);
-  assert.is(meta[1], 4, "segment count");
+  assert.is(meta[1], 5, "segment slots: 4 segments after the slot of segment headers (slot 0)");
   assert.is(meta[2] & 1, 1, "exclusive flag");
   assert.is(meta[3], id, "arena id");
   assert.is(meta[4], 3, "3 segments in use (one of small pages, a 2-segment huge run)");
-  assert.is(Atomics.load(meta, 8) & 0xf, 0b0111, "in-use bitmap");
+  assert.is(Atomics.load(meta, 8) & 0x1f, 0b01111, "in-use bitmap (slot 0: the headers, in use for good)");
   h.destroy();
   assert.is(meta[4], 0);
-  assert.is(Atomics.load(meta, 8) & 0xf, 0, "in-use bitmap cleared");
-  assert.is(Atomics.load(meta, 9) & 0xf, 0b0111, "freed segments are dirty until purged");
+  assert.is(Atomics.load(meta, 8) & 0x1f, 1, "in-use bitmap cleared but for the header slot");
+  assert.is(Atomics.load(meta, 9) & 0x1f, 0b01110, "freed segments are dirty until purged");
   collect(true);
   assert.is(Atomics.load(meta, 9) & 0xf, 0, "purged: no longer dirty");
 });
@@ -247,7 +247,7 @@ t("bad arguments: reserveOsMemory and Heap.create({ arena })", () => {
 t("reserveOsMemory counts against maxReserved: a refusal throws AllocationError and reserves nothing", () => {
   dropHugeCache(); // nothing cached that a relief could unmap
   const reserved = stats().reserved;
-  setOption("maxReserved", reserved + 8 * MiB);
+  setOption("maxReserved", reserved + 12 * MiB); // (8 MiB and metadata: one segment and its arena's 4 MiB slot of segment headers)
   try {
     let err: unknown;
     try {

@@ -16,7 +16,7 @@ t("hot-path literals match the layout constants", () => {
     P_USED: L.P_USED, P_START: L.P_START, P_KEY: L.P_KEY, P_FLAGS: L.P_FLAGS, P_END: L.P_END,
     P_DIV_LIMIT: L.P_DIV_LIMIT, P_DIV_SHIFT: L.P_DIV_SHIFT, P_DIV_INV: L.P_DIV_INV, P_WAKE_SHIFT: L.P_WAKE_SHIFT,
     DIRECT_SIZE_MAX: L.DIRECT_SIZE_MAX, LARGE_OBJ_MAX: L.LARGE_OBJ_MAX,
-    PAGES_PER_SEGMENT_SHIFT: L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT, SEGMENT_MASK: L.SEGMENT_MASK, SEGMENT_WORD_SHIFT: L.SEGMENT_SHIFT - 2,
+    PAGES_PER_SEGMENT_SHIFT: L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT, SEGMENT_MASK: L.SEGMENT_MASK, HEADER_WORD_SHIFT: L.HEADER_WORD_SHIFT,
     PF_HAS_ALIGNED: L.PF_HAS_ALIGNED, CHECKED_KEY: L.CHECKED_KEY, S_SEC: L.S_SEC,
     SEC_WORDS_SHIFT: Math.log2(L.SEC_WORDS), SEC_LOCAL: L.SEC_LOCAL, P_CAPACITY: L.P_CAPACITY,
     ENTRY_LIVE: L.ENTRY_LIVE, TABLE_SEGMENT_SHIFT: Math.log2(L.TABLE_SEGMENT_ENTRIES), TABLE_COLUMN_SHIFT: Math.log2(L.TABLE_COLUMN_ENTRIES),
@@ -26,7 +26,15 @@ t("hot-path literals match the layout constants", () => {
 
 t("page descriptors fit the segment header", () => {
   const pages = 1 << (L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT);
-  assert.ok((L.S_PAGES + pages * L.PAGE_WORDS) * 4 <= L.SEGMENT_HEADER_SIZE);
+  assert.ok((L.S_PAGES + pages * L.PAGE_WORDS) * 4 <= L.S_SEC * 4, "descriptors end before the secure records");
+  assert.ok((L.S_SEC + pages * L.SEC_WORDS) * 4 <= L.SEGMENT_HEADER_SIZE, "the secure records fit the header");
+  assert.is(1 << L.HEADER_WORD_SHIFT, L.SEGMENT_HEADER_SIZE / 4, "a header's words");
+  for (const x of [1, 2, 511, 700]) {
+    const seg = x * L.SEGMENT_SIZE;
+    assert.is(L.headerOf(seg), x * (L.SEGMENT_HEADER_SIZE / 4), "header of segment x at byte x * 8 KiB (slot 0 of its arena)");
+    assert.is(L.headerOf(seg + L.SEGMENT_MASK), L.headerOf(seg), "any offset in a segment");
+    assert.is(L.segmentOfHeader(L.headerOf(seg) + L.S_PAGES + 7), seg, "and back, from any word of the header");
+  }
   assert.is(L.PAGE_WORDS, 16, "free.ts shifts by 4 for PAGE_WORDS");
 });
 
@@ -52,7 +60,7 @@ t("checked pages' side tables: every class's page fits its column, and every blo
   }
   const seen = new Uint8Array(2 * L.TABLE_SEGMENT_ENTRIES);
   for (const seg of [0, 5]) {
-    const s = seg * (L.SEGMENT_SIZE >>> 2);
+    const s = L.headerOf(seg * L.SEGMENT_SIZE);
     for (let i = 0; i < 64; i++) {
       const tb = tableBase(s + L.S_PAGES + i * L.PAGE_WORDS);
       for (let n = 1; n <= L.TABLE_COLUMN_ENTRIES; n++) {

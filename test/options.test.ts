@@ -258,7 +258,7 @@ t("arenaReserve sets the size of the next shared arena (doubling per arena, as m
     const a = newArena();
     assert.ok(a !== null);
     const want = Math.min(2 * 2 ** Math.min(shared, 8), Math.floor(ctx.options.arenaMax / (4 * MiB)));
-    assert.is(a!.segCount, want, `arena ${shared + 1} of 8 MiB x 2^${Math.min(shared, 8)}`);
+    assert.is(a!.segments, want, `arena ${shared + 1} of 8 MiB x 2^${Math.min(shared, 8)}`);
   });
 });
 

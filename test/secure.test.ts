@@ -176,6 +176,23 @@ for (const level of ["2", "4"]) {
   });
 }
 
+for (const [level, cases] of [["2", ["01 pages", "ff pages", "00 huge", "rand huge"]], ["3", ["ff pages", "rand huge"]], ["4", ["01 pages", "00 huge"]]] as const) {
+  for (const c of cases) {
+    const [fill, reuse] = c.split(" ");
+    tc(`secure ${level}: a stale write (${fill}) through a freed huge block carved from an exclusive arena, into the first bytes of its segments since reused ${reuse === "pages" ? "for pages of every kind" : "by another huge block"}, reaches no header: every live block intact and freed without error, validate clean (review round 13: the headers lay there; frees threw, malloc threw "segment page count is inconsistent", Bun crashed)`, () => {
+      const r = child(["carvedStale", fill, reuse], { TSMALLOC_SECURE: level }, `carvedStale ${c} at level ${level}`);
+      assert.ok((r.reused as number) >= (reuse === "pages" ? 8 : 3), `the freed run's segments were reused (${r.reused} in use)`);
+      assert.ok((r.inRun as number) >= 2, `live blocks in the freed run (${r.inRun})`);
+      assert.ok((r.written as number) >= 12288, "the stale writes happened");
+      assert.is(r.bad, 0, "every live block's stamp intact");
+      if (reuse === "huge") assert.is(r.bigSize, 5 * 1024 * 1024, "the huge block on the reused segments keeps its size");
+      assert.equal(r.errors, [], "no free threw");
+      assert.ok(r.distinct, "the heap allocates distinct blocks again");
+      assert.ok(r.ok, "validate() clean");
+    });
+  }
+}
+
 tc("secure 2: retired huge mappings are bounded: a block that keeps growing (80 steps of 8 MiB, none reusable) reserves at most 1 GiB of retired mappings beyond its own (review round 13: 40 GiB against level 0's 660 MiB)", () => {
   const r = child(["hugeGrowth"], { TSMALLOC_SECURE: "2" }, "hugeGrowth at level 2");
   assert.ok((r.grew as number) <= 1024 * 1024 * 1024 + 2 * (r.last as number), `reserved grew ${((r.grew as number) / 2 ** 20).toFixed(0)} MiB for a ${((r.last as number) / 2 ** 20).toFixed(0)} MiB block`);
