@@ -13,7 +13,7 @@
  */
 import { ctx } from "./context.ts";
 import { free, wake as wakeHeap } from "./free.ts";
-import { PAGE_WORDS, S_PAGES, SEGMENT_SHIFT, SEGMENT_SIZE, HEADER_WORD_SHIFT, segmentOfHeader } from "./layout.ts";
+import { HEADER_WORD_SHIFT, PAGE_WORDS, S_PAGES, segmentOfHeader } from "./layout.ts";
 import type { PageRef } from "./region.ts";
 import { sec } from "./secure.ts";
 import { pageRefAt } from "./segment.ts";
