@@ -1,10 +1,11 @@
 /**
  * Segments: 4 MiB slices of an arena holding pages of one kind (64 small, 8 medium or
- * one large page) behind a header with the page descriptors. Segments belong to a worker;
- * the pages in them to that worker's heaps.
+ * one large page), described by a header with the page descriptors that lies out of band, in
+ * the arena's header slot (layout.ts headerOf), never in the segment. Segments belong to a
+ * worker; the pages in them to that worker's heaps.
  *
  * Commit tracking: a segment is 64 slices of 64 KiB; the header keeps a mask of committed
- * slices (slice 0, with the header, is committed while the segment lives) and a mask of
+ * slices (slice 0, counted with the header, is committed while the segment lives) and a mask of
  * committed slices of free page slots waiting to be purged. Page slots commit their slices
  * when claimed (the whole segment at once with eagerCommit); freed page slots inside a
  * live segment are purged after purgeDelay, freed segments after purgeDelay *
