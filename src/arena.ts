@@ -708,6 +708,21 @@ export function adoptArena(base: number, segCount: number, metaBytes: number, id
   return arena;
 }
 
+/**
+ * For error messages: which arena-internal memory address p lies in — an arena's segment
+ * headers (its first slot) or its metadata and side tables (after its segments) — or null.
+ */
+export function arenaInternal(p: number): string | null {
+  for (const a of ctx.arenas) {
+    const off = p - a.region.base;
+    if (off >= 0 && off < a.headerSlots * SEGMENT_SIZE) return `inside arena ${a.id}'s segment headers (allocator metadata, never a block)`;
+    if (off >= a.region.size && off < a.region.size + a.metaBytes) {
+      return `inside arena ${a.id}'s ${off >= a.region.size + a.metaBytes - a.tableBytes ? "side tables" : "metadata"} (allocator metadata, never a block)`;
+    }
+  }
+  return null;
+}
+
 export function arenaOf(r: Region): Arena | null {
   for (const a of ctx.arenas) if (a.region === r) return a;
   return null;

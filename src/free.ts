@@ -9,7 +9,7 @@ import {
   S_OWNER, P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
   P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, HEADER_WORD_SHIFT, headerOf, segmentOfHeader,
 } from "./layout.ts";
-import { SEGMAP_FREE } from "./arena.ts";
+import { arenaInternal, SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, wakeCount } from "./page.ts";
 import { type PageRef, type Region, RegionKind } from "./region.ts";
 import { entryOf, guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, wasGuarded } from "./secure.ts";
@@ -90,7 +90,7 @@ export function locate(p: number, op: string, again = 0): PageRef {
   if (r === null) {
     // shared allocator: an arena another worker reserved since we last looked
     if (sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op, again + 1);
-    throw new InvalidPointerError(p, `${op}: not an address tsmalloc allocated`);
+    throw new InvalidPointerError(p, `${op}: ${arenaInternal(p) ?? "not an address tsmalloc allocated"}`);
   }
   const m = r.i32;
   const off = p - r.base;
@@ -119,7 +119,7 @@ export function locate(p: number, op: string, again = 0): PageRef {
   if (shift <= 0) {
     // shared allocator: a huge block another worker carved from this arena
     if (shift !== SEGMAP_FREE && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op, again + 1);
-    throw new InvalidPointerError(p, shift === SEGMAP_FREE ? `${op}: no live segment at this address` : `${op}: not the start of a block (inside a huge block)`);
+    throw new InvalidPointerError(p, shift === SEGMAP_FREE ? `${op}: ${arenaInternal(p) ?? "no live segment at this address"}` : `${op}: not the start of a block (inside a huge block)`);
   }
   const i = (off - seg) >>> shift;
   const pg = headerOf(seg) + S_PAGES + i * PAGE_WORDS;

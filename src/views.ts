@@ -2,6 +2,7 @@
  * Byte access to our memory: views over [p, p+len) and copies/fills between blocks, through a
  * region's own view when it covers the range, else through a fresh view from the backend.
  */
+import { arenaInternal } from "./arena.ts";
 import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import {
   P_BSIZE, P_END, P_FLAGS, P_START, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES,
@@ -108,7 +109,8 @@ export function checkView(p: number, len: number): void {
     // lookup may need several: a new arena, then the run in it)
     if (again >= LOCATE_MISS_MAX || sharedHooks.locateMiss === null || !sharedHooks.locateMiss(p)) break;
   }
-  throw new RangeError(`tsmalloc: no block of ours at 0x${p.toString(16)} (+${len}): views must lie inside a live block`);
+  const internal = arenaInternal(p);
+  throw new RangeError(`tsmalloc: no block of ours at 0x${p.toString(16)} (+${len})${internal !== null ? `: ${internal}` : ""}: views must lie inside a live block`);
 }
 
 /** [start, end) of the block containing region offset off (as region offsets), or null. */

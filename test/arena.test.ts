@@ -9,7 +9,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { TABLE_SEGMENT_BYTES } from "../src/layout.ts";
-import { AllocationError, collect, free, getOption, Heap, malloc, reserveOsMemory, setOption, stats, usableSize, validate } from "../mod.ts";
+import {
+  AllocationError, bytes, collect, free, getOption, Heap, InvalidPointerError, malloc, realloc, reserveOsMemory, setOption, stats, usableSize, validate,
+} from "../mod.ts";
 import { ctx } from "../src/context.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { dropHugeCache, mib, MiB } from "./_mem.ts";
@@ -199,6 +201,40 @@ t("segment state lives in the arena's native memory (in-use bitmap claimed with 
   assert.is(Atomics.load(meta, 9) & 0x1f, 0b01110, "freed segments are dirty until purged");
   collect(true);
   assert.is(Atomics.load(meta, 9) & 0xf, 0, "purged: no longer dirty");
+});
+
+t("addresses in an arena's segment headers (the 4 MiB before its segments) and its metadata (after them) are refused by free, realloc, usableSize, Heap.free and bytes, saying so; every block stays intact (review round 14)", () => {
+  const id = reserveOsMemory(16 * MiB, { exclusive: true }); // small, medium, and a 2-segment huge block
+  const h = Heap.create({ arena: id });
+  const live = [16, 1000, 100000, 5 * MiB].map((size, i) => {
+    const p = h.malloc(size);
+    assert.ok(p !== 0);
+    fillPattern(p, size, i + 1);
+    return { p, size, id: i + 1 };
+  });
+  const a = arenaInfo(id);
+  const end = a.base + a.size;
+  const probes: [number, RegExp][] = [
+    [a.base - 4 * MiB, /segment headers/], [a.base - 4 * MiB + 16, /segment headers/], [a.base - 2 * MiB, /segment headers/],
+    [a.base - 8192, /segment headers/], [a.base - 16, /segment headers/], [end, /metadata|side tables/], [end + 16, /metadata|side tables/],
+  ];
+  for (const [x, why] of probes) {
+    for (const [name, f] of [["free", () => free(x)], ["realloc", () => realloc(x, 32)], ["usableSize", () => usableSize(x)], ["Heap.free", () => h.free(x)]] as const) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof InvalidPointerError, `${name}(base ${x - a.base}): ${String(err)}`);
+      assert.match((err as Error).message, why, `${name}(base ${x - a.base}) says where`);
+    }
+    assert.throws(() => bytes(x, 16), (e: Error) => e instanceof RangeError && why.test(e.message), `bytes(base ${x - a.base})`);
+  }
+  for (const b of live) assert.ok(checkPattern(b.p, b.size, b.id), `block of ${b.size} intact`);
+  for (const b of live) free(b.p);
+  h.destroy();
+  assert.ok(validate().ok);
 });
 
 t("a freed segment reused before its purge keeps its exact commit (64 KiB slices, not the whole segment)", () => {
