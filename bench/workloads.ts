@@ -336,6 +336,9 @@ function freeSlots(P: Ops, slots: Handle[]) {
   for (let i = 0; i < slots.length; i++) if (slots[i]) free(slots[i]);
 }
 
+/** Most time a mixed workload's untimed warm-up may take (ms): @thi.ng/malloc needs milliseconds per op at 100,000 live. */
+const MIXED_WARM_MS = 3000;
+
 function churn(id: string, title: string, live: number, lo: number, hi: number, larson: boolean): Workload {
   return {
     id,
@@ -353,6 +356,21 @@ function churn(id: string, title: string, live: number, lo: number, hi: number, 
       const slots = S.slots, malloc = P.malloc, free = P.free;
       if (!larson) {
         for (let i = 0; i < live; i++) slots[i] = malloc(S.sizes[(i * 7) & (TABLE - 1)]);
+        // warm-up (untimed, as bench.c's): the timed loop's own replacements, 4 * live of them
+        // (at most MIXED_WARM_MS for the slowest peers), so calibration and the timed calls see
+        // the steady state of a heap with `live` blocks, not the first pass over a freshly
+        // filled one (each slot freed for the first time: page faults, new pages per class).
+        // Written out here, not by calling churnT, so the rows' private copies of the timed
+        // loop get no type feedback from other rows.
+        const sizes = S.sizes, idx = S.idx, t0 = Date.now();
+        let k = 0;
+        for (let i = 0; i < 4 * live && ((i & 1023) !== 0 || Date.now() - t0 < MIXED_WARM_MS); i++) {
+          const j = idx[k];
+          free(slots[j]);
+          slots[j] = malloc(sizes[k]);
+          k = (k + 1) & (TABLE - 1);
+        }
+        S.k = k;
       } else {
         // larson warm-up: allocate, shuffle, 4*live random replacements
         const r = xorshift32(SEED_LARSON + 2);
