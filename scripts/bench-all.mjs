@@ -19,7 +19,7 @@
 //     --secure-repeat=N         processes per secure level and round (default 3), interleaved;
 //                               the overhead table takes the median
 //     --secure-only=REGEX       the workloads of the secure processes (default
-//                               ^(pairs-64|mixed-1000|larson)$; "" = all; --only applies too)
+//                               ^(pairs-64|mixed-1000|mixed-100000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
 //     --settle-ms=N             idle time before each (workload, row), after a full GC (default 50;
@@ -57,7 +57,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|larson)$", only: null, minMs: null, settleMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|mixed-100000|larson)$", only: null, minMs: null, settleMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
