@@ -7,13 +7,13 @@ import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge, OWNER_RELEASED, staleForeignView } from "./huge.ts";
 import {
   S_OWNER, P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
-  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, HEADER_WORD_SHIFT, headerOf, segmentOfHeader,
+  P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { arenaInternal, SEGMAP_FREE } from "./arena.ts";
 import { isBlockStart, wakeCount } from "./page.ts";
-import { type PageRef, type Region, RegionKind } from "./region.ts";
+import { type PageRef, RegionKind } from "./region.ts";
 import { entryOf, guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, wasGuarded } from "./secure.ts";
-import { pageRefAt, segmentCookie } from "./segment.ts";
+import { pageRefAt, pageRefOf, segmentCookie } from "./segment.ts";
 import { pushThreadFree } from "./thread-free.ts";
 import { checkPointer } from "./validate.ts";
 
@@ -44,24 +44,17 @@ export function free(p: number): void {
           m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
           m[pg + 1] = off;
           // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-          if (--m[pg + 3] <= (k >> 5)) wake(pageOf(r, pg)); //            P_USED, P_WAKE_SHIFT
+          if (--m[pg + 3] <= (k >> 5)) wake(pageRefOf(r, pg)); //            P_USED, P_WAKE_SHIFT
           return;
         }
         if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
-          freeBlock(pageOf(r, pg), off);
+          freeBlock(pageRefOf(r, pg), off);
           return;
         }
       }
     }
   }
   freeGeneric(p);
-}
-
-/** The handle of page descriptor word pg of arena region r (another worker's page this worker never looked at has none yet). */
-function pageOf(r: Region, pg: number): PageRef {
-  const s = pg & -(1 << HEADER_WORD_SHIFT); //                         the header's first word
-  const i = (pg - s - S_PAGES) >> 4; //                                PAGE_WORDS
-  return r.pages[((s >>> HEADER_WORD_SHIFT) << 6) + i] ?? pageRefAt(r, segmentOfHeader(s), i);
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
@@ -96,7 +89,7 @@ export function locate(p: number, op: string, again = 0): PageRef {
   const off = p - r.base;
   if (r.kind === RegionKind.Huge) {
     // the header: JS memory for a block with its own mapping; for one carved from an arena, its
-    // run's first segment before the block (documented limit: doc/SECURE.md)
+    // first segment's header in the arena's header slot (layout.ts headerOf): never user data
     const start = m[S_PAGES + P_START];
     if (m[S_COOKIE] !== segmentCookie(0) || m[S_PAGES + P_BSIZE] !== -1 || staleForeignView(r)) {
       // another worker's huge block this worker saw once: its segments may hold something else now

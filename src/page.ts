@@ -9,7 +9,8 @@ import {
   PF_RETIRE, PF_SLOW_FREE,
   SEC_WORDS,
 } from "./layout.ts";
-import { collectChecked, initChecked, liveChecked, reportCorrupt, secOf, threadChecked, verifyChecked } from "./secure.ts";
+import { collectChecked, initChecked, liveChecked, reportCorrupt, threadChecked, verifyChecked } from "./secure.ts";
+import { secOf } from "./region.ts";
 import { takeThreadFree } from "./thread-free.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */

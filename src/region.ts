@@ -128,10 +128,15 @@ export class PageRef {
     this.base = r.base;
     this.pg = pg;
     this.seg = seg;
-    const s = pg & -(1 << HEADER_WORD_SHIFT);
-    this.sec = r.kind === RegionKind.Arena ? s + S_SEC + ((pg - s - S_PAGES) >> 2) : 0;
+    this.sec = r.kind === RegionKind.Arena ? secOf(pg) : 0;
     this.table = r.kind === RegionKind.Arena ? tableBase(pg) : 0;
   }
+}
+
+/** Word index of the secure record of the page whose descriptor is at word pg (arena segments; layout.ts S_SEC). */
+export function secOf(pg: number): number {
+  const s = pg & -(1 << HEADER_WORD_SHIFT);
+  return s + S_SEC + ((pg - s - S_PAGES) >> 2);
 }
 
 /** Index in Region.tbl of the side-table column of the page whose descriptor is at word pg (layout.ts TABLE_SEGMENT_ENTRIES). */

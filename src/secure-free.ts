@@ -13,10 +13,8 @@
  */
 import { ctx } from "./context.ts";
 import { free, wake as wakeHeap } from "./free.ts";
-import { HEADER_WORD_SHIFT, PAGE_WORDS, S_PAGES, segmentOfHeader } from "./layout.ts";
-import type { PageRef } from "./region.ts";
 import { sec } from "./secure.ts";
-import { pageRefAt } from "./segment.ts";
+import { pageRefOf } from "./segment.ts";
 import { trackFree } from "./track.ts";
 
 /** The free that mod.ts calls: the plain one or freeChecked (secure level 2+ without debugFill). */
@@ -64,15 +62,7 @@ export function freeChecked(p: number): void {
   free(p); // another worker's page, aligned or guarded blocks, huge blocks, bad pointers: free dispatches back on PF_CHECKED
 }
 
-/** The page handle of descriptor word pg in ctx.lastRegion (another worker's page may have none yet). */
-function pageOf(pg: number): PageRef {
-  const r = ctx.lastRegion;
-  const s = pg & -(1 << HEADER_WORD_SHIFT);
-  const i = (pg - s - S_PAGES) / PAGE_WORDS;
-  return r.pages[((s >>> HEADER_WORD_SHIFT) << 6) + i] ?? pageRefAt(r, segmentOfHeader(s), i);
-}
-
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
 function wake(pg: number): void {
-  wakeHeap(pageOf(pg));
+  wakeHeap(pageRefOf(ctx.lastRegion, pg));
 }

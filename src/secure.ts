@@ -22,9 +22,9 @@
 import { ctx, os } from "./context.ts";
 import {
   ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED,
-  PF_CORRUPT, S_PAGES, S_SEC, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE, HEADER_WORD_SHIFT,
+  PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
-import { type PageRef, type Region, tableBase } from "./region.ts";
+import { type PageRef, type Region, secOf, tableBase } from "./region.ts";
 import { takeThreadFree } from "./thread-free.ts";
 
 /** The process's secure configuration (fixed by configureSecure at first use). */
@@ -106,12 +106,6 @@ export function randomInt32(): number {
 }
 
 // ---------------------------------------------------------------- checked pages: the side table
-
-/** Word index of the secure record of the page whose descriptor is at word pg (arena segments). */
-export function secOf(pg: number): number {
-  const s = pg & -(1 << HEADER_WORD_SHIFT);
-  return s + S_SEC + ((pg - s - S_PAGES) >> 2);
-}
 
 /*
  * The side table: a checked page keeps its free lists out of band, one 16-bit entry per block

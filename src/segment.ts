@@ -17,7 +17,7 @@ import { ctx, os } from "./context.ts";
 import {
   LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, P_BSIZE, P_RESERVED, P_START, PAGE_WORDS, type PageKind, S_COMMIT_HI,
   S_COMMIT_LO, S_COOKIE, S_KIND, S_OWNER, S_PAGE_COUNT, S_PAGE_SHIFT, S_PAGES, S_PURGE_HI, S_PURGE_LO, S_USED_PAGES,
-  SEGMENT_COOKIE, SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT, headerOf,
+  SEGMENT_COOKIE, SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE, SMALL_PAGE_SHIFT, headerOf, HEADER_WORD_SHIFT, segmentOfHeader,
 } from "./layout.ts";
 import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
@@ -183,6 +183,13 @@ export function pageRefAt(r: Region, seg: number, i: number): PageRef {
   let pr = r.pages[slot];
   if (pr === undefined) r.pages[slot] = pr = new PageRef(r, headerOf(seg) + S_PAGES + i * PAGE_WORDS, seg);
   return pr;
+}
+
+/** The handle of the page whose descriptor is at word pg of arena region r (another worker's page this worker never looked at has none yet). */
+export function pageRefOf(r: Region, pg: number): PageRef {
+  const s = pg & -(1 << HEADER_WORD_SHIFT); // the header's first word
+  const i = (pg - s - S_PAGES) >> 4; //         PAGE_WORDS
+  return r.pages[((s >>> HEADER_WORD_SHIFT) << 6) + i] ?? pageRefAt(r, segmentOfHeader(s), i);
 }
 
 /** True when claimPage(kind, arenaId) would have to claim a new segment (none has a free slot). */
