@@ -215,7 +215,7 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   const m = pr.m;
   const pg = pr.pg;
   const n = entryOf(m, pg, off);
-  const fill = sec.fill ? () => pr.r.u8.fill(0xdf, off, off + m[pg + P_BSIZE]) : undefined;
+  const fill = sec.fill ? freedFill(pr, off) : undefined;
   if (m[pg + P_OWNER] !== ctx.tag) {
     if (!pushThreadFreeChecked(pr.t16, m, pg, n, fill)) throw new DoubleFreeError(pr.base + off);
     return;
@@ -225,4 +225,13 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   }
   if (!pushLocalChecked(pr.t16, m, pg, pr.sec, n)) throw new DoubleFreeError(pr.base + off);
   if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
+}
+
+/**
+ * debugFill's 0xDF fill of the freed block at region offset off of pr's page. A closure made
+ * here, not in freeCheckedPage: a closure there makes JavaScriptCore allocate a scope object
+ * on every call, debugFill or not (Bun's cross-worker frees took 250 ns instead of 25).
+ */
+function freedFill(pr: PageRef, off: number): () => void {
+  return () => pr.r.u8.fill(0xdf, off, off + pr.m[pr.pg + P_BSIZE]);
 }
