@@ -40,27 +40,30 @@ export const ALIGNED_BIN: Uint8Array = (() => {
 })();
 
 /**
- * The page descriptor (word index in r.i32) when p is the start of a block handed out from
- * a plain page (not checked, no guarded or aligned-shifted block) that this worker owns in
- * arena region r; -1 otherwise. The same test as the free fast path (free.ts), decided
- * only from records no block covers (the segment map, the page descriptor). A block freed
- * into such a page passes too, as it does for free below secure level 2.
+ * The page descriptor (word index in r.i32) when p is the start of a live block (its
+ * side-table entry says live) of a page this worker owns in arena region r, with no guarded or
+ * aligned-shifted block; -1 otherwise (a free block included: the caller's generic path
+ * throws for it). The same test as the free fast path (secure-free.ts), decided only from
+ * records no block covers (the segment map, the page descriptor, the side table).
  */
-export function ownPlainPage(r: Region, p: number): number {
+export function ownLivePage(r: Region, p: number): number {
   // literal offsets: see HOT_PATH_LITERALS in layout.ts
   const delta = p - r.base;
   if (!(delta > 0 && delta < r.limit)) return -1;
   const off = delta | 0;
   const m = r.i32;
-  const x = off >>> 22; //                                   SEGMENT_SHIFT
-  const sh = m[r.segMap + x]; //                             the page shift, <= 0 for no live segment of pages
-  const pg = (x << 11) + 16 + ((((off & 4194303) >>> sh) & 63) << 4); // HEADER_WORD_SHIFT (layout.ts headerOf), S_PAGES, SEGMENT_MASK, PAGE_WORDS
+  const g = off >>> 22; //                                   SEGMENT_SHIFT
+  const sh = m[r.segMap + g]; //                             the page shift, <= 0 for no live segment of pages
+  const i = ((off & 4194303) >>> sh) & 63; //                SEGMENT_MASK
+  const pg = (g << 11) + 16 + (i << 4); //                   HEADER_WORD_SHIFT (layout.ts headerOf), S_PAGES, PAGE_WORDS
   const d = off - m[pg + 7]; //                              P_START
   const k = m[pg + 14]; //                                   P_DIV_SHIFT (low 5 bits)
+  const q = Math.imul(d >> k, m[pg + 15]); //                P_DIV_INV: the block index, when d is a multiple of bsize
   if (
     off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
-    (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] && //            P_DIV_INV, P_DIV_LIMIT
-    m[pg + 8] === ctx.tag //                                 P_KEY: ours and plain
+    (q ^ -2147483648) <= m[pg + 13] && //                      P_DIV_LIMIT
+    m[pg + 8] === ctx.checkedTag && //                       P_KEY: ours, no other flag
+    r.tbl[(g << 18) + (i << 12) + q] === 0xffff //           the block's entry says live (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT, ENTRY_LIVE)
   ) return pg;
   return -1;
 }

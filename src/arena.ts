@@ -17,9 +17,8 @@
  * bytes counted as committed, and per segment what it holds (the segment map: a segment of
  * pages, or the head or a later segment of a huge block). No block ever covers the metadata,
  * so the segment map is what decides whether an address can be a block of ours: a segment's
- * own header is not trusted for that, since inside a huge block it is user data. At checked
- * secure levels the checked pages' side tables follow the metadata (src/secure.ts "side
- * table"), TABLE_SEGMENT_BYTES per segment, counted committed by the OS pages its pages'
+ * own header is not trusted for that, since inside a huge block it is user data. The pages'
+ * side tables follow the metadata (src/secure.ts "side table"), TABLE_SEGMENT_BYTES per segment, counted committed by the OS pages its pages'
  * columns reach (ensureTable) and purged with the segment's memory. A freed segment stays committed for the arena purge delay so
  * churn reuses it, then goes back to the OS with one purge per run of adjacent segments.
  * Reservations are never unmapped and remapped in a loop: virtual size grows only when the
@@ -33,7 +32,7 @@ import { formatSize } from "./options.ts";
 import { regionView } from "./os.ts";
 import { arenaDelay } from "./purge-delay.ts";
 import { Region, RegionKind } from "./region.ts";
-import { registerTable, sec } from "./secure.ts";
+import { registerTable } from "./secure.ts";
 
 // ---- arena metadata (word indices from Arena.meta, the first word after the last segment)
 const A_MAGIC = 0; //   ARENA_MAGIC
@@ -106,7 +105,7 @@ export class Arena {
   declare readonly headerSlots: number;
   /** Bytes of the metadata page(s) after the segments, and of the side tables after those. */
   declare readonly metaBytes: number;
-  /** Bytes of side tables at the end of metaBytes (0 unless checked pages: src/secure.ts). */
+  /** Bytes of side tables at the end of metaBytes (src/secure.ts "side table"). */
   declare readonly tableBytes: number;
   /** Word index of the metadata in region.i32. */
   private declare readonly meta: number;
@@ -534,9 +533,9 @@ function arenaBytes(segs: number): number {
   return slots * SEGMENT_SIZE + metaSizeFor(slots);
 }
 
-/** Bytes reserved after an arena's segments: its metadata, then (checked pages) the side tables. */
+/** Bytes reserved after an arena's segments: its metadata, then the side tables. */
 function metaSizeFor(segCount: number): number {
-  return bookkeepingFor(segCount) + (sec.checked ? segCount * TABLE_SEGMENT_BYTES : 0);
+  return bookkeepingFor(segCount) + segCount * TABLE_SEGMENT_BYTES;
 }
 
 /** Maps one arena of `segs` segments (and its header slots); null when the OS refuses. Budget checked by the caller. */

@@ -1,7 +1,7 @@
 /**
  * Heap validation (`validate()`): walks every page of this worker's segments and every huge
  * block and checks the free-list invariants — links inside their page and on block starts,
- * side-table entries (checked pages) that agree with the lists, no block listed twice, counts
+ * side-table entries that agree with the lists, no block listed twice, counts
  * that add up (free + local-free + used = capacity) — plus, under debugFill, that free
  * blocks still hold the 0xDF fill (a write after free otherwise). Never on a fast path.
  */
@@ -99,14 +99,14 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   const start = m[pg + P_START];
   const cap = m[pg + P_CAPACITY];
   const flags = m[pg + P_FLAGS];
-  const checked = (flags & PF_CHECKED) !== 0;
+  if ((flags & PF_CHECKED) === 0) add(`${where}: not a checked page (every page keeps its lists in its side table)`);
   if (cap > m[pg + P_RESERVED]) add(`${where}: capacity ${cap} > reserved ${m[pg + P_RESERVED]}`);
   if (m[pg + P_END] !== start + cap * bsize) add(`${where}: end does not match capacity`);
   const used = m[pg + P_USED];
   if (used < 0 || used > cap) add(`${where}: used ${used} outside 0..${cap}`);
   const key = freeKey(flags, m[pg + P_OWNER]);
   if (m[pg + P_KEY] !== key) add(`${where}: fast-free key ${m[pg + P_KEY]} does not match its flags (expected ${key})`);
-  if (checked && (m[pg + P_FREE] !== 0 || m[pg + P_LOCAL_FREE] !== 0)) add(`${where}: checked page with a plain list head (the plain fast paths could take it)`);
+  if (m[pg + P_FREE] !== 0 || m[pg + P_LOCAL_FREE] !== 0) add(`${where}: the descriptor's unused words P_FREE/P_LOCAL_FREE are not 0`);
   const seen = new Uint8Array(cap);
   const counts: Record<string, number> = { "free": 0, "local-free": 0, "thread-free": 0 };
   let badFill = "";
@@ -123,7 +123,7 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
     }
     seen[idx] = 1;
     counts[list]++;
-    if (sec.fill && checked && badFill === "") {
+    if (sec.fill && badFill === "") {
       for (let k = b; k < b + bsize; k++) {
         if (u8[k] !== 0xdf) {
           badFill = `${where}: free block at offset 0x${b.toString(16)} was written after free (byte ${k - b} is 0x${u8[k].toString(16)}, not 0xdf)`;
@@ -138,10 +138,8 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   const free = counts["free"] + counts["local-free"];
   // thread-free blocks stay counted in used until their owner collects them
   if (free + used !== cap && !corrupt && problem === "") add(`${where}: ${free} free + ${used} used blocks != capacity ${cap}`);
-  if (checked) {
-    const b = tableProblem(m, pg, seen, corrupt || problem !== "");
-    if (b !== "") add(`${where}: ${b}`);
-  }
+  const b = tableProblem(m, pg, seen, corrupt || problem !== "");
+  if (b !== "") add(`${where}: ${b}`);
   return { live: used - counts["thread-free"], free: free + counts["thread-free"] };
 }
 

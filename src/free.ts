@@ -1,12 +1,14 @@
 /**
- * free and pointer lookup. The fast path handles a block of a plain page owned by this
- * worker in the region of the previous free; everything else goes through `locate`.
+ * free and pointer lookup. `free` finds the page of a block start in the region of the
+ * previous free from the segment map and page descriptor and hands it to freeCheckedPage;
+ * everything else goes through `locate`. The fast path for this worker's own pages is
+ * secure-free.ts `freeChecked`, which falls back to `free`.
  */
 import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import { DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { dropStaleForeignRun, freeHuge, OWNER_RELEASED, staleForeignView } from "./huge.ts";
 import {
-  S_OWNER, P_BSIZE, P_END, P_FLAGS, P_LOCAL_FREE, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_CHECKED, PF_HAS_ALIGNED,
+  S_OWNER, P_BSIZE, P_END, P_FLAGS, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED,
   P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { arenaInternal, SEGMAP_FREE } from "./arena.ts";
@@ -14,7 +16,6 @@ import { isBlockStart, wakeCount } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
 import { entryOf, guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, wasGuarded } from "./secure.ts";
 import { pageRefAt, pageRefOf, segmentCookie } from "./segment.ts";
-import { pushThreadFree } from "./thread-free.ts";
 import { checkPointer } from "./validate.ts";
 
 export function free(p: number): void {
@@ -39,16 +40,9 @@ export function free(p: number): void {
         off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
         (Math.imul(d >> k, m[pg + 15]) ^ -2147483648) <= m[pg + 13] //    P_DIV_INV, P_DIV_LIMIT (sign-flipped: unsigned compare in int32)
       ) {
-        // a block handed out from a live page (a released page has END 0)
-        if (m[pg + 8] === ctx.tag) { //                                   P_KEY: ours, plain
-          m[off >> 2] = m[pg + 1]; //                                     P_LOCAL_FREE
-          m[pg + 1] = off;
-          // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-          if (--m[pg + 3] <= (k >> 5)) wake(pageRefOf(r, pg)); //            P_USED, P_WAKE_SHIFT
-          return;
-        }
-        if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // full page or another worker's: no lookup needed
-          freeBlock(pageRefOf(r, pg), off);
+        // a block start of a live page (a released page has END 0)
+        if ((m[pg + 9] & PF_HAS_ALIGNED) === 0) { // no guarded or aligned-shifted block: no lookup needed
+          freeCheckedPage(pageRefOf(r, pg), off);
           return;
         }
       }
@@ -134,10 +128,10 @@ export function locate(p: number, op: string, again = 0): PageRef {
   if (b < 0) {
     const blk = start + Math.floor((off - start) / bsize) * bsize;
     if (wasGuarded(r.base + blk, p)) {
-      // the object address of a guarded allocation freed lately: on a checked page the side
-      // table (out of band) says whether the block is still free, so this is its second free
+      // the object address of a guarded allocation freed lately: the side table (out of band)
+      // says whether the block is still free, so this is its second free
       const what = `${op}: a guarded allocation that was freed (double free or use after free)`;
-      throw (m[pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(m, pg, blk) ? alreadyFreed(p, op, what) : new InvalidPointerError(p, what);
+      throw isFreeBlock(m, pg, blk) ? alreadyFreed(p, op, what) : new InvalidPointerError(p, what);
     }
     throw new InvalidPointerError(p, `${op}: not the start of a block`);
   }
@@ -183,28 +177,12 @@ export function freeGeneric(p: unknown): void {
     const g = guardedBlocks.get(pr.base + off); // (locate checked p === g.p)
     if (g !== undefined) removeGuarded(pr.base + off, g);
   }
-  freeBlock(pr, off);
+  freeCheckedPage(pr, off);
 }
 
-/** Frees the block at region offset `off` of a live (non-huge) page. */
-function freeBlock(pr: PageRef, off: number): void {
-  const m = pr.m;
-  const pg = pr.pg;
-  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
-    freeCheckedPage(pr, off);
-    return;
-  }
-  if (m[pg + P_OWNER] !== ctx.tag) {
-    pushThreadFree(m, pg, off);
-    return;
-  }
-  m[off >> 2] = m[pg + P_LOCAL_FREE];
-  m[pg + P_LOCAL_FREE] = off;
-  if (--m[pg + P_USED] <= wakeCount(m, pg)) wake(pr);
-}
 
 /**
- * free of the block at region offset `off` of a checked page (from freeBlock): its side-table
+ * free of the block at region offset `off` of a live (non-huge) page: its side-table
  * entry must say live (src/secure.ts "side table"), else DoubleFreeError and nothing changed —
  * of two frees of one block by two workers at the same moment exactly one wins (a
  * compare-exchange). Then debug fill, the push onto the local-free list (or the thread-free

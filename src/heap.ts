@@ -8,13 +8,13 @@ import { budgetAnywhere } from "./budget.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
-import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownPlainPage, zeroClassBlock } from "./alloc-fast.ts";
+import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownLivePage, zeroClassBlock } from "./alloc-fast.ts";
 import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
-  P_FREE, P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE, SEGMENT_SHIFT,
+  P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE, SEGMENT_SHIFT,
 } from "./layout.ts";
-import { collectPage, dropBadList, extendPage, initPage, inPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
+import { collectPage, extendPage, initPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
 import { pageDelay } from "./purge-delay.ts";
 import { claimPage, needsSegment, purgeExpired, releasePage, scheduleKept, segmentRefOf, setKeptSweep, slotCommittedBytes } from "./segment.ts";
@@ -92,35 +92,41 @@ export class Heap {
   // ---------------------------------------------------------------- malloc
 
   malloc(size: number): number {
-    // literal offsets: see HOT_PATH_LITERALS in layout.ts. Everything up to LARGE_OBJ_MAX
-    // pops inline: a call that returns an address boxes it (V8), and this must stay small
-    // enough to be inlined into the caller. The unary + on the calls keeps the result an
-    // unboxed float64 where this is inlined (V8 otherwise boxes every result).
-    let pr: PageRef;
-    // (typeof first: a non-number is never coerced, mallocGeneric throws TypeError)
-    if (typeof size !== "number" || (size >>> 0) !== size) return +this.mallocGeneric(size);
-    if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //    DIRECT_SIZE_MAX
-    else if (size <= 2097152) { //                            LARGE_OBJ_MAX
-      const x = ((size + 7) >>> 3) - 1; //                     binOf, above 64 B
-      const k = 31 - Math.clz32(x);
-      pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
-    } else return +this.mallocGeneric(size);
-    const m = pr.m;
-    const pg = pr.pg;
-    let b = m[pg]; //                                          P_FREE
-    if (b === 0) {
-      // the owner's own frees are the next free list (thread-free waits for the slow path)
-      b = m[pg + 1]; //                                        P_LOCAL_FREE
-      if (b === 0) return +this.mallocGeneric(size);
-      m[pg + 1] = 0;
+    // Pops from the front page's side-table column (src/secure.ts "side table"), never reading
+    // a block. Literal offsets: see HOT_PATH_LITERALS in layout.ts. Everything up to
+    // LARGE_OBJ_MAX pops inline: a call that returns an address boxes it (V8). Kept small: V8
+    // inlines it only while it and free fit its inlining budget together. The unary + on the
+    // calls keeps the result an unboxed float64 where this is inlined.
+    let pr = EMPTY; // (other sizes: its lists are empty)
+    if (typeof size === "number" && (size >>> 0) === size) {
+      if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
+      else if (size <= 2097152) { //                          LARGE_OBJ_MAX
+        const x = ((size + 7) >>> 3) - 1; //                   binOf, above 64 B
+        const k = 31 - Math.clz32(x);
+        pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
+      }
     }
-    // b inside this page's blocks: a double free's cycle, or a write into a free block, makes
-    // a link point anywhere (the slow path reports it and drops the list)
-    const s = m[pg + 7]; //                                    P_START
-    if (((b - s) >>> 0) >= ((m[pg + 12] - s) >>> 0) || (b & 15) !== 0) return +this.mallocGeneric(size); // P_END
-    m[pg] = m[b >> 2];
-    m[pg + 3]++; //                                            P_USED
-    return pr.base + b;
+    // popChecked inline; mallocGeneric takes the rest: an empty page, and an entry that is not a
+    // free one (findPage stops at this same page, whose list is not empty, and popChecked reports it)
+    const m = pr.m;
+    const h = pr.sec;
+    let n = m[h]; //                                           SEC_FREE: block index + 1, 0 = empty
+    if (n === 0 && (n = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
+      m[h] = n;
+      m[h + 1] = 0;
+    }
+    if (n !== 0) {
+      const t = pr.t16;
+      const x = pr.table + n - 1; //                           block n's entry (PageRef.table: the page's column)
+      const e = t[x];
+      if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (not ENTRY_LIVE, ENTRY_PENDING)
+        m[h] = e;
+        t[x] = 0xffff; //                                      ENTRY_LIVE
+        m[pr.pg + 3]++; //                                     P_USED
+        return pr.first + n * pr.bsize; //                     (first: the address before block 0, cached by setFront)
+      }
+    }
+    return +this.mallocGeneric(size); // (+: a number, so the fast path's result is never boxed)
   }
 
   /** What malloc's inline pop cannot serve: an empty front page, huge sizes, bad input, first use. */
@@ -146,24 +152,10 @@ export class Heap {
     }
     let pr = this.findPage(bin);
     if (pr === null) return 0;
-    const m = pr.m;
-    const pg = pr.pg;
-    if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
-      // a corrupted list is dropped (popChecked returns 0): another page, or this one extended
-      for (let tries = 0; ; tries++) {
-        const b = popChecked(pr.m, pr.pg, pr.sec);
-        if (b !== 0) return pr.base + b;
-        if (tries === 8 || (pr = this.findPage(bin)) === null) return 0;
-      }
-    }
+    // a corrupted list is dropped (popChecked returns 0): another page, or this one extended
     for (let tries = 0; ; tries++) {
-      const b = pr.m[pr.pg + P_FREE];
-      if (inPage(pr.m, pr.pg, b)) {
-        pr.m[pr.pg + P_FREE] = pr.m[b >> 2];
-        pr.m[pr.pg + P_USED]++;
-        return pr.base + b;
-      }
-      dropBadList(pr.m, pr.pg, b);
+      const b = popChecked(pr.m, pr.pg, pr.sec);
+      if (b !== 0) return pr.base + b;
       if (tries === 8 || (pr = this.findPage(bin)) === null) return 0;
     }
   }
@@ -232,7 +224,7 @@ export class Heap {
       const next = pr.next;
       const m = pr.m;
       collectPage(m, pr.pg);
-      if (m[pr.pg + P_FREE] !== 0 || m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (sec: checked pages' list)
+      if (m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (SEC_FREE: the free list's head)
       this.toFull(pr);
       pr = next;
     }
@@ -327,7 +319,7 @@ export class Heap {
     const got = claimPage(kind, this.arenaId, BIN_SIZE[bin]);
     if (got === null) return null;
     const { pr, start, end } = got;
-    initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag, sec.checked ? PF_CHECKED : 0);
+    initPage(pr.m, pr.pg, bin, start, end, this.id, ctx.tag);
     pr.heap = this;
     this.pushFront(pr, bin);
     this.pageCount++;
@@ -364,7 +356,7 @@ export class Heap {
 
   /** A class queue's first page changed. */
   private setFront(bin: number, pr: PageRef): void {
-    if ((pr.m[pr.pg + P_FLAGS] & PF_CHECKED) !== 0) cacheChecked(pr);
+    cacheChecked(pr);
     this.front[bin] = pr;
     for (let u = DIRECT_FIRST[bin]; u < DIRECT_BIN.length && DIRECT_BIN[u] === bin; u++) this.direct[u] = pr;
   }
@@ -586,12 +578,12 @@ export class Heap {
   }
 
   realloc(p: number, size: number): number {
-    // A plain block of this worker's in the region of the last free, resized within the
+    // A live block of this worker's in the region of the last free, resized within the
     // classes (mimalloc's mi_heap_realloc): the free fast path's lookup instead of locate,
     // and bytes moved through the region's view. Everything else: reallocGeneric.
     if (typeof p === "number" && typeof size === "number" && (size >>> 0) === size && size <= 2097152) { // LARGE_OBJ_MAX
       const r = ctx.lastRegion;
-      const pg = ownPlainPage(r, p);
+      const pg = ownLivePage(r, p);
       if (pg >= 0) {
         const bsize = r.i32[pg + 6]; //                         P_BSIZE
         if (size <= bsize && size >= (bsize >>> 1)) return p; // fits, and at most half of it unused
@@ -818,10 +810,10 @@ export class Heap {
   private plainAligned = false;
 
   /**
-   * Picks this heap's malloc for the process's configuration (src/secure.ts). With secure
-   * level < 2, no debugFill and no guarded sampling nothing changes: the prototype's malloc,
-   * the fast path. Otherwise `malloc` becomes an own property: mallocChecked (checked pages:
-   * side tables, debug fill) or mallocSampled (guarded allocations, then either).
+   * Picks this heap's malloc for the process's configuration (src/secure.ts). Without
+   * debugFill and guarded sampling nothing changes: the prototype's malloc, the fast path.
+   * Otherwise `malloc` becomes an own property: mallocFill (debug fill) or mallocSampled
+   * (guarded allocations, then either).
    */
   setMode(): void {
     const sampled = guardedActive();
@@ -835,54 +827,14 @@ export class Heap {
     }
   }
 
-  /** The malloc without guarded sampling: the prototype's, mallocChecked or mallocCheckedFill. */
+  /** The malloc without guarded sampling: the prototype's, or mallocFill. */
   private baseMalloc(): (size: number) => number {
-    return sec.fill ? this.mallocCheckedFill : sec.checked ? this.mallocChecked : Heap.prototype.malloc;
+    return sec.fill ? this.mallocFill : Heap.prototype.malloc;
   }
 
-  /**
-   * malloc on checked pages (secure level >= 2 or debugFill): pops from the page's side table
-   * (src/secure.ts "side table"), never reading the block. An empty free list takes the
-   * owner's local-free list, as malloc does.
-   */
-  mallocChecked(size: number): number {
-    // as malloc, every class up to LARGE_OBJ_MAX pops inline (literal offsets: HOT_PATH_LITERALS);
-    // kept small: V8 inlines it only while it and free fit its inlining budget together
-    let pr = EMPTY; // (other sizes: its lists are empty)
-    if (typeof size === "number" && (size >>> 0) === size) {
-      if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
-      else if (size <= 2097152) { //                          LARGE_OBJ_MAX
-        const x = ((size + 7) >>> 3) - 1; //                   binOf, above 64 B
-        const k = 31 - Math.clz32(x);
-        pr = this.front[(k << 2) + ((x >>> (k - 2)) & 3) - 7];
-      }
-    }
-    // popChecked inline; mallocGeneric takes the rest: an empty page, and an entry that is not a
-    // free one (findPage stops at this same page, whose list is not empty, and popChecked reports it)
-    const m = pr.m;
-    const h = pr.sec;
-    let n = m[h]; //                                           SEC_FREE: block index + 1, 0 = empty
-    if (n === 0 && (n = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
-      m[h] = n;
-      m[h + 1] = 0;
-    }
-    if (n !== 0) {
-      const t = pr.t16;
-      const x = pr.table + n - 1; //                           block n's entry (PageRef.table: the page's column)
-      const e = t[x];
-      if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (not ENTRY_LIVE, ENTRY_PENDING)
-        m[h] = e;
-        t[x] = 0xffff; //                                      ENTRY_LIVE
-        m[pr.pg + 3]++; //                                     P_USED
-        return pr.first + n * pr.bsize; //                     (first: the address before block 0, cached by setFront)
-      }
-    }
-    return +this.mallocGeneric(size); // (+: a number, so the fast path's result is never boxed)
-  }
-
-  /** mallocChecked with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
-  mallocCheckedFill(size: number): number {
-    const p = this.mallocChecked(size);
+  /** malloc with debug fill: the whole block reads 0xD0 (huge blocks are filled by mallocHuge). */
+  mallocFill(size: number): number {
+    const p = Heap.prototype.malloc.call(this, size);
     if (p !== 0 && size <= LARGE_OBJ_MAX) fillBytes(p, usableSize(p), 0xd0);
     return p;
   }
@@ -1059,17 +1011,14 @@ export function usableSize(p: number): number {
   return usableSizeFor(p, "usableSize");
 }
 
-/**
- * usableSize for `op` (realloc: a freed block is a double free there). On checked pages
- * (secure level 2+, debugFill) a block that is already free throws.
- */
+/** usableSize for `op` (realloc: a freed block is a double free there). A block that is already free throws. */
 function usableSizeFor(p: number, op: string): number {
   if (p === 0) return 0;
   checkPointer(p);
   const pr = locate(p, op);
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return hugeSize(pr.r);
-  if ((pr.m[pr.pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(pr.m, pr.pg, located.off)) {
+  if (isFreeBlock(pr.m, pr.pg, located.off)) {
     throw op === "realloc" ? new DoubleFreeError(p) : new InvalidPointerError(p, `${op}: the block is free (use after free)`);
   }
   const g = guardedAt(pr, located.off);
@@ -1114,8 +1063,7 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
 export function pageUsage(pr: PageRef): { blocks: number; bytes: number } {
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return { blocks: 1, bytes: hugeSize(pr.r) };
-  // (a double free below level 2 can drive a used count below 0 until the page is checked: never a negative counter)
-  const n = Math.max(0, liveBlocks(pr.m, pr.pg));
+  const n = Math.max(0, liveBlocks(pr.m, pr.pg)); // (never a negative counter, whatever a wild write did)
   return { blocks: n, bytes: n * bsize };
 }
 

@@ -85,7 +85,7 @@ export const P_CAPACITY = 4; //    blocks whose memory has been threaded into th
 export const P_RESERVED = 5; //    blocks that fit in the page
 export const P_BSIZE = 6; //       block size in bytes; 0 = page slot unused; -1 = huge (see S_HUGE_SIZE_F64)
 export const P_START = 7; //       region byte offset of block 0
-export const P_KEY = 8; //         == owner tag when the plain free fast path applies, owner | CHECKED_KEY for the checked one, else 0
+export const P_KEY = 8; //         owner | CHECKED_KEY when the free fast path applies (secure-free.ts), else 0
 export const P_FLAGS = 9; //       PF_* bits
 export const P_HEAP = 10; //       owning heap id
 export const P_OWNER = 11; //      owning worker's thread tag
@@ -96,10 +96,10 @@ export const PF_HAS_ALIGNED = 2;
 /** Not its queue's allocation page: give it back as soon as it is empty. Does not affect P_KEY. */
 export const PF_RETIRE = 4;
 /**
- * A checked page (secure level >= 2 or debugFill, src/secure.ts): its free lists are kept out
- * of band, in a 16-bit side table in its arena's metadata (TABLE_* below), their heads in the
- * segment's secure table; P_FREE and P_LOCAL_FREE stay 0 and P_KEY never equals a thread tag (see CHECKED_KEY),
- * so the plain malloc/free fast paths never take such a page.
+ * A checked page (every page, at every level since session 15; src/secure.ts): its free lists
+ * are kept out of band, in a 16-bit side table in its arena's metadata (TABLE_* below), their
+ * heads in the segment's secure records; P_FREE and P_LOCAL_FREE stay 0 (the heads of the
+ * in-block lists pages had before) and P_KEY is the owner's tag | CHECKED_KEY (see CHECKED_KEY).
  */
 export const PF_CHECKED = 8;
 /** A corrupted free list was detected on this page and dropped (its blocks leak until the page empties). */

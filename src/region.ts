@@ -27,8 +27,8 @@ export class Region {
   declare i32: Int32Array;
   declare u8: Uint8Array;
   /**
-   * Arenas at checked levels: the side tables (src/secure.ts "side table"), after the arena's
-   * metadata, TABLE_SEGMENT_ENTRIES per segment; empty otherwise.
+   * Arenas: the side tables (src/secure.ts "side table"), after the arena's metadata,
+   * TABLE_SEGMENT_ENTRIES per segment; empty for other regions.
    */
   declare tbl: Uint16Array;
   declare f64: Float64Array;

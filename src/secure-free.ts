@@ -1,31 +1,31 @@
 /**
- * free on checked pages (secure level >= 2 or debugFill; src/secure.ts, doc/SECURE.md).
+ * free's fast path (src/secure.ts "side table", doc/SECURE.md).
  *
- * `freeChecked` is the fast path mod.ts `free` calls at secure level 2+ (`freeFn`, picked
- * once when the configuration is fixed): the same block-start validation as free.ts `free`,
- * then, for a block of this worker's checked page (P_KEY is the owner's tag | CHECKED_KEY)
+ * `freeChecked` is the free mod.ts calls (`freeFn`, picked once when the configuration is
+ * fixed): the block-start validation of free.ts `free` (segment map, page descriptor, exact
+ * division), then, for a block of this worker's page (P_KEY is the owner's tag | CHECKED_KEY)
  * whose side-table entry says live, the push onto the page's local-free list inline (also for
- * a page parked as full: the wake count says when to unpark it). Anything else (another
- * worker's page, a shared allocator, a block that is not live, aligned or guarded blocks, huge
- * blocks, another region, bad pointers) goes to the plain `free`, which dispatches to
- * `freeCheckedPage` (free.ts) on PF_CHECKED after its checks. This module sits above free.ts:
- * free.ts never imports it. debugFill keeps the plain `free` (fill in freeCheckedPage).
+ * a page parked as full: the wake count says when to unpark it). Another worker's page (and
+ * this worker's own with a shared allocator at level 2+) goes to `freeCheckedPage`; aligned
+ * or guarded blocks, huge blocks, another region and bad pointers to free.ts `free`, a block
+ * that is not live to `free` too (it throws DoubleFreeError). This module sits above free.ts:
+ * free.ts never imports it. debugFill keeps free.ts `free` (the fill is in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
-import { free, wake as wakeHeap } from "./free.ts";
+import { free, freeCheckedPage, wake as wakeHeap } from "./free.ts";
 import { sec } from "./secure.ts";
 import { pageRefOf } from "./segment.ts";
 import { trackFree } from "./track.ts";
 
-/** The free that mod.ts calls: the plain one or freeChecked (secure level 2+ without debugFill). */
+/** The free that mod.ts calls: freeChecked, or free.ts `free` with debugFill. */
 export let freeFn: (p: number) => void = free;
 
 /** Picks freeFn for the configuration (called once it is fixed). */
 export function setFreeMode(): void {
-  freeFn = trackFree(!sec.checked || sec.fill ? free : freeChecked);
+  freeFn = trackFree(sec.fill ? free : freeChecked);
 }
 
-/** free at secure level 2+ (see the top of this file). p is a number (mod.ts `free` checks; kept out of here for V8's inlining limit). */
+/** free (see the top of this file). p is a number (mod.ts `free` checks; kept out of here for V8's inlining limit). */
 export function freeChecked(p: number): void {
   // Literal offsets: see HOT_PATH_LITERALS in layout.ts. Kept small: V8 inlines it into the
   // caller only while malloc's and free's bytecode together fit its inlining budget.
@@ -44,9 +44,14 @@ export function freeChecked(p: number): void {
     const q = Math.imul(d >> k, m[pg + 15]); //                           P_DIV_INV: the block index, when d is a multiple of bsize
     if (
       off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
-      (q ^ -2147483648) <= m[pg + 13] && //                                P_DIV_LIMIT
-      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, checked, no other flag (-1 when shared: a compare-exchange, in freeCheckedPage)
+      (q ^ -2147483648) <= m[pg + 13] //                                   P_DIV_LIMIT
     ) {
+      const key = m[pg + 8]; //                                            P_KEY
+      if (key !== ctx.checkedTag) { //                                     ours, checked, no other flag (-1 when shared at level 2+: a compare-exchange, in freeCheckedPage)
+        if ((key & 0x40000000) === 0) return free(p); //                 CHECKED_KEY: aligned or guarded blocks
+        freeCheckedPage(pageRefOf(r, pg), off); //                        another worker's page (or ours, shared at level 2+)
+        return;
+      }
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
       const t = r.tbl;
       const x = (g << 18) + (i << 12) + q; //                              the block's entry: column i of segment g (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT)
@@ -59,7 +64,7 @@ export function freeChecked(p: number): void {
       }
     }
   }
-  free(p); // another worker's page, aligned or guarded blocks, huge blocks, bad pointers: free dispatches back on PF_CHECKED
+  free(p); // aligned or guarded blocks, huge blocks, another region, bad pointers, a block that is not live
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */

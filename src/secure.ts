@@ -1,27 +1,30 @@
 /**
- * Secure mode and debug fill (doc/SECURE.md). Levels are cumulative, chosen once before
- * first use (`configure({ secure })`, TSMALLOC_SECURE):
+ * Secure mode, debug fill and the pages' side tables (doc/SECURE.md).
+ *
+ * Every page, at every level, is a checked page: its free lists are kept out of band, in side
+ * tables of 16-bit entries after the arena's metadata ("side table" below), never in a block.
+ * malloc and free touch no block's bytes; free of a block that is not live throws
+ * DoubleFreeError; views of free blocks are refused. A page keeps its list heads in the
+ * segment header's secure records (S_SEC; P_FREE/P_LOCAL_FREE stay 0), and its P_KEY is the
+ * owner's tag | CHECKED_KEY (0 with another slow-free flag): the heap's malloc pops
+ * (popChecked here), free is the fast path of src/secure-free.ts.
+ *
+ * Levels are cumulative, chosen once before first use (`configure({ secure })`, TSMALLOC_SECURE):
  *
  * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
  *      its last page; around huge blocks likewise. Removed before the memory is reused,
  *      purged or given back.
- * - 2: checked pages: free lists kept out of band, in side tables of 16-bit entries after
- *      the arena's metadata ("side table" below), never in a block. malloc and free touch
- *      no block's bytes; free of a block that is not live throws DoubleFreeError; views of
- *      free blocks are refused. free is the checked fast path of src/secure-free.ts.
+ * - 2: `sec.strict`: with a shared allocator every free claims its block's entry with a
+ *      compare-exchange (of two frees of one block at the same moment exactly one wins), and
+ *      huge mappings leaving the cache are retired (PROT_NONE), not unmapped.
  * - 3: the blocks of each page extension are threaded in random order.
  * - 4: also a guard page after every page.
  *
- * debugFill (any level) also makes pages checked: fresh blocks read 0xD0, freed blocks 0xDF.
- *
- * A checked page keeps its list heads in the segment's secure table (S_SEC), never in
- * P_FREE/P_LOCAL_FREE, and its P_KEY is the owner's tag | CHECKED_KEY (0 with another
- * slow-free flag): the plain free fast path never matches it, the heap's malloc is
- * mallocChecked (popChecked here), and the slow paths dispatch here on PF_CHECKED.
+ * debugFill (any level): fresh blocks read 0xD0, freed blocks 0xDF; strict as level 2.
  */
 import { ctx, os } from "./context.ts";
 import {
-  ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_CHECKED,
+  ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED,
   PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
 import { type PageRef, type Region, secOf, tableBase } from "./region.ts";
@@ -31,8 +34,12 @@ import { takeThreadFree } from "./thread-free.ts";
 export const sec = {
   /** 0..4 */
   level: 0,
-  /** Pages are checked: free lists in side tables (level >= 2 or debugFill). */
-  checked: false,
+  /**
+   * Level 2's guarantees on top (level >= 2 or debugFill): with a shared allocator every free
+   * claims its block's entry with a compare-exchange (of two frees of one block at the same
+   * moment exactly one wins), and huge mappings leaving the cache are retired, not unmapped.
+   */
+  strict: false,
   /** debugFill: 0xD0 on malloc, 0xDF on free. */
   fill: false,
   /** Page extensions are threaded in random order (level >= 3). */
@@ -58,7 +65,8 @@ export const sec = {
 export function configureSecure(level: number, fill: boolean, pageSize: number, canProtect: boolean): void {
   sec.level = level;
   sec.fill = fill;
-  sec.checked = level >= 2 || fill;
+  sec.strict = level >= 2 || fill;
+  ctx.setStrict(sec.strict);
   sec.shuffle = level >= 3;
   sec.everyPage = level >= 4;
   sec.protect = canProtect;
@@ -329,7 +337,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
  */
 export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: number, n: number): boolean {
   const x = entryAt(tableBase(pg), n);
-  if (ctx.shared) {
+  if (ctx.shared && sec.strict) {
     if (Atomics.compareExchange(t, x, ENTRY_LIVE, m[h + SEC_LOCAL]) !== ENTRY_LIVE) return false;
   } else {
     if (t[x] !== ENTRY_LIVE) return false;
@@ -346,11 +354,19 @@ export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: n
  */
 export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
   const x = entryAt(tableBase(pg), n);
-  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
+  if (sec.strict) {
+    if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
+  } else {
+    // levels 0-1: the same claim without a compare-exchange (a second free at the same moment may
+    // pass too); in transit as with it, so a worker terminated from here on leaves a marked entry
+    if (t[x] !== ENTRY_LIVE) return false;
+    t[x] = ENTRY_PENDING;
+  }
   claimed?.();
-  let tf = Atomics.load(m, pg + P_THREAD_FREE);
+  let tf = m[pg + P_THREAD_FREE]; // (a guess: the compare-exchange below checks it)
   for (;;) {
-    Atomics.store(t, x, tf >>> 4);
+    if (sec.strict) Atomics.store(t, x, tf >>> 4);
+    else t[x] = tf >>> 4; // (published by the compare-exchange of the head, which orders it)
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
     if (seen === tf) return true;
     tf = seen;
@@ -418,50 +434,29 @@ export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): bool
 
 /**
  * Calls cb(offset, list) for each block on a page's free, local-free and thread-free lists
- * (plain or checked), stopping a list at a corrupted link or after `capacity` blocks, and
+ * (their side-table entries), stopping a list at a corrupted link or after `capacity` blocks, and
  * everything when cb returns false. Returns a description of the first bad link found, or "".
  */
 export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: string) => boolean | void): string {
-  const checked = (m[pg + P_FLAGS] & PF_CHECKED) !== 0;
   const cap = m[pg + P_CAPACITY];
-  const start = m[pg + P_START], end = m[pg + P_END];
   let problem = "";
-  if (checked) {
-    const h = secOf(pg);
-    const t = tableOf(m);
-    const tb = tableBase(pg);
-    const heads: [string, number][] = [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) >>> 4]];
-    for (const [list, head] of heads) {
-      let n = head;
-      for (let k = 0; n !== 0; k++) {
-        if (k >= cap) {
-          problem ||= `${list} list is longer than the page's capacity (a cycle)`;
-          break;
-        }
-        if (n > cap) {
-          problem ||= `${list} list: a side-table entry holds ${n}, not a free block's (ENTRY_LIVE is ${ENTRY_LIVE})`;
-          break;
-        }
-        if (cb(blockAt(m, pg, n), list) === false) return problem;
-        n = Atomics.load(t, entryAt(tb, n));
-      }
-    }
-    return problem;
-  }
-  const heads: [string, number][] = [["free", m[pg]], ["local-free", m[pg + 1]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) & ~15]];
+  const h = secOf(pg);
+  const t = tableOf(m);
+  const tb = tableBase(pg);
+  const heads: [string, number][] = [["free", m[h + SEC_FREE]], ["local-free", m[h + SEC_LOCAL]], ["thread-free", Atomics.load(m, pg + P_THREAD_FREE) >>> 4]];
   for (const [list, head] of heads) {
-    let b = head;
-    for (let n = 0; b !== 0; n++) {
-      if (n >= cap) {
-        problem ||= `${list} list is longer than the page's capacity (a cycle: double free?)`;
+    let n = head;
+    for (let k = 0; n !== 0; k++) {
+      if (k >= cap) {
+        problem ||= `${list} list is longer than the page's capacity (a cycle)`;
         break;
       }
-      if (b < start || b >= end) {
-        problem ||= `${list} list links to offset 0x${(b >>> 0).toString(16)}, outside the page`;
+      if (n > cap) {
+        problem ||= `${list} list: a side-table entry holds ${n}, not a free block's (ENTRY_LIVE is ${ENTRY_LIVE})`;
         break;
       }
-      if (cb(b, list) === false) return problem;
-      b = m[b >> 2];
+      if (cb(blockAt(m, pg, n), list) === false) return problem;
+      n = Atomics.load(t, entryAt(tb, n));
     }
   }
   return problem;
@@ -505,8 +500,7 @@ function corrupt(m: Int32Array, pg: number, list: string, b: number, why: string
   const addr = r === null ? `offset 0x${b.toString(16)}` : `0x${(r.base + b).toString(16)}`;
   const text = `corrupted ${list} list (page of ${m[pg + P_BSIZE]}-byte blocks, owner ${m[pg + P_OWNER]}): ` +
     (reached !== "" ? `a link leads to the block at ${addr}, which ${reached} ` :
-      (m[pg + P_FLAGS] & PF_CHECKED) !== 0 ? `the link for the free block at ${addr} is invalid (${why}) — a wild write into the allocator's metadata (side tables, a segment's list heads)? ` :
-      `the link in the free block at ${addr} is invalid (${why}) — a write after free or an overflow? `) +
+      `the link for the free block at ${addr} is invalid (${why}) — a wild write into the allocator's metadata (side tables, a segment's list heads)? `) +
     `The rest of the list was dropped, never followed; that block was not handed out (blocks handed out before it, through entries forged the same way, may have been).`;
   reportCorrupt(text, !already);
   return -1;

@@ -218,8 +218,8 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   // the slices the page's blocks can reach: a large page of 1-2 MiB blocks leaves up to
   // half of its slot past the last block, never committed
   const n = Math.ceil((start + usedBytes(start, end, bsize) - s.seg) / SLICE_SIZE) - first;
-  // checked pages: the side-table units their blocks' entries need (src/secure.ts "side table")
-  const blocks = sec.checked && bsize > 0 ? Math.floor((end - start) / bsize) : 0;
+  // the side-table units its blocks' entries need (src/secure.ts "side table")
+  const blocks = bsize > 0 ? Math.floor((end - start) / bsize) : 0;
   // commit those slices (a budget relief may purge this very slot: count again after it)
   for (;;) {
     const need = uncommitted(m, sw, first, n) * SLICE_SIZE + s.arena.tableNeed(s.idx, i, blocks);

@@ -173,7 +173,7 @@ export interface ArenaStats {
   base: number;
   /**
    * Bytes of segments, from `base` (the reservation also holds, before them, 4 MiB of segment
-   * headers — out of band — and after them its metadata and, at secure level 2+, side tables).
+   * headers — out of band — and after them its metadata and side tables).
    */
   size: number;
   /** Reserved with `exclusive: true`: only heaps bound to it allocate there. */

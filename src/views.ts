@@ -5,8 +5,7 @@
 import { arenaInternal } from "./arena.ts";
 import { ctx, LOCATE_MISS_MAX, sharedHooks } from "./context.ts";
 import {
-  P_BSIZE, P_END, P_FLAGS, P_START, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES,
-  SEGMENT_MASK, SEGMENT_SIZE, headerOf,
+  P_BSIZE, P_END, P_START, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_HUGE_SIZE_F64, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { type Region, RegionKind } from "./region.ts";
 import { guardedBlocks, isFreeBlock } from "./secure.ts";
@@ -83,10 +82,8 @@ export function copyBytes(dst: number, src: number, len: number): void {
  * (from its start to its end; for a guarded allocation, the object before its guard page)
  * or a live huge block, and len fits one view of this backend. Interior addresses are
  * fine (a view of part of a block). Decided from records no block covers (the region
- * table, the arena's segment map, page descriptors, a huge block's header, a checked page's side table).
- * At secure level 2+ and with debugFill a free block (freed, or never handed out) throws too,
- * told by its page's side table; below that a block freed into a page that still holds others is not
- * told apart from a live one (its memory is still mapped and ours). Anything else —
+ * table, the arena's segment map, page descriptors, a huge block's header, a page's side table).
+ * A free block (freed, or never handed out) throws too, told by its page's side table. Anything else —
  * unmapped, never handed out, a freed huge block, a freed page, across a block's end or
  * into a guard page — throws, so a view never reaches memory that could fault.
  */
@@ -132,7 +129,7 @@ function blockExtent(r: Region, off: number): [number, number] | null {
   const start = m[pg + P_START];
   if (bsize <= 0 || off < start || off >= m[pg + P_END]) return null;
   const blk = start + Math.floor((off - start) / bsize) * bsize;
-  if ((m[pg + P_FLAGS] & PF_CHECKED) !== 0 && isFreeBlock(m, pg, blk)) {
+  if (isFreeBlock(m, pg, blk)) {
     throw new RangeError(`tsmalloc: view at 0x${(r.base + off).toString(16)}: the block at 0x${(r.base + blk).toString(16)} is free (freed, or never handed out); views must lie inside a live block`);
   }
   if (guardedBlocks.size !== 0) {

@@ -297,13 +297,11 @@ export function views(): number {
 }
 
 /**
- * Views of a block freed into a page that still holds live blocks: refused (RangeError) at
- * secure level 2+ and with debugFill (the page's side table tells), allowed below (documented: the
- * memory is still mapped and ours). A block threaded but never handed out likewise.
+ * Views of a block freed into a page that still holds live blocks: refused (RangeError) at every
+ * level (the page's side table tells). A block threaded but never handed out likewise.
  */
 function freedViews(): number {
   if (getOption("guardedSampleRate") > 0) return 0; // (every block a guarded allocation: no page of neighbours)
-  const refuse = getOption("secure") >= 2 || getOption("debugFill");
   const h = Heap.create();
   const ps: number[] = [];
   for (let i = 0; i < 8; i++) ps.push(h.malloc(100));
@@ -317,13 +315,8 @@ function freedViews(): number {
   let never = hi + u;
   for (let x = lo + u; x < hi; x += u) if (!ps.includes(x)) (never = x, x = hi);
   for (const [label, x, len] of [["a freed block", b, 16], ["inside a freed block", b + 32, 8], ["a never handed out block", never, 8]] as const) {
-    if (refuse) {
-      expectRange(`bytes(${label})`, () => bytes(x, len));
-      expectRange(`dataView(${label})`, () => dataView(x, len));
-    } else {
-      assert.is(bytes(x, len).length, len, `bytes(${label}) below level 2`);
-      assert.is(dataView(x, len).byteLength, len, `dataView(${label}) below level 2`);
-    }
+    expectRange(`bytes(${label})`, () => bytes(x, len));
+    expectRange(`dataView(${label})`, () => dataView(x, len));
     n += 2;
   }
   // live neighbours stay viewable; a view from a live block across into the freed one runs past its end

@@ -8,9 +8,8 @@
 // usableSize === goodSize for plain allocations, zeroed memory where promised, contents kept
 // by realloc. About 5% of the calls are invalid, each of a kind whose error is
 // deterministic: interior addresses of live blocks (also at the 4 MiB boundaries inside
-// huge blocks), foreign and stack-like addresses, freed blocks (DoubleFreeError family at
-// secure level >= 2; at lower levels only a huge block freed just before, as a double free
-// of a page block is undetected by design there), non-numbers, bad sizes and alignments,
+// huge blocks), foreign and stack-like addresses, recently freed blocks (the DoubleFreeError
+// family at every level: the side tables), non-numbers, bad sizes and alignments,
 // views past a block's end or over foreign memory. After every invalid call every live
 // block's contents are checked. The live set stays <= 128 blocks so that costs O(live).
 //
@@ -56,7 +55,6 @@ t(`random valid and invalid calls against a shadow model (seed ${SEED}, ${OPS} o
   const below = (n: number) => rnd() % n;
   const chance = (x: number) => rnd() < x * 4294967296;
   const level = getOption("secure") as number;
-  const detectsDoubleFree = level >= 2 || getOption("debugFill") === true;
 
   const h = Heap.create();
   const ah = Heap.create({ arena: reserveOsMemory(96 * MiB, { exclusive: true }) });
@@ -338,10 +336,8 @@ t(`random valid and invalid calls against a shadow model (seed ${SEED}, ${OPS} o
       if (byAddr.has(x) || overlaps(x, 1, 0) !== null) return;
       expectError(`${cname}(${hex(x)}), a foreign address`, "invalid", () => call(x));
     } else if (kind === 2) {
-      // freed blocks: at secure level >= 2 any recently freed one; else only a huge block freed just now
-      let x = 0;
-      if (detectsDoubleFree && recentlyFreed.length > 0) x = recentlyFreed[below(recentlyFreed.length)];
-      else x = justFreedHuge;
+      // freed blocks: any recently freed one (or, before any, a huge block freed just now)
+      const x = recentlyFreed.length > 0 ? recentlyFreed[below(recentlyFreed.length)] : justFreedHuge;
       if (x === 0 || byAddr.has(x) || overlaps(x, 1, 0) !== null) return;
       expectError(`${cname}(${hex(x)}), a freed block`, "invalid", () => call(x));
     } else if (kind === 3 && live.length > 0) {
@@ -429,7 +425,7 @@ t(`random valid and invalid calls against a shadow model (seed ${SEED}, ${OPS} o
   ah.destroy();
   console.log(`adversarial: ${counts.valid} valid and ${counts.invalid} invalid calls (${counts.doubleFreeErrors} DoubleFreeError, ${counts.arenaFull} refusals of the full arena), ${counts.checkedWords} words checked; secure level ${level}`);
   assert.ok(counts.invalid > OPS / 40, "about 5% of the calls were invalid");
-  if (detectsDoubleFree && OPS >= 100_000) assert.ok(counts.doubleFreeErrors > 0, "double frees were caught as DoubleFreeError");
+  if (OPS >= 100_000) assert.ok(counts.doubleFreeErrors > 0, "double frees were caught as DoubleFreeError");
 });
 
 t.run();

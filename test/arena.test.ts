@@ -42,8 +42,8 @@ t("exclusive arena: bound heap stays inside it; exhaustion returns 0 without tou
   assert.is(info.size, 32 * MiB);
   assert.is(info.segments, 8);
   assert.is(info.segmentsUsed, 0);
-  // checked pages (secure 2+, debugFill): 512 KiB of side tables per segment follow the metadata
-  const tables = getOption("secure") >= 2 || getOption("debugFill") ? 9 * TABLE_SEGMENT_BYTES : 0; // (per slot: the header slot's too)
+  // 512 KiB of side tables per segment follow the metadata (every level)
+  const tables = 9 * TABLE_SEGMENT_BYTES; // (per slot: the header slot's too)
   const grew = s1.reserved - before.reserved - tables - 4 * MiB; // (and a 4 MiB slot of segment headers before the segments)
   assert.ok(grew >= 32 * MiB && grew <= 32 * MiB + 64 * 1024, `reserved grew ${s1.reserved - before.reserved} (${tables} of side tables)`);
   const lo = info.base, hi = info.base + info.size;

@@ -396,7 +396,8 @@ t("kept pages go back before new memory of another page kind is claimed: small p
     ps.length = 0;
     for (let i = 0; i < 2_600; i++) ps.push(h.malloc(8192)); // ~21 MiB of medium pages
     const now = stats().committed;
-    assert.ok(now <= peak + 4 * MiB, `committed ${mib(peak)} -> ${mib(now)}: the small pages kept should have gone back`);
+    // (+ the small pages' side-table columns, one 4 KiB unit each, ~1.5 MiB: counted until their segments are purged)
+    assert.ok(now <= peak + 4 * MiB + 2 * MiB, `committed ${mib(peak)} -> ${mib(now)}: the small pages kept should have gone back`);
     for (const p of ps) h.free(p);
   } finally {
     setOption("purgeDelay", delay0);

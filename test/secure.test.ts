@@ -41,7 +41,7 @@ tc("in a child: setOption of secure/debugFill after first use throws, the level 
   assert.ok(r.ok);
 });
 
-t("a scribble over a freed block's first bytes: with plain lists (levels 0-1) validate() reports the link with its page and is clean again once repaired; on checked pages (level 2+) it reaches no list, and with debugFill validate() reports the write after free", () => {
+t("a scribble over a freed block's first bytes reaches no list (the side tables, every level): validate() stays clean and the block is handed out again; with debugFill validate() reports the write after free", () => {
   const h = Heap.create();
   const ps: number[] = [];
   for (let i = 0; i < 64; i++) ps.push(h.malloc(48));
@@ -55,7 +55,7 @@ t("a scribble over a freed block's first bytes: with plain lists (levels 0-1) va
   const bad = validate();
   if (getOption("debugFill")) {
     assert.match(bad.problems.join("\n"), /block size 48.*written after free/, bad.problems.join("\n"));
-  } else if (getOption("secure") >= 2) {
+  } else {
     assert.equal(bad.problems, [], "the lists are out of band: the write reached none");
     const again = new Set<number>();
     for (let i = 0; i < 3000; i++) again.add(h.malloc(48)); // (more than a page: its local-free list comes back)
@@ -63,16 +63,13 @@ t("a scribble over a freed block's first bytes: with plain lists (levels 0-1) va
     assert.ok(again.has(ps[10]), "the scribbled block is handed out again");
     h.destroy();
     return;
-  } else {
-    assert.ok(bad.problems.length > 0 && !bad.ok, "the scribble is found");
-    assert.match(bad.problems.join("\n"), /block size 48/, bad.problems.join("\n"));
   }
   view.set(saved);
   assert.equal(validate().problems, [], "consistent after the repair");
   h.destroy();
 });
 
-for (const level of ["2", "3", "4"]) {
+for (const level of ["0", "1", "2", "3", "4"]) {
   tc(`secure ${level}: a double free throws DoubleFreeError naming it; every other block stays intact and the heap keeps working`, () => {
     const r = child(["doubleFree"], { TSMALLOC_SECURE: level }, `double free at level ${level}`);
     assert.is(r.secure, Number(level));
@@ -81,7 +78,7 @@ for (const level of ["2", "3", "4"]) {
   });
 }
 
-for (const level of ["2", "3"]) tc(`secure ${level}: frees from another worker (thread-free list, in the side table) are collected back, and a double free there is caught`, () => {
+for (const level of ["0", "2", "3"]) tc(`secure ${level}: frees from another worker (thread-free list, in the side table) are collected back, and a double free there is caught`, () => {
   const r = child(["threadFree"], { TSMALLOC_SECURE: level }, "thread-free");
   assert.ok((r.freed as number) > 10, `freed ${r.freed}`);
   assert.ok(r.pending, "the blocks wait on the thread-free list");
@@ -91,7 +88,7 @@ for (const level of ["2", "3"]) tc(`secure ${level}: frees from another worker (
   assert.is(r.second, "DoubleFreeError");
 });
 
-for (const [what, env] of [["secure 2", { TSMALLOC_SECURE: "2" }], ["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
+for (const [what, env] of [["secure 0", { TSMALLOC_SECURE: "0" }], ["secure 1", { TSMALLOC_SECURE: "1" }], ["secure 2", { TSMALLOC_SECURE: "2" }], ["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }], ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }]] as const) {
   tc(`${what}: double frees of blocks on the free, local-free and thread-free lists throw DoubleFreeError (owner and other worker), change nothing, and each block comes back once (the side table)`, () => {
     const r = child(["doubleFreeLists"], env, `doubleFreeLists, ${what}`);
     assert.ok(r.pending, "the other worker's frees wait on the thread-free list");
@@ -108,13 +105,8 @@ for (const [what, env] of [["secure 2", { TSMALLOC_SECURE: "2" }], ["secure 3", 
   });
 }
 
-tc("debugFill alone (secure 0) also detects double frees", () => {
-  const r = child(["doubleFree"], { TSMALLOC_SECURE: "0", TSMALLOC_DEBUG_FILL: "1" }, "double free with debugFill");
-  assert.ok((r.thrown as number) > 500);
-});
-
 const UAF: [string, string][] = [
-  ["2", "zero"], ["2", "ones"], ["2", "live"], ["2", "random"], ["2", "copy-page"], ["2", "copy-other"], ["2", "inside"], ["3", "pattern"],
+  ["0", "zero"], ["0", "live"], ["0", "inside"], ["1", "live"], ["1", "inside"], ["1", "copy-other"], ["2", "zero"], ["2", "ones"], ["2", "live"], ["2", "random"], ["2", "copy-page"], ["2", "copy-other"], ["2", "inside"], ["3", "pattern"],
   ["3", "copy-page"], ["4", "live"],
 ];
 for (const [level, value] of UAF) {
@@ -129,7 +121,7 @@ for (const [level, value] of UAF) {
   });
 }
 
-for (const [level, value] of [["2", "live"], ["2", "pending"], ["2", "random"], ["2", "past"], ["2", "live-block"], ["2", "self"], ["2", "other"], ["2", "zero"], ["3", "live-block"], ["4", "random"]]) {
+for (const [level, value] of [["0", "live"], ["0", "random"], ["2", "live"], ["2", "pending"], ["2", "random"], ["2", "past"], ["2", "live-block"], ["2", "self"], ["2", "other"], ["2", "zero"], ["3", "live-block"], ["4", "random"]]) {
   tc(`secure ${level}: wild writes into a page's side table itself (${value}; no block lies next to it, only a stray pointer reaches it) never yield a wild or duplicated block, and a forged entry malloc meets is reported`, () => {
     const r = child(["table", value], { TSMALLOC_SECURE: level }, `table ${value} at level ${level}`);
     assert.is(r.wild, 0, "no wild address from malloc");
@@ -197,19 +189,6 @@ tc("secure 2: retired huge mappings are bounded: a block that keeps growing (80 
   const r = child(["hugeGrowth"], { TSMALLOC_SECURE: "2" }, "hugeGrowth at level 2");
   assert.ok((r.grew as number) <= 1024 * 1024 * 1024 + 2 * (r.last as number), `reserved grew ${((r.grew as number) / 2 ** 20).toFixed(0)} MiB for a ${((r.last as number) / 2 ** 20).toFixed(0)} MiB block`);
   assert.ok(r.ok, "validate() clean");
-});
-
-tc("plain lists (secure 1): a use-after-free link to a live block of another page is reported and never followed (review round 6: malloc handed out the live block)", () => {
-  const r = child(["uaf", "live"], { TSMALLOC_SECURE: "1" }, "uaf live at level 1");
-  assert.is(r.dup, 0, "no live block handed out");
-  assert.is(r.wild, 0, "no wild address");
-  assert.is(r.damaged, 0, "no live block overwritten");
-  assert.ok((r.detected as number) > 0, "the links leading out of their pages were reported");
-});
-
-tc("control: with plain lists (secure 1) a use-after-free link to a 16-aligned offset inside the page (not a block start) is followed: malloc returns it (the documented limit of levels 0-1; level 2 keeps no link in blocks, above)", () => {
-  const r = child(["uaf", "inside"], { TSMALLOC_SECURE: "1" }, "uaf inside at level 1");
-  assert.ok((r.wild as number) > 0, `wild ${r.wild}: the detector sees what encoding prevents`);
 });
 
 t.run();

@@ -1,5 +1,6 @@
 // Issue 11, double frees and use-after-free writes at each secure level (doc/SECURE.md, "What
-// each level detects"): an undetected double free stays inside its page (item 10), a replayed
+// each level detects"): a double free throws DoubleFreeError at every level (item 10; the side
+// tables since session 15, before which levels 0-1 kept it inside its page), a replayed
 // free-list link never makes malloc return a live block (item 9; issue 15's side table), and two workers freeing one
 // block at the same moment: exactly one succeeds (item 8, test/fixtures/race-worker.ts).
 // Every scenario runs in a child process (test/fixtures/secure-child.ts): a corruption secure
@@ -19,46 +20,41 @@ function child(args: string[], env: Record<string, string>, what: string): Recor
   return c.result!;
 }
 
-t("an undetected double free stays inside its page (issue 11 item 10), at the suite's level (child: a detected corruption stays in validate()'s report for the rest of its process)", () => {
+t("a double free throws DoubleFreeError at free and changes nothing (issue 11 item 10), at the suite's level (child: a detected corruption stays in validate()'s report for the rest of its process)", () => {
   const level = getOption("secure");
   const fill = getOption("debugFill");
   const r = child(["pageDoubleFree"], { TSMALLOC_SECURE: String(level), TSMALLOC_DEBUG_FILL: fill ? "1" : "0" }, `level ${level}`);
-  if (level >= 2 || fill) {
-    assert.ok(r.threw, "secure 2+ / debugFill: DoubleFreeError");
-  } else {
-    assert.not.ok(r.threw, `secure ${level}: double frees are not detected at free`);
-    assert.ok((r.detected as number) >= 1, "reported when the page's lists were checked before giving it back");
-  }
+  assert.ok(r.threw, `secure ${level}: DoubleFreeError`);
   assert.ok(r.intact, "the live block in that page kept its contents");
-  cycleHeld(r.cycle as Cycle, level >= 2 || fill);
+  cycleHeld(r.cycle as Cycle);
 });
 
 type Cycle = { threw: boolean; intact: boolean; handedLive: number; bad: number; detected: number; negative: number };
-/** doubleFreeCycleScenario's promises: the block freed twice and then written by its new owner never leads malloc out of its page. */
-function cycleHeld(c: Cycle, detectsAtFree: boolean): void {
-  assert.is(c.threw, detectsAtFree, "the second free throws only where double frees are detected at free");
+/** doubleFreeCycleScenario's promises: the second free throws, and the block, written by its new owner, never leads malloc out of its page. */
+function cycleHeld(c: Cycle): void {
+  assert.ok(c.threw, "the second free throws DoubleFreeError");
   assert.is(c.handedLive, 0, "malloc never returned the live block of another class (review round 6: it did at levels 0-1)");
   assert.is(c.bad, 0, "every block malloc returned is a 16-aligned block of its class (review round 7: an odd address)");
   assert.is(c.negative, 0, "stats().inUse never negative (review round 7)");
   assert.ok(c.intact, "the live block kept its contents");
-  if (!detectsAtFree) assert.ok(c.detected >= 1, "the link that led out of the page was reported");
+  assert.is(c.detected, 0, "nothing to report: no list was reached");
 }
 
-for (const level of ["1", "2", "3"]) {
-  tc(`secure ${level} (child): an undetected double free stays inside its page; level 2+ throws DoubleFreeError`, () => {
+for (const level of ["0", "1", "2", "3"]) {
+  tc(`secure ${level} (child): a double free throws DoubleFreeError (levels 0-1 too, since the side tables hold every page's lists)`, () => {
     const r = child(["pageDoubleFree"], { TSMALLOC_SECURE: level }, `level ${level}`);
-    assert.is(r.threw, level !== "1");
+    assert.ok(r.threw, "DoubleFreeError");
     assert.ok(r.intact, "the live block kept its contents");
-    if (level === "1") assert.ok((r.detected as number) >= 1, "reported");
-    cycleHeld(r.cycle as Cycle, level !== "1");
+    assert.is(r.detected, 0, "nothing to report");
+    cycleHeld(r.cycle as Cycle);
   });
 }
 
-// Replays write a freed block's own old bytes back. On checked pages (level 2+) no link lives in
-// a block, so a replay is a write into user data like any other: nothing to detect, nothing
+// Replays write a freed block's own old bytes back. No link lives in a block (the side tables,
+// every level), so a replay is a write into user data like any other: nothing to detect, nothing
 // reported, and no live block handed out.
 const CHECKED: [string, Record<string, string>][] = [
-  ["secure 2", { TSMALLOC_SECURE: "2" }], ["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }],
+  ["secure 0", { TSMALLOC_SECURE: "0" }], ["secure 1", { TSMALLOC_SECURE: "1" }], ["secure 2", { TSMALLOC_SECURE: "2" }], ["secure 3", { TSMALLOC_SECURE: "3" }], ["secure 4", { TSMALLOC_SECURE: "4" }],
   ["debugFill (secure 0)", { TSMALLOC_DEBUG_FILL: "1" }],
 ];
 
