@@ -113,11 +113,12 @@ export interface ConfigureOptions {
    */
   backend?: BackendWant;
   /**
-   * Secure level 0–4 (0 = off; also TSMALLOC_SECURE): 1 guard pages around segment metadata
-   * and after each segment's last page, 2 also free lists kept out of band (side tables in
-   * the arena's metadata: writes into freed blocks never reach a list, DoubleFreeError; limits
-   * in doc/SECURE.md), 3 also random free-list order, 4 also a guard page after every page.
-   * See doc/SECURE.md.
+   * Secure level 0–4 (also TSMALLOC_SECURE). At every level free lists are kept out of band
+   * (side tables in the arena's metadata: writes into freed blocks never reach a list;
+   * DoubleFreeError; views of free blocks refused). 1 adds guard pages around segment
+   * metadata and after each segment's last page, 2 exact double-free detection between
+   * workers freeing one block at the same moment and freed huge mappings kept PROT_NONE, 3
+   * random free-list order, 4 a guard page after every page. Limits in doc/SECURE.md.
    */
   secure?: number;
   /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (also TSMALLOC_DEBUG_FILL). */
@@ -180,7 +181,7 @@ setOsProvider(() => {
  * ```ts
  * import { configure, malloc } from "@tsmalloc/tsmalloc";
  *
- * configure({ secure: 3 });   // guard pages, out-of-band free lists in random order, DoubleFreeError
+ * configure({ secure: 3 });   // guard pages, free lists in random order
  * const p = malloc(32);
  * ```
  */
@@ -351,7 +352,7 @@ export function zalloc(size: number): number {
  * @throws {RangeError} when a size is negative, fractional, NaN or infinite.
  * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
  *   (outside our memory, in a free page, a freed huge block, or not a block's start).
- * @throws {DoubleFreeError} in secure mode (level 2+ or debugFill) for a block already freed.
+ * @throws {DoubleFreeError} for a block already freed (every secure level).
  * @example
  * ```ts
  * import { bytes, free, malloc, realloc } from "@tsmalloc/tsmalloc";
@@ -372,8 +373,9 @@ export function realloc(ptr: number, size: number): number {
  *
  * @throws {InvalidPointerError} when `ptr` is not 0 and not a live block of any heap
  *   (outside our memory, in a free page, a freed huge block, or not a block's start).
- * @throws {DoubleFreeError} in secure mode (level 2+ or debugFill) for a block already
- *   freed; below that a double free is not detected (as in mimalloc).
+ * @throws {DoubleFreeError} for a block already freed, at every secure level (mimalloc
+ *   detects it only in its secure/debug builds): its page's side table says it is not live.
+ *   Two frees of one block by two workers at the same moment: from level 2 exactly one wins.
  * @example
  * ```ts
  * import { free, InvalidPointerError, malloc } from "@tsmalloc/tsmalloc";
@@ -730,7 +732,7 @@ export interface OptionValues {
   showStats: boolean;
   /** Secure level 0..4 (see {@link ConfigureOptions}); only before the first allocation. Default 0. */
   secure: number;
-  /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF, detect double frees; only before the first allocation. Default false. */
+  /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (and level 2's exact cross-worker double-free detection); only before the first allocation. Default false. */
   debugFill: boolean;
   /** Smallest size in bytes of a guarded allocation (a block ending at a guard page). Default 0. */
   guardedMin: number;
