@@ -116,9 +116,9 @@ export interface ConfigureOptions {
    * Secure level 0–4 (also TSMALLOC_SECURE). At every level free lists are kept out of band
    * (side tables in the arena's metadata: writes into freed blocks never reach a list;
    * DoubleFreeError; views of free blocks refused). 1 adds guard pages around segment
-   * metadata and after each segment's last page, 2 exact double-free detection between
-   * workers freeing one block at the same moment and freed huge mappings kept PROT_NONE, 3
-   * random free-list order, 4 a guard page after every page. Limits in doc/SECURE.md.
+   * metadata and after each segment's last page, 2 freed huge mappings kept reserved and
+   * PROT_NONE, 3 random free-list order, 4 a guard page after every page. Limits in
+   * doc/SECURE.md.
    */
   secure?: number;
   /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (also TSMALLOC_DEBUG_FILL). */
@@ -375,7 +375,7 @@ export function realloc(ptr: number, size: number): number {
  *   (outside our memory, in a free page, a freed huge block, or not a block's start).
  * @throws {DoubleFreeError} for a block already freed, at every secure level (mimalloc
  *   detects it only in its secure/debug builds): its page's side table says it is not live.
- *   Two frees of one block by two workers at the same moment: from level 2 exactly one wins.
+ *   Two frees of one block by two workers at the same moment: exactly one wins.
  * @example
  * ```ts
  * import { free, InvalidPointerError, malloc } from "@tsmalloc/tsmalloc";
@@ -732,7 +732,7 @@ export interface OptionValues {
   showStats: boolean;
   /** Secure level 0..4 (see {@link ConfigureOptions}); only before the first allocation. Default 0. */
   secure: number;
-  /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (and level 2's exact cross-worker double-free detection); only before the first allocation. Default false. */
+  /** Fill fresh blocks with 0xD0 and freed blocks with 0xDF (and retire freed huge mappings, as level 2); only before the first allocation. Default false. */
   debugFill: boolean;
   /** Smallest size in bytes of a guarded allocation (a block ending at a guard page). Default 0. */
   guardedMin: number;

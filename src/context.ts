@@ -36,15 +36,9 @@ export class Context {
   shared = false;
   /** This worker detached (src/shared.ts): it may free, but never allocate or reserve again (its tag is gone). */
   detached = false;
-  /** Secure level 2+ or debugFill (secure.ts sec.strict): a shared allocator's frees all claim with a compare-exchange. */
-  private strict = false;
   setTag(tag: number): void {
     this.tag = tag;
-    this.checkedTag = this.shared && this.strict ? -1 : tag | CHECKED_KEY;
-  }
-  setStrict(strict: boolean): void {
-    this.strict = strict;
-    this.setTag(this.tag);
+    this.checkedTag = this.shared ? -1 : tag | CHECKED_KEY;
   }
   /** Monotonic ms clock for purge delays. */
   now: () => number = () => performance.now();

@@ -63,9 +63,8 @@ export class InvalidPointerError extends Error {
 /**
  * Thrown by free/realloc for a block that is already free, at every secure level (its page's
  * side table says so; a huge block's header). Nothing was changed: every live block is
- * intact and the heap keeps working. With a shared allocator, two frees of one block by two
- * workers at the same moment: from secure level 2 (or debugFill) exactly one throws; below
- * that both may pass (the claim is not a compare-exchange there, for speed).
+ * intact and the heap keeps working. With a shared allocator, of two frees of one block by
+ * two workers at the same moment exactly one succeeds (a compare-exchange on its entry).
  *
  * @example
  * ```ts

@@ -54,7 +54,7 @@ export class HugeCache {
   private cached: Cached[] = [];
   cachedBytes = 0;
   /**
-   * Secure level 2+ and debugFill (sec.strict), on a backend with real guards: freed mappings
+   * Secure level 2+ and debugFill (sec.retire), on a backend with real guards: freed mappings
    * that do not stay cached are purged and made PROT_NONE, kept reserved, not unmapped — the
    * kernel would hand an unmapped range to the next mapping (an arena, whose metadata and side
    * tables would lie where a stale pointer still points: review round 13). A stale write there
@@ -99,7 +99,7 @@ export class HugeCache {
   /** A freed mapping leaves the cache: unmapped, or at secure level 2+ and with debugFill retired (see `retired`). */
   private drop(r: Region, committed: boolean): void {
     const o = os();
-    if (!sec.strict || !o.canProtect) {
+    if (!sec.retire || !o.canProtect) {
       unmap(r, committed);
       return;
     }

@@ -70,7 +70,7 @@ export const OPTION_SPECS: Readonly<Record<OptionName, Spec>> = {
   hugeCacheMax: { kind: "size", def: 256 * MiB, min: 0, max: 2 ** 53 - 1, doc: "freed huge mappings kept for reuse, bytes" },
   verbose: { kind: "int", def: 0, min: 0, max: 2, doc: "messages on stderr: 1 arenas and budget refusals, 2 also purges" },
   showStats: { kind: "bool", def: false, doc: "print stats to stderr at exit" },
-  secure: { kind: "int", def: 0, min: 0, max: 4, doc: "secure level: 1 guard pages, 2 exact cross-worker double-free detection and PROT_NONE freed huge mappings, 3 random order, 4 a guard after every page (before first use)" },
+  secure: { kind: "int", def: 0, min: 0, max: 4, doc: "secure level: 1 guard pages, 2 PROT_NONE freed huge mappings, 3 random order, 4 a guard after every page (before first use)" },
   debugFill: { kind: "bool", def: false, doc: "fill fresh blocks with 0xD0 and freed blocks with 0xDF, detect double frees (before first use)" },
   guardedMin: { kind: "size", def: 0, min: 0, max: 2 ** 46, doc: "smallest size of a guarded allocation" },
   guardedMax: { kind: "size", def: 1 * GiB, min: 0, max: 2 ** 46, doc: "largest size of a guarded allocation" },

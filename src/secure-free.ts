@@ -5,14 +5,17 @@
  * fixed): the block-start validation of free.ts `free` (segment map, page descriptor, exact
  * division), then, for a block of this worker's page (P_KEY is the owner's tag | CHECKED_KEY)
  * whose side-table entry says live, the push onto the page's local-free list inline (also for
- * a page parked as full: the wake count says when to unpark it). Another worker's page (and
- * this worker's own with a shared allocator at level 2+) goes to `freeCheckedPage`; aligned
- * or guarded blocks, huge blocks, another region and bad pointers to free.ts `free`, a block
- * that is not live to `free` too (it throws DoubleFreeError). This module sits above free.ts:
+ * a page parked as full: the wake count says when to unpark it). Anything else goes to
+ * free.ts `free`: another worker's page (and this worker's own with a shared allocator),
+ * which it hands to `freeCheckedPage` after its own lookup; aligned or guarded
+ * blocks, huge blocks, another region, bad pointers, a block that is not live (DoubleFreeError).
+ * A branch here that sent other workers' pages to freeCheckedPage directly (one lookup less)
+ * made V8 stop inlining this into the caller's loop: pairs-64 19 -> 24-34 ns (Node 26,
+ * session 15). This module sits above free.ts:
  * free.ts never imports it. debugFill keeps free.ts `free` (the fill is in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
-import { free, freeCheckedPage, wake as wakeHeap } from "./free.ts";
+import { free, wake as wakeHeap } from "./free.ts";
 import { sec } from "./secure.ts";
 import { pageRefOf } from "./segment.ts";
 import { trackFree } from "./track.ts";
@@ -44,14 +47,9 @@ export function freeChecked(p: number): void {
     const q = Math.imul(d >> k, m[pg + 15]); //                           P_DIV_INV: the block index, when d is a multiple of bsize
     if (
       off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
-      (q ^ -2147483648) <= m[pg + 13] //                                   P_DIV_LIMIT
+      (q ^ -2147483648) <= m[pg + 13] && //                                P_DIV_LIMIT
+      m[pg + 8] === ctx.checkedTag //                                     P_KEY: ours, no other flag (-1 when shared: a compare-exchange, in freeCheckedPage)
     ) {
-      const key = m[pg + 8]; //                                            P_KEY
-      if (key !== ctx.checkedTag) { //                                     ours, checked, no other flag (-1 when shared at level 2+: a compare-exchange, in freeCheckedPage)
-        if ((key & 0x40000000) === 0) return free(p); //                 CHECKED_KEY: aligned or guarded blocks
-        freeCheckedPage(pageRefOf(r, pg), off); //                        another worker's page (or ours, shared at level 2+)
-        return;
-      }
       const h = s + 1040 + (i << 2); //                                   S_SEC + page index * SEC_WORDS
       const t = r.tbl;
       const x = (g << 18) + (i << 12) + q; //                              the block's entry: column i of segment g (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT)
@@ -64,7 +62,7 @@ export function freeChecked(p: number): void {
       }
     }
   }
-  free(p); // aligned or guarded blocks, huge blocks, another region, bad pointers, a block that is not live
+  free(p); // another worker's page, aligned or guarded blocks, huge blocks, another region, bad pointers, a block that is not live
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */

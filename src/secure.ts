@@ -14,13 +14,14 @@
  * - 1: guard pages (PROT_NONE) between a segment's metadata and its first page and after
  *      its last page; around huge blocks likewise. Removed before the memory is reused,
  *      purged or given back.
- * - 2: `sec.strict`: with a shared allocator every free claims its block's entry with a
- *      compare-exchange (of two frees of one block at the same moment exactly one wins), and
- *      huge mappings leaving the cache are retired (PROT_NONE), not unmapped.
+ * - 2: `sec.retire`: huge mappings leaving the cache are retired (PROT_NONE), not unmapped.
  * - 3: the blocks of each page extension are threaded in random order.
  * - 4: also a guard page after every page.
  *
- * debugFill (any level): fresh blocks read 0xD0, freed blocks 0xDF; strict as level 2.
+ * debugFill (any level): fresh blocks read 0xD0, freed blocks 0xDF; retires as level 2.
+ *
+ * With a shared allocator every free claims its block's entry with a compare-exchange, at
+ * every level (of two frees of one block at the same moment exactly one wins).
  */
 import { ctx, os } from "./context.ts";
 import {
@@ -34,12 +35,8 @@ import { takeThreadFree } from "./thread-free.ts";
 export const sec = {
   /** 0..4 */
   level: 0,
-  /**
-   * Level 2's guarantees on top (level >= 2 or debugFill): with a shared allocator every free
-   * claims its block's entry with a compare-exchange (of two frees of one block at the same
-   * moment exactly one wins), and huge mappings leaving the cache are retired, not unmapped.
-   */
-  strict: false,
+  /** Huge mappings leaving the cache are retired (PROT_NONE), not unmapped (level >= 2 or debugFill; src/huge.ts). */
+  retire: false,
   /** debugFill: 0xD0 on malloc, 0xDF on free. */
   fill: false,
   /** Page extensions are threaded in random order (level >= 3). */
@@ -65,8 +62,7 @@ export const sec = {
 export function configureSecure(level: number, fill: boolean, pageSize: number, canProtect: boolean): void {
   sec.level = level;
   sec.fill = fill;
-  sec.strict = level >= 2 || fill;
-  ctx.setStrict(sec.strict);
+  sec.retire = level >= 2 || fill;
   sec.shuffle = level >= 3;
   sec.everyPage = level >= 4;
   sec.protect = canProtect;
@@ -337,7 +333,7 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
  */
 export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: number, n: number): boolean {
   const x = entryAt(tableBase(pg), n);
-  if (ctx.shared && sec.strict) {
+  if (ctx.shared) {
     if (Atomics.compareExchange(t, x, ENTRY_LIVE, m[h + SEC_LOCAL]) !== ENTRY_LIVE) return false;
   } else {
     if (t[x] !== ENTRY_LIVE) return false;
@@ -354,19 +350,11 @@ export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: n
  */
 export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
   const x = entryAt(tableBase(pg), n);
-  if (sec.strict) {
-    if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
-  } else {
-    // levels 0-1: the same claim without a compare-exchange (a second free at the same moment may
-    // pass too); in transit as with it, so a worker terminated from here on leaves a marked entry
-    if (t[x] !== ENTRY_LIVE) return false;
-    t[x] = ENTRY_PENDING;
-  }
+  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
   claimed?.();
-  let tf = m[pg + P_THREAD_FREE]; // (a guess: the compare-exchange below checks it)
+  let tf = Atomics.load(m, pg + P_THREAD_FREE);
   for (;;) {
-    if (sec.strict) Atomics.store(t, x, tf >>> 4);
-    else t[x] = tf >>> 4; // (published by the compare-exchange of the head, which orders it)
+    Atomics.store(t, x, tf >>> 4);
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
     if (seen === tf) return true;
     tf = seen;

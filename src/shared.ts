@@ -360,7 +360,7 @@ function abandonHuge(hr: Region, expectOwner: number): void {
 function install(r: Root): void {
   root = r;
   ctx.shared = true;
-  ctx.setTag(ctx.tag); // (at secure level 2+ the checked free fast path no longer matches: secure-free.ts)
+  ctx.setTag(ctx.tag); // (the checked free fast path no longer matches: secure-free.ts)
   const v = regionView(os(), r.base, ROOT_SIZE);
   const b = new BigInt64Array(v.buffer, v.byteOffset, 16);
   const c = R_COUNTERS64;

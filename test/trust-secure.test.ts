@@ -96,6 +96,7 @@ function expectOneWinner(args: string[], env: Record<string, string>): Record<st
 }
 
 for (const [what, env] of [
+  ["secure 0 on the FFI backend", { TSMALLOC_SECURE: "0", TSMALLOC_BACKEND: "ffi" }],
   ["secure 3 on the buffer backend (FFI: sharing is refused with guard pages)", { TSMALLOC_SECURE: "3", TSMALLOC_BACKEND: "buffer" }],
   ["debugFill on the FFI backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "ffi" }],
   ["debugFill on the buffer backend", { TSMALLOC_DEBUG_FILL: "1", TSMALLOC_BACKEND: "buffer" }],
