@@ -14,13 +14,13 @@ import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
   P_HEAP, P_OWNER, P_START, P_THREAD_FREE, P_USED, PF_HAS_ALIGNED, PF_IN_FULL, PF_RETIRE, SEGMENT_SHIFT,
 } from "./layout.ts";
-import { collectPage, extendPage, initPage, liveBlocks, setPageFlags, verifyEmpty } from "./page.ts";
+import { extendPage, initPage, setPageFlags, verifyEmpty } from "./page.ts";
 import { PageRef, sentinelRegion } from "./region.ts";
 import { pageDelay } from "./purge-delay.ts";
 import { claimPage, needsSegment, purgeExpired, releasePage, scheduleKept, segmentRefOf, setKeptSweep, slotCommittedBytes } from "./segment.ts";
 import {
-  addGuarded, cacheChecked, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock, noteGuardSkipped, popChecked, randomInt32,
-  removeGuarded, sec,
+  addGuarded, cacheChecked, collectChecked, forEachFree, type GuardedBlock, guardedActive, guardedBlocks, guardRoom, isFreeBlock,
+  liveChecked, noteGuardSkipped, popChecked, randomInt32, removeGuarded, sec,
 } from "./secure.ts";
 import { trackMalloc } from "./track.ts";
 import { syncPage } from "./usage.ts";
@@ -223,7 +223,7 @@ export class Heap {
     while (pr !== null) {
       const next = pr.next;
       const m = pr.m;
-      collectPage(m, pr.pg);
+      collectChecked(m, pr.pg);
       if (m[pr.sec] !== 0 || extendPage(m, pr.pg)) break; // (SEC_FREE: the free list's head)
       this.toFull(pr);
       pr = next;
@@ -243,7 +243,7 @@ export class Heap {
       const next = pr.next;
       const m = pr.m;
       if ((Atomics.load(m, pr.pg + P_THREAD_FREE) & ~15) !== 0) {
-        collectPage(m, pr.pg);
+        collectChecked(m, pr.pg);
         this.unfull(pr);
         if (m[pr.pg + P_USED] === 0) this.pageEmptied(pr);
         got = true;
@@ -276,7 +276,7 @@ export class Heap {
     const bin = binOf(m[pg + P_BSIZE]);
     pr.bin = bin;
     this.adopt(pr, bin);
-    collectPage(m, pg);
+    collectChecked(m, pg);
     if (m[pg + P_USED] === 0) this.pageEmptied(pr);
   }
 
@@ -295,7 +295,7 @@ export class Heap {
         live.push(pr);
         continue;
       }
-      collectPage(pr.m, pr.pg);
+      collectChecked(pr.m, pr.pg);
       if (pr.m[pr.pg + P_USED] === 0 && verifyEmpty(pr.m, pr.pg)) this.freePage(pr, true);
       else {
         this.remove(pr);
@@ -454,7 +454,7 @@ export class Heap {
       const pr = l[i];
       if (pr.keptBy !== this) continue; // another heap keeps it now
       if (pr.heap === this && pr.emptiedAt !== 0) {
-        collectPage(pr.m, pr.pg);
+        collectChecked(pr.m, pr.pg);
         if (pr.m[pr.pg + P_USED] === 0) {
           const idle = now - pr.emptiedAt;
           const bin = pr.queue < BIN_FULL ? pr.queue : pr.bin; // (a page Heap.delete parked as full)
@@ -484,18 +484,18 @@ export class Heap {
   keptBytes(): number {
     let n = 0;
     for (const pr of this.kept) {
-      if (pr.keptBy === this && pr.heap === this && pr.emptiedAt !== 0 && liveBlocks(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
+      if (pr.keptBy === this && pr.heap === this && pr.emptiedAt !== 0 && liveChecked(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
     }
     for (let q = 0; q < BIN_FULL; q++) {
       const pr = this.first[q];
-      if (pr !== null && pr.m !== EMPTY.m && !(pr.keptBy === this && pr.emptiedAt !== 0) && liveBlocks(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
+      if (pr !== null && pr.m !== EMPTY.m && !(pr.keptBy === this && pr.emptiedAt !== 0) && liveChecked(pr.m, pr.pg) === 0) n += slotCommittedBytes(pr);
     }
     return n;
   }
 
   /** Gives an emptied page back to its segment; unless `trusted`, only once its lists prove it empty (verifyEmpty). */
   private freePage(pr: PageRef, trusted = false, idle = 0): void {
-    if (!trusted && !verifyEmpty(pr.m, pr.pg)) return; // a double free made the used count lie: the page stays
+    if (!trusted && !verifyEmpty(pr.m, pr.pg)) return; // a wild write into the side table made the used count lie: the page stays
     this.remove(pr);
     pr.heap = null;
     pr.emptiedAt = 0;
@@ -684,7 +684,7 @@ export class Heap {
   freeEmptyPages(keep = false): void {
     for (const pr of this.pages()) {
       if (pr.queue === BIN_HUGE) continue;
-      collectPage(pr.m, pr.pg);
+      collectChecked(pr.m, pr.pg);
       if (pr.m[pr.pg + P_USED] !== 0) continue;
       if (!keep) this.freePage(pr);
       else if (pr.keptBy !== this) this.keep(pr);
@@ -1063,7 +1063,7 @@ function visitPage(pr: PageRef, cb: (ptr: number, usableSize: number) => boolean
 export function pageUsage(pr: PageRef): { blocks: number; bytes: number } {
   const bsize = pr.m[pr.pg + P_BSIZE];
   if (bsize === -1) return { blocks: 1, bytes: hugeSize(pr.r) };
-  const n = Math.max(0, liveBlocks(pr.m, pr.pg)); // (never a negative counter, whatever a wild write did)
+  const n = Math.max(0, liveChecked(pr.m, pr.pg)); // (never a negative counter, whatever a wild write did)
   return { blocks: n, bytes: n * bsize };
 }
 

@@ -8,7 +8,7 @@ import {
   CHECKED_KEY, P_BSIZE, P_CAPACITY, P_DIV_INV, P_DIV_LIMIT, P_DIV_SHIFT, P_END, P_FLAGS, P_HEAP, P_KEY, P_OWNER,
   P_RESERVED, P_START, P_WAKE_SHIFT, PAGE_WORDS, PF_CHECKED, PF_IN_FULL, PF_RETIRE, PF_SLOW_FREE, SEC_WORDS,
 } from "./layout.ts";
-import { collectChecked, initChecked, liveChecked, threadChecked, verifyChecked } from "./secure.ts";
+import { initChecked, threadChecked, verifyChecked } from "./secure.ts";
 import { secOf } from "./region.ts";
 
 /** Blocks threaded into the free list per extension: 16 KiB worth, at least 4. */
@@ -19,10 +19,10 @@ const EXTEND_BYTES = 16384;
  * page is a checked page (PF_CHECKED): its free lists live in its side table (claimPage counted
  * its rows committed).
  */
-export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number, flags = PF_CHECKED): void {
+export function initPage(m: Int32Array, pg: number, bin: number, start: number, end: number, heapId: number, tag: number): void {
   const bsize = BIN_SIZE[bin];
   m.fill(0, pg, pg + PAGE_WORDS);
-  m[pg + P_FLAGS] = flags; // (before the block size: a worker terminated in here leaves a page of the right kind)
+  m[pg + P_FLAGS] = PF_CHECKED; // (before the block size: a worker terminated in here leaves a page of the right kind)
   const h = secOf(pg);
   m.fill(0, h, h + SEC_WORDS);
   m[pg + P_RESERVED] = Math.floor((end - start) / bsize);
@@ -33,7 +33,7 @@ export function initPage(m: Int32Array, pg: number, bin: number, start: number, 
   m[pg + P_OWNER] = tag;
   initChecked(m, h);
   setDivisor(m, pg, bsize);
-  setPageFlags(m, pg, flags);
+  setPageFlags(m, pg, PF_CHECKED);
   extendPage(m, pg);
 }
 
@@ -81,11 +81,6 @@ export function extendPage(m: Int32Array, pg: number): boolean {
   return true;
 }
 
-/** Moves blocks freed by other workers (thread-free) and by the owner (local-free) back to the free list. */
-export function collectPage(m: Int32Array, pg: number): void {
-  collectChecked(m, pg);
-}
-
 /** A parked full page is unparked when 1/2^UNFULL_SHIFT of its blocks are free. */
 const UNFULL_SHIFT = 3;
 
@@ -110,11 +105,6 @@ export function wakeCount(m: Int32Array, pg: number): number {
  */
 export function freeKey(flags: number, owner: number): number {
   return (flags & PF_SLOW_FREE) === PF_CHECKED ? owner | CHECKED_KEY : 0;
-}
-
-/** Live blocks of a page: used minus blocks waiting on the thread-free list. */
-export function liveBlocks(m: Int32Array, pg: number): number {
-  return liveChecked(m, pg);
 }
 
 let seen = new Uint8Array(4097);
