@@ -108,8 +108,11 @@ interface Row {
 
 /**
  * Reps per timed call so one call takes about targetCallNs once the loop is optimized:
- * grow until a call reaches the target (this also warms the JIT), then re-time twice at
- * that size and size from the fastest.
+ * grow until a call reaches the target (this also warms the JIT), then re-time at the size
+ * that predicts (fastest of two) until the prediction settles (within 25%) after at least
+ * 20 target calls' time of calibration (the JIT's tiers), at most 60.
+ * A cold first call (first pages, an interpreted loop: 5 ms for one realloc chain on Bun)
+ * used to end the growth at reps = 1, and the cell then timed mitata's per-call overhead.
  */
 function calibrate(call: (reps: number) => void): number {
   const MAX = 1 << 24;
@@ -122,13 +125,20 @@ function calibrate(call: (reps: number) => void): number {
     if (dt >= targetCallNs || reps >= MAX || nowNs() - start > 20 * targetCallNs) break;
     reps = Math.min(MAX, reps * 4);
   }
-  let best = Infinity;
-  for (let i = 0; i < 2; i++) {
-    const t0 = nowNs();
-    call(reps);
-    best = Math.min(best, (nowNs() - t0) / reps);
+  for (;;) {
+    let best = Infinity;
+    for (let i = 0; i < 2; i++) {
+      const t0 = nowNs();
+      call(reps);
+      best = Math.min(best, (nowNs() - t0) / reps);
+    }
+    const next = Math.max(1, Math.min(MAX, Math.round(targetCallNs / Math.max(best, 1e-3))));
+    const settled = next <= reps * 1.25 && next >= reps / 1.25;
+    reps = next;
+    const spent = nowNs() - start;
+    if ((settled && spent > 20 * targetCallNs) || spent > 60 * targetCallNs) break;
   }
-  return Math.max(1, Math.min(MAX, Math.round(targetCallNs / Math.max(best, 1e-3))));
+  return reps;
 }
 
 async function main() {
