@@ -23,6 +23,8 @@ export class Context {
    * page takes the compare-exchange in freeCheckedPage (another worker may free the same block).
    */
   checkedTag = 0;
+  /** P_KEY of this worker's checked pages, shared or not (tag | CHECKED_KEY): secure-free.ts freeCheckedShared. */
+  ownKey = 0;
   regions: RegionTable = new RegionTable();
   /** Region of the last freed block: the free fast path's first guess. */
   lastRegion: Region = sentinelRegion();
@@ -38,7 +40,8 @@ export class Context {
   detached = false;
   setTag(tag: number): void {
     this.tag = tag;
-    this.checkedTag = this.shared ? -1 : tag | CHECKED_KEY;
+    this.ownKey = tag | CHECKED_KEY;
+    this.checkedTag = this.shared ? -1 : this.ownKey;
   }
   /** Monotonic ms clock for purge delays. */
   now: () => number = () => performance.now();

@@ -15,17 +15,18 @@
  * free.ts never imports it. debugFill keeps free.ts `free` (the fill is in freeCheckedPage).
  */
 import { ctx } from "./context.ts";
+import { DoubleFreeError } from "./errors.ts";
 import { free, wake as wakeHeap } from "./free.ts";
-import { sec } from "./secure.ts";
+import { pushThreadFreeChecked, sec } from "./secure.ts";
 import { pageRefOf } from "./segment.ts";
 import { trackFree } from "./track.ts";
 
 /** The free that mod.ts calls: freeChecked, or free.ts `free` with debugFill. */
 export let freeFn: (p: number) => void = free;
 
-/** Picks freeFn for the configuration (called once it is fixed). */
+/** Picks freeFn for the configuration (called once it is fixed, and when the allocator becomes shared). */
 export function setFreeMode(): void {
-  freeFn = trackFree(sec.fill ? free : freeChecked);
+  freeFn = trackFree(sec.fill ? free : ctx.shared ? freeCheckedShared : freeChecked);
 }
 
 /** free (see the top of this file). p is a number (mod.ts `free` checks; kept out of here for V8's inlining limit). */
@@ -68,4 +69,51 @@ export function freeChecked(p: number): void {
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
 function wake(pg: number): void {
   wakeHeap(pageRefOf(ctx.lastRegion, pg));
+}
+
+/**
+ * free once the allocator is shared between workers (src/shared.ts): freeChecked's lookup,
+ * then every claim of a block's entry is a compare-exchange, so of two frees of one block by
+ * two workers at the same moment exactly one wins and the other throws DoubleFreeError —
+ * the owner's (ENTRY_LIVE to the local-free head, P_KEY === ctx.ownKey) as another
+ * worker's (secure.ts pushThreadFreeChecked: ENTRY_LIVE to ENTRY_PENDING, then the page's
+ * thread-free list). Pages without a checked key (aligned or guarded blocks, abandoned pages),
+ * huge blocks, other regions and bad pointers go to free.ts `free`. A separate function, not
+ * a branch in freeChecked: that one stays small enough for V8 to inline.
+ */
+export function freeCheckedShared(p: number): void {
+  // Literal offsets: see HOT_PATH_LITERALS in layout.ts (as freeChecked)
+  const r = ctx.lastRegion;
+  const delta = p - r.base;
+  if (delta > 0 && delta < r.limit) {
+    const off = delta | 0;
+    const m = r.i32;
+    const g = off >>> 22; //                                             SEGMENT_SHIFT
+    const s = g << 11; //                                                HEADER_WORD_SHIFT
+    const sh = m[r.segMap + g];
+    const i = ((off & 4194303) >>> sh) & 63; //                           SEGMENT_MASK
+    const pg = s + 16 + (i << 4); //                                      S_PAGES, PAGE_WORDS
+    const d = off - m[pg + 7]; //                                         P_START
+    const k = m[pg + 14]; //                                              P_DIV_SHIFT
+    const q = Math.imul(d >> k, m[pg + 15]); //                           P_DIV_INV
+    const key = m[pg + 8]; //                                             P_KEY
+    if (
+      off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
+      (q ^ -2147483648) <= m[pg + 13] && //                                P_DIV_LIMIT
+      (key & 0x40000000) !== 0 //                                         CHECKED_KEY: a checked page, no slow-free flag
+    ) {
+      const t = r.tbl;
+      const x = (g << 18) + (i << 12) + q; //                              TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT
+      if (key === ctx.ownKey) {
+        const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
+        if (Atomics.compareExchange(t, x, 0xffff, m[h + 1]) !== 0xffff) throw new DoubleFreeError(p); // ENTRY_LIVE, SEC_LOCAL
+        m[h + 1] = q + 1;
+        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
+        return;
+      }
+      if (!pushThreadFreeChecked(t, m, pg, q + 1)) throw new DoubleFreeError(p);
+      return;
+    }
+  }
+  free(p);
 }

@@ -54,6 +54,7 @@ import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
 import { adoptSegment, forgetSegment, liveSegments, pageRefAt, releaseCached, segmentCookie } from "./segment.ts";
 import { guardedActive, guardedBlocks } from "./secure.ts";
+import { setFreeMode } from "./secure-free.ts";
 
 // ---- root layout (int32 word indices)
 const R_MAGIC = 0;
@@ -361,6 +362,7 @@ function install(r: Root): void {
   root = r;
   ctx.shared = true;
   ctx.setTag(ctx.tag); // (the checked free fast path no longer matches: secure-free.ts)
+  setFreeMode(); // freeCheckedShared
   const v = regionView(os(), r.base, ROOT_SIZE);
   const b = new BigInt64Array(v.buffer, v.byteOffset, 16);
   const c = R_COUNTERS64;
