@@ -1,12 +1,14 @@
 /**
  * What the fast paths of mallocAligned, realloc and calloc/zalloc share (heap.ts): the
- * aligned size-class table (mimalloc's "naturally aligned" classes), the lookup of a plain
- * block of this worker's (the free fast path's test), and byte moves inside one region
+ * aligned size-class table (mimalloc's "naturally aligned" classes), the lookup and free of a
+ * live block of this worker's (the free fast path's test and push), and byte moves inside one region
  * view without creating view objects.
  */
 import { BIN_COUNT, BIN_SIZE, binOf } from "./bins.ts";
 import { ctx } from "./context.ts";
+import { wake } from "./free.ts";
 import type { Region } from "./region.ts";
+import { pageRefOf } from "./segment.ts";
 
 /** Largest alignment served from pages (page starts are 8 KiB aligned); larger ones get huge blocks. */
 export const ALIGNED_IN_PAGES_MAX = 8192;
@@ -40,13 +42,15 @@ export const ALIGNED_BIN: Uint8Array = (() => {
 })();
 
 /**
- * The page descriptor (word index in r.i32) when p is the start of a live block (its
- * side-table entry says live) of a page this worker owns in arena region r, with no guarded or
- * aligned-shifted block; -1 otherwise (a free block included: the caller's generic path
- * throws for it). The same test as the free fast path (secure-free.ts), decided only from
- * records no block covers (the segment map, the page descriptor, the side table).
+ * The side-table entry (index in r.tbl) of p when p is the start of a live block (its entry
+ * says live) of a page this worker owns in arena region r, with no guarded or aligned-shifted
+ * block, and the allocator is not shared; -1 otherwise (a free block included: the caller's
+ * generic path throws for it). The same test as the free fast path (secure-free.ts), decided
+ * only from records no block covers (the segment map, the page descriptor, the side table).
+ * The entry index says where the rest is: segment g = x >>> 18, page slot i = (x >>> 12) & 63,
+ * block index x & 4095 (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT; see pageOfEntry).
  */
-export function ownLivePage(r: Region, p: number): number {
+export function ownLiveEntry(r: Region, p: number): number {
   // literal offsets: see HOT_PATH_LITERALS in layout.ts
   const delta = p - r.base;
   if (!(delta > 0 && delta < r.limit)) return -1;
@@ -59,13 +63,34 @@ export function ownLivePage(r: Region, p: number): number {
   const d = off - m[pg + 7]; //                              P_START
   const k = m[pg + 14]; //                                   P_DIV_SHIFT (low 5 bits)
   const q = Math.imul(d >> k, m[pg + 15]); //                P_DIV_INV: the block index, when d is a multiple of bsize
+  const x = (g << 18) + (i << 12) + q; //                    the block's entry (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT)
   if (
     off === delta && sh > 0 && d >= 0 && off < m[pg + 12] && ((d >> k) << k) === d && //  P_END
     (q ^ -2147483648) <= m[pg + 13] && //                      P_DIV_LIMIT
-    m[pg + 8] === ctx.checkedTag && //                       P_KEY: ours, no other flag
-    r.tbl[(g << 18) + (i << 12) + q] === 0xffff //           the block's entry says live (TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT, ENTRY_LIVE)
-  ) return pg;
+    m[pg + 8] === ctx.checkedTag && //                       P_KEY: ours, no other flag, not shared (checkedTag -1)
+    r.tbl[x] === 0xffff //                                   ENTRY_LIVE
+  ) return x;
   return -1;
+}
+
+/** The page descriptor (word index in r.i32) of side-table entry x (ownLiveEntry). */
+export function pageOfEntry(x: number): number {
+  return ((x >>> 18) << 11) + 16 + (((x >>> 12) & 63) << 4); // HEADER_WORD_SHIFT, S_PAGES, PAGE_WORDS
+}
+
+/**
+ * Frees the block whose entry is x (ownLiveEntry said live, and nothing freed it since: not
+ * shared, and malloc pops only free blocks) without a second lookup: freeChecked's push onto
+ * the local-free list. Not with debugFill (free.ts fills). The heap hears of the page as from
+ * freeChecked (free.ts wake).
+ */
+export function freeOwnEntry(r: Region, x: number): void {
+  const m = r.i32;
+  const pg = pageOfEntry(x);
+  const h = ((x >>> 18) << 11) + 1040 + (((x >>> 12) & 63) << 2); // S_SEC + page slot * SEC_WORDS
+  r.tbl[x] = m[h + 1]; //                                    SEC_LOCAL
+  m[h + 1] = (x & 4095) + 1;
+  if (--m[pg + 3] <= (m[pg + 14] >> 5)) wake(pageRefOf(r, pg)); // P_USED, P_DIV_SHIFT >> P_WAKE_SHIFT
 }
 
 /** Up to this many bytes, copies and zeroing are word loops (cheaper than a builtin call). */

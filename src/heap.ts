@@ -8,7 +8,7 @@ import { budgetAnywhere } from "./budget.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
-import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, ownLivePage, zeroClassBlock } from "./alloc-fast.ts";
+import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, freeOwnEntry, ownLiveEntry, pageOfEntry, zeroClassBlock } from "./alloc-fast.ts";
 import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
@@ -583,9 +583,9 @@ export class Heap {
     // and bytes moved through the region's view. Everything else: reallocGeneric.
     if (typeof p === "number" && typeof size === "number" && (size >>> 0) === size && size <= 2097152) { // LARGE_OBJ_MAX
       const r = ctx.lastRegion;
-      const pg = ownLivePage(r, p);
-      if (pg >= 0) {
-        const bsize = r.i32[pg + 6]; //                         P_BSIZE
+      const x = ownLiveEntry(r, p);
+      if (x >= 0) {
+        const bsize = r.i32[pageOfEntry(x) + 6]; //              P_BSIZE
         if (size <= bsize && size >= (bsize >>> 1)) return p; // fits, and at most half of it unused
         const q = this.malloc(size);
         if (q === 0) return 0;
@@ -593,7 +593,8 @@ export class Heap {
         const d = q - r.base;
         if (d > 0 && d + len <= r.limit) copyInRegion(r, d, p - r.base, len);
         else copyBytes(q, p, len); // (another arena; cannot throw: both blocks are live and ours)
-        freeMoved(p, q);
+        if (sec.fill) freeMoved(p, q);
+        else freeOwnEntry(r, x); // (p is still live: nothing but this worker frees, and malloc pops free blocks)
         return q;
       }
     }

@@ -55,6 +55,7 @@ import {
   realloc,
   stats,
   usableSize,
+  validate,
   zalloc,
   zallocAligned,
 } from "../mod.ts";
@@ -632,6 +633,47 @@ t("realloc fast path: interior pointers still throw InvalidPointerError and the 
   const q = realloc(p, 128);
   assert.is(checkPattern(q, 64, 7), -1);
   free(q);
+});
+
+t("realloc fast path frees the old block itself (session 16): every moved-from block is free again, used counts exact, emptied pages go back, a full page is unparked, a second free of a moved-from block is a DoubleFreeError", () => {
+  const v0 = validate();
+  const live0 = v0.liveBlocks;
+  // a chain through every class from 16 B to 64 KiB, many times: each move frees the old block
+  for (let i = 0; i < 200; i++) {
+    let h = malloc(16);
+    for (let s = 32; s <= 65536; s *= 2) h = realloc(h, s);
+    free(h);
+  }
+  let v = validate();
+  assert.ok(v.ok, v.problems.join("; "));
+  assert.is(v.liveBlocks, live0, "no moved-from block left live");
+  // fill pages of 64-byte blocks (parked as full), then move half of their blocks out: the
+  // pages must be unparked (the wake count) and take blocks again, none handed out twice
+  const blocks: number[] = [];
+  for (let i = 0; i < 4000; i++) blocks.push(malloc(64));
+  const again = new Set(blocks);
+  const moved = new Set<number>();
+  for (let i = 0; i < 4000; i += 2) {
+    const q = realloc(blocks[i], 4000);
+    assert.ok(q !== blocks[i] && !again.has(q));
+    again.delete(blocks[i]);
+    again.add(q);
+    moved.add(blocks[i]);
+  }
+  assert.throws(() => free(blocks[0]), (e: unknown) => e instanceof InvalidPointerError && (e as Error).name === "DoubleFreeError");
+  let reused = 0;
+  for (let i = 0; i < 2000; i++) {
+    const r = malloc(64);
+    assert.ok(!again.has(r), "a live block handed out twice");
+    again.add(r);
+    if (moved.has(r)) reused++;
+  }
+  assert.ok(reused > 1000, `moved-from blocks handed out again: ${reused} of 2000`);
+  v = validate();
+  assert.ok(v.ok, v.problems.join("; "));
+  assert.is(v.liveBlocks, live0 + again.size);
+  for (const b of again) free(b);
+  assert.is(validate().liveBlocks, live0);
 });
 
 t.run();
