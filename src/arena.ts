@@ -19,7 +19,7 @@
  * so the segment map is what decides whether an address can be a block of ours: a segment's
  * own header is not trusted for that, since inside a huge block it is user data. The pages'
  * side tables follow the metadata (src/secure.ts "side table"), TABLE_SEGMENT_BYTES per segment, counted committed by the OS pages its pages'
- * columns reach (ensureTable) and purged with the segment's memory. A freed segment stays committed for the arena purge delay so
+ * columns reach (ensureTable) and purged with their page slot's memory (purgeColumns) or the segment's. A freed segment stays committed for the arena purge delay so
  * churn reuses it, then goes back to the OS with one purge per run of adjacent segments.
  * Reservations are never unmapped and remapped in a loop: virtual size grows only when the
  * arenas a heap may use are full.
@@ -281,6 +281,52 @@ export class Arena {
     os().reset(seg + from, to - from);
     ctx.counters.reset(to - from);
     return 0;
+  }
+
+  /**
+   * Purges (decommit: MADV_DONTNEED, the units leave `committed`) or resets the side-table
+   * columns of segment i's free page slots (`isFree(col)`), one OS call per run of adjacent
+   * columns, when a live segment purges its free slots' slices (segment.ts purgePages): a page's
+   * column goes with its page, not only with its segment. Nothing where an OS page is larger
+   * than a column's unit (TABLE_UNIT: a 16 KiB page would span live columns). Returns the bytes decommitted.
+   */
+  purgeColumns(i: number, isFree: (col: number) => boolean, decommit: boolean): number {
+    if (this.tableBytes === 0 || os().pageSize > TABLE_UNIT) return 0;
+    const m = this.region.i32;
+    const w0 = this.tableMap + i * TABLE_MAP_WORDS;
+    const seg = this.region.base + this.segCount * SEGMENT_SIZE + (this.metaBytes - this.tableBytes) + i * TABLE_SEGMENT_BYTES;
+    const columns = TABLE_SEGMENT_BYTES / (COLUMN_UNITS * TABLE_UNIT);
+    let dropped = 0;
+    let runStart = -1;
+    for (let col = 0; col <= columns; col++) {
+      const bit = col * COLUMN_UNITS;
+      const mask = (((1 << COLUMN_UNITS) - 1) << (bit & 31)) | 0;
+      const take = col < columns && (Atomics.load(m, w0 + (bit >>> 5)) & mask) !== 0 && isFree(col);
+      if (take) {
+        if (runStart < 0) runStart = col;
+        continue;
+      }
+      if (runStart < 0) continue;
+      const from = runStart * COLUMN_UNITS * TABLE_UNIT;
+      const bytes = (col - runStart) * COLUMN_UNITS * TABLE_UNIT;
+      if (decommit) {
+        os().purge(seg + from, bytes);
+        ctx.counters.purge(bytes);
+        let units = 0;
+        for (let c = runStart; c < col; c++) {
+          const b = c * COLUMN_UNITS;
+          const cm = (((1 << COLUMN_UNITS) - 1) << (b & 31)) | 0;
+          units += popcount(Atomics.and(m, w0 + (b >>> 5), ~cm) & cm);
+        }
+        ctx.counters.decommit(units * TABLE_UNIT);
+        dropped += units * TABLE_UNIT;
+      } else {
+        os().reset(seg + from, bytes);
+        ctx.counters.reset(bytes);
+      }
+      runStart = -1;
+    }
+    return dropped;
   }
 
   /** What segment i holds: its page shift (a live segment of pages), SEGMAP_HUGE_HEAD/REST, or SEGMAP_FREE. */

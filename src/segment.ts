@@ -348,6 +348,10 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
     message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free pages in arena ${ref.arena.id} segment ${ref.idx}`);
     runStart = -1;
   }
+  // the free slots' side-table columns go with their slices (a live segment keeps only its live pages' columns)
+  const count = m[sw + S_PAGE_COUNT];
+  const tableDropped = ref.arena.purgeColumns(ref.idx, (col) => col < count && m[sw + S_PAGES + col * PAGE_WORDS + P_BSIZE] === 0, decommit);
+  if (tableDropped > 0) message(2, `purged ${formatSize(tableDropped)} of free pages' side tables in arena ${ref.arena.id} segment ${ref.idx}`);
   if (dropped > 0) {
     ref.arena.setCommitted(ref.idx, ref.arena.committedOf(ref.idx) - dropped);
     if (!all) ref.purgedAt = ctx.now(); // (a purge the program asked for, collect(true) or a budget, is never premature)

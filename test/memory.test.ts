@@ -383,6 +383,28 @@ t("emptied pages stay with their heap for the page delay (counted in pendingPurg
   }
 });
 
+t("a free page slot's side-table column is purged with its page, not only with its segment (session 16: one live 16-byte block kept a whole segment's columns, ~0.5 MiB, committed)", () => {
+  const h = Heap.create();
+  try {
+    const base = settle();
+    // ~63 pages of 16-byte blocks (4,096 per page: each page's column is 8 KiB, two units)
+    const ps: number[] = [];
+    for (let i = 0; i < 63 * 4096; i++) ps.push(h.malloc(16));
+    const keep = ps[0];
+    const loaded = stats().committed;
+    assert.ok(loaded - base.committed > 4 * MiB, `loaded ${mib(loaded - base.committed)}`);
+    for (let i = 1; i < ps.length; i++) h.free(ps[i]);
+    const after = settle();
+    // left: one page of 64 KiB and its column, the segment's header slot; without the column
+    // purge the other 62 columns (496 KiB) stayed counted
+    assert.ok(after.committed - base.committed < 256 * 1024, `committed +${((after.committed - base.committed) / 1024).toFixed(0)} KiB with one live block`);
+    assert.is(bytes(keep, 16).length, 16);
+    h.free(keep);
+  } finally {
+    h.destroy();
+  }
+});
+
 t("kept pages go back before new memory of another page kind is claimed: small pages freed, then medium blocks (review round 6: committed grew by the kept pages)", () => {
   const delay0 = getOption("purgeDelay");
   const h = Heap.create();
