@@ -105,8 +105,11 @@ export function freeCheckedShared(p: number): void {
       const t = r.tbl;
       const x = (g << 18) + (i << 12) + q; //                              TABLE_SEGMENT_SHIFT, TABLE_COLUMN_SHIFT
       if (key === ctx.ownKey) {
+        // claimed as another worker's free is (ENTRY_PENDING: the state a worker terminated
+        // right after the claim leaves, which validate accepts), then linked and listed at once
+        if (Atomics.compareExchange(t, x, 0xffff, 0xfffe) !== 0xffff) throw new DoubleFreeError(p); // ENTRY_LIVE, ENTRY_PENDING
         const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
-        if (Atomics.compareExchange(t, x, 0xffff, m[h + 1]) !== 0xffff) throw new DoubleFreeError(p); // ENTRY_LIVE, SEC_LOCAL
+        t[x] = m[h + 1]; //                                               SEC_LOCAL
         m[h + 1] = q + 1;
         if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;

@@ -334,11 +334,10 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
 export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: number, n: number): boolean {
   const x = entryAt(tableBase(pg), n);
   if (ctx.shared) {
-    if (Atomics.compareExchange(t, x, ENTRY_LIVE, m[h + SEC_LOCAL]) !== ENTRY_LIVE) return false;
-  } else {
-    if (t[x] !== ENTRY_LIVE) return false;
-    t[x] = m[h + SEC_LOCAL];
-  }
+    // claimed first (a worker terminated right after it leaves ENTRY_PENDING, a known state), then linked and listed
+    if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
+  } else if (t[x] !== ENTRY_LIVE) return false;
+  t[x] = m[h + SEC_LOCAL];
   m[h + SEC_LOCAL] = n;
   return true;
 }
@@ -355,11 +354,14 @@ export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number,
   // Plain read and write around the head's compare-exchange: the read is only its first guess,
   // and the link written before it is seen by the owner, whose take of the list reads what this
   // compare-exchange wrote (each Atomics call costs 12-18 ns on V8: four were half a free)
+  // A worker can be terminated at a loop's head: the entry is ENTRY_PENDING there (a known
+  // state, validate accepts it), never a link on no list (restored after a failed attempt).
   let tf = m[pg + P_THREAD_FREE];
   for (;;) {
     t[x] = tf >>> 4;
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
     if (seen === tf) return true;
+    t[x] = ENTRY_PENDING;
     tf = seen;
   }
 }
