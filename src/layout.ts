@@ -18,8 +18,8 @@ export const SEGMENT_MASK = SEGMENT_SIZE - 1;
  * Segment header: segment fields + up to 64 page descriptors (and, for checked pages, their
  * secure records). Headers live out of band, never in a segment: an arena's first 4 MiB
  * (segment slot 0, never a segment) holds them, the header of the segment at region byte
- * offset `seg` at word `headerOf(seg)`. Page 0 still starts SEGMENT_HEADER_SIZE (or more,
- * with a head guard) into its segment: those first bytes hold nothing.
+ * offset `seg` at word `headerOf(seg)`. Page 0 starts at the segment's first byte at level 0;
+ * with guards (level 1+) after a head guard past the first SEGMENT_HEADER_SIZE bytes (secure.ts segmentStart).
  */
 export const SEGMENT_HEADER_SIZE = 8 * KiB;
 /** log2 of a header's words: the header of segment x (region offset x << SEGMENT_SHIFT) starts at word x << HEADER_WORD_SHIFT. */

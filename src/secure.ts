@@ -45,8 +45,8 @@ export const sec = {
   guard: 0,
   /** Level 4: a guard after every page, not only the segment's last. */
   everyPage: false,
-  /** Offset of page 0 in a segment: after the header and, with guards, the head guard (8 KiB aligned). */
-  page0: SEGMENT_HEADER_SIZE,
+  /** Offset of page 0 in a segment (8 KiB aligned): 0, or with guards after the head guard (segmentStart). */
+  page0: 0,
   /** The head guard: [headGuard, page0) of each segment (0 = none). */
   headGuard: 0,
   /** The backend really protects memory (false on the buffer backend: guards are a no-op there). */
@@ -72,14 +72,15 @@ export function configureSecure(level: number, fill: boolean, pageSize: number, 
 }
 
 /**
- * [head guard, page 0] offsets in a segment for a secure level: the header, then with guards
- * (level 1+) a head guard; page starts stay 8 KiB aligned (mallocAligned relies on it). Head
- * guard 0: none.
+ * [head guard, page 0] offsets in a segment for a secure level: with guards (level 1+) a head
+ * guard after the first SEGMENT_HEADER_SIZE bytes (where headers once were), else page 0 at the
+ * start; page starts stay 8 KiB aligned (mallocAligned relies on it). Head guard 0: none.
  */
 export function segmentStart(level: number, pageSize: number): [number, number] {
-  const meta = SEGMENT_HEADER_SIZE;
-  if (level < 1) return [0, alignUp(meta, 8192)];
-  const headGuard = alignUp(meta, pageSize);
+  // level 0: page 0 starts at the segment's first byte (the header lies out of band; before
+  // session 16 its first 8 KiB were left empty: a segment held three 1 MiB blocks, one 2 MiB block)
+  if (level < 1) return [0, 0];
+  const headGuard = alignUp(SEGMENT_HEADER_SIZE, pageSize);
   return [headGuard, alignUp(headGuard + pageSize, 8192)];
 }
 

@@ -5,7 +5,8 @@
  * worker; the pages in them to that worker's heaps.
  *
  * Commit tracking: a segment is 64 slices of 64 KiB; the header keeps a mask of committed
- * slices (slice 0, counted with the header, is committed while the segment lives) and a mask of
+ * slices (slice 0 holds the head guard at secure levels 1+ and is committed while the segment
+ * lives; at level 0 it is page 0's, as any other slice is its page's: firstSlice) and a mask of
  * committed slices of free page slots waiting to be purged. Page slots commit their slices
  * when claimed (the whole segment at once with eagerCommit); freed page slots inside a
  * live segment are purged after purgeDelay, freed segments after purgeDelay *
@@ -105,9 +106,18 @@ function uncommitted(m: Int32Array, sw: number, first: number, n: number): numbe
   return c;
 }
 
-/** A header commit mask worth trusting: slice 0 set and exactly `bytes` worth of slices. */
+/** A header commit mask worth trusting: slice 0 set where it always is (firstSlice), and exactly `bytes` worth of slices. */
 function maskMatches(lo: number, hi: number, bytes: number): boolean {
-  return (lo & 1) !== 0 && (popcount(lo) + popcount(hi)) * SLICE_SIZE === bytes;
+  return ((lo & 1) !== 0 || firstSlice() === 0) && (popcount(lo) + popcount(hi)) * SLICE_SIZE === bytes;
+}
+
+/**
+ * The first slice page slots commit and purge: 1 at secure levels 1+ (slice 0 holds the head
+ * guard, committed with the segment), else 0 (page 0 starts at the segment's first byte; the
+ * header lies out of band).
+ */
+function firstSlice(): number {
+  return sec.headGuard === 0 ? 0 : 1;
 }
 
 function newSegment(kind: PageKind, pool: number): SegmentRef | null {
@@ -118,13 +128,13 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
   const s = headerOf(seg);
-  // A clean segment commits its header slice (all of it with eagerCommit). A segment that
+  // A clean segment commits its head guard's slice at levels 1+ (all of it with eagerCommit). A segment that
   // still holds memory keeps the commit mask its header remembers when that mask accounts
   // for exactly its committed bytes (a segment freed by pages); else it counts as wholly
   // committed (it held a huge block, or a reset may have zeroed its header).
   const prev = arena.committedOf(idx);
   if (prev === 0) noteRecommit(arena.purgedAtOf(idx));
-  let lo = 1, hi = 0;
+  let lo = firstSlice() === 0 ? 0 : 1, hi = 0;
   if (ctx.options.eagerCommit || (prev > 0 && !(prev < SEGMENT_SIZE && maskMatches(m[s + S_COMMIT_LO], m[s + S_COMMIT_HI], prev)))) {
     lo = hi = -1;
   } else if (prev > 0) {
@@ -139,6 +149,8 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   arena.setCommitted(idx, target);
   const shift = PAGE_SHIFT_OF_KIND[kind];
   const count = 1 << (SEGMENT_SHIFT - shift);
+  // side-table columns a segment of another kind left (64 small pages' columns under one large page's) go now: no page of this one reaches them
+  if (prev > 0) arena.purgeColumns(idx, (col) => col >= count, true);
   m.fill(0, s, s + S_PAGES + count * PAGE_WORDS);
   m[s + S_KIND] = kind;
   m[s + S_PAGE_SHIFT] = shift;
@@ -259,7 +271,7 @@ function usedBytes(start: number, end: number, bsize: number): number {
 
 /**
  * Returns a page slot to its segment: an empty segment goes back to its arena; otherwise
- * the slot's committed slices (never slice 0, the header's) are purged after purgeDelay,
+ * the slot's committed slices (slice 0 only at level 0: firstSlice) are purged after purgeDelay,
  * less `idle` ms the page already sat empty with its heap (Heap.keep).
  */
 export function releasePage(pr: PageRef, idle = 0): void {
@@ -279,11 +291,14 @@ export function releasePage(pr: PageRef, idle = 0): void {
   if (used === count - 1) addAvail(ref);
   const full = pageDelay();
   if (full < 0) return;
-  const delay = Math.max(0, full - idle);
+  // once a worker sharing the allocator has a budget, at once: only this worker can purge its
+  // live segments' slots, and it may block (Atomics.wait) with its timer stopped while
+  // another worker's refusal needs the memory (session 16: 4 MiB held so, a test failed)
+  const delay = budgetAnywhere() ? 0 : Math.max(0, full - idle);
   const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT); // the slot's slices
   const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
   let marked = false;
-  for (let k = Math.max(first, 1); k < first + n; k++) {
+  for (let k = Math.max(first, firstSlice()); k < first + n; k++) {
     if (bitOf(m, sw + S_COMMIT_LO, k)) {
       setBit(m, sw + S_PURGE_LO, k, true);
       marked = true;
@@ -326,7 +341,7 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   const perPage = shift - SLICE_SHIFT;
   let dropped = 0;
   let runStart = -1;
-  for (let k = 1; k <= SLICES; k++) {
+  for (let k = firstSlice(); k <= SLICES; k++) {
     const take = k < SLICES && (all ? bitOf(m, sw + S_COMMIT_LO, k) : bitOf(m, sw + S_PURGE_LO, k)) &&
       !sliceInUse(m, sw, ref.seg + k * SLICE_SIZE, k >>> perPage);
     if (take) {
@@ -350,7 +365,7 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   }
   // the free slots' side-table columns go with their slices (a live segment keeps only its live pages' columns)
   const count = m[sw + S_PAGE_COUNT];
-  const tableDropped = ref.arena.purgeColumns(ref.idx, (col) => col < count && m[sw + S_PAGES + col * PAGE_WORDS + P_BSIZE] === 0, decommit);
+  const tableDropped = ref.arena.purgeColumns(ref.idx, (col) => col >= count || m[sw + S_PAGES + col * PAGE_WORDS + P_BSIZE] === 0, decommit);
   if (tableDropped > 0) message(2, `purged ${formatSize(tableDropped)} of free pages' side tables in arena ${ref.arena.id} segment ${ref.idx}`);
   if (dropped > 0) {
     ref.arena.setCommitted(ref.idx, ref.arena.committedOf(ref.idx) - dropped);
@@ -383,19 +398,19 @@ export function pendingPageBytes(): number {
   for (const ref of pending) {
     const m = ref.r.i32;
     const sw = headerOf(ref.seg);
-    for (let k = 1; k < SLICES; k++) if (bitOf(m, sw + S_PURGE_LO, k) && bitOf(m, sw + S_COMMIT_LO, k)) n += SLICE_SIZE;
+    for (let k = firstSlice(); k < SLICES; k++) if (bitOf(m, sw + S_PURGE_LO, k) && bitOf(m, sw + S_COMMIT_LO, k)) n += SLICE_SIZE;
   }
   return n;
 }
 
-/** Committed bytes of the page slot pr occupies (slice 0, the segment header's, not counted). */
+/** Committed bytes of the page slot pr occupies (slice 0 not counted where it holds the head guard: firstSlice). */
 export function slotCommittedBytes(pr: PageRef): number {
   const m = pr.m;
   const sw = headerOf(pr.seg);
   const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT);
   const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
   let c = 0;
-  for (let k = Math.max(first, 1); k < first + n; k++) if (bitOf(m, sw + S_COMMIT_LO, k)) c += SLICE_SIZE;
+  for (let k = Math.max(first, firstSlice()); k < first + n; k++) if (bitOf(m, sw + S_COMMIT_LO, k)) c += SLICE_SIZE;
   return c;
 }
 

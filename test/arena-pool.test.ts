@@ -162,8 +162,8 @@ t("retain limits: memory an arena held past the limit leaves committed (and RSS 
   dropHugeCache();
   const after = settle();
   assert.ok(full.committed - after.committed >= 60 * MiB, `committed dropped by only ${mib(full.committed - after.committed)}`);
-  // the retained 1 MiB chunk is a block of a 4 MiB large page: that page stays committed
-  assert.ok(after.committed - base.committed <= 4 * MiB, `retained ${mib(after.committed - base.committed)} (limit 1 MiB, in one 4 MiB page)`);
+  // the retained 1 MiB chunk is a block of a 4 MiB large page: that page stays committed, with its side-table unit
+  assert.ok(after.committed - base.committed <= 4 * MiB + 4096, `retained ${mib(after.committed - base.committed)} (limit 1 MiB, in one 4 MiB page)`);
   if (isFfi()) assert.ok(full.rss - after.rss >= 48 * MiB, `RSS dropped by only ${mib(full.rss - after.rss)} (${mib(full.rss)} -> ${mib(after.rss)})`);
   assert.is(stats().arenaPools.pooled, 1);
   assert.is(stats().arenaPools.capacity >= 1 * MiB - 1, true);

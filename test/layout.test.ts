@@ -38,12 +38,12 @@ t("page descriptors fit the segment header", () => {
   assert.is(L.PAGE_WORDS, 16, "free.ts shifts by 4 for PAGE_WORDS");
 });
 
-t("segment geometry per secure level: the head guard lies between the header and page 0, which stays 8 KiB aligned", () => {
+t("segment geometry per secure level: level 0 starts page 0 at the segment's first byte (headers are out of band; session 16), levels 1+ put a head guard before page 0, which stays 8 KiB aligned", () => {
   for (const level of [0, 1, 2, 3, 4]) {
     const [head, page0] = segmentStart(level, 4096);
     const meta = L.SEGMENT_HEADER_SIZE;
     assert.ok(page0 % 8192 === 0, `level ${level}: page 0 is 8 KiB aligned (${page0})`);
-    if (level === 0) assert.ok(head === 0 && page0 >= meta, `level ${level}: no head guard, page 0 after the header (${page0})`);
+    if (level === 0) assert.ok(head === 0 && page0 === 0, `level ${level}: no head guard, page 0 at the segment's start (${page0})`);
     else assert.ok(head >= meta && page0 >= head + 4096, `level ${level}: the head guard [${head}, +4096) lies between the header (${meta}) and page 0 (${page0})`);
   }
   assert.equal(segmentStart(2, 4096), [8192, 16384], "levels 1-4: a 4 KiB head guard after the 8 KiB header, page 0 at 16 KiB");
