@@ -718,7 +718,7 @@ export interface OptionValues {
   purgeDecommits: boolean;
   /** Count a whole 4 MiB segment as committed when it is claimed (else 64 KiB slices as pages are claimed). Default false. */
   eagerCommit: boolean;
-  /** Bytes of the first arena reservation (4 MiB up to 2 GiB - 4 MiB); later ones double. Default 1 GiB. */
+  /** Bytes of the first arena reservation (4 MiB up to 2 GiB - 8 MiB); later ones double. Default 1 GiB. */
   arenaReserve: number;
   /** Budget of reserved (virtual) bytes, for the whole process while workers share the allocator; 0 = unlimited (the default). */
   maxReserved: number;

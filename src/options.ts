@@ -8,8 +8,12 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-/** Largest arena (offsets inside an arena must stay below 2^31): 511 segments of 4 MiB. */
-export const ARENA_MAX = 2 * GiB - 4 * MiB;
+/**
+ * Largest arena: 510 segments of 4 MiB. Offsets inside an arena are int32 and the end of its
+ * last page must be one too: with the header slot before the segments (session 14) 511 put
+ * that end at 2^31, and the last page's blocks could not be freed (review round 16).
+ */
+export const ARENA_MAX = 2 * GiB - 8 * MiB;
 
 export interface Options {
   /** ms a freed page stays committed before it is purged (0 = at once, -1 = never); times an adaptive factor of 1-16 (src/purge-delay.ts). */

@@ -9,12 +9,13 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { TABLE_SEGMENT_BYTES } from "../src/layout.ts";
+import { ARENA_MAX } from "../src/options.ts";
 import {
   AllocationError, bytes, collect, free, getOption, Heap, InvalidPointerError, malloc, realloc, reserveOsMemory, setOption, stats, usableSize, validate,
 } from "../mod.ts";
 import { ctx } from "../src/context.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
-import { dropHugeCache, mib, MiB } from "./_mem.ts";
+import { dropHugeCache, isFfi, mib, MiB } from "./_mem.ts";
 
 const t = suite("arena");
 
@@ -298,6 +299,35 @@ t("reserveOsMemory counts against maxReserved: a refusal throws AllocationError 
     assert.ok(id > 0);
   } finally {
     setOption("maxReserved", 0);
+  }
+});
+
+t(`the largest arena (2040 MiB, 510 segments): every block of its last segment's page frees, sizes and views (review round 16: with 511 segments the last page ended at offset 2^31, an int32 overflow — 1 MiB blocks there and the last 64 KiB page of small blocks threw 'not inside a block' and leaked; ${isFfi() ? "FFI" : "buffer backend: not run, a 2 GiB SharedArrayBuffer is more than its arenas may take"})`, () => {
+  if (!isFfi()) return;
+  const id = reserveOsMemory(ARENA_MAX, { exclusive: true }); // the largest one arena
+  const h = Heap.create({ arena: id });
+  try {
+    const a = stats().arenaList.find((x) => x.id === id)!;
+    const ps: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const p = h.malloc(1 * MiB); // four to a segment: the last ones end where the arena's segments end
+      if (p === 0) break;
+      ps.push(p);
+    }
+    assert.is(ps.length, a.segments * 4, "the arena is full");
+    const last = Math.max(...ps);
+    assert.is(last + 1 * MiB, a.base + a.size, "the last block ends at the arena's end");
+    for (const p of ps) {
+      assert.is(usableSize(p), 1 * MiB);
+      bytes(p, 16).fill(1);
+    }
+    assert.ok(validate().ok, validate().problems.join("; "));
+    for (const p of ps) h.free(p);
+    assert.is(a.segments, 510, "ARENA_MAX is 510 segments");
+    collect(true); // (the heap keeps its class's emptied allocation page for the page delay)
+    assert.is(stats().arenaList.find((x) => x.id === id)!.segmentsUsed, 0, "every segment went back");
+  } finally {
+    h.destroy();
   }
 });
 

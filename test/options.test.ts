@@ -70,7 +70,7 @@ t("setOption round-trips valid values for every option", () => {
       arenaPurgeMult: [1, 1000, 10],
       purgeDecommits: [false, true],
       eagerCommit: [true, false],
-      arenaReserve: [4 * MiB, "64MiB", "1GiB", 2044 * MiB],
+      arenaReserve: [4 * MiB, "64MiB", "1GiB", 2040 * MiB],
       maxReserved: [0, "16 TiB", 12345],
       maxCommitted: [0, "512M", 1],
       hugeCacheMax: [0, "1.5GiB", 256 * MiB],
