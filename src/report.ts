@@ -5,7 +5,7 @@ import { keptBytes, pageUsage } from "./heap.ts";
 import { hugeRegions, hugeSize } from "./huge.ts";
 import { P_BSIZE, PAGE_WORDS, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE, headerOf } from "./layout.ts";
 import { RegionKind } from "./region.ts";
-import { liveSegments, pageRefAt, pendingPageBytes } from "./segment.ts";
+import { freeSlotBytes, liveSegments, pageRefAt } from "./segment.ts";
 import type { ArenaStats, Stats, TagStats } from "./stats.ts";
 import { notePeak, usage } from "./usage.ts";
 import { arenaPoolStats } from "./arena-pool.ts";
@@ -164,7 +164,7 @@ export function collectStats(): Stats {
       committed: a.committedBytes(),
     };
   });
-  let pendingPurge = pendingPageBytes() + keptBytes();
+  let pendingPurge = freeSlotBytes() + keptBytes();
   for (const a of ctx.arenas) pendingPurge += a.freeCommittedBytes();
   if (ctx.huge !== null) pendingPurge += ctx.huge.committedBytes();
 

@@ -249,7 +249,12 @@ export interface Stats {
    * paths, by at most about one page per size class and heap.
    */
   peakInUse: number;
-  /** Committed bytes of freed memory waiting for its purge delay (free segments, free page slots, empty pages their heaps keep for reuse, cached huge blocks). */
+  /**
+   * Committed bytes of freed memory (free segments, free page slots, empty pages their heaps
+   * keep for reuse, cached huge blocks): what a purge can give back — waiting for its purge
+   * delay, or for `collect(true)` when none is scheduled (`purgeDelay` -1, or slots only reset
+   * with `purgeDecommits` false). Side-table units are not included.
+   */
   pendingPurge: number;
   /** Purge operations (MADV_DONTNEED; adjacent ranges coalesced into one). */
   purges: number;

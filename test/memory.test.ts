@@ -405,6 +405,27 @@ t("a free page slot's side-table column is purged with its page, not only with i
   }
 });
 
+t("stats().pendingPurge counts every committed free page slot of a live segment, a purge scheduled for it or not (review round 16: with purgeDelay -1, 576 KiB of freed slots were in committed and nowhere else)", () => {
+  const d0 = getOption("purgeDelay");
+  const h = Heap.create();
+  try {
+    setOption("purgeDelay", -1); // never purged: the slots stay committed
+    const keep = h.malloc(16); // keeps the segment live
+    const ps: number[] = [];
+    for (let i = 0; i < 10 * 4096; i++) ps.push(h.malloc(16));
+    const gap = (s: { committed: number; inUse: number; pendingPurge: number }) => s.committed - s.inUse - s.pendingPurge;
+    const s0 = stats();
+    for (const p of ps) h.free(p);
+    const s1 = stats();
+    assert.is(s1.committed, s0.committed, "nothing purged");
+    assert.is(gap(s1), gap(s0), `freed bytes are either still in use or pending a purge: gap ${gap(s0)} -> ${gap(s1)}`);
+    h.free(keep);
+  } finally {
+    setOption("purgeDelay", d0);
+    h.destroy();
+  }
+});
+
 t("kept pages go back before new memory of another page kind is claimed: small pages freed, then medium blocks (review round 6: committed grew by the kept pages)", () => {
   const delay0 = getOption("purgeDelay");
   const h = Heap.create();
