@@ -589,8 +589,6 @@ function mapArena(segs: number, id: number, exclusive: boolean): Arena | null {
   const o = os();
   const segCount = slotsFor(segs);
   const size = segCount * SEGMENT_SIZE;
-  // every block offset and page end is an int32 (the fast paths, P_START/P_END): the last page ends at `size`
-  if (size > 2 ** 31 - SEGMENT_SIZE) throw new Error(`tsmalloc: internal: an arena of ${segs} segments has offsets past int32`);
   const metaBytes = metaSizeFor(segCount);
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;

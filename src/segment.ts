@@ -120,9 +120,29 @@ function firstSlice(): number {
   return sec.headGuard === 0 ? 0 : 1;
 }
 
+/**
+ * Highest segment index that may hold pages: page offsets and ends are int32 (the fast paths,
+ * P_START/P_END), so a segment must end below 2^31. Arenas are at most 510 segments
+ * (ARENA_MAX), but one made for a huge block of more (a shared allocator, a backend whose
+ * views reach past 2 GiB) has segments past that, for huge runs only (review round 16).
+ */
+const PAGE_SEGMENT_MAX = Math.floor((2 ** 31 - 1) / SEGMENT_SIZE) - 1;
+
+/** A free segment for pages: claimSegments, passing over (and giving back) segments past PAGE_SEGMENT_MAX. */
+function claimPageSegment(pool: number): { arena: Arena; idx: number } | null {
+  const passed: { arena: Arena; idx: number }[] = [];
+  let got = claimSegments(pool, 1);
+  while (got !== null && got.idx > PAGE_SEGMENT_MAX) {
+    passed.push(got);
+    got = claimSegments(pool, 1);
+  }
+  for (const p of passed) p.arena.release(p.idx, 1);
+  return got;
+}
+
 function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   maybePurge();
-  const got = claimSegments(pool, 1);
+  const got = claimPageSegment(pool);
   if (got === null) return null;
   const { arena, idx } = got;
   const seg = idx << SEGMENT_SHIFT;
