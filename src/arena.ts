@@ -390,13 +390,14 @@ export class Arena {
     return (Atomics.or(this.region.i32, map + (i >>> 5), bit) & bit) === 0;
   }
 
-  /** Claims one free segment marked in bitmap `map` (dirty or reset; -1: any free one); -1 when none. */
-  private claimMarked(map: number): number {
+  /** Claims one free segment at index ≤ last marked in bitmap `map` (dirty or reset; -1: any free one); -1 when none. */
+  private claimMarked(map: number, last: number): number {
     const m = this.region.i32;
-    for (let w = 0; w < this.words; w++) {
+    for (let w = 0; w < this.words && w << 5 <= last; w++) {
       let bits = (map < 0 ? -1 : Atomics.load(m, map + w)) & ~Atomics.load(m, this.inuse + w);
       while (bits !== 0) {
         const i = (w << 5) + lowBit(bits);
+        if (i > last) break;
         if (this.tryClaimRun(i, 1)) return i;
         bits &= bits - 1;
       }
@@ -405,31 +406,33 @@ export class Arena {
   }
 
   /**
-   * Claims n adjacent free segments; returns the first index or -1. A single segment is
-   * taken dirty (recently freed, still committed) first, then reset (still committed), then clean.
+   * Claims n adjacent free segments ending at index ≤ last; returns the first index or -1. A
+   * single segment is taken dirty (recently freed, still committed) first, then reset (still
+   * committed), then clean.
    */
-  claim(n: number): number {
+  claim(n: number, last = this.segCount - 1): number {
     if (this.used + n > this.segments) return -1;
     const m = this.region.i32;
     let got = -1;
     if (n === 1) {
-      if (this.dirtyCount > 0) got = this.claimMarked(this.dirty);
-      if (got < 0) got = this.claimMarked(this.reset);
-      for (let w = this.hint; got < 0 && w < this.words; w++) {
+      if (this.dirtyCount > 0) got = this.claimMarked(this.dirty, last);
+      if (got < 0) got = this.claimMarked(this.reset, last);
+      for (let w = this.hint; got < 0 && w < this.words && w << 5 <= last; w++) {
         let bits = ~(Atomics.load(m, this.inuse + w) | Atomics.load(m, this.dirty + w) | Atomics.load(m, this.reset + w));
         while (bits !== 0) {
           const i = (w << 5) + lowBit(bits);
+          if (i > last) break;
           if (this.tryClaimRun(i, 1)) {
             got = i;
             break;
           }
           bits &= bits - 1;
         }
-        if (got < 0) this.hint = w + 1;
+        if (got < 0 && (w + 1) << 5 <= last + 1) this.hint = w + 1; // a word checked only in part stays hinted
       }
-      if (got < 0) got = this.claimMarked(-1); // anything free (a stale hint)
+      if (got < 0) got = this.claimMarked(-1, last); // anything free (a stale hint)
     } else {
-      for (let i = 0; i + n <= this.segCount; i++) {
+      for (let i = 0; i + n - 1 <= last; i++) {
         let k = 0;
         while (k < n && !this.isUsed(i + k)) k++;
         if (k < n) {
@@ -706,18 +709,19 @@ export function arenaExists(id: number): boolean {
 }
 
 /**
- * n adjacent free segments from an arena that heaps bound to `arenaId` may use; reserves a
- * new shared arena when those are full and the heap is not bound to an arena. Dirty
- * (still committed) segments are preferred. null when none can be had.
+ * n adjacent free segments, the last at index ≤ `last` of its arena (pages: PAGE_SEGMENT_MAX),
+ * from an arena that heaps bound to `arenaId` may use; reserves a new shared arena when those
+ * are full and the heap is not bound to an arena. Dirty (still committed) segments are
+ * preferred. null when none can be had.
  */
-export function claimSegments(arenaId: number, n: number): { arena: Arena; idx: number } | null {
+export function claimSegments(arenaId: number, n: number, last = Infinity): { arena: Arena; idx: number } | null {
   const arenas = ctx.arenas;
   for (let pass = 0; pass < 2; pass++) {
     // first pass: arenas with dirty segments (reuse committed memory); second: any
     for (let i = 0; i < arenas.length; i++) {
       const a = arenas[i];
       if (!suitable(a, arenaId) || a.used + n > a.segments || (pass === 0 && (n > 1 || a.dirtyCount === 0))) continue;
-      const idx = a.claim(n);
+      const idx = a.claim(n, Math.min(last, a.segCount - 1));
       if (idx >= 0) return { arena: a, idx };
     }
   }
@@ -730,13 +734,13 @@ export function claimSegments(arenaId: number, n: number): { arena: Arena; idx: 
     if (arenaHooks.discover !== null && arenaHooks.discover()) {
       for (const a of ctx.arenas) {
         if (!suitable(a, 0) || a.used + n > a.segments) continue;
-        const idx = a.claim(n);
+        const idx = a.claim(n, Math.min(last, a.segCount - 1));
         if (idx >= 0) return { arena: a, idx };
       }
     }
     const a = newArena(n);
     if (a === null) return null;
-    const idx = a.claim(n);
+    const idx = a.claim(n, Math.min(last, a.segCount - 1));
     return idx >= 0 ? { arena: a, idx } : null;
   };
   return arenaHooks.locked !== null ? arenaHooks.locked(fresh) : fresh();

@@ -128,21 +128,9 @@ function firstSlice(): number {
  */
 const PAGE_SEGMENT_MAX = Math.floor((2 ** 31 - 1) / SEGMENT_SIZE) - 1;
 
-/** A free segment for pages: claimSegments, passing over (and giving back) segments past PAGE_SEGMENT_MAX. */
-function claimPageSegment(pool: number): { arena: Arena; idx: number } | null {
-  const passed: { arena: Arena; idx: number }[] = [];
-  let got = claimSegments(pool, 1);
-  while (got !== null && got.idx > PAGE_SEGMENT_MAX) {
-    passed.push(got);
-    got = claimSegments(pool, 1);
-  }
-  for (const p of passed) p.arena.release(p.idx, 1);
-  return got;
-}
-
 function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   maybePurge();
-  const got = claimPageSegment(pool);
+  const got = claimSegments(pool, 1, PAGE_SEGMENT_MAX);
   if (got === null) return null;
   const { arena, idx } = got;
   const seg = idx << SEGMENT_SHIFT;
