@@ -29,7 +29,6 @@ import {
   PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
 } from "./layout.ts";
 import { type PageRef, type Region, secOf, tableBase } from "./region.ts";
-import { takeThreadFree } from "./thread-free.ts";
 
 /** The process's secure configuration (fixed by configureSecure at first use). */
 export const sec = {
@@ -304,16 +303,46 @@ export function collectChecked(m: Int32Array, pg: number): void {
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
-  const head = takeThreadFree(m, pg) >>> 4;
-  if (head === 0) return;
+  // Walked before it is taken (pushes only add above the head; only the owner takes), then taken
+  // and relinked with no loop head or call between: a worker terminated at any point leaves every
+  // block on some list (a taken list held only in locals while walked was lost: the terminate storm
+  // left "block on no free list")
   const t = tableOf(m);
   const tb = tableBase(pg);
+  let tf = Atomics.load(m, pg + P_THREAD_FREE);
+  let head = tf >>> 4;
+  if (head === 0) return;
+  let count = 0;
+  let tail = 0;
+  let stop = 0; // the previous attempt's head: the blocks below it are counted
+  for (;;) {
+    count += walkThreadFree(m, pg, t, tb, head, stop);
+    if (tail === 0) tail = walkTail;
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
+    if (seen === tf) {
+      t[entryAt(tb, tail)] = m[h + SEC_LOCAL];
+      m[h + SEC_LOCAL] = head;
+      m[pg + P_USED] -= count;
+      return;
+    }
+    // more blocks were pushed meanwhile: count them (down to the old head) and try again
+    stop = head;
+    tf = seen;
+    head = tf >>> 4;
+  }
+}
+
+/**
+ * Counts the thread-free chain from `head` down to `stop` (exclusive; 0: to its end); its last
+ * block goes to walkTail (no object on this path). A link that is not a block of this page (only a write into the side table
+ * does that: pushes claim a live entry first) ends the chain there, reported.
+ */
+function walkThreadFree(m: Int32Array, pg: number, t: Uint16Array, tb: number, head: number, stop: number): number {
   const cap = m[pg + P_CAPACITY];
   let count = 1;
   let n = head;
-  for (let e = t[entryAt(tb, n)]; e !== 0; e = t[entryAt(tb, n)]) {
-    if (e > cap || count >= cap) {
-      // (only a write into the side table gets here: pushes claim a live entry first)
+  for (let e = t[entryAt(tb, n)]; e !== stop; e = t[entryAt(tb, n)]) {
+    if (e > cap || e === 0 || count >= cap) {
       t[entryAt(tb, n)] = 0;
       m[pg + P_FLAGS] |= PF_CORRUPT;
       corrupt(m, pg, "thread-free", blockAt(m, pg, n), `its side-table entry holds ${e}, not a free block's`);
@@ -322,10 +351,10 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
     n = e;
     count++;
   }
-  t[entryAt(tb, n)] = m[h + SEC_LOCAL];
-  m[h + SEC_LOCAL] = head;
-  m[pg + P_USED] -= count;
+  walkTail = n;
+  return count;
 }
+let walkTail = 0;
 
 /**
  * The owner's free of block n of a checked page whose secure record is at word h: false when
