@@ -454,9 +454,8 @@ export class Arena {
     return got;
   }
 
-  /** Gives back [i, i+n); segments with committed memory become dirty and are purged after the delay. */
-  release(i: number, n: number): void {
-    const now = ctx.now();
+  /** Gives back [i, i+n); segments with committed memory become dirty and are purged after the delay (from `now`, ms). */
+  release(i: number, n: number, now = ctx.now()): void {
     const m = this.region.i32;
     this.setSegKind(i, n, SEGMAP_FREE); // before anyone can claim them again
     for (let k = i; k < i + n; k++) {

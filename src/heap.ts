@@ -171,14 +171,13 @@ export class Heap {
     // carved from an arena: kept empty pages go back first (whole segments may free up there)
     if (keptPages > 0 && (ctx.shared || this.arenaId !== 0)) sweepAllKept(KEPT_ALL);
     const r0 = ctx.counters.budgetRefusals;
-    let got = allocHuge(size, align, this.id, this.arenaId, flush, room);
-    if (got === null) {
+    let pr = allocHuge(size, align, this.id, this.arenaId, flush, room);
+    if (pr === null) {
       collectBeforeRefusal(this);
-      got = allocHuge(size, align, this.id, this.arenaId, flush, room);
-      settleRefusals(r0, got === null);
-      if (got === null) return 0;
+      pr = allocHuge(size, align, this.id, this.arenaId, flush, room);
+      settleRefusals(r0, pr === null);
+      if (pr === null) return 0;
     }
-    const pr = got.pr;
     pr.heap = this;
     this.push(pr, BIN_HUGE);
     this.pageCount++;

@@ -19,7 +19,7 @@ import { message } from "./log.ts";
 import { formatSize } from "./options.ts";
 import { insertSorted, PageRef, Region, RegionKind } from "./region.ts";
 import { arenaDelay } from "./purge-delay.ts";
-import { maybePurge, schedulePurge, segmentCookie } from "./segment.ts";
+import { hugeClock, maybePurgeHuge, schedulePurge, segmentCookie } from "./segment.ts";
 import { guardHuge, hugeTailGuard, sec, unguardHuge } from "./secure.ts";
 import { addHuge } from "./usage.ts";
 import { fillBytes } from "./views.ts";
@@ -47,9 +47,6 @@ const RETIRED_MIN_BYTES = 1024 * 1024 * 1024;
 /** Bytes of a huge mapping's JS-side header: the segment fields and one page descriptor. */
 const HEADER_JS_BYTES = (S_PAGES + PAGE_WORDS) * 4;
 
-/** Huge blocks carved from an arena: the segment run behind each such region. */
-const runs = new Map<Region, { arena: Arena; idx: number; n: number }>();
-
 export class HugeCache {
   private cached: Cached[] = [];
   cachedBytes = 0;
@@ -64,8 +61,8 @@ export class HugeCache {
   private retired: Region[] = [];
   retiredBytes = 0;
 
-  /** A cached mapping that fits `bsize` at an `align`-aligned offset, or null. */
-  take(bsize: number, align: number): { r: Region; start: number; zero: boolean } | null {
+  /** A cached mapping that fits `bsize` at an `align`-aligned offset (block offset and zero in `took`), or null. */
+  take(bsize: number, align: number): Region | null {
     for (let i = 0; i < this.cached.length; i++) {
       const c = this.cached[i];
       const start = blockOffset(c.r.base, align);
@@ -77,7 +74,7 @@ export class HugeCache {
       this.cached.splice(i, 1);
       this.cachedBytes -= c.r.size;
       if (!c.committed) ctx.counters.commit(c.r.size);
-      return { r: c.r, start, zero: !c.committed };
+      return took(c.r, start, !c.committed);
     }
     const max = ctx.options.maxCommitted;
     for (let i = 0; i < this.retired.length; i++) {
@@ -91,7 +88,7 @@ export class HugeCache {
       this.retiredBytes -= r.size;
       os().unprotect(r.base, r.size);
       ctx.counters.commit(r.size);
-      return { r, start, zero: true };
+      return took(r, start, true);
     }
     return null;
   }
@@ -134,7 +131,7 @@ export class HugeCache {
       this.drop(r, true);
       return;
     }
-    const now = ctx.now();
+    const now = hugeClock();
     this.cached.push({ r, freedAt: now, dirty: true, committed: true });
     this.cachedBytes += r.size;
     schedulePurge(now + arenaDelay());
@@ -204,7 +201,7 @@ function blockOffset(base: number, align: number): number {
 }
 
 /** A run of segments of arena `arenaId` holding a huge block of bsize bytes at an align-aligned address. */
-function fromArena(bsize: number, align: number, arenaId: number): { r: Region; start: number; zero: boolean } | null {
+function fromArena(bsize: number, align: number, arenaId: number): Region | null {
   // run starts are segment-aligned, so the block offset is at most max(header, align)
   const n = arenaRunSegments(bsize, align);
   const got = claimSegments(arenaId, n);
@@ -224,13 +221,24 @@ function fromArena(bsize: number, align: number, arenaId: number): { r: Region; 
   for (let k = idx; k < idx + n; k++) arena.setCommitted(k, SEGMENT_SIZE);
   const parent = arena.region;
   const off = idx * SEGMENT_SIZE;
-  const r = carvedRegion(parent, off, n);
+  const kept = freedRuns.get(arena);
+  let r = kept?.[idx];
+  if (r === undefined || r.size !== n * SEGMENT_SIZE) r = carvedRegion(parent, off, n);
+  else kept![idx] = undefined;
   r.parent = parent;
   dropOverlappingViews(parent, r.base, r.size);
   insertSorted(parent.children!, r);
-  runs.set(r, { arena, idx, n });
-  return { r, start: blockOffset(r.base, align), zero };
+  r.hugeRun = { arena, idx, n };
+  return took(r, blockOffset(r.base, align), zero);
 }
+
+/**
+ * Regions of this worker's freed runs, by arena and first segment: the next run of the same
+ * length there reuses it (a Region and its views cost about 1 µs on Bun: two thirds of a
+ * shared huge malloc+free). At most one per segment; never found by address (not in the
+ * arena's children) while kept.
+ */
+const freedRuns = new WeakMap<Arena, (Region | undefined)[]>();
 
 /**
  * Whether a huge block of `bsize` bytes (a hugeBlockSize) fits in one mapping this
@@ -255,7 +263,7 @@ function freshMapSize(space: number, align: number): number {
 }
 
 /** A fresh mapping for a huge block (heaps not bound to an arena). */
-function fresh(bsize: number, align: number): { r: Region; start: number; zero: boolean } | null {
+function fresh(bsize: number, align: number): Region | null {
   const o = os();
   const mapSize = freshMapSize(bsize, align);
   if (!allowReserve(mapSize) || !allowCommit(mapSize)) return null;
@@ -273,7 +281,16 @@ function fresh(bsize: number, align: number): { r: Region; start: number; zero: 
   // pointer's write would otherwise land in this header (review round 13)
   const r = new Region(base, mapSize, RegionKind.Huge, o.view(base, Math.min(mapSize, o.maxView)), 0, undefined, new Int32Array(HEADER_JS_BYTES / 4));
   ctx.regions.add(r);
-  return { r, start: blockOffset(base, align), zero: true };
+  return took(r, blockOffset(base, align), true);
+}
+
+/** What the last take, fromArena or fresh found besides its region: the block's offset, and whether its bytes are zero. */
+let tookStart = 0;
+let tookZero = false;
+function took(r: Region, start: number, zero: boolean): Region {
+  tookStart = start;
+  tookZero = zero;
+  return r;
 }
 
 /**
@@ -281,26 +298,25 @@ function fresh(bsize: number, align: number): { r: Region; start: number; zero: 
  * bound to arena `arenaId` (0 = none). Returns its page handle (block at pr.base + start)
  * or null when the OS, the arena or a budget refuses.
  */
-export function allocHuge(size: number, align: number, heapId: number, arenaId = 0, flush = false, room = 0): { pr: PageRef } | null {
-  maybePurge();
+export function allocHuge(size: number, align: number, heapId: number, arenaId = 0, flush = false, room = 0): PageRef | null {
+  maybePurgeHuge();
   // flush (a guarded allocation): exactly `size` bytes ending at a page boundary, then a guard page
   const bsize = flush ? size : hugeBlockSize(size);
   const body = flush ? Math.ceil(size / sec.pageSize) * sec.pageSize : bsize;
   // room: a realloc that moved asks for a mapping it can grow in place into (resizeHuge)
   const space = Math.max(body, flush ? 0 : hugeBlockSize(room)) + hugeTailGuard(flush); // and the guard after the block (secure level 1+)
-  let got: { r: Region; start: number; zero: boolean } | null;
+  let r: Region | null;
   // shared between workers: from arena segment runs, which every worker can find and view
-  if (arenaId !== 0 || ctx.shared) got = fromArena(space, align, arenaId);
+  if (arenaId !== 0 || ctx.shared) r = fromArena(space, align, arenaId);
   else {
     const cache = ctx.huge ??= new HugeCache();
-    got = cache.take(space, align) ?? fresh(space, align);
+    r = cache.take(space, align) ?? fresh(space, align);
   }
-  if (got === null) return null;
-  const r = got.r;
-  const start = got.start + body - bsize;
-  r.fresh = got.zero;
+  if (r === null) return null;
+  const start = tookStart + body - bsize;
+  r.fresh = tookZero;
   const m = r.i32;
-  m.fill(0, 0, S_PAGES + PAGE_WORDS);
+  for (let w = 0; w < S_PAGES + PAGE_WORDS; w++) m[w] = 0; // (a loop: fill's builtin call cost more than these 32 stores)
   m[S_KIND] = PageKind.Huge;
   m[S_PAGE_SHIFT] = 31;
   m[S_PAGE_COUNT] = 1;
@@ -317,25 +333,21 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
   m[pg + P_RESERVED] = 1;
   m[pg + P_HEAP] = heapId;
   m[pg + P_OWNER] = ctx.tag;
-  const run = runs.get(r);
-  if (run !== undefined) {
+  const run = r.hugeRun;
+  if (run !== null) {
     m[S_HUGE_RUN] = run.n;
     // a run is inside an arena: the free fast path (which sees the arena) must send it to freeGeneric
     m[pg + P_FLAGS] = PF_HAS_ALIGNED;
   }
   m[S_COOKIE] = segmentCookie(0);
-  if (run !== undefined) run.arena.setHugeRun(run.idx, run.n); // the segment map, not these headers, says what the run is
+  if (run !== null) run.arena.setHugeRun(run.idx, run.n); // the segment map, not these headers, says what the run is
   let pr = r.pages[0];
   if (pr === undefined) r.pages[0] = pr = new PageRef(r, pg, 0);
   addHuge(bsize);
   guardHuge(r, start, bsize, flush);
-  if (flush) flushBlocks.add(r);
-  else flushBlocks.delete(r);
-  return { pr };
+  r.flush = flush;
+  return pr;
 }
-
-/** Huge blocks placed flush against their guard page (guarded allocations): never resized in place. */
-const flushBlocks = new WeakSet<Region>();
 
 /**
  * Resizes this worker's huge block pr in place to hugeBlockSize(size) when its mapping (or
@@ -345,7 +357,7 @@ const flushBlocks = new WeakSet<Region>();
 export function resizeHuge(pr: PageRef, size: number): boolean {
   const r = pr.r;
   const m = r.i32;
-  if (flushBlocks.has(r) || m[pr.pg + P_OWNER] !== ctx.tag) return false;
+  if (r.flush || m[pr.pg + P_OWNER] !== ctx.tag) return false;
   const start = m[pr.pg + P_START];
   const old = hugeSize(r);
   const bsize = hugeBlockSize(size);
@@ -366,13 +378,14 @@ export function resizeHuge(pr: PageRef, size: number): boolean {
  */
 function clearHeader(m: Int32Array): void {
   Atomics.store(m, S_OWNER, OWNER_RELEASED);
-  m.fill(0, 0, S_OWNER);
   // kept: the block's start (while the owner word says released, locate tells a freed block's
   // start from an address inside it), and the thread-free word with its bit 0 set (freeHuge),
-  // so a free racing with this one always finds the block taken
-  m.fill(0, S_OWNER + 1, S_PAGES + P_THREAD_FREE); // (P_THREAD_FREE < P_START)
-  m.fill(0, S_PAGES + P_THREAD_FREE + 1, S_PAGES + P_START);
-  m.fill(0, S_PAGES + P_START + 1, S_PAGES + PAGE_WORDS);
+  // so a free racing with this one always finds the block taken (a loop: four fills' builtin calls cost more)
+  // (P_THREAD_FREE < P_START)
+  for (let w = 0; w < S_OWNER; w++) m[w] = 0;
+  for (let w = S_OWNER + 1; w < S_PAGES + P_THREAD_FREE; w++) m[w] = 0;
+  for (let w = S_PAGES + P_THREAD_FREE + 1; w < S_PAGES + P_START; w++) m[w] = 0;
+  for (let w = S_PAGES + P_START + 1; w < S_PAGES + PAGE_WORDS; w++) m[w] = 0;
 }
 
 /** S_OWNER of a huge run's header once the block is freed (no worker's tag, not "abandoned"). */
@@ -385,14 +398,18 @@ export function freeHuge(pr: PageRef): void {
   unguardHuge(r);
   addHuge(-hugeSize(r));
   clearHeader(r.i32);
-  const run = runs.get(r);
-  if (run !== undefined) {
-    runs.delete(r);
+  const run = r.hugeRun;
+  if (run !== null) {
+    r.hugeRun = null;
     const kids = r.parent!.children!;
     const i = kids.indexOf(r);
     if (i >= 0) kids.splice(i, 1); // (splice(-1) would drop another region's view)
-    run.arena.release(run.idx, run.n);
-    schedulePurge(ctx.now() + arenaDelay());
+    const now = hugeClock();
+    run.arena.release(run.idx, run.n, now);
+    let kept = freedRuns.get(run.arena);
+    if (kept === undefined) freedRuns.set(run.arena, kept = new Array<Region | undefined>(run.arena.segCount).fill(undefined));
+    kept[run.idx] = r;
+    schedulePurge(now + arenaDelay());
     return;
   }
   (ctx.huge ??= new HugeCache()).put(r);
@@ -408,7 +425,7 @@ export function hugeRegions(): Region[] {
   for (const r of ctx.regions.all()) {
     if (r.kind === RegionKind.Huge && r.i32[S_PAGES + P_BSIZE] === -1 && !hugeFreed(r)) out.push(r);
     // (views of other workers' blocks this worker looked up are not its blocks)
-    if (r.children !== null) for (const c of r.children) if (runs.has(c) && !hugeFreed(c)) out.push(c);
+    if (r.children !== null) for (const c of r.children) if (c.hugeRun !== null && !hugeFreed(c)) out.push(c);
   }
   return out;
 }
@@ -433,7 +450,7 @@ function dropOverlappingViews(parent: Region, base: number, size: number): void 
   const kids = parent.children!;
   for (let i = kids.length - 1; i >= 0; i--) {
     const c = kids[i];
-    if (c.base < base + size && base < c.base + c.size && !runs.has(c)) kids.splice(i, 1);
+    if (c.base < base + size && base < c.base + c.size && c.hugeRun === null) kids.splice(i, 1);
   }
 }
 
@@ -464,12 +481,12 @@ export function adoptForeignRun(arena: Arena, idx: number, n: number): Region {
  * when the new run starts at the same segment).
  */
 export function staleForeignView(r: Region): boolean {
-  return r.parent !== null && !runs.has(r) && r.i32[S_HUGE_RUN] * SEGMENT_SIZE !== r.size;
+  return r.parent !== null && r.hugeRun === null && r.i32[S_HUGE_RUN] * SEGMENT_SIZE !== r.size;
 }
 
 /** Forgets this worker's view of another worker's huge block (not its own); true when dropped. */
 export function dropStaleForeignRun(r: Region): boolean {
-  if (r.parent === null || runs.has(r)) return false;
+  if (r.parent === null || r.hugeRun !== null) return false;
   const kids = r.parent.children!;
   const i = kids.indexOf(r);
   if (i < 0) return false;
@@ -493,5 +510,5 @@ export function releaseForeignRun(r: Region, arena: Arena): void {
 
 /** True when r is one of this worker's own huge blocks carved from an arena. */
 export function isOwnRun(r: Region): boolean {
-  return runs.has(r);
+  return r.hugeRun !== null;
 }

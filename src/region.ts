@@ -5,6 +5,7 @@
  */
 import type { Os } from "./os.ts";
 import type { Heap } from "./heap.ts";
+import type { Arena } from "./arena.ts";
 import { HEADER_WORD_SHIFT, S_PAGES, S_SEC, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_ENTRIES } from "./layout.ts";
 
 export const enum RegionKind { Arena = 0, Huge = 1, Sentinel = 2 }
@@ -51,6 +52,14 @@ export class Region {
   declare children: Region[] | null;
   /** A huge block carved from an arena: the arena's region (else null). */
   parent: Region | null = null;
+  /**
+   * This worker's own live huge block carved from an arena (huge.ts fromArena): the arena and
+   * its segment run; null for every other region (a field, not a Map: a Map's delete on every
+   * huge free shrank and reallocated its table, a quarter of a shared huge malloc+free).
+   */
+  hugeRun: { arena: Arena; idx: number; n: number } | null = null;
+  /** A huge block placed flush against its guard page (a guarded allocation): never resized in place. */
+  flush = false;
 
   /**
    * `buffer` holds the region's bytes from `byteOffset` on (0 for a region that owns its

@@ -637,6 +637,7 @@ const hugeGuards = new Map<Region, number[]>();
  * needs the page after it. The block end must be page aligned and the mapping hold one more page.
  */
 export function guardHuge(r: Region, start: number, size: number, flush: boolean): void {
+  if (sec.guard === 0 && !flush) return; // (level 0: no array per huge block)
   const P = sec.pageSize;
   const ranges: number[] = [];
   if (sec.guard !== 0) {

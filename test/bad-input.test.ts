@@ -574,6 +574,7 @@ for (const level of [1, 2, 3]) {
 t("issue 11 items 1, 2, 3, 5, 17 with a shared allocator, incl. forged headers in another worker's huge block (child process, level 0: sharing refuses guard pages)", () => {
   const r = trustChild("shared", 0);
   assert.ok((r.forgedDefault as number) > 0 && (r.forgedForeign as number) > 0);
+  assert.ok((r.reusedRuns as number) >= 24, "a freed run's region reused (huge.ts freedRuns)");
 });
 
 t("issue 11 items 1, 2, 5, 17 with every allocation sampled for a guarded allocation: usableSize === goodSize (child process)", () => {
