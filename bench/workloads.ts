@@ -596,7 +596,8 @@ function patterns(): Workload[] {
 export type Mode = "quick" | "full";
 
 export function workloads(mode: Mode): Workload[] {
-  const pairSizes = mode === "full" ? [8, 64, KiB, 64 * KiB, MiB] : [64, KiB, MiB];
+  // 8 MiB: a huge block (mimalloc's and ours: larger than a page's largest class)
+  const pairSizes = mode === "full" ? [8, 64, KiB, 64 * KiB, MiB, 8 * MiB] : [64, KiB, MiB, 8 * MiB];
   const lives = mode === "full" ? [1000, 100_000, 1_000_000] : [1000, 100_000];
   return [
     ...pairSizes.map(pairs),

@@ -461,9 +461,9 @@ static void run_churn(const char *id, long live, uint32_t lo, uint32_t hi, int l
 
 static void speed(int full) {
   budget_ns = full ? 500e6 : 120e6;
-  static const size_t quick_pairs[] = {64, 1024, 1 << 20}, full_pairs[] = {8, 64, 1024, 65536, 1 << 20};
+  static const size_t quick_pairs[] = {64, 1024, 1 << 20, 8 << 20}, full_pairs[] = {8, 64, 1024, 65536, 1 << 20, 8 << 20};
   const size_t *ps = full ? full_pairs : quick_pairs;
-  int np = full ? 5 : 3;
+  int np = full ? 6 : 4;
   char id[64];
   for (int i = 0; i < np; i++) {
     g_n = ps[i];
