@@ -281,7 +281,7 @@ export function writeReport(root, mode = "quick") {
     for (const [id, reason] of anyAgg.pending) L.push(`| \`${id}\` | ${esc(id)} — worker variant | **${esc(reason)}** |`);
     L.push("");
     if (meta.mode === "full") L.push(`Full mode: pairs at 8 B, 64 B, 1 KiB, 64 KiB and 1 MiB; mixed with 1,000, 100,000 and 1,000,000 live blocks; 500 ms of measurement per cell; ${meta.options?.rounds ?? 3} rounds (median shown). Memory workloads: 1,000,000 blocks for frag, 250,000 for rss-return.`);
-    else L.push(`Quick mode runs pairs at 64 B / 1 KiB / 1 MiB only (full adds 8 B and 64 KiB), mixed with 1,000 and 100,000 live blocks (full adds **1,000,000**), 120 ms of measurement per cell (full: 500 ms) and one round (full: three). The memory workloads use 200,000 blocks for frag and 50,000 for rss-return (full: 1,000,000 and 250,000). The allocation patterns \`batch-fifo\`, \`batch-lifo\`, \`queue\` and \`grow-shrink\` run at the same scale in both modes.`);
+    else L.push(`Quick mode runs pairs at 64 B / 1 KiB / 1 MiB / 8 MiB only (full adds 8 B and 64 KiB), mixed with 1,000 and 100,000 live blocks (full adds **1,000,000**), 120 ms of measurement per cell (full: 500 ms) and one round (full: three). The memory workloads use 200,000 blocks for frag and 50,000 for rss-return (full: 1,000,000 and 250,000). The allocation patterns \`batch-fifo\`, \`batch-lifo\`, \`queue\` and \`grow-shrink\` run at the same scale in both modes.`);
     L.push("");
   }
   // per-runtime tables
