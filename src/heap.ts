@@ -8,7 +8,7 @@ import { budgetAnywhere } from "./budget.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
-import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, freeOwnEntry, ownLiveEntry, pageOfEntry, zeroClassBlock } from "./alloc-fast.ts";
+import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, ALIGNED_SIZE, alignedClassSize, copyInRegion, freeOwnEntry, ownLiveEntry, pageOfEntry, zeroClassBlock } from "./alloc-fast.ts";
 import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
@@ -544,13 +544,15 @@ export class Heap {
     // whose block size is a multiple of the alignment. Its blocks are aligned (page starts
     // are ALIGNED_IN_PAGES_MAX aligned) and are the exact block starts malloc hands out.
     // plainAligned: this.malloc never returns a guarded allocation (those are 16-aligned only).
+    // Small (ALIGNED_DIRECT_MAX 4096) and kept small: one table load, so that free still fits V8's
+    // inlining budget beside this and malloc. Alignments past 8 KiB, 0 and 2^31 index outside
+    // the table (undefined: not > 0).
     if (
-      this.plainAligned && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 2097152 && // LARGE_OBJ_MAX
-      (alignment >>> 0) === alignment && alignment !== 0 && alignment <= 8192 && (alignment & (alignment - 1)) === 0 // ALIGNED_IN_PAGES_MAX
+      this.plainAligned && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 4096 &&
+      (alignment >>> 0) === alignment && (alignment & (alignment - 1)) === 0
     ) {
-      if (alignment <= 16) return this.malloc(size);
-      const bin = ALIGNED_BIN[(26 - Math.clz32(alignment)) * BIN_COUNT + binOf(size > alignment ? size : alignment)]; // (log2 - 5)
-      if (bin !== 0) return this.malloc(BIN_SIZE[bin]);
+      const s = ALIGNED_SIZE[(31 - Math.clz32(alignment)) * 513 + ((size + 7) >>> 3)]; // log2(alignment), 8-byte words
+      if (s > 0) return this.malloc(s);
     }
     return this.mallocAlignedGeneric(size, alignment);
   }
@@ -566,8 +568,8 @@ export class Heap {
     // allocation here: those are only 16-byte aligned); larger alignments get a huge block
     // placed at an aligned address.
     if (alignment <= ALIGNED_IN_PAGES_MAX && size <= LARGE_OBJ_MAX) {
-      const bsize = alignedClassSize(size, alignment);
-      if (bsize !== 0) return this.mallocUnsampled(bsize);
+      const bin = ALIGNED_BIN[(26 - Math.clz32(alignment)) * BIN_COUNT + binOf(size > alignment ? size : alignment)]; // (log2 - 5)
+      if (bin !== 0) return this.mallocUnsampled(BIN_SIZE[bin]);
     }
     return this.mallocHuge(Math.max(size, 1), alignment);
   }

@@ -511,6 +511,29 @@ t("umalloc1", () => {
   }
 });
 
+t("mallocAligned's inline table (sizes <= 4 KiB, alignments <= 8 KiB) gives what its generic path gives: aligned, usableSize the smallest class that is a multiple of the alignment (or malloc's class at <= 16)", () => {
+  {
+    for (let a = 1; a <= 8192; a *= 2) {
+      for (let n = 0; n <= 4 * KiB + 8; n++) {
+        const p = mallocAligned(n, a);
+        if (p === 0 || p % a !== 0) assert.unreachable(`mallocAligned(${n}, ${a}) = ${hex(p)}`);
+        const u = usableSize(p);
+        free(p);
+        const want = a <= 16 ? goodSize(n) : (() => {
+          let s = goodSize(Math.max(n, a));
+          while (s % a !== 0) s = goodSize(s + 1);
+          return s;
+        })();
+        if (u !== want) assert.unreachable(`mallocAligned(${n}, ${a}): usableSize ${u}, the class is ${want}`);
+      }
+    }
+    for (const bad of [0, 3, 48, 64.5, -64, 2 ** 31 + 64]) assert.throws(() => mallocAligned(64, bad), (e: unknown) => e instanceof RangeError, `alignment ${bad}`);
+    const big = mallocAligned(100, 2 ** 14); // past the table: a huge block
+    assert.ok(big % 2 ** 14 === 0 && usableSize(big) >= 100);
+    free(big);
+  }
+});
+
 t("good-size parity: goodSize(n) === usableSize(malloc(n)), n in 0..4 MiB", () => {
   const check = (n: number) => {
     const g = goodSize(n);
