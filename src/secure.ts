@@ -313,14 +313,14 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
   let head = tf >>> 4;
   if (head === 0) return;
   let count = 0;
-  let tail = 0;
   let stop = 0; // the previous attempt's head: the blocks below it are counted
+  let tx = -1; // the last block's entry (found before the exchange: no call between it and the relink)
   for (;;) {
     count += walkThreadFree(m, pg, t, tb, head, stop);
-    if (tail === 0) tail = walkTail;
+    if (tx < 0) tx = entryAt(tb, walkTail);
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, tf & 15);
     if (seen === tf) {
-      t[entryAt(tb, tail)] = m[h + SEC_LOCAL];
+      t[tx] = m[h + SEC_LOCAL];
       m[h + SEC_LOCAL] = head;
       m[pg + P_USED] -= count;
       return;
