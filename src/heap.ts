@@ -175,9 +175,10 @@ export class Heap {
     if (pr === null) {
       collectBeforeRefusal(this);
       pr = allocHuge(size, align, this.id, this.arenaId, flush, room);
-      settleRefusals(r0, pr === null);
-      if (pr === null) return 0;
     }
+    // (also after a first attempt that succeeded: a cached mapping the budget refused before fresh memory fit is no refusal)
+    settleRefusals(r0, pr === null);
+    if (pr === null) return 0;
     pr.heap = this;
     this.push(pr, BIN_HUGE);
     this.pageCount++;
@@ -207,9 +208,9 @@ export class Heap {
       if (pr === null) {
         collectBeforeRefusal(this);
         pr = this.freshPage(bin);
-        settleRefusals(r0, pr === null);
-        if (pr === null) return null;
       }
+      settleRefusals(r0, pr === null); // (also after a first attempt that succeeded after a refusal)
+      if (pr === null) return null;
     } else if (pr !== this.first[bin]) {
       this.remove(pr);
       this.pushFront(pr, bin);
@@ -918,9 +919,10 @@ function sweepAllKept(kind = KEPT_EXPIRED): number {
 setKeptSweep((all) => sweepAllKept(all ? KEPT_ALL : KEPT_EXPIRED));
 
 /**
- * After the retry that follows collectBeforeRefusal: a refused allocation counts once in
- * budgetRefusals (both attempts may have been refused), one the retry served not at all
- * (stats: refusals after cached memory was given back). r0: the count before the first attempt.
+ * After an allocation's attempts (the retry that follows collectBeforeRefusal included): a
+ * refused allocation counts once in budgetRefusals (both attempts may have been refused), one
+ * that was served not at all, even if a step inside refused (a cached huge mapping the budget
+ * refused before fresh memory fit; review round 17). r0: the count before the first attempt.
  */
 function settleRefusals(r0: number, failed: boolean): void {
   const c = ctx.counters;

@@ -212,6 +212,35 @@ t("maxReserved: huge blocks past the virtual budget return 0 (cached mappings ar
   }
 });
 
+t("budgetRefusals counts allocations that failed, not one served after a step refused: a purged cached huge mapping too large for the budget, then a fresh smaller one that fits (review round 17)", () => {
+  const delay0 = getOption("purgeDelay");
+  let live = 0;
+  try {
+    dropHugeCache();
+    const base = settle();
+    live = malloc(28 * MiB);
+    assert.ok(live !== 0);
+    const big = malloc(48 * MiB);
+    assert.ok(big !== 0);
+    setOption("purgeDelay", 0); // freed: cached, purged (decommitted) at once
+    free(big);
+    setOption("maxCommitted", base.committed + 72 * MiB); // 28 + 48 does not fit, 28 + 33 does (mappings rounded up to 4 MiB)
+    const r0 = stats().budgetRefusals;
+    const p = malloc(33 * MiB); // the cache offers the 48 MiB mapping first (the budget refuses it), then a fresh mapping
+    assert.ok(p !== 0, "served");
+    assert.is(stats().budgetRefusals - r0, 0, "a served allocation is no refusal");
+    free(p);
+    const q = malloc(80 * MiB);
+    assert.is(q, 0);
+    assert.is(stats().budgetRefusals - r0, 1, "a refused one counts once");
+  } finally {
+    if (live !== 0) free(live);
+    setOption("purgeDelay", delay0);
+    restore();
+    dropHugeCache();
+  }
+});
+
 t("budgets accept size strings and 0 = unlimited", () => {
   try {
     setOption("maxCommitted", "1GiB");
