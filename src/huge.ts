@@ -511,11 +511,19 @@ export function releaseForeignRun(r: Region, arena: Arena): void {
   // earlier block at the same segment may be longer, and releasing its length would free
   // segments that hold other live blocks
   const run = arena.hugeRunAt(idx);
+  // our own view too (a run this worker carved and abandoned when it detached): it goes with the
+  // run, or it would be found first for whatever those segments hold next (review round 17)
+  r.hugeRun = null;
   dropStaleForeignRun(r);
   if (run === null || run.idx !== idx) throw new Error(`tsmalloc: internal: no huge run starts at segment ${idx} of arena ${arena.id}`);
   clearHeader(r.i32);
   arena.release(idx, run.n);
   schedulePurge(ctx.now() + arenaDelay());
+}
+
+/** Run r is no longer this worker's (abandoned: detach); from now on it is a view like another worker's. */
+export function disownRun(r: Region): void {
+  r.hugeRun = null;
 }
 
 /** True when r is one of this worker's own huge blocks carved from an arena. */

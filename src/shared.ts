@@ -42,7 +42,7 @@ import { adoptArena, type Arena, arenaHooks, peekArenaId, SEGMAP_FREE, SEGMAP_HU
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
-import { adoptForeignRun, dropStaleForeignRun, releaseForeignRun } from "./huge.ts";
+import { adoptForeignRun, disownRun, dropStaleForeignRun, releaseForeignRun } from "./huge.ts";
 import {
   P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE, headerOf,
@@ -352,6 +352,7 @@ function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean 
 function abandonHuge(hr: Region, expectOwner: number): void {
   const m = hr.i32;
   if (Atomics.compareExchange(m, S_OWNER, expectOwner, 0) !== expectOwner) return;
+  disownRun(hr);
   Atomics.store(m, S_PAGES + P_OWNER, 0);
   if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) {
     releaseForeignRun(hr, arenaOfRegion(hr));

@@ -6,7 +6,8 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  _testing, attach, backend, getOption, free, Heap, malloc, realloc, releaseWorker, sharedStats, stats, usableSize, watchWorker, workerHandle,
+  _testing, attach, backend, getOption, free, Heap, InvalidPointerError, malloc, realloc, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  workerHandle,
 } from "../mod.ts";
 import { RobustLock, lockIdentity } from "../src/lock.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
@@ -150,6 +151,38 @@ t("stats().byTag: blocks of a tagged heap freed by another worker leave the tag 
     assert.equal([tagOf("by-tag-xw")!.blocks, tagOf("by-tag-xw")!.bytes], [0, 0]);
   } finally {
     heap.destroy();
+    await a.w.terminate();
+  }
+});
+
+const MiB = 1024 * 1024;
+
+t("a detached worker's own huge block, freed after detach, does not hide the blocks placed on its segments next (review round 17: its stale region was found first; free/usableSize of them threw)", async () => {
+  const a = await start();
+  try {
+    const [h] = (await a.call("alloc", { sizes: [10 * MiB], base: 40 })) as number[];
+    await a.call("detach");
+    assert.is(await a.call("checkFree", { ptrs: [h], sizes: [10 * MiB], base: 40, realloc: false }), 0, "a detached worker frees its own block");
+    // main's next huge blocks on the 10 MiB run's three segments: a one-segment block at its start
+    // (one-segment blocks fill the free runs before it first), then a two-segment block inside it
+    const fillers: number[] = [];
+    let x = 0;
+    for (let i = 0; i < 64 && x !== h; i++) {
+      x = malloc(3 * MiB);
+      assert.ok(x !== 0);
+      if (x !== h) fillers.push(x);
+    }
+    assert.is(x, h, "the test's geometry: a 3 MiB block where the freed run started");
+    const y = malloc(6 * MiB);
+    assert.is(y, h + 4 * MiB, "the test's geometry: a 6 MiB block inside the freed run");
+    for (const p of fillers) free(p);
+    fillPattern(x, 3 * MiB, 41);
+    fillPattern(y, 6 * MiB, 42);
+    // the detached worker sees them whole, and frees them
+    assert.is(await a.call("checkFree", { ptrs: [x, y], sizes: [3 * MiB, 6 * MiB], base: 41, realloc: false }), 0);
+    assert.throws(() => usableSize(y), (e: unknown) => e instanceof InvalidPointerError, "freed by the worker");
+    assert.ok(validate().ok, JSON.stringify(validate().problems.slice(0, 3)));
+  } finally {
     await a.w.terminate();
   }
 });
