@@ -49,8 +49,6 @@ const HEADER_JS_BYTES = (S_PAGES + PAGE_WORDS) * 4;
 
 export class HugeCache {
   private cached: Cached[] = [];
-  /** Entries taken back, reused by put (no object per huge free). */
-  private spare: Cached[] = [];
   cachedBytes = 0;
   /**
    * Secure level 2+ and debugFill (sec.retire), on a backend with real guards: freed mappings
@@ -76,7 +74,6 @@ export class HugeCache {
       this.cached.splice(i, 1);
       this.cachedBytes -= c.r.size;
       if (!c.committed) ctx.counters.commit(c.r.size);
-      this.spare.push(c);
       return took(c.r, start, !c.committed);
     }
     const max = ctx.options.maxCommitted;
@@ -135,14 +132,7 @@ export class HugeCache {
       return;
     }
     const now = hugeClock();
-    const c = this.spare.pop();
-    if (c === undefined) this.cached.push({ r, freedAt: now, dirty: true, committed: true });
-    else {
-      c.r = r;
-      c.freedAt = now;
-      c.dirty = c.committed = true;
-      this.cached.push(c);
-    }
+    this.cached.push({ r, freedAt: now, dirty: true, committed: true });
     this.cachedBytes += r.size;
     schedulePurge(now + arenaDelay());
   }
