@@ -56,17 +56,31 @@ async function start(): Promise<W> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Waits (up to 5 s) until no more than `target` workers are attached (released threads confirmed gone). */
-async function settled(target: number): Promise<number> {
+/**
+ * Waits (up to 5 s) until no more than `target` workers are attached (released threads confirmed
+ * gone). Where threads cannot be seen (Deno's buffer backend without /proc) terminated workers are
+ * never released: there it waits only until the count has not moved for `still` ms (a worker
+ * ending normally detaches itself), not the full 5 s for a target it cannot reach.
+ */
+async function settled(target: number, still = 300): Promise<number> {
+  let last = stats().workers, since = Date.now();
   for (let i = 0; i < 500 && stats().workers > target; i++) {
     collect(); // finishes releases waiting for a thread to stop
     await sleep(10);
+    if (threadsVisible()) continue;
+    const n = stats().workers;
+    if (n !== last) (last = n), (since = Date.now());
+    else if (Date.now() - since >= still) break;
   }
   return stats().workers;
 }
 
-/** settled(target), then waits until the count stayed <= target for 500 ms (at most 10 s). */
+/**
+ * settled(target), then waits until the count stayed <= target for 500 ms (at most 10 s); where
+ * threads cannot be seen, until it stayed the same for 500 ms.
+ */
 async function settledQuiet(target: number): Promise<number> {
+  if (!threadsVisible()) return await settled(target, 500);
   const t0 = Date.now();
   let since = Date.now();
   while (Date.now() - t0 < 10_000) {
@@ -99,7 +113,11 @@ const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
  * read /proc (to see threads end) only with --allow-all: there a terminated worker is never
  * released (the safe answer), so the tests assert that instead.
  */
+let visible: boolean | undefined;
 function threadsVisible(): boolean {
+  return visible ??= seesThreads();
+}
+function seesThreads(): boolean {
   if (!isDeno || backend().kind !== "buffer") return true;
   try {
     (globalThis as unknown as { Deno: { readTextFileSync(p: string): string } }).Deno.readTextFileSync("/proc/thread-self/stat");
@@ -746,13 +764,16 @@ async function storm(rounds: number, nWorkers: number, terminateAfter: () => num
   const n0 = stats().workers;
   const transfer = new SharedArrayBuffer(64 * 8);
   const tr = new BigInt64Array(transfer);
-  const counter = new Int32Array(new SharedArrayBuffer(12)); // loops, corrupt blocks seen, stop
+  // loops, corrupt blocks seen, then one stop flag per round (never cleared: a thread that
+  // terminate() did not stop may see it late; clearing it once left such loops running on Deno's
+  // buffer backend for the rest of the file, 100 s of its 2 cores)
+  const counter = new Int32Array(new SharedArrayBuffer(4 * (2 + rounds)));
   let corrupt = 0;
   for (let round = 0; round < rounds; round++) {
     const ws = await Promise.all(Array.from({ length: nWorkers }, () => start()));
     for (const w of ws) watchWorker(w.w);
     for (const w of ws) await w.call("attach");
-    await Promise.all(ws.map((w, i) => w.call("busy", { transfer, counter: counter.buffer, seed: round * 977 + i * 31 + 1 })));
+    await Promise.all(ws.map((w, i) => w.call("busy", { transfer, counter: counter.buffer, stop: 2 + round, seed: round * 977 + i * 31 + 1 })));
     // the main thread takes part: frees what the workers hand over, hands over its own blocks
     const until = Date.now() + terminateAfter();
     while (Date.now() < until) {
@@ -773,10 +794,9 @@ async function storm(rounds: number, nWorkers: number, terminateAfter: () => num
       // measured on Deno 2.9.6: terminate() does not stop a thread busy in JS; it must stay attached
       assert.ok(stats().workers >= n0 + nWorkers, `threads still running are not released (${stats().workers} attached)`);
     }
-    Atomics.store(counter, 2, 1); // loops end where terminate() did not stop them
+    Atomics.store(counter, 2 + round, 1); // loops end where terminate() did not stop them
     if (threadsVisible()) assert.is(await settled(n0), n0, "released once their threads ended");
     else assert.ok(stats().workers >= n0 + nWorkers, "threads it cannot see end are never released");
-    Atomics.store(counter, 2, 0);
   }
   if (threadsVisible()) assert.is(await settled(n0), n0, "every terminated worker released");
   for (let k = 0; k < tr.length; k++) {
