@@ -24,15 +24,6 @@ import { guardHuge, hugeTailGuard, sec, unguardHuge } from "./secure.ts";
 import { addHuge } from "./usage.ts";
 import { fillBytes } from "./views.ts";
 
-interface Cached {
-  r: Region;
-  freedAt: number;
-  /** Not purged or reset since it was freed. */
-  dirty: boolean;
-  /** Counted in `committed` (false once purged with decommit). */
-  committed: boolean;
-}
-
 /** Header word of a huge block carved from an arena: the run's segment count (for other workers). */
 export const S_HUGE_RUN = 12;
 
@@ -48,7 +39,8 @@ const RETIRED_MIN_BYTES = 1024 * 1024 * 1024;
 const HEADER_JS_BYTES = (S_PAGES + PAGE_WORDS) * 4;
 
 export class HugeCache {
-  private cached: Cached[] = [];
+  /** Freed mappings kept for reuse, oldest first (their cache fields: Region.cachedAt and after). */
+  private cached: Region[] = [];
   cachedBytes = 0;
   /**
    * Secure level 2+ and debugFill (sec.retire), on a backend with real guards: freed mappings
@@ -63,18 +55,20 @@ export class HugeCache {
 
   /** A cached mapping that fits `bsize` at an `align`-aligned offset (block offset and zero in `took`), or null. */
   take(bsize: number, align: number): Region | null {
-    for (let i = 0; i < this.cached.length; i++) {
-      const c = this.cached[i];
-      const start = blockOffset(c.r.base, align);
+    const l = this.cached;
+    for (let i = 0; i < l.length; i++) {
+      const c = l[i];
+      const start = blockOffset(c.base, align);
       const need = start + bsize;
       // reuse only when it fits and wastes at most half the mapping
-      if (need > c.r.size || need < c.r.size / 2) continue;
+      if (need > c.size || need < c.size / 2) continue;
       // (a commit relief only purges cached entries, it never removes them)
-      if (!c.committed && !allowCommit(c.r.size)) return null;
-      this.cached.splice(i, 1);
-      this.cachedBytes -= c.r.size;
-      if (!c.committed) ctx.counters.commit(c.r.size);
-      return took(c.r, start, !c.committed);
+      if (!c.cacheCommitted && !allowCommit(c.size)) return null;
+      for (let j = i + 1; j < l.length; j++) l[j - 1] = l[j]; // (splice(i, 1) allocates its result)
+      l.pop();
+      this.cachedBytes -= c.size;
+      if (!c.cacheCommitted) ctx.counters.commit(c.size);
+      return took(c, start, !c.cacheCommitted);
     }
     const max = ctx.options.maxCommitted;
     for (let i = 0; i < this.retired.length; i++) {
@@ -132,7 +126,10 @@ export class HugeCache {
       return;
     }
     const now = hugeClock();
-    this.cached.push({ r, freedAt: now, dirty: true, committed: true });
+    r.cachedAt = now;
+    r.cacheDirty = true;
+    r.cacheCommitted = true;
+    this.cached.push(r);
     this.cachedBytes += r.size;
     schedulePurge(now + arenaDelay());
   }
@@ -140,24 +137,24 @@ export class HugeCache {
   /** Purges (decommit) or resets cached mappings freed at least `delay` ms ago (all when force). */
   purge(now: number, delay: number, force: boolean, decommit: boolean): void {
     for (const c of this.cached) {
-      if (!(c.dirty || (decommit && c.committed)) || (!force && now - c.freedAt < delay)) continue;
+      if (!(c.cacheDirty || (decommit && c.cacheCommitted)) || (!force && now - c.cachedAt < delay)) continue;
       if (decommit) {
-        os().purge(c.r.base, c.r.size);
-        ctx.counters.purge(c.r.size);
-        if (c.committed) ctx.counters.decommit(c.r.size);
-        c.committed = false;
+        os().purge(c.base, c.size);
+        ctx.counters.purge(c.size);
+        if (c.cacheCommitted) ctx.counters.decommit(c.size);
+        c.cacheCommitted = false;
       } else {
-        os().reset(c.r.base, c.r.size);
-        ctx.counters.reset(c.r.size);
+        os().reset(c.base, c.size);
+        ctx.counters.reset(c.size);
       }
-      c.dirty = false;
-      message(2, `${decommit ? "purged" : "reset"} a cached huge mapping of ${formatSize(c.r.size)}`);
+      c.cacheDirty = false;
+      message(2, `${decommit ? "purged" : "reset"} a cached huge mapping of ${formatSize(c.size)}`);
     }
   }
 
   /** Unmaps every cached and retired mapping (a reserve budget is about to refuse). */
   releaseAll(): void {
-    for (const c of this.cached) unmap(c.r, c.committed);
+    for (const c of this.cached) unmap(c, c.cacheCommitted);
     this.cached = [];
     this.cachedBytes = 0;
     this.releaseRetired();
@@ -167,22 +164,22 @@ export class HugeCache {
   trim(): void {
     while (this.cachedBytes > ctx.options.hugeCacheMax) {
       const c = this.cached.shift()!;
-      this.cachedBytes -= c.r.size;
-      this.drop(c.r, c.committed);
+      this.cachedBytes -= c.size;
+      this.drop(c, c.cacheCommitted);
     }
   }
 
   /** Committed bytes held by the cache. */
   committedBytes(): number {
     let n = 0;
-    for (const c of this.cached) if (c.committed) n += c.r.size;
+    for (const c of this.cached) if (c.cacheCommitted) n += c.size;
     return n;
   }
 
   /** Earliest time a dirty cached mapping is due for purging. */
   nextDue(delay: number): number {
     let t = Infinity;
-    for (const c of this.cached) if (c.dirty && c.freedAt + delay < t) t = c.freedAt + delay;
+    for (const c of this.cached) if (c.cacheDirty && c.cachedAt + delay < t) t = c.cachedAt + delay;
     return t;
   }
 }

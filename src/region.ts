@@ -60,6 +60,14 @@ export class Region {
   hugeRun: { arena: Arena; idx: number; n: number } | null = null;
   /** A huge block placed flush against its guard page (a guarded allocation): never resized in place. */
   flush = false;
+  /**
+   * A freed huge mapping in the huge cache (huge.ts HugeCache): when it was freed (ms,
+   * ctx.now() clock), whether it was not purged or reset since, and whether it is counted in
+   * `committed`. Fields here, not an entry object per free: nothing is allocated per huge pair.
+   */
+  cachedAt = 0.5;
+  cacheDirty = false;
+  cacheCommitted = false;
 
   /**
    * `buffer` holds the region's bytes from `byteOffset` on (0 for a region that owns its
