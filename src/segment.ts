@@ -433,14 +433,22 @@ export function pendingPageBytes(): number {
   return n;
 }
 
-/** Committed bytes of the page slot pr occupies (slice 0 not counted where it holds the head guard: firstSlice). */
+/**
+ * Committed bytes of the slices under pr's blocks (slice 0 not counted where it holds the head
+ * guard: firstSlice). The slot's committed tail beyond the blocks' reach (a larger class
+ * committed it before) is a free slot's, counted by freeSlotBytes: counting the whole slot here
+ * counted it twice (pendingPurge above committed: session 18 review).
+ */
 export function slotCommittedBytes(pr: PageRef): number {
   const m = pr.m;
   const sw = headerOf(pr.seg);
   const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT);
-  const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
+  const i = (pr.pg - sw - S_PAGES) / PAGE_WORDS;
+  const first = i * n;
   let c = 0;
-  for (let k = Math.max(first, firstSlice()); k < first + n; k++) if (bitOf(m, sw + S_COMMIT_LO, k)) c += SLICE_SIZE;
+  for (let k = Math.max(first, firstSlice()); k < first + n; k++) {
+    if (bitOf(m, sw + S_COMMIT_LO, k) && sliceInUse(m, sw, pr.seg + k * SLICE_SIZE, i)) c += SLICE_SIZE;
+  }
   return c;
 }
 
