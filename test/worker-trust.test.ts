@@ -59,10 +59,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Waits (up to 5 s) until no more than `target` workers are attached (released threads confirmed
  * gone). Where threads cannot be seen (Deno's buffer backend without /proc) terminated workers are
- * never released: there it waits only until the count has not moved for `still` ms (a worker
+ * never released: there it waits only until the count has not moved for 300 ms (a worker
  * ending normally detaches itself), not the full 5 s for a target it cannot reach.
  */
-async function settled(target: number, still = 300): Promise<number> {
+async function settled(target: number): Promise<number> {
   let last = stats().workers, since = Date.now();
   for (let i = 0; i < 500 && stats().workers > target; i++) {
     collect(); // finishes releases waiting for a thread to stop
@@ -70,18 +70,28 @@ async function settled(target: number, still = 300): Promise<number> {
     if (threadsVisible()) continue;
     const n = stats().workers;
     if (n !== last) (last = n), (since = Date.now());
-    else if (Date.now() - since >= still) break;
+    else if (Date.now() - since >= 300) break;
   }
   return stats().workers;
 }
 
 /**
  * settled(target), then waits until the count stayed <= target for 500 ms (at most 10 s); where
- * threads cannot be seen, until it stayed the same for 500 ms.
+ * threads cannot be seen, until it stayed the same for 500 ms (at or below target too: a thread
+ * terminated before it attached may still attach late).
  */
 async function settledQuiet(target: number): Promise<number> {
-  if (!threadsVisible()) return await settled(target, 500);
   const t0 = Date.now();
+  if (!threadsVisible()) {
+    let last = stats().workers, since = Date.now();
+    while (Date.now() - since < 500 && Date.now() - t0 < 10_000) {
+      collect();
+      await sleep(20);
+      const n = stats().workers;
+      if (n !== last) (last = n), (since = Date.now());
+    }
+    return last;
+  }
   let since = Date.now();
   while (Date.now() - t0 < 10_000) {
     if ((await settled(target)) > target) since = Date.now();
