@@ -65,7 +65,7 @@ export class Region {
    * ctx.now() clock), whether it was not purged or reset since, and whether it is counted in
    * `committed`. Fields here, not an entry object per free: nothing is allocated per huge pair.
    */
-  cachedAt = 0.5;
+  cachedAt = 0.5; // (not an integer: V8 makes the field a double from the start, no map change later)
   cacheDirty = false;
   cacheCommitted = false;
 

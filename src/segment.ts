@@ -590,6 +590,11 @@ function onTimer(): void {
   // (all of them once a worker sharing the allocator has a budget: see budgetAnywhere)
   if (keptSweep !== null && keptDue <= ctx.now()) keptDue = keptSweep(budgetAnywhere());
   purgeExpired(false);
+  rearm();
+}
+
+/** Arms the timer for what still waits: purges (nextDue) and kept pages (keptDue). */
+function rearm(): void {
   if (nextDue !== Infinity) schedulePurge(nextDue);
   if (keptDue !== Infinity) armTimer(keptDue);
 }
@@ -615,8 +620,7 @@ export function replanPurge(): void {
     purgeExpired(true);
   }
   nextDue = ctx.os === null ? Infinity : dueTime();
-  if (nextDue !== Infinity) schedulePurge(nextDue);
-  if (keptDue !== Infinity) armTimer(keptDue);
+  rearm();
 }
 
 // ---- shared allocator (src/shared.ts): segments change hands between workers
