@@ -119,7 +119,7 @@ export class Heap {
       const t = pr.t16;
       const x = pr.table + n - 1; //                           block n's entry (PageRef.table: the page's column)
       const e = t[x];
-      if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (not ENTRY_LIVE, ENTRY_PENDING)
+      if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (every mark is larger)
         m[h] = e;
         t[x] = 0xffff; //                                      ENTRY_LIVE
         m[pr.pg + 3]++; //                                     P_USED

@@ -138,8 +138,15 @@ export const TABLE_UNIT = 4096;
 // ---- side-table entries (src/secure.ts "side table"): 0..capacity = free, the next block's index + 1 ----
 /** The block is handed out. */
 export const ENTRY_LIVE = 0xffff;
-/** Another worker's free is pushing the block onto the thread-free list. */
+/** The owner's free with a shared allocator has claimed the block and is linking it onto its local-free list. */
 export const ENTRY_PENDING = 0xfffe;
+/**
+ * Another worker's free has claimed the block: ENTRY_PUSHING + the next thread-free block
+ * (0..capacity), written before the push publishes it; the owner's collection turns it into a
+ * plain link. On the thread-free list or not yet (a worker terminated before its push leaves
+ * it so: a known state, like ENTRY_PENDING).
+ */
+export const ENTRY_PUSHING = 0xe000;
 
 /** Cookie mixed into S_COOKIE so stale or foreign memory is not mistaken for a segment. */
 export const SEGMENT_COOKIE = 0x7a11_0c5e;

@@ -76,7 +76,7 @@ function wake(pg: number): void {
  * then every claim of a block's entry is a compare-exchange, so of two frees of one block by
  * two workers at the same moment exactly one wins and the other throws DoubleFreeError —
  * the owner's (ENTRY_LIVE to the local-free head, P_KEY === ctx.ownKey) as another
- * worker's (secure.ts pushThreadFreeChecked: ENTRY_LIVE to ENTRY_PENDING, then the page's
+ * worker's (secure.ts pushThreadFreeChecked: ENTRY_LIVE to ENTRY_PUSHING + a link, then the page's
  * thread-free list). Pages without a checked key (aligned or guarded blocks, abandoned pages),
  * huge blocks, other regions and bad pointers go to free.ts `free`. A separate function, not
  * a branch in freeChecked: that one stays small enough for V8 to inline.

@@ -25,8 +25,8 @@
  */
 import { ctx, os } from "./context.ts";
 import {
-  ENTRY_LIVE, ENTRY_PENDING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED,
-  PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE,
+  ENTRY_LIVE, ENTRY_PENDING, ENTRY_PUSHING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED,
+  PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES,
 } from "./layout.ts";
 import { type PageRef, type Region, secOf, tableBase } from "./region.ts";
 
@@ -120,11 +120,22 @@ export function randomInt32(): number {
  * below). Entry n is
  *
  *   ENTRY_LIVE     the block is handed out: malloc wrote it, and only free changes it;
- *   ENTRY_PENDING  another worker's free has claimed the block and is pushing it;
+ *   ENTRY_PENDING  the owner's free (shared allocator) has claimed the block and is listing it;
+ *   ENTRY_PUSHING + next
+ *                  another worker's free has claimed the block and links it to `next` (the
+ *                  thread-free head it saw) before its push publishes it; the owner's collection
+ *                  writes the plain link;
  *   0..capacity    the block is free and this is the next one on its list (0: the last).
  *
- * So a block is on a list exactly when its entry is not ENTRY_LIVE. malloc pops a block only
- * when its entry is at most the capacity (ENTRY_LIVE, ENTRY_PENDING and any stray value are
+ * So a block is on a list exactly when its entry is not ENTRY_LIVE, except in a free another
+ * worker is in the middle of (ENTRY_PENDING, ENTRY_PUSHING + next not yet published): the
+ * states a worker terminated there leaves. Termination lands where the engine checks for
+ * interrupts: a call, a loop's back edge, and on V8 an Atomics call, before it acts, in code
+ * not optimized yet (measured, a loop of a plain store, Atomics.compareExchange, a plain store:
+ * workers terminated at once stopped between the first store and the exchange in 33 of 60 runs
+ * on Node 26, 2 of 60 after 10 ms, never after the exchange; Node 20 likewise; Bun never
+ * there). Every sequence below leaves a known state at each such point. malloc pops a block only
+ * when its entry is at most the capacity (ENTRY_LIVE, ENTRY_PENDING, ENTRY_PUSHING + next and any stray value are
  * larger: reported, the list dropped) and marks it ENTRY_LIVE; free changes an entry only
  * from ENTRY_LIVE (else DoubleFreeError, nothing changed; a compare-exchange whenever another
  * worker could free the same block at the same moment, so exactly one of two wins). Neither
@@ -209,7 +220,7 @@ export function popChecked(m: Int32Array, pg: number, h: number): number {
  * nor counted used: the page is never given back (verifyEmpty repairs the count).
  */
 function popBad(m: Int32Array, pg: number, h: number, n: number, e: number): number {
-  const what = e === ENTRY_LIVE ? "is marked live" : e === ENTRY_PENDING ? "is marked as being freed by another worker" : `holds ${e}, past the page's ${m[pg + P_CAPACITY]} blocks`;
+  const what = e === ENTRY_LIVE ? "is marked live" : e === ENTRY_PENDING || pushedLink(e) >= 0 ? "is marked as being freed" : `holds ${e}, past the page's ${m[pg + P_CAPACITY]} blocks`;
   corrupt(m, pg, "free", blockAt(m, pg, n), `its side-table entry ${what}`);
   m[h] = 0;
   return 0;
@@ -303,10 +314,11 @@ export function collectChecked(m: Int32Array, pg: number): void {
 }
 
 function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
-  // Walked before it is taken (pushes only add above the head; only the owner takes), then taken
-  // and relinked with no loop head or call between: a worker terminated at any point leaves every
-  // block on some list (a taken list held only in locals while walked was lost: the terminate storm
-  // left "block on no free list")
+  // Walked before it is taken (pushes only add above the head; only the owner takes), its pushed
+  // entries made plain links on the way, then taken and relinked with no loop head, call or other
+  // Atomics call between: a worker terminated at any point leaves every block on some list (a
+  // taken list held only in locals while walked was lost: the terminate storm left "block on no
+  // free list")
   const t = tableOf(m);
   const tb = tableBase(pg);
   let tf = Atomics.load(m, pg + P_THREAD_FREE);
@@ -333,28 +345,48 @@ function collectThreadFreeChecked(m: Int32Array, pg: number, h: number): void {
 }
 
 /**
- * Counts the thread-free chain from `head` down to `stop` (exclusive; 0: to its end); its last
- * block goes to walkTail (no object on this path). A link that is not a block of this page (only a write into the side table
+ * Counts the thread-free chain from `head` down to `stop` (exclusive; 0: to its end) and makes
+ * its entries plain links (ENTRY_PUSHING + next becomes next: published blocks' links never
+ * change again, so this is safe before the take); its last block goes to walkTail (no object
+ * on this path). A link that is not a block of this page (only a write into the side table
  * does that: pushes claim a live entry first) ends the chain there, reported.
  */
 function walkThreadFree(m: Int32Array, pg: number, t: Uint16Array, tb: number, head: number, stop: number): number {
   const cap = m[pg + P_CAPACITY];
   let count = 1;
   let n = head;
-  for (let e = t[entryAt(tb, n)]; e !== stop; e = t[entryAt(tb, n)]) {
-    if (e > cap || e === 0 || count >= cap) {
-      t[entryAt(tb, n)] = 0;
+  for (;;) {
+    const x = entryAt(tb, n);
+    const e = t[x];
+    const next = e >= ENTRY_PUSHING ? e - ENTRY_PUSHING : e; // (ENTRY_LIVE, ENTRY_PENDING: past any capacity)
+    if (next === stop) {
+      if (next !== e) t[x] = next;
+      break;
+    }
+    if (next > cap || next === 0 || count >= cap) {
+      t[x] = 0;
       m[pg + P_FLAGS] |= PF_CORRUPT;
       corrupt(m, pg, "thread-free", blockAt(m, pg, n), `its side-table entry holds ${e}, not a free block's`);
       break;
     }
-    n = e;
+    if (next !== e) t[x] = next;
+    n = next;
     count++;
   }
   walkTail = n;
   return count;
 }
 let walkTail = 0;
+
+/** The link in a thread-free entry, pushed (ENTRY_PUSHING + next) or already plain; -1 for ENTRY_LIVE/ENTRY_PENDING (no link). */
+function threadFreeLink(e: number): number {
+  return e < ENTRY_PUSHING ? e : pushedLink(e);
+}
+
+/** `next` of an entry ENTRY_PUSHING + next; -1 for any other value. */
+function pushedLink(e: number): number {
+  return e >= ENTRY_PUSHING && e - ENTRY_PUSHING <= TABLE_COLUMN_ENTRIES ? e - ENTRY_PUSHING : -1;
+}
 
 /**
  * The owner's free of block n of a checked page whose secure record is at word h: false when
@@ -373,26 +405,27 @@ export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: n
 }
 
 /**
- * Another worker's free of block n of a checked page: claims its entry (ENTRY_LIVE to
- * ENTRY_PENDING; false when it was not live: a double free, nothing changed), calls
- * `claimed` (debug fill), then pushes it onto the thread-free list.
+ * Another worker's free of block n of a checked page: claims its entry, linked to the
+ * thread-free head it sees (ENTRY_LIVE to ENTRY_PUSHING + head; false when it was not live: a
+ * double free, nothing changed), calls `claimed` (debug fill), then pushes it onto the
+ * thread-free list.
  */
 export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
   const x = entryAt(tableBase(pg), n);
-  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PENDING) !== ENTRY_LIVE) return false;
-  claimed?.();
-  // Plain read and write around the head's compare-exchange: the read is only its first guess,
-  // and the link written before it is seen by the owner, whose take of the list reads what this
-  // compare-exchange wrote (each Atomics call costs 12-18 ns on V8: four were half a free)
-  // A worker can be terminated at a loop's head: the entry is ENTRY_PENDING there (a known
-  // state, validate accepts it), never a link on no list (restored after a failed attempt).
+  // Plain reads and writes around the compare-exchanges: the read is only a first guess, and a
+  // link written before the head's exchange is seen by the owner, whose take of the list reads
+  // what that exchange wrote (each Atomics call costs 12-18 ns on V8: four were half a free).
+  // A worker terminated before the head's exchange (V8 stops there: see "side table") leaves
+  // ENTRY_PUSHING + a link on no list, a known state; a plain link there was a block lost for
+  // good, free by its entry and live by its page's count (the terminate storm, session 19).
   let tf = m[pg + P_THREAD_FREE];
+  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PUSHING + (tf >>> 4)) !== ENTRY_LIVE) return false;
+  claimed?.();
   for (;;) {
-    t[x] = tf >>> 4;
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
     if (seen === tf) return true;
-    t[x] = ENTRY_PENDING;
     tf = seen;
+    t[x] = ENTRY_PUSHING + (tf >>> 4);
   }
 }
 
@@ -411,7 +444,8 @@ export function liveChecked(m: Int32Array, pg: number): number {
   for (let k = 0; n !== 0; k++) {
     if (k >= cap || n > cap) return m[pg + P_USED]; // a bad entry: the owner's collection cuts there (collectThreadFreeChecked)
     live--;
-    n = Atomics.load(t, entryAt(tb, n));
+    n = threadFreeLink(Atomics.load(t, entryAt(tb, n)));
+    if (n < 0) return m[pg + P_USED];
   }
   return live;
 }
@@ -480,6 +514,7 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
       }
       if (cb(blockAt(m, pg, n), list) === false) return problem;
       n = Atomics.load(t, entryAt(tb, n));
+      if (list === "thread-free" && threadFreeLink(n) >= 0) n = threadFreeLink(n); // (a pushed link; ENTRY_LIVE/ENTRY_PENDING stay: reported)
     }
   }
   return problem;
@@ -487,8 +522,8 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
 
 /**
  * validate(): a checked page's side table against its lists (`listed[i]`: block i is on one):
- * a block on no list must be marked live (or, with a shared allocator, be in another worker's
- * free: ENTRY_PENDING). "" when they agree.
+ * a block on no list must be marked live (or, with a shared allocator, be in a free that has
+ * not listed it yet: ENTRY_PENDING, ENTRY_PUSHING + a link). "" when they agree.
  */
 export function tableProblem(m: Int32Array, pg: number, listed: Uint8Array, dropped: boolean): string {
   const t = tableOf(m);
@@ -496,7 +531,7 @@ export function tableProblem(m: Int32Array, pg: number, listed: Uint8Array, drop
   const cap = m[pg + P_CAPACITY];
   for (let i = 0; i < cap; i++) {
     const e = t[entryAt(tb, i + 1)];
-    if (listed[i] !== 1 && e !== ENTRY_LIVE && !dropped && !(ctx.shared && e === ENTRY_PENDING)) return `block ${i} is on no free list but its side-table entry (${e}) says it is free`;
+    if (listed[i] !== 1 && e !== ENTRY_LIVE && !dropped && !(ctx.shared && (e === ENTRY_PENDING || pushedLink(e) >= 0))) return `block ${i} is on no free list but its side-table entry (${e}) says it is free`;
   }
   return "";
 }

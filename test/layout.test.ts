@@ -51,6 +51,8 @@ t("segment geometry per secure level: level 0 starts page 0 at the segment's fir
 
 t("checked pages' side tables: every class's page fits its column, and every block of a segment has an entry of its own, its page's column contiguous", () => {
   assert.ok(L.ENTRY_LIVE > L.ENTRY_PENDING && L.ENTRY_PENDING > L.TABLE_COLUMN_ENTRIES, "the marks are above any block count");
+  assert.ok(L.ENTRY_PUSHING > L.TABLE_COLUMN_ENTRIES && L.ENTRY_PUSHING + L.TABLE_COLUMN_ENTRIES < L.ENTRY_PENDING, "a pushing entry (ENTRY_PUSHING + a link) is neither a link nor another mark");
+  assert.ok(L.ENTRY_PENDING - L.ENTRY_PUSHING > L.TABLE_COLUMN_ENTRIES, "ENTRY_PENDING and ENTRY_LIVE decode to no link");
   assert.is(L.TABLE_SEGMENT_ENTRIES, 64 * L.TABLE_COLUMN_ENTRIES, "a column per page descriptor");
   assert.is((2 * L.TABLE_COLUMN_ENTRIES) % L.TABLE_UNIT, 0, "columns start on a commit unit");
   for (let bin = 1; bin < BIN_COUNT; bin++) {

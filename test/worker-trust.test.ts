@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  attach, backend, bytes, collect, dataView, free, getOption, goodSize, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  attach, backend, bytes, collect, dataView, DoubleFreeError, free, getOption, goodSize, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
   workerHandle, type WorkerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
@@ -838,6 +838,90 @@ function assertHealthy(what: string): void {
   assert.ok(s.committed >= 0 && s.reserved >= s.committed - 1 && s.inUse >= 0, `${what}: counters sane`);
   collect(true);
 }
+
+/**
+ * A worker stopped at its k-th Atomics call in `action` (fixture crashAt), for k = 1, 2, ...
+ * until the action makes fewer calls; after each stop: the worker is terminated and released,
+ * its segments reclaimed (collect(true)), then `check` (this thread's view is the whole heap).
+ * Returns the number of stop points tried.
+ */
+async function crashEachAtomics(setup: (w: W) => Promise<Record<string, unknown>>, check: (r: { crashed: boolean; ptrs: number[] }, k: number) => void): Promise<number> {
+  workerHandle();
+  const n0 = stats().workers;
+  for (let k = 1; k <= 200; k++) {
+    const w = await start();
+    watchWorker(w.w);
+    await w.call("attach");
+    const args = await setup(w);
+    const r = (await w.call("crashAt", { ...args, k })) as { crashed: boolean; calls: number; ptrs: number[] };
+    await w.w.terminate();
+    if (threadsVisible()) assert.is(await settled(n0), n0, "the stopped worker is released");
+    collect(true); // reclaims its segments
+    check(r, k);
+    const v = validate();
+    assert.ok(v.ok, `stopped at Atomics call ${k} of ${args.action}: validate(): ${v.problems.slice(0, 2).join("; ")}`);
+    if (!r.crashed) return k;
+  }
+  throw new Error("more than 200 Atomics calls");
+}
+
+/** Frees p unless a stopped free claimed it (DoubleFreeError); true when it was claimed. */
+function freeUnlessClaimed(p: number): boolean {
+  try {
+    free(p);
+    return false;
+  } catch (e) {
+    if (e instanceof DoubleFreeError) return true;
+    throw e;
+  }
+}
+
+t("a worker stopped at any Atomics call of its free of another worker's block loses nothing: the block is on a list, live, or claimed by that free, and the heap stays valid (session 19: V8 stops a terminated worker at an Atomics call, and one stopped before publishing its push left a block free by its side-table entry and live by its page's count, for good; found by the terminate storm)", async () => {
+  let p = 0;
+  const tried = await crashEachAtomics(
+    async () => {
+      p = malloc(1280); // this thread's page: the worker's free is a push onto its thread-free list
+      return { action: "free", ptrs: [p] };
+    },
+    (r) => {
+      const claimed = freeUnlessClaimed(p); // (DoubleFreeError: the stopped free claimed it)
+      if (!r.crashed) assert.ok(claimed, "a free that ran to its end freed the block");
+    },
+  );
+  assert.ok(tried >= 3, `the free makes at least two Atomics calls (claim, push): ${tried - 1}`);
+});
+
+t("a worker stopped at any Atomics call of its own free or of the malloc that collects what others freed into its pages loses nothing: after its release and reclaim every block is on a list, live or claimed, and the heap stays valid (Deno's buffer backend without /proc: threads invisible, a stopped worker is never released: its pages cannot be reclaimed there)", async () => {
+  if (!threadsVisible()) return;
+  let mine: number[] = [];
+  // the owner's free (a compare-exchange claim when shared), then the collection of 64 blocks this thread freed into its pages
+  const frees = await crashEachAtomics(
+    async (w) => {
+      mine = ((await w.call("crashAt", { action: "malloc", size: 1280, count: 4, k: 0 })) as { ptrs: number[] }).ptrs;
+      return { action: "free", ptrs: [mine[0]] };
+    },
+    (r) => {
+      let claimed = 0;
+      for (const p of mine) if (freeUnlessClaimed(p)) claimed++;
+      assert.ok(claimed <= 1, "only the block being freed was claimed");
+      if (!r.crashed) assert.is(claimed, 1, "a free that ran to its end freed the block");
+    },
+  );
+  assert.ok(frees >= 2, `the owner's free makes an Atomics call: ${frees - 1}`);
+  const mallocs = await crashEachAtomics(
+    async (w) => {
+      mine = ((await w.call("crashAt", { action: "malloc", size: 1280, count: 64, k: 0 })) as { ptrs: number[] }).ptrs;
+      for (const p of mine) free(p); // pushes onto the worker's thread-free lists
+      return { action: "malloc", size: 1280, count: 64 };
+    },
+    (r) => {
+      for (const p of r.ptrs) free(p); // what the stopped worker got: live, now this thread's
+      const s = new Set(r.ptrs);
+      assert.is(s.size, r.ptrs.length, "no block handed out twice");
+    },
+  );
+  assert.ok(mallocs >= 3, `the collecting malloc makes Atomics calls (load, take): ${mallocs - 1}`);
+});
 
 t(`race: terminate storms of workers busy in malloc/free (${STORM_ROUNDS} rounds x ${STORM_WORKERS} workers)`, async () => {
   let seed = 7;
