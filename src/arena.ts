@@ -207,9 +207,7 @@ export class Arena {
   /** Sets segment i's committed bytes and moves the global counter by the difference. */
   setCommitted(i: number, bytes: number): void {
     const d = bytes - this.region.i32[this.committed + i];
-    this.region.i32[this.committed + i] = bytes;
-    if (d > 0) ctx.counters.commit(d);
-    else if (d < 0) ctx.counters.decommit(-d);
+    if (d !== 0) ctx.counters.moveCommitted(d, this.region.i32, this.committed + i, bytes); // (both or neither: see there)
   }
   /** Bytes counted as committed over the arena, metadata and side tables included. */
   committedBytes(): number {
@@ -247,9 +245,10 @@ export class Arena {
   ensureTable(i: number, col: number, blocks: number): void {
     if (this.tableBytes === 0 || blocks === 0) return;
     const [w, mask] = this.columnBits(i, col, blocks);
-    const had = Atomics.or(this.region.i32, w, mask);
+    // only the segment's owner sets its bits: the map word and the shared total change together (OsCounters.moveCommitted)
+    const had = Atomics.load(this.region.i32, w);
     const added = popcount(mask & ~had);
-    if (added > 0) ctx.counters.commit(added * TABLE_UNIT);
+    if (added > 0) ctx.counters.moveCommitted(added * TABLE_UNIT, this.region.i32, w, had | mask);
   }
   /**
    * Purges (decommit: MADV_DONTNEED, the units leave `committed`) or resets the side table of

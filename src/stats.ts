@@ -116,6 +116,32 @@ export class OsCounters {
       if (bytes > pre) sharedAdd(sc, sc.committed, sc.peakCommitted, bytes - pre);
     }
   }
+  /**
+   * commit(d) or decommit(-d) together with the arena's own record of those bytes, `m[w] = v`
+   * (Arena.setCommitted, ensureTable): the store follows the shared total's Atomics.add with no
+   * call between, so a worker terminated here (V8 stops before an Atomics call acts, see
+   * secure.ts "side table") leaves both changed or neither — else a purge later subtracted
+   * bytes the total never had, and the total went negative (review round 19).
+   */
+  moveCommitted(d: number, m: Int32Array, w: number, v: number): void {
+    this.committed += d;
+    if (this.committed > this.peakCommitted) this.peakCommitted = this.committed;
+    const sc = this.shared;
+    let add = d;
+    if (sc !== null && d > 0) {
+      const pre = this.commitCredit < d ? this.commitCredit : d; // (a budget check added these already)
+      this.commitCredit -= pre;
+      add = d - pre;
+    }
+    if (sc === null || add === 0) {
+      m[w] = v;
+      return;
+    }
+    const big = BigInt(add);
+    const old = Atomics.add(sc.b, sc.committed, big);
+    m[w] = v;
+    if (add > 0) raisePeak(sc, sc.peakCommitted, old + big);
+  }
   decommit(bytes: number): void {
     this.committed -= bytes;
     if (this.shared !== null) sharedAdd(this.shared, this.shared.committed, this.shared.peakCommitted, -bytes);

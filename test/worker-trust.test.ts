@@ -11,7 +11,7 @@ import {
   workerHandle, type WorkerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
-import { os } from "../src/context.ts";
+import { ctx, os } from "../src/context.ts";
 import { regionView } from "../src/os.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
@@ -842,12 +842,16 @@ function assertHealthy(what: string): void {
 /**
  * A worker stopped at its k-th Atomics call in `action` (fixture crashAt), for k = 1, 2, ...
  * until the action makes fewer calls; after each stop: the worker is terminated and released,
- * its segments reclaimed (collect(true)), then `check` (this thread's view is the whole heap).
- * Returns the number of stop points tried.
+ * its segments reclaimed (collect(true)), then `check` (this thread's view is the whole heap);
+ * validate() must pass and the process-wide committed counter must move exactly as the arenas'
+ * own records of committed bytes do. Returns the number of stop points tried.
  */
 async function crashEachAtomics(setup: (w: W) => Promise<Record<string, unknown>>, check: (r: { crashed: boolean; ptrs: number[] }, k: number) => void): Promise<number> {
   workerHandle();
   const n0 = stats().workers;
+  // what stats() counts beyond the arenas' records (the root, this thread's own huge mappings): constant here
+  const offRecords = () => stats().committed - ctx.arenas.reduce((n, a) => n + a.committedBytes(), 0) - (ctx.huge?.committedBytes() ?? 0);
+  const off0 = offRecords();
   for (let k = 1; k <= 200; k++) {
     const w = await start();
     watchWorker(w.w);
@@ -860,6 +864,7 @@ async function crashEachAtomics(setup: (w: W) => Promise<Record<string, unknown>
     check(r, k);
     const v = validate();
     assert.ok(v.ok, `stopped at Atomics call ${k} of ${args.action}: validate(): ${v.problems.slice(0, 2).join("; ")}`);
+    assert.is(offRecords() - off0, 0, `stopped at Atomics call ${k} of ${args.action}: stats().committed moved as the arenas' records did`);
     if (!r.crashed) return k;
   }
   throw new Error("more than 200 Atomics calls");
@@ -921,6 +926,17 @@ t("a worker stopped at any Atomics call of its own free or of the malloc that co
     },
   );
   assert.ok(mallocs >= 3, `the collecting malloc makes Atomics calls (load, take): ${mallocs - 1}`);
+});
+
+t("a worker stopped at any Atomics call of mallocs that claim a fresh segment and pages leaves the committed counter exact (review round 19: stopped between an arena's record of its committed bytes and the shared total's update, the total later went negative; a segment claimed then may stay in use for good, a known leak) (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  const tried = await crashEachAtomics(
+    async () => ({ action: "malloc", size: 900 * KiB, count: 3 }), // a large page each: a fresh segment, its commit
+    (r) => {
+      for (const p of r.ptrs) free(p);
+    },
+  );
+  assert.ok(tried >= 10, `the mallocs make Atomics calls: ${tried - 1}`);
 });
 
 t(`race: terminate storms of workers busy in malloc/free (${STORM_ROUNDS} rounds x ${STORM_WORKERS} workers)`, async () => {
