@@ -513,8 +513,9 @@ export function forEachFree(m: Int32Array, pg: number, cb: (off: number, list: s
         break;
       }
       if (cb(blockAt(m, pg, n), list) === false) return problem;
-      n = Atomics.load(t, entryAt(tb, n));
-      if (list === "thread-free" && threadFreeLink(n) >= 0) n = threadFreeLink(n); // (a pushed link; ENTRY_LIVE/ENTRY_PENDING stay: reported)
+      const e = Atomics.load(t, entryAt(tb, n));
+      const link = list === "thread-free" ? threadFreeLink(e) : e; // (a pushed link decoded; ENTRY_LIVE/ENTRY_PENDING stay: reported)
+      n = link < 0 ? e : link;
     }
   }
   return problem;

@@ -59,6 +59,9 @@ function raisePeak(sc: SharedCounters, peak: number, v: bigint): void {
   }
 }
 
+/** moveCommitted's record for commit/decommit, which have none of their own. */
+const NO_RECORD = new Int32Array(1);
+
 export class OsCounters {
   /**
    * This worker's own bytes. Once shared, a worker may decommit what another committed
@@ -107,14 +110,7 @@ export class OsCounters {
     if (this.shared !== null) sharedAdd(this.shared, this.shared.reserved, this.shared.peakReserved, -bytes);
   }
   commit(bytes: number): void {
-    this.committed += bytes;
-    if (this.committed > this.peakCommitted) this.peakCommitted = this.committed;
-    const sc = this.shared;
-    if (sc !== null) {
-      const pre = Math.min(this.commitCredit, bytes);
-      this.commitCredit -= pre;
-      if (bytes > pre) sharedAdd(sc, sc.committed, sc.peakCommitted, bytes - pre);
-    }
+    this.moveCommitted(bytes, NO_RECORD, 0, 0);
   }
   /**
    * commit(d) or decommit(-d) together with the arena's own record of those bytes, `m[w] = v`
@@ -143,8 +139,7 @@ export class OsCounters {
     if (add > 0) raisePeak(sc, sc.peakCommitted, old + big);
   }
   decommit(bytes: number): void {
-    this.committed -= bytes;
-    if (this.shared !== null) sharedAdd(this.shared, this.shared.committed, this.shared.peakCommitted, -bytes);
+    this.moveCommitted(-bytes, NO_RECORD, 0, 0);
   }
   /** Gives back budget claims no commit/reserve consumed (a worker leaving). */
   dropCredit(): void {
