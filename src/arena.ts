@@ -12,8 +12,10 @@
  * first slice and is purged with the segment.
  *
  * Segment state lives in the arena's own native memory, in a metadata page right after the
- * last segment, so a later worker can share it: an in-use bitmap claimed with
- * Atomics.compareExchange, a dirty bitmap (free, memory not purged yet), per segment the
+ * last segment, so a later worker can share it: per segment a claimer word (the tag of the
+ * worker that claimed it, taken with Atomics.compareExchange, so a worker stopped half way
+ * through a claim or release is known: recoverClaims), an in-use bitmap set by the claimer, a
+ * dirty bitmap (free, memory not purged yet), per segment the
  * bytes counted as committed, and per segment what it holds (the segment map: a segment of
  * pages, or the head or a later segment of a huge block). No block ever covers the metadata,
  * so the segment map is what decides whether an address can be a block of ours: a segment's
@@ -39,11 +41,14 @@ const A_MAGIC = 0; //   ARENA_MAGIC
 const A_SEGS = 1; //    segment count
 const A_FLAGS = 2; //   AF_*
 const A_ID = 3; //      arena id
-const A_USED = 4; //    segments in use (Atomics.add)
-const A_DIRTY = 5; //   free segments whose memory has not been purged or reset yet
-const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map; then per segment TABLE_MAP_WORDS: which side-table units are counted committed
+// (words 4 and 5 held counts of used and dirty segments: popcounts of the bitmaps now, never off by a stopped worker)
+const A_BITMAPS = 8; // bitmaps of W words each: in use, dirty, reset; then committed bytes per segment; then the segment map; then per segment TABLE_MAP_WORDS: which side-table units are counted committed; then the claimer words
 const ARENA_MAGIC = 0x7a_a4e0; // even: never a segment cookie (those have bit 0 set)
 const AF_EXCLUSIVE = 1;
+/** A record for the counters' moves where there is none (not shared). */
+const NO_RECORD = new Int32Array(1);
+/** Claimer word of a header slot: never free, never a worker's tag (tags are > 0). */
+const CLAIMER_HEADER = -1;
 /** Words per segment of the side-table commit bitmap: one bit per TABLE_UNIT of its TABLE_SEGMENT_BYTES. */
 const TABLE_MAP_WORDS = TABLE_SEGMENT_BYTES / TABLE_UNIT / 32;
 /** Units of one page's column. */
@@ -73,7 +78,25 @@ export const arenaHooks: {
   publish: ((a: Arena) => void) | null;
   discover: (() => boolean) | null;
   locked: (<T>(f: () => T) => T) | null;
-} = { nextId: null, publish: null, discover: null, locked: null };
+  mapping: MappingRecord | null;
+} = { nextId: null, publish: null, discover: null, locked: null, mapping: null };
+
+/**
+ * The shared root's record of the arena mapping in progress (one at a time: mapping happens
+ * under the arena lock): its base (f64 index; 0 = none), its size in 4 KiB units, and the
+ * reserved (4 KiB units) and committed bytes counted for it so far, each written together with
+ * its counter (OsCounters.moveReserved/moveCommitted). A worker stopped while mapping an arena
+ * leaves it here, and the next holder of the lock gives it back (recoverMapping).
+ */
+export interface MappingRecord {
+  m: Int32Array;
+  f64: Float64Array;
+  base: number;
+  units: number;
+  reserved: number;
+  committed: number;
+}
+const MAP_UNIT = 4096;
 
 function takeArenaId(): number {
   return arenaHooks.nextId !== null ? arenaHooks.nextId() : nextArenaId++;
@@ -120,6 +143,17 @@ export class Arena {
   private declare readonly segMap: number;
   /** Word index of the side-table commit bitmaps (TABLE_MAP_WORDS per segment). */
   private declare readonly tableMap: number;
+  /**
+   * Word index of the claimer words, one per segment: 0 while the segment is free and no one
+   * holds it, else the tag of the worker that claimed it (or holds it to purge it, or is
+   * releasing it); CLAIMER_HEADER for header slots. A claim takes this word by
+   * compareExchange before it sets the in-use bit, and a release writes its own tag here
+   * before it touches anything else, so a worker stopped anywhere inside a claim or release
+   * leaves its tag on the segment, and releasing that worker finishes the job (recoverClaims).
+   */
+  private declare readonly claimers: number;
+  /** In-use bits that are never a segment's: header slots and the bits past the last slot. */
+  private declare readonly fixedBits: number;
   /** When each free segment was freed (this worker's clock; the purge schedule). */
   private declare readonly freedAt: Float64Array;
   /** ms each segment was last decommitted (0 = never), as this worker saw it. */
@@ -136,7 +170,6 @@ export class Arena {
     this.metaBytes = metaBytes;
     this.id = id;
     this.exclusive = exclusive;
-    this.headerSlots = headerSlotsOf(segCount);
     this.words = Math.ceil(segCount / 32);
     this.meta = (segCount * SEGMENT_SIZE) / 4;
     this.inuse = this.meta + A_BITMAPS;
@@ -145,9 +178,10 @@ export class Arena {
     this.committed = this.reset + this.words;
     this.segMap = this.committed + segCount;
     this.tableMap = this.segMap + segCount;
+    this.claimers = this.tableMap + TABLE_MAP_WORDS * segCount;
     const own = bookkeepingFor(segCount);
     this.tableBytes = metaBytes - own;
-    if ((this.tableMap + TABLE_MAP_WORDS * segCount - this.meta) * 4 > own || (this.tableBytes !== 0 && this.tableBytes !== segCount * TABLE_SEGMENT_BYTES)) {
+    if ((this.claimers + segCount - this.meta) * 4 > own || (this.tableBytes !== 0 && this.tableBytes !== segCount * TABLE_SEGMENT_BYTES)) {
       throw new Error("tsmalloc: arena metadata does not fit");
     }
     region.segMap = this.segMap;
@@ -155,6 +189,8 @@ export class Arena {
       region.tbl = new Uint16Array(region.i32.buffer, region.i32.byteOffset + segCount * SEGMENT_SIZE + own, this.tableBytes / 2);
       registerTable(region.i32, region.tbl);
     }
+    this.headerSlots = headerSlotsOf(segCount);
+    this.fixedBits = this.headerSlots + (this.words * 32 - segCount);
     this.freedAt = new Float64Array(segCount);
     this.purgedAt = new Float64Array(segCount);
     const m = region.i32;
@@ -169,7 +205,10 @@ export class Arena {
     m[this.meta + A_ID] = id;
     // bits past the last segment count as in use, so no scan ever hands them out; so do the header slots
     if (segCount % 32 !== 0) m[this.inuse + this.words - 1] = ~((1 << (segCount % 32)) - 1);
-    for (let k = 0; k < this.headerSlots; k++) m[this.inuse + (k >>> 5)] |= 1 << (k & 31);
+    for (let k = 0; k < this.headerSlots; k++) {
+      m[this.inuse + (k >>> 5)] |= 1 << (k & 31);
+      m[this.claimers + k] = CLAIMER_HEADER;
+    }
     Atomics.store(m, this.meta + A_MAGIC, ARENA_MAGIC);
   }
 
@@ -177,13 +216,20 @@ export class Arena {
   get segments(): number {
     return this.segCount - this.headerSlots;
   }
-  /** Segments in use (by segments of pages or huge blocks). */
+  /** Segments in use (by segments of pages or huge blocks): the in-use bits, never a count kept beside them. */
   get used(): number {
-    return Atomics.load(this.region.i32, this.meta + A_USED);
+    return this.countBits(this.inuse) - this.fixedBits;
   }
-  /** Free segments whose memory has not been purged or reset yet. */
+  /** Free segments whose memory has not been purged or reset yet (their dirty bits). */
   get dirtyCount(): number {
-    return Atomics.load(this.region.i32, this.meta + A_DIRTY);
+    return this.countBits(this.dirty);
+  }
+  /** Set bits of a bitmap (plain loads: a count is a snapshot whatever the reads). */
+  private countBits(map: number): number {
+    const m = this.region.i32;
+    let n = 0;
+    for (let w = map; w < map + this.words; w++) n += popcount(m[w]);
+    return n;
   }
 
   private bit(map: number, i: number): boolean {
@@ -273,8 +319,10 @@ export class Arena {
     if (decommit) {
       os().purge(seg + from, to - from);
       ctx.counters.purge(to - from);
-      for (let w = 0; w < TABLE_MAP_WORDS; w++) Atomics.store(m, w0 + w, 0);
-      ctx.counters.decommit(bytes);
+      for (let w = 0; w < TABLE_MAP_WORDS; w++) {
+        const had = Atomics.load(m, w0 + w); // (a free segment held by purge: no one else writes its map)
+        if (had !== 0) ctx.counters.moveCommitted(-popcount(had) * TABLE_UNIT, m, w0 + w, 0); // (both or neither)
+      }
       return bytes;
     }
     os().reset(seg + from, to - from);
@@ -311,14 +359,14 @@ export class Arena {
       if (decommit) {
         os().purge(seg + from, bytes);
         ctx.counters.purge(bytes);
-        let units = 0;
         for (let c = runStart; c < col; c++) {
           const b = c * COLUMN_UNITS;
           const cm = (((1 << COLUMN_UNITS) - 1) << (b & 31)) | 0;
-          units += popcount(Atomics.and(m, w0 + (b >>> 5), ~cm) & cm);
+          const had = Atomics.load(m, w0 + (b >>> 5)); // (only the segment's owner writes its map)
+          const d = popcount(had & cm) * TABLE_UNIT;
+          if (d !== 0) ctx.counters.moveCommitted(-d, m, w0 + (b >>> 5), had & ~cm); // (both or neither)
+          dropped += d;
         }
-        ctx.counters.decommit(units * TABLE_UNIT);
-        dropped += units * TABLE_UNIT;
       } else {
         os().reset(seg + from, bytes);
         ctx.counters.reset(bytes);
@@ -354,28 +402,70 @@ export class Arena {
     return { idx: h, n: e - h };
   }
 
-  /** Atomically sets the in-use bits of [i, i+n); all or nothing. */
-  private tryClaimRun(i: number, n: number): boolean {
+  /** The claimer word of segment i (see `claimers`): 0 when free and not held. */
+  claimerOf(i: number): number {
+    return Atomics.load(this.region.i32, this.claimers + i);
+  }
+  /** Takes the claimer words of [i, i+n) for this worker; all or nothing. */
+  private hold(i: number, n: number): boolean {
     const m = this.region.i32;
     for (let k = 0; k < n; k++) {
-      const w = this.inuse + ((i + k) >>> 5);
-      const bit = 1 << ((i + k) & 31);
-      let v = Atomics.load(m, w);
-      for (;;) {
-        if ((v & bit) !== 0) {
-          this.unclaimRun(i, k);
-          return false;
-        }
-        const seen = Atomics.compareExchange(m, w, v, v | bit);
-        if (seen === v) break;
-        v = seen;
+      if (Atomics.compareExchange(m, this.claimers + i + k, 0, ctx.tag) !== 0) {
+        this.unhold(i, k);
+        return false;
       }
     }
     return true;
   }
-
+  /** Gives back the claimer words of [i, i+n) (their in-use bits are clear). */
+  private unhold(i: number, n: number): void {
+    for (let k = i; k < i + n; k++) Atomics.store(this.region.i32, this.claimers + k, 0);
+  }
+  /** Holds [i, i+n) and sets their in-use bits; all or nothing. */
+  private tryClaimRun(i: number, n: number): boolean {
+    if (!this.hold(i, n)) return false;
+    for (let k = i; k < i + n; k++) Atomics.or(this.region.i32, this.inuse + (k >>> 5), 1 << (k & 31));
+    return true;
+  }
+  /** Clears the in-use bits of [i, i+n), then gives back their claimer words. */
   private unclaimRun(i: number, n: number): void {
-    for (let k = 0; k < n; k++) Atomics.and(this.region.i32, this.inuse + ((i + k) >>> 5), ~(1 << ((i + k) & 31)));
+    for (let k = i; k < i + n; k++) Atomics.and(this.region.i32, this.inuse + (k >>> 5), ~(1 << (k & 31)));
+    this.unhold(i, n);
+  }
+  /**
+   * Puts this worker's tag on the claimer words of claimed segments [i, i+n) before it
+   * releases them (a huge run: before its header says released), so a stop inside the
+   * release leaves them to recoverClaims rather than in use for good.
+   */
+  own(i: number, n: number): void {
+    for (let k = i; k < i + n; k++) Atomics.store(this.region.i32, this.claimers + k, ctx.tag);
+  }
+
+  /**
+   * Finishes what worker `tag` (gone: its thread has stopped) left half done: segments it
+   * claimed and had not recorded yet (segment map still free, or a huge run's later segments
+   * without their head), segments it held to purge, and runs it was releasing (a huge head
+   * whose header says released: `releasedHead`) go back to the arena. Segments it claimed and
+   * recorded are live and left alone (their owner word says what becomes of them). Returns
+   * the segments given back.
+   */
+  recoverClaims(tag: number, releasedHead: (idx: number) => boolean, now = ctx.now()): number {
+    const m = this.region.i32;
+    let n = 0;
+    for (let i = this.headerSlots; i < this.segCount; i++) {
+      if (Atomics.load(m, this.claimers + i) !== tag) continue;
+      const kind = this.segKind(i);
+      if (kind === SEGMAP_HUGE_HEAD && !releasedHead(i)) {
+        const run = this.hugeRunAt(i)!;
+        i += run.n - 1; // a live huge block: its later segments may carry the tag too
+        continue;
+      }
+      if (kind > 0) continue; // a live segment of pages
+      // free, or a huge run being released, or later segments whose head is gone: not live
+      this.release(i, 1, now);
+      n++;
+    }
+    return n;
   }
 
   /** Clears bit i of a bitmap; true when it was set. */
@@ -446,19 +536,18 @@ export class Arena {
     }
     if (got < 0) return -1;
     for (let k = got; k < got + n; k++) {
-      if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
+      this.clearBit(this.dirty, k);
       this.clearBit(this.reset, k);
     }
-    Atomics.add(m, this.meta + A_USED, n);
     return got;
   }
 
   /** Gives back [i, i+n); segments with committed memory become dirty and are purged after the delay (from `now`, ms). */
   release(i: number, n: number, now = ctx.now()): void {
-    const m = this.region.i32;
+    this.own(i, n); // (a stop from here on: recoverClaims finishes it)
     this.setSegKind(i, n, SEGMAP_FREE); // before anyone can claim them again
     for (let k = i; k < i + n; k++) {
-      if (this.committedOf(k) > 0 && this.setBit(this.dirty, k)) Atomics.add(m, this.meta + A_DIRTY, 1);
+      if (this.committedOf(k) > 0) this.setBit(this.dirty, k);
       this.freedAt[k] = now;
     }
     // mimalloc's arena schedule (mi_arena_schedule_purge): a release while others wait pushes
@@ -466,7 +555,6 @@ export class Arena {
     // and may grow again), never past one purge delay from now
     const delay = arenaDelay();
     this.holdUntil = this.holdUntil > now ? Math.min(this.holdUntil + ARENA_PURGE_EXTEND, now + delay) : now + delay;
-    Atomics.sub(m, this.meta + A_USED, n);
     this.unclaimRun(i, n);
     if (i >>> 5 < this.hint) this.hint = i >>> 5;
   }
@@ -491,7 +579,7 @@ export class Arena {
       // (else it is purged at once, zeroing a header that a free racing with its release reads)
       if (!force && i < this.segCount && this.freedAt[i] === 0 && this.isDirty(i) && !this.isUsed(i)) this.freedAt[i] = now;
       const take = i < this.segCount && (this.isDirty(i) || (decommit && this.bit(this.reset, i))) && !this.isUsed(i) &&
-        (force || (now - this.freedAt[i] >= delay && now >= this.holdUntil)) && this.tryClaimRun(i, 1);
+        (force || (now - this.freedAt[i] >= delay && now >= this.holdUntil)) && this.hold(i, 1); // (held, its in-use bit clear: not counted used)
       if (take) {
         if (runStart < 0) runStart = i;
         runCommitted += this.committedOf(i);
@@ -512,7 +600,7 @@ export class Arena {
       message(2, `${decommit ? "purged" : "reset"} ${formatSize(bytes)} of free segments in arena ${this.id}`);
       for (let k = runStart; k < i; k++) {
         dropped += this.purgeTable(k, decommit);
-        if (this.clearBit(this.dirty, k)) Atomics.sub(m, this.meta + A_DIRTY, 1);
+        this.clearBit(this.dirty, k);
         if (decommit) {
           this.setCommitted(k, 0);
           if (!force) this.purgedAt[k] = now; // (see noteRecommit: only purges on the schedule count)
@@ -520,7 +608,7 @@ export class Arena {
           if (k >>> 5 < this.hint) this.hint = k >>> 5; // clean again
         } else this.setBit(this.reset, k);
       }
-      this.unclaimRun(runStart, i - runStart);
+      this.unhold(runStart, i - runStart);
       runStart = -1;
       runCommitted = 0;
     }
@@ -557,7 +645,7 @@ const ARENA_PURGE_EXTEND = 10;
 
 /** Bytes of an arena's own metadata (bitmaps, per-segment words), in whole OS pages. */
 function bookkeepingFor(segCount: number): number {
-  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + (2 + TABLE_MAP_WORDS) * segCount) * 4;
+  const bytes = (A_BITMAPS + 3 * Math.ceil(segCount / 32) + (3 + TABLE_MAP_WORDS) * segCount) * 4;
   const page = os().pageSize;
   return Math.ceil(bytes / page) * page;
 }
@@ -585,22 +673,33 @@ function metaSizeFor(segCount: number): number {
   return bookkeepingFor(segCount) + segCount * TABLE_SEGMENT_BYTES;
 }
 
-/** Maps one arena of `segs` segments (and its header slots); null when the OS refuses. Budget checked by the caller. */
-function mapArena(segs: number, id: number, exclusive: boolean): Arena | null {
+/** Maps one arena of `segs` segments (and its header slots); null when the OS refuses. Budget checked by the caller. publish false: the caller publishes it (arenaHooks.publish) once it keeps it. */
+function mapArena(segs: number, id: number, exclusive: boolean, publish = true): Arena | null {
   const o = os();
   const segCount = slotsFor(segs);
   const size = segCount * SEGMENT_SIZE;
   const metaBytes = metaSizeFor(segCount);
+  const rec = arenaHooks.mapping;
+  if (rec !== null) recoverMapping(rec); // (under the arena lock: a record left there is a stopped worker's)
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;
-  ctx.counters.reserve(size + metaBytes);
-  ctx.counters.commit(bookkeepingFor(segCount)); // (side tables: as pages reach them, Arena.ensureTable)
+  const units = (size + metaBytes) / MAP_UNIT;
+  if (rec !== null) {
+    rec.m[rec.units] = units;
+    rec.f64[rec.base] = base;
+  }
+  const bk = bookkeepingFor(segCount);
+  ctx.counters.moveReserved(size + metaBytes, rec?.m ?? NO_RECORD, rec?.reserved ?? 0, units);
+  ctx.counters.moveCommitted(bk, rec?.m ?? NO_RECORD, rec?.committed ?? 0, bk); // (side tables: as pages reach them, Arena.ensureTable)
   const v = regionView(o, base, size + metaBytes);
   const region = new Region(base, size, RegionKind.Arena, v.buffer, v.byteOffset, size + metaBytes);
   ctx.regions.add(region);
   const arena = new Arena(region, segCount, metaBytes, id, exclusive);
   ctx.arenas.push(arena);
-  arenaHooks.publish?.(arena);
+  if (publish) {
+    arenaHooks.publish?.(arena);
+    if (rec !== null) endMapping(rec);
+  } // (else the caller publishes it, then ends the record)
   message(1, `reserved ${exclusive ? "exclusive " : ""}arena ${id}: ${formatSize(segs * SEGMENT_SIZE)} at 0x${base.toString(16)}`);
   return arena;
 }
@@ -668,6 +767,9 @@ export function newArena(minSegs = 1): Arena | null {
  * refuses; nothing stays reserved then.
  */
 export function reserveArena(size: number, exclusive: boolean): number {
+  return arenaHooks.locked !== null ? arenaHooks.locked(() => reserveArenaLocked(size, exclusive)) : reserveArenaLocked(size, exclusive);
+}
+function reserveArenaLocked(size: number, exclusive: boolean): number {
   let segs = Math.ceil(size / SEGMENT_SIZE);
   const per = maxSegments();
   let total = 0;
@@ -675,16 +777,53 @@ export function reserveArena(size: number, exclusive: boolean): number {
   if (!allowReserve(total)) return 0;
   const id = takeArenaId();
   const made: Arena[] = [];
+  const rec = arenaHooks.mapping;
   for (; segs > 0; segs -= per) {
-    const a = mapArena(Math.min(segs, per), id, exclusive);
+    // the root records one mapping: a worker stopped while mapping a later part leaks the earlier ones
+    if (rec !== null && made.length > 0) endMapping(rec);
+    const a = mapArena(Math.min(segs, per), id, exclusive, false);
     if (a === null) {
+      if (rec !== null) endMapping(rec); // (before the drops: a stop between leaks, never gives back twice)
       for (const b of made) dropArena(b);
       noteFailure(`the OS refused to reserve ${formatSize(size)}`);
       return 0;
     }
     made.push(a);
   }
+  // published once all are mapped: another worker may view a published arena at any time, so
+  // one dropped after it was published would be unmapped under its views
+  for (const a of made) arenaHooks.publish?.(a);
+  if (rec !== null) endMapping(rec);
   return id;
+}
+
+/** No mapping in progress: records first, base last (a stop between: the arena is published, recoverMapping only clears). */
+function endMapping(rec: MappingRecord): void {
+  rec.m[rec.reserved] = 0;
+  rec.m[rec.committed] = 0;
+  rec.f64[rec.base] = 0;
+}
+
+/**
+ * Gives back an arena mapping a stopped worker left unpublished in the root's record (its
+ * counters first, with their records; then the record's base; then the memory: a worker
+ * stopped in here leaks the range rather than unmapping it twice). Call holding the arena lock.
+ */
+export function recoverMapping(rec: MappingRecord): void {
+  const base = rec.f64[rec.base];
+  if (base === 0) return;
+  arenaHooks.discover?.();
+  if (ctx.arenas.some((a) => a.region.base === base)) {
+    endMapping(rec); // published: stopped after that, nothing to give back
+    return;
+  }
+  const bytes = rec.m[rec.units] * MAP_UNIT;
+  const reserved = rec.m[rec.reserved] * MAP_UNIT, committed = rec.m[rec.committed];
+  if (committed !== 0) ctx.counters.moveCommitted(-committed, rec.m, rec.committed, 0);
+  if (reserved !== 0) ctx.counters.moveReserved(-reserved, rec.m, rec.reserved, 0);
+  rec.f64[rec.base] = 0;
+  os().release(base, bytes);
+  message(1, `gave back an arena of ${formatSize(bytes)} at 0x${base.toString(16)} that a stopped worker left unpublished`);
 }
 
 /** Unmaps an unused arena (only for a reserveArena that failed half way). */

@@ -394,8 +394,9 @@ export function freeHuge(pr: PageRef): void {
   Atomics.or(r.i32, S_PAGES + P_THREAD_FREE, 1); // (taken: see clearHeader; the owner's free set it already)
   unguardHuge(r);
   addHuge(-hugeSize(r));
-  clearHeader(r.i32);
   const run = r.hugeRun;
+  if (run !== null) run.arena.own(run.idx, run.n); // before the header says released (Arena.recoverClaims)
+  clearHeader(r.i32);
   if (run !== null) {
     r.hugeRun = null;
     const kids = r.parent!.children!;
@@ -503,6 +504,7 @@ export function releaseForeignRun(r: Region, arena: Arena): void {
   r.hugeRun = null;
   dropStaleForeignRun(r);
   if (run === null || run.idx !== idx) throw new Error(`tsmalloc: internal: no huge run starts at segment ${idx} of arena ${arena.id}`);
+  arena.own(idx, run.n); // before the header says released (Arena.recoverClaims)
   clearHeader(r.i32);
   arena.release(idx, run.n);
   schedulePurge(ctx.now() + arenaDelay());

@@ -38,11 +38,11 @@
  * was freed into them meanwhile. Nothing a dead worker allocated is lost: it can be freed
  * from anywhere and its memory is reused.
  */
-import { adoptArena, type Arena, arenaHooks, peekArenaId, SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
+import { adoptArena, type Arena, arenaHooks, peekArenaId, recoverMapping, SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
-import { adoptForeignRun, disownRun, dropStaleForeignRun, releaseForeignRun } from "./huge.ts";
+import { adoptForeignRun, disownRun, dropStaleForeignRun, OWNER_RELEASED, releaseForeignRun } from "./huge.ts";
 import {
   P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE, headerOf,
@@ -72,6 +72,7 @@ const R_DYING = 13; //     workers whose exit was seen but whose OS thread may s
 const R_SECURITY = 14; //  1 + secure level + 8 * debugFill: every worker of the allocator runs with these
 const R_BUDGETED = 15; //  nonzero once any worker has a maxCommitted/maxReserved budget (sticky; src/budget.ts)
 const R_COUNTERS64 = 8; // bigint64 index (bytes 64..95): committed, reserved, peak committed, peak reserved
+const R_MAP_BASE64 = 12; // float64 index (words 24..25): the arena mapping in progress (arena.ts MappingRecord), then words 26..28
 const R_WORKERS = 64; //   worker table: WORKER_WORDS per entry
 const WORKER_WORDS = 5; // tag, state, JS threadId, pid, OS thread id (0 = unknown)
 const MAX_WORKERS = 396;
@@ -209,15 +210,22 @@ function register(r: Root, jsThreadId: number): void {
 
 function publish(a: Arena): void {
   const r = root!;
-  const k = Atomics.add(r.m, R_DIR_COUNT, 1);
-  if (k >= MAX_ARENAS) throw new Error(`tsmalloc: more than ${MAX_ARENAS} arenas in a shared allocator`);
-  const e = R_DIR + k * DIR_WORDS;
-  r.m[e + 1] = a.id;
-  r.m[e + 2] = a.segCount;
-  r.m[e + 3] = a.metaBytes;
-  r.m[e + 4] = a.exclusive ? 1 : 0;
-  r.f64[(e + 6) >> 1] = a.region.base;
-  Atomics.store(r.m, e, 1); // ready: published last
+  // under the arena lock (reentrant: newArena holds it already), and the count moves last: a
+  // worker stopped half way leaves slot k uncounted, for the next publisher to overwrite (when
+  // the count moved first, a stopped publisher's slot stayed "being written" for good and
+  // discover never looked past it: no later arena was ever found by another worker)
+  r.lock.with(() => {
+    const k = Atomics.load(r.m, R_DIR_COUNT);
+    if (k >= MAX_ARENAS) throw new Error(`tsmalloc: more than ${MAX_ARENAS} arenas in a shared allocator`);
+    const e = R_DIR + k * DIR_WORDS;
+    r.m[e + 1] = a.id;
+    r.m[e + 2] = a.segCount;
+    r.m[e + 3] = a.metaBytes;
+    r.m[e + 4] = a.exclusive ? 1 : 0;
+    r.f64[(e + 6) >> 1] = a.region.base;
+    Atomics.store(r.m, e, 1); // ready
+    Atomics.store(r.m, R_DIR_COUNT, k + 1);
+  });
 }
 
 /** Views arenas other workers published since we last looked; true when any was new. */
@@ -376,6 +384,7 @@ function install(r: Root): void {
   arenaHooks.publish = publish;
   arenaHooks.discover = discover;
   arenaHooks.locked = (f) => r.lock.with(f);
+  arenaHooks.mapping = { m: r.m, f64: r.f64, base: R_MAP_BASE64, units: 2 * R_MAP_BASE64 + 2, reserved: 2 * R_MAP_BASE64 + 3, committed: 2 * R_MAP_BASE64 + 4 };
   sharedHooks.reclaim = reclaim;
   sharedHooks.locateMiss = locateMiss;
   sharedHooks.freeForeignHuge = freeForeignHuge;
@@ -638,6 +647,15 @@ function releaseEntry(r: Root, w: number): boolean {
   const tag = r.m[w];
   if (tag === 0 || tag === ctx.tag) return true;
   discover();
+  // first what it left half done (its thread has stopped: nothing of its moves now), before
+  // any of its segments is abandoned and another worker could adopt and release it: an arena
+  // it was mapping (under the lock, which a stopped holder leaves to us), segments it was claiming or releasing
+  const rec = arenaHooks.mapping!;
+  if (rec.f64[rec.base] !== 0) r.lock.with(() => recoverMapping(rec)); // (a live holder's: its own by the time we have the lock)
+  for (const a of ctx.arenas) {
+    const m = a.region.i32;
+    a.recoverClaims(tag, (idx) => Atomics.load(m, headerOf(idx << SEGMENT_SHIFT) + S_OWNER) === OWNER_RELEASED);
+  }
   for (const a of ctx.arenas) {
     const m = a.region.i32;
     for (let idx = 0; idx < a.segCount; idx++) {

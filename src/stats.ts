@@ -96,18 +96,18 @@ export class OsCounters {
     this.calls[kind]++;
   }
   reserve(bytes: number): void {
-    this.reserved += bytes;
-    if (this.reserved > this.peakReserved) this.peakReserved = this.reserved;
-    const sc = this.shared;
-    if (sc !== null) {
-      const pre = Math.min(this.reserveCredit, bytes);
-      this.reserveCredit -= pre;
-      if (bytes > pre) sharedAdd(sc, sc.reserved, sc.peakReserved, bytes - pre);
-    }
+    this.moveReserved(bytes, NO_RECORD, 0, 0);
   }
   unreserve(bytes: number): void {
-    this.reserved -= bytes;
-    if (this.shared !== null) sharedAdd(this.shared, this.shared.reserved, this.shared.peakReserved, -bytes);
+    this.moveReserved(-bytes, NO_RECORD, 0, 0);
+  }
+  /** reserve(d) or unreserve(-d) together with a record of those bytes, `m[w] = v`: both or neither, as moveCommitted. */
+  moveReserved(d: number, m: Int32Array, w: number, v: number): void {
+    this.reserved += d;
+    if (this.reserved > this.peakReserved) this.peakReserved = this.reserved;
+    const pre = this.shared !== null && d > 0 ? Math.min(this.reserveCredit, d) : 0; // (a budget check added these already)
+    this.reserveCredit -= pre;
+    this.moveShared("reserved", d - pre, m, w, v);
   }
   commit(bytes: number): void {
     this.moveCommitted(bytes, NO_RECORD, 0, 0);
@@ -122,22 +122,23 @@ export class OsCounters {
   moveCommitted(d: number, m: Int32Array, w: number, v: number): void {
     this.committed += d;
     if (this.committed > this.peakCommitted) this.peakCommitted = this.committed;
+    const pre = this.shared !== null && d > 0 ? Math.min(this.commitCredit, d) : 0; // (a budget check added these already)
+    this.commitCredit -= pre;
+    this.moveShared("committed", d - pre, m, w, v);
+  }
+  /** Adds `add` to a shared total, then stores the record `m[w] = v` with no call between (not shared: the store alone). */
+  private moveShared(kind: "committed" | "reserved", add: number, m: Int32Array, w: number, v: number): void {
     const sc = this.shared;
-    let add = d;
-    if (sc !== null && d > 0) {
-      const pre = this.commitCredit < d ? this.commitCredit : d; // (a budget check added these already)
-      this.commitCredit -= pre;
-      add = d - pre;
-    }
     if (sc === null || add === 0) {
       m[w] = v;
       return;
     }
     const big = BigInt(add);
-    const old = Atomics.add(sc.b, sc.committed, big);
+    const old = Atomics.add(sc.b, sc[kind], big);
     m[w] = v;
-    if (add > 0) raisePeak(sc, sc.peakCommitted, old + big);
+    if (add > 0) raisePeak(sc, kind === "committed" ? sc.peakCommitted : sc.peakReserved, old + big);
   }
+
   decommit(bytes: number): void {
     this.moveCommitted(-bytes, NO_RECORD, 0, 0);
   }
@@ -167,9 +168,10 @@ export class OsCounters {
     for (let cur = Atomics.load(sc.b, i); cur + add <= BigInt(max);) {
       const q = Atomics.compareExchange(sc.b, i, cur, cur + add);
       if (q === cur) {
-        raisePeak(sc, kind === "committed" ? sc.peakCommitted : sc.peakReserved, cur + add);
+        // the credit first, no call between: a worker stopped in raisePeak leaves it known to dropCredit
         if (kind === "committed") this.commitCredit += bytes;
         else this.reserveCredit += bytes;
+        raisePeak(sc, kind === "committed" ? sc.peakCommitted : sc.peakReserved, cur + add);
         return true;
       }
       cur = q;

@@ -189,15 +189,16 @@ t("segment state lives in the arena's native memory (in-use bitmap claimed with 
   const p = h.malloc(100);
   const q = h.malloc(5 * MiB); // a run of 2 segments
   assert.ok(p !== 0 && q !== 0);
-  // the metadata page right after the segments: magic, count, flags, id, used, dirty, ..., bitmaps
+  // the metadata page right after the segments: magic, count, flags, id, 4 unused words, bitmaps
   const meta = new Int32Array(a.region.i32.buffer, a.region.i32.byteOffset + a.region.size, 16);
   assert.is(meta[1], 5, "segment slots: 4 segments after the slot of segment headers (slot 0)");
   assert.is(meta[2] & 1, 1, "exclusive flag");
   assert.is(meta[3], id, "arena id");
-  assert.is(meta[4], 3, "3 segments in use (one of small pages, a 2-segment huge run)");
+  assert.is(a.used, 3, "3 segments in use (one of small pages, a 2-segment huge run): the in-use bits less the header slot's and those past the last slot");
   assert.is(Atomics.load(meta, 8) & 0x1f, 0b01111, "in-use bitmap (slot 0: the headers, in use for good)");
+  assert.is(Atomics.load(meta, 8) >>> 5, -1 >>> 5, "bits past the last slot count as in use, so no scan hands them out");
   h.destroy();
-  assert.is(meta[4], 0);
+  assert.is(a.used, 0);
   assert.is(Atomics.load(meta, 8) & 0x1f, 1, "in-use bitmap cleared but for the header slot");
   assert.is(Atomics.load(meta, 9) & 0x1f, 0b01110, "freed segments are dirty until purged");
   collect(true);

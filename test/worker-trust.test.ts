@@ -7,12 +7,15 @@ import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  attach, backend, bytes, collect, dataView, DoubleFreeError, free, getOption, goodSize, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
+  attach, backend, bytes, collect, dataView, DoubleFreeError, free, InvalidPointerError, getOption, goodSize, Heap, leaks, malloc, mallocAligned, releaseWorker, sharedStats, stats, usableSize, validate, watchWorker,
   workerHandle, type WorkerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 import { ctx, os } from "../src/context.ts";
 import { regionView } from "../src/os.ts";
+import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts";
+import { OWNER_RELEASED } from "../src/huge.ts";
+import { headerOf, P_START, S_OWNER, S_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -843,31 +846,38 @@ function assertHealthy(what: string): void {
  * A worker stopped at its k-th Atomics call in `action` (fixture crashAt), for k = 1, 2, ...
  * until the action makes fewer calls; after each stop: the worker is terminated and released,
  * its segments reclaimed (collect(true)), then `check` (this thread's view is the whole heap);
- * validate() must pass and the process-wide committed counter must move exactly as the arenas'
- * own records of committed bytes do. Returns the number of stop points tried.
+ * validate() must pass, the process-wide committed counter must move exactly as the arenas'
+ * own records of committed bytes do and the reserved counter as the arenas' mappings, and no
+ * segment may be left that no one can free (stranded). Returns the number of stop points tried.
  */
-async function crashEachAtomics(setup: (w: W) => Promise<Record<string, unknown>>, check: (r: { crashed: boolean; ptrs: number[] }, k: number) => void): Promise<number> {
+async function crashEachAtomics(setup: (w: W) => Promise<Record<string, unknown>>, check: (r: { crashed: boolean; ptrs: number[] }, k: number) => void | Promise<void>, most = 200): Promise<number> {
   workerHandle();
   const n0 = stats().workers;
   // what stats() counts beyond the arenas' records (the root, this thread's own huge mappings): constant here
   const offRecords = () => stats().committed - ctx.arenas.reduce((n, a) => n + a.committedBytes(), 0) - (ctx.huge?.committedBytes() ?? 0);
   const off0 = offRecords();
-  for (let k = 1; k <= 200; k++) {
+  // and reserved beyond the arenas' mappings (the root): constant too
+  const offReserved = () => stats().reserved - ctx.arenas.reduce((n, a) => n + a.region.size + a.metaBytes, 0);
+  const res0 = offReserved();
+  for (let k = 1; k <= most; k++) {
     const w = await start();
     watchWorker(w.w);
     await w.call("attach");
     const args = await setup(w);
-    const r = (await w.call("crashAt", { ...args, k })) as { crashed: boolean; calls: number; ptrs: number[] };
+    const r = (await w.call("crashAt", { ...args, k })) as { crashed: boolean; calls: number; ptrs: number[]; where: string };
     await w.w.terminate();
     if (threadsVisible()) assert.is(await settled(n0), n0, "the stopped worker is released");
     collect(true); // reclaims its segments
-    check(r, k);
+    await check(r, k);
     const v = validate();
-    assert.ok(v.ok, `stopped at Atomics call ${k} of ${args.action}: validate(): ${v.problems.slice(0, 2).join("; ")}`);
-    assert.is(offRecords() - off0, 0, `stopped at Atomics call ${k} of ${args.action}: stats().committed moved as the arenas' records did`);
+    const at = `stopped at Atomics call ${k} of ${args.action} (${r.where})`;
+    assert.ok(v.ok, `${at}: validate(): ${v.problems.slice(0, 2).join("; ")}`);
+    assert.is(offRecords() - off0, 0, `${at}: stats().committed moved as the arenas' records did`);
+    assert.is(offReserved() - res0, 0, `${at}: stats().reserved moved as the arenas' mappings did`);
+    assert.equal(stranded(), [], `${at}: no segment left in use that no one can free`);
     if (!r.crashed) return k;
   }
-  throw new Error("more than 200 Atomics calls");
+  throw new Error(`more than ${most} Atomics calls`);
 }
 
 /** Frees p unless a stopped free claimed it (DoubleFreeError); true when it was claimed. */
@@ -879,6 +889,48 @@ function freeUnlessClaimed(p: number): boolean {
     if (e instanceof DoubleFreeError) return true;
     throw e;
   }
+}
+
+/**
+ * Huge blocks whose owner is gone and that no free has reached (owner word 0): a worker stopped
+ * after its malloc took one and before it handed it back leaves one (as a C thread killed there
+ * would); its user could still free it, and the tests below do.
+ */
+function abandonedHuge(): number[] {
+  const out: number[] = [];
+  for (const a of ctx.arenas) {
+    for (let i = a.headerSlots; i < a.segCount; i++) {
+      if (a.segKind(i) !== SEGMAP_HUGE_HEAD) continue;
+      const h = headerOf(i * SEGMENT_SIZE);
+      if (Atomics.load(a.region.i32, h + S_OWNER) === 0) out.push(a.region.base + i * SEGMENT_SIZE + a.region.i32[h + S_PAGES + P_START]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Segments no one can ever free (this thread idle, every other worker gone): in use with
+ * nothing recorded in the segment map, later segments of a huge run without their head, a huge
+ * run whose header says released, or a free segment still held (Arena.recoverClaims' cases).
+ */
+function stranded(): string[] {
+  const out: string[] = [];
+  for (const a of ctx.arenas) {
+    for (let i = a.headerSlots; i < a.segCount; i++) {
+      const at = `arena ${a.id} segment ${i}`;
+      if (!a.isUsed(i)) {
+        if (a.claimerOf(i) !== 0) out.push(`${at}: free but held by tag ${a.claimerOf(i)}`);
+        continue;
+      }
+      const kind = a.segKind(i);
+      if (kind === SEGMAP_FREE) out.push(`${at}: in use, nothing recorded (claimer tag ${a.claimerOf(i)})`);
+      else if (kind === SEGMAP_HUGE_REST && a.hugeRunAt(i) === null) out.push(`${at}: part of a huge run without its head`);
+      else if (kind === SEGMAP_HUGE_HEAD && Atomics.load(a.region.i32, headerOf(i * SEGMENT_SIZE) + S_OWNER) === OWNER_RELEASED) {
+        out.push(`${at}: a huge run its header says released`);
+      }
+    }
+  }
+  return out;
 }
 
 t("a worker stopped at any Atomics call of its free of another worker's block loses nothing: the block is on a list, live, or claimed by that free, and the heap stays valid (session 19: V8 stops a terminated worker at an Atomics call, and one stopped before publishing its push left a block free by its side-table entry and live by its page's count, for good; found by the terminate storm)", async () => {
@@ -937,6 +989,70 @@ t("a worker stopped at any Atomics call of mallocs that claim a fresh segment an
     },
   );
   assert.ok(tried >= 10, `the mallocs make Atomics calls: ${tried - 1}`);
+});
+
+t("a worker stopped at any Atomics call of a claim or release of arena segments leaves none in use for good: mallocs and frees that take and give back segments and huge runs, its own huge frees, a huge malloc that reaps a huge block another worker freed (review round 19: a segment claimed and not yet recorded, or a huge run whose header said released before the arena had it back, stayed in use with no owner; session 20: claimer words, Arena.recoverClaims) (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  let mine: number[] = [];
+  // a segment per 600 KiB large page, claimed, then back to the arena when its only page empties
+  const churn = await crashEachAtomics(async () => ({ action: "mallocFree", size: 600 * KiB, count: 2 }), () => {});
+  assert.ok(churn >= 10, `malloc/free of large pages makes Atomics calls: ${churn - 1}`);
+  const earlier = new Set(abandonedHuge());
+  const huge = await crashEachAtomics(async () => ({ action: "malloc", size: 5 * MiB, count: 1 }), (r) => {
+    for (const p of r.ptrs) free(p);
+    for (const p of abandonedHuge()) if (!earlier.has(p)) free(p); // taken by the stopped malloc, never handed back
+  });
+  assert.ok(huge >= 10, `huge mallocs make Atomics calls: ${huge - 1}`);
+  const frees = await crashEachAtomics(
+    async (w) => {
+      mine = ((await w.call("crashAt", { action: "malloc", size: 5 * MiB, count: 2, k: 0 })) as { ptrs: number[] }).ptrs;
+      return { action: "free", ptrs: mine };
+    },
+    (r) => {
+      let gone = 0;
+      for (const p of mine) {
+        try {
+          free(p);
+        } catch (e) {
+          // the stopped free took it: DoubleFreeError, or its run is back in its arena (no live segment there)
+          if (!(e instanceof InvalidPointerError)) throw e;
+          gone++;
+        }
+      }
+      if (!r.crashed) assert.is(gone, 2, "frees that ran to their end freed both");
+    },
+  );
+  assert.ok(frees >= 5, `huge frees make Atomics calls: ${frees - 1}`);
+  const reaps = await crashEachAtomics(
+    async (w) => {
+      mine = ((await w.call("crashAt", { action: "malloc", size: 5 * MiB, count: 1, k: 0 })) as { ptrs: number[] }).ptrs;
+      free(mine[0]); // another worker's huge block: its owner reaps it before its next huge malloc
+      return { action: "malloc", size: 5 * MiB, count: 1 };
+    },
+    (r) => {
+      for (const p of r.ptrs) free(p);
+      for (const p of abandonedHuge()) if (!earlier.has(p)) free(p); // taken by the stopped malloc, never handed back
+    },
+  );
+  assert.ok(reaps >= 5, `a huge malloc that reaps makes Atomics calls: ${reaps - 1}`);
+});
+
+t("a worker stopped at any Atomics call of reserveOsMemory leaves no arena mapped and counted for nothing, and every arena reserved later is found by every worker (session 20: the arena directory's count moved before its entry was written, so a worker stopped between hid every later arena from the others for good — their blocks' frees elsewhere said invalid pointer; a mapping not yet published now stays in the shared root's record until the next holder of the arena lock gives it back) (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  const tried = await crashEachAtomics(async () => ({ action: "reserve", size: 4 * MiB }), async () => {
+    // another worker's arena, reserved after the stop, and a block in it this thread frees (found through the directory)
+    const n = stats().workers;
+    const w2 = await start();
+    watchWorker(w2.w);
+    await w2.call("attach");
+    const p = (await w2.call("boundMalloc", { size: 1000 })) as number;
+    assert.ok(p !== 0);
+    free(p);
+    await w2.call("boundDestroy");
+    await w2.w.terminate();
+    if (threadsVisible()) assert.is(await settled(n), n, "the other worker is released");
+  });
+  assert.ok(tried >= 5, `reserveOsMemory makes Atomics calls: ${tried - 1}`);
 });
 
 t(`race: terminate storms of workers busy in malloc/free (${STORM_ROUNDS} rounds x ${STORM_WORKERS} workers)`, async () => {
