@@ -666,7 +666,9 @@ export function printStats(write: (text: string) => void = (t) => console.log(t)
  * `mi_collect`); with `force`, freed memory is also returned to the OS now (`madvise`)
  * instead of after the purge delay, so it leaves RSS at once. While workers share the
  * allocator it also finishes pending {@link releaseWorker}s and frees huge blocks other
- * workers freed; with `force` it reclaims every abandoned segment (empty ones go back).
+ * workers freed; with `force` it reclaims every abandoned segment (empty ones go back): into
+ * the default heap, and those of an arena a live {@link Heap} is bound to into that heap (an
+ * exclusive arena's are never taken by any other heap).
  *
  * @example
  * ```ts
@@ -683,7 +685,10 @@ export function collect(force = false): void {
   const share = ctx.shared && !detached;
   if (share) {
     finishDying(); // releases waiting for a thread to stop
-    if (force) reclaimAll(heap); // abandoned segments: empty ones go back below, live ones join this heap
+    if (force) {
+      reclaimAll(heap); // abandoned segments: empty ones go back below, live ones join this heap
+      for (const h of liveHeaps) if (h.isLive && h.arenaId !== 0) reclaimAll(h); // those of a bound heap's arena join it
+    }
   }
   for (const h of liveHeaps) {
     if (!h.isLive) continue;

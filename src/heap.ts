@@ -251,7 +251,7 @@ export class Heap {
       pr = next;
     }
     this.reapHuge();
-    if (this.arenaId === 0 && sharedHooks.reclaim !== null && sharedHooks.reclaim(this)) got = true;
+    if (sharedHooks.reclaim !== null && sharedHooks.reclaim(this)) got = true; // (a bound heap: from its arena only)
     return got;
   }
 

@@ -38,7 +38,7 @@
  * was freed into them meanwhile. Nothing a dead worker allocated is lost: it can be freed
  * from anywhere and its memory is reused.
  */
-import { adoptArena, type Arena, arenaHooks, peekArenaId, recoverMapping, SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
+import { adoptArena, type Arena, arenaHooks, peekArenaId, recoverMapping, SEGMAP_FREE, suitable, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
@@ -303,7 +303,7 @@ function reclaim(heap: Heap, max = 4): boolean {
   discover();
   let got = 0;
   for (const a of ctx.arenas) {
-    if (a.exclusive) continue;
+    if (!suitable(a, heap.arenaId)) continue; // a bound heap takes only its arena's; others never an exclusive arena's
     const m = a.region.i32;
     for (let idx = 0; idx < a.segCount && got < max; idx++) {
       if (!a.isUsed(idx)) continue;

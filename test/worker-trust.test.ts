@@ -11,6 +11,7 @@ import {
   workerHandle, type WorkerHandle,
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
+import { checkPattern, fillPattern } from "./_util.ts";
 import { ctx, os } from "../src/context.ts";
 import { regionView } from "../src/os.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts";
@@ -1045,7 +1046,7 @@ t("a worker stopped at any Atomics call of reserveOsMemory leaves no arena mappe
     const w2 = await start();
     watchWorker(w2.w);
     await w2.call("attach");
-    const p = (await w2.call("boundMalloc", { size: 1000 })) as number;
+    const [p] = (await w2.call("boundMalloc", { size: 1000 })) as number[];
     assert.ok(p !== 0);
     free(p);
     await w2.call("boundDestroy");
@@ -1053,6 +1054,34 @@ t("a worker stopped at any Atomics call of reserveOsMemory leaves no arena mappe
     if (threadsVisible()) assert.is(await settled(n), n, "the other worker is released");
   });
   assert.ok(tried >= 5, `reserveOsMemory makes Atomics calls: ${tried - 1}`);
+});
+
+t("a terminated worker's segments in an exclusive arena are reclaimed by a heap bound to that arena and by no other (session 20: bound heaps never reclaimed, so they stayed abandoned for good and kept every rescue scanning) (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  workerHandle();
+  const n0 = stats().workers;
+  const w = await start();
+  watchWorker(w.w);
+  await w.call("attach");
+  const [p, id] = (await w.call("boundMalloc", { size: 1000 })) as number[];
+  fillPattern(p, 1000, 77);
+  await w.w.terminate();
+  assert.is(await settled(n0), n0, "the worker is released");
+  const before = sharedStats().abandonedSegments;
+  assert.ok(before >= 1, "its segment is abandoned");
+  collect(true); // the default heap: not its arena
+  assert.is(sharedStats().abandonedSegments, before, "a heap not bound to the exclusive arena leaves it");
+  const h = Heap.create({ arena: id });
+  collect(true);
+  assert.is(sharedStats().abandonedSegments, before - 1, "the heap bound to it reclaimed it");
+  assert.is(checkPattern(p, 1000, 77), -1, "the block is intact");
+  free(p);
+  assert.ok(validate().ok);
+  const q = h.malloc(1000); // from the reclaimed segment's page or another of the arena
+  const a = ctx.arenas.find((x) => x.id === id)!;
+  assert.ok(q !== 0 && a.region.base <= q && q < a.region.base + a.region.size, "the bound heap allocates in its arena");
+  h.free(q);
+  h.destroy();
 });
 
 t(`race: terminate storms of workers busy in malloc/free (${STORM_ROUNDS} rounds x ${STORM_WORKERS} workers)`, async () => {
