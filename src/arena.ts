@@ -453,7 +453,7 @@ export class Arena {
     const m = this.region.i32;
     let n = 0;
     for (let i = this.headerSlots; i < this.segCount; i++) {
-      if (Atomics.load(m, this.claimers + i) !== tag) continue;
+      if (m[this.claimers + i] !== tag) continue; // (plain: no live worker writes a gone worker's tag)
       const kind = this.segKind(i);
       if (kind === SEGMAP_HUGE_HEAD && !releasedHead(i)) {
         const run = this.hugeRunAt(i)!;
@@ -567,6 +567,9 @@ export class Arena {
    * Returns the bytes decommitted.
    */
   purge(now: number, delay: number, force: boolean, decommit: boolean): number {
+    // a detached worker holds no segment: its tag is gone and its slot recycled, so a stop while
+    // it held one would be recovered by no one (a timer that fired after detach: review round 20)
+    if (ctx.detached) return 0;
     const m = this.region.i32;
     let any = this.dirtyCount > 0;
     if (!any && decommit) for (let w = 0; w < this.words && !any; w++) any = Atomics.load(m, this.reset + w) !== 0;

@@ -38,6 +38,14 @@ export class Context {
   shared = false;
   /** This worker detached (src/shared.ts): it may free, but never allocate or reserve again (its tag is gone). */
   detached = false;
+  /**
+   * Where this worker records the cross-worker free in flight (secure.ts pushThreadFreeChecked):
+   * words [inflightAt, +4) of `inflight` hold the arena's base / 4 MiB, the page's descriptor
+   * word, the block's number (0: none) and 1 once the claim happened. Its slot in the shared root while attached (the
+   * releaser of a stopped worker finishes the push: shared.ts), else a scratch array.
+   */
+  inflight: Int32Array = new Int32Array(4);
+  inflightAt = 0;
   setTag(tag: number): void {
     this.tag = tag;
     this.ownKey = tag | CHECKED_KEY;

@@ -410,8 +410,15 @@ export function pushLocalChecked(t: Uint16Array, m: Int32Array, pg: number, h: n
  * double free, nothing changed), calls `claimed` (debug fill), then pushes it onto the
  * thread-free list.
  */
-export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, claimed?: () => void): boolean {
+export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number, n: number, seg0: number, claimed?: () => void): boolean {
   const x = entryAt(tableBase(pg), n);
+  // recorded before the claim, cleared once listed: the releaser of a worker stopped between
+  // finishes the push (finishPush), so no block stays claimed on no list
+  const rec = ctx.inflight, w = ctx.inflightAt;
+  rec[w + 3] = 0;
+  rec[w] = seg0;
+  rec[w + 1] = pg;
+  rec[w + 2] = n;
   // Plain reads and writes around the compare-exchanges: the read is only a first guess, and a
   // link written before the head's exchange is seen by the owner, whose take of the list reads
   // what that exchange wrote (each Atomics call costs 12-18 ns on V8: four were half a free).
@@ -419,13 +426,49 @@ export function pushThreadFreeChecked(t: Uint16Array, m: Int32Array, pg: number,
   // ENTRY_PUSHING + a link on no list, a known state; a plain link there was a block lost for
   // good, free by its entry and live by its page's count (the terminate storm, session 19).
   let tf = m[pg + P_THREAD_FREE];
-  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PUSHING + (tf >>> 4)) !== ENTRY_LIVE) return false;
+  if (Atomics.compareExchange(t, x, ENTRY_LIVE, ENTRY_PUSHING + (tf >>> 4)) !== ENTRY_LIVE) {
+    rec[w + 2] = 0;
+    return false;
+  }
+  // no call or loop between an Atomics call's return and the next store: a stopped worker
+  // stops before the call acts, so "claimed" is set exactly when the claim happened, and the
+  // record is cleared exactly when the block is listed (finishPush trusts both)
+  rec[w + 3] = 1;
   claimed?.();
   for (;;) {
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
-    if (seen === tf) return true;
+    if (seen === tf) break;
     tf = seen;
     t[x] = ENTRY_PUSHING + (tf >>> 4);
+  }
+  rec[w + 2] = 0;
+  return true;
+}
+
+/**
+ * Finishes the cross-worker free of block n of checked page pg that a stopped worker recorded
+ * (pushThreadFreeChecked): when its entry is still claimed (ENTRY_PUSHING + a link), the block
+ * is on no list and `othersHave` (another live worker's record of the same block) says no, it
+ * is listed now. True when it did. Run by the releaser of that worker (its thread has stopped).
+ */
+export function finishPush(t: Uint16Array, m: Int32Array, pg: number, n: number, othersHave: () => boolean): boolean {
+  const tb = tableBase(pg);
+  const x = entryAt(tb, n);
+  const cap = m[pg + P_CAPACITY];
+  if (n < 1 || n > cap || pushedLink(Atomics.load(t, x)) < 0) return false; // not claimed (any more): nothing to finish
+  let k = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
+  for (let i = 0; k !== 0 && i <= cap; i++) {
+    if (k === n) return false; // listed: the stop came after the push
+    if (k > cap) break;
+    k = threadFreeLink(Atomics.load(t, entryAt(tb, k)));
+  }
+  // (an owner's collection turns the listed entries into plain links before it takes them: still claimed, so not listed)
+  if (pushedLink(Atomics.load(t, x)) < 0 || othersHave()) return false;
+  for (let tf = Atomics.load(m, pg + P_THREAD_FREE);;) {
+    t[x] = ENTRY_PUSHING + (tf >>> 4);
+    const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
+    if (seen === tf) return true;
+    tf = seen;
   }
 }
 

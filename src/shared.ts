@@ -53,7 +53,8 @@ import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
 import { adoptSegment, forgetSegment, liveSegments, pageRefAt, releaseCached, segmentCookie } from "./segment.ts";
-import { guardedActive, guardedBlocks } from "./secure.ts";
+import { finishPush, guardedActive, guardedBlocks } from "./secure.ts";
+import { message } from "./log.ts";
 import { setFreeMode } from "./secure-free.ts";
 
 // ---- root layout (int32 word indices)
@@ -63,7 +64,7 @@ const R_PID = 2; //        creating process
 const R_NEXT_TAG = 3; //   Atomics.add
 const R_NEXT_ARENA = 4; // Atomics.add
 const R_DIR_COUNT = 5; //  directory slots claimed
-const R_ABANDONED = 6; //  abandoned segments not reclaimed yet (a hint: reclaim scans only when > 0)
+const R_ABANDONED = 6; //  abandoned segments not reclaimed yet (a hint, never low: reclaim scans only when > 0; counted before the abandon, uncounted after the reclaim)
 const R_ID = 7; //         random id, low 32 bits: tells this root from stale or foreign memory
 const R_ID_HI = 12; //     random id, high 20 bits (the handle's id is a 52-bit safe integer)
 const R_LOCK64 = 4; //     bigint64 index (bytes 32..39): the arena lock
@@ -79,13 +80,23 @@ const MAX_WORKERS = 396;
 const R_DIR = 2048; //     directory: DIR_WORDS per entry
 const DIR_WORDS = 8; //    ready, id, segCount, metaBytes, exclusive, -, base (float64 at words 6..7)
 const MAX_ARENAS = 1024;
-export const ROOT_SIZE = 64 * 1024;
+const R_INFLIGHT = R_DIR + MAX_ARENAS * DIR_WORDS; // per worker-table slot INFLIGHT_WORDS: its cross-worker free in flight (context.ts inflight)
+/** A cache line per slot: every cross-worker free writes its record twice, and two workers' records in one line cost xmalloc 24 → 36 ns/op in half the runs (Bun). */
+const INFLIGHT_WORDS = 16;
+export const ROOT_SIZE = 128 * 1024; // (the in-flight records end at word R_INFLIGHT + MAX_WORKERS * INFLIGHT_WORDS)
 const ROOT_MAGIC = 0x7a5a_ed01;
-const VERSION = 2;
+const VERSION = 3;
 const W_ALIVE = 1;
 const W_GONE = 2;
 /** Its exit was seen, but its OS thread may still run (Deno fires "exit" early): released once the thread is gone. */
 const W_DYING = 3;
+/**
+ * States from W_RELEASING up: being released (releaseEntry) by the worker whose tag is the state
+ * less W_RELEASING (taken in the one compare-exchange that starts the release): its in-flight
+ * record and segments are being recovered; the slot is not reused until it is gone, and a
+ * releaser that stops half way is replaced (finishDying). Counted in R_DYING.
+ */
+const W_RELEASING = 16;
 /**
  * A tombstone (Deno): "exit" was seen for this JS threadId before it had registered; a worker
  * that registers afterwards finds it and marks itself dying (either the watcher sees the
@@ -169,7 +180,7 @@ function isGone(tag: number): boolean {
     const w = R_WORKERS + i * WORKER_WORDS;
     const st = Atomics.load(r.m, w + 1);
     if (st === 0) break;
-    if (Atomics.load(r.m, w) === tag) return st === W_GONE;
+    if (Atomics.load(r.m, w) === tag) return st === W_GONE || st >= W_RELEASING;
   }
   return tag < Atomics.load(r.m, R_NEXT_TAG);
 }
@@ -198,6 +209,11 @@ function register(r: Root, jsThreadId: number): void {
   // an OS tid only where its liveness can be asked; 0: unknown, the runtime's "exit" means
   // the thread stopped; -1: unknown and "exit" does not mean that (Deno), never released
   r.m[w + 4] = o.threadAlive === undefined ? 0 : o.osThreadId !== undefined ? o.osThreadId() : o.threadId();
+  const f = R_INFLIGHT + i * INFLIGHT_WORDS;
+  r.m[f + 2] = 0; // (a recycled slot: its last worker's record was finished or is void)
+  r.m[f + 3] = 0;
+  ctx.inflight = r.m;
+  ctx.inflightAt = f;
   Atomics.store(r.m, w + 1, W_ALIVE);
   r.slot = i;
   // our "exit" may already have been seen (Deno terminates early): then we are dying
@@ -294,22 +310,30 @@ function r0(m: Int32Array): number {
   return Atomics.load(m, S_OWNER);
 }
 
-/** Reclaims up to `max` abandoned segments into heap (slow path: a few); true when it got any. */
+/** The hint's value when this worker's last scan found nothing to reclaim: no rescan until it moves. */
+let emptyAt = 0;
+
+/**
+ * Reclaims up to `max` abandoned segments into heap (slow path: a few; Infinity: collect(true),
+ * always scans); true when it got any. The scan filters with plain reads, then takes a segment
+ * with a compare-exchange.
+ */
 function reclaim(heap: Heap, max = 4): boolean {
   const r = root;
   if (r === null) return false;
   finishDying();
-  if (Atomics.load(r.m, R_ABANDONED) <= 0) return false;
+  const hint = Atomics.load(r.m, R_ABANDONED);
+  // (a hint a stopped worker left high: one scan, then none until another abandon or reclaim moves it)
+  if (hint <= 0 || (hint === emptyAt && max !== Infinity)) return false;
   discover();
   let got = 0;
   for (const a of ctx.arenas) {
     if (!suitable(a, heap.arenaId)) continue; // a bound heap takes only its arena's; others never an exclusive arena's
     const m = a.region.i32;
     for (let idx = 0; idx < a.segCount && got < max; idx++) {
-      if (!a.isUsed(idx)) continue;
+      if (m[a.region.segMap + idx] <= 0) continue; // not a live segment of pages (the segment map, not its header, says)
       const s = headerOf(idx << SEGMENT_SHIFT);
-      if (a.segKind(idx) <= 0) continue; // not a segment of pages (the segment map, not its header, says)
-      if (Atomics.load(m, s + S_OWNER) !== 0 || Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) continue;
+      if (m[s + S_OWNER] !== 0 || Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) continue;
       Atomics.sub(r.m, R_ABANDONED, 1);
       got++;
       adoptSegment(a, idx);
@@ -324,6 +348,7 @@ function reclaim(heap: Heap, max = 4): boolean {
       }
     }
   }
+  emptyAt = got === 0 ? hint : 0;
   return got > 0;
 }
 
@@ -351,8 +376,13 @@ function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean 
   // a worker terminated between counting a page slot and writing (or clearing) its
   // descriptor left the count off by one; its thread has stopped, so the descriptors are the truth
   Atomics.store(m, s + S_USED_PAGES, live);
-  if (Atomics.compareExchange(m, s + S_OWNER, expectOwner, 0) !== expectOwner) return false;
+  // the hint first: a worker stopped between leaves it high (one scan too many), never low (a
+  // segment no reclaim looks for: review round 20, a releaser stopped here)
   Atomics.add(root!.m, R_ABANDONED, 1);
+  if (Atomics.compareExchange(m, s + S_OWNER, expectOwner, 0) !== expectOwner) {
+    Atomics.sub(root!.m, R_ABANDONED, 1);
+    return false;
+  }
   return true;
 }
 
@@ -537,7 +567,6 @@ export function joinHandle(h: WorkerHandle, jsThreadId: number): void {
 export function detachWorker(heaps: Heap[]): void {
   const r = root;
   if (r === null) throw new Error("tsmalloc: detach: this worker is not sharing an allocator (workerHandle/attach)");
-  ctx.detached = true;
   const tag = ctx.tag;
   const huge: PageRef[] = [];
   for (const h of heaps) for (const pr of h.abandon()) if (pr.m[pr.pg + P_BSIZE] === -1) huge.push(pr);
@@ -545,6 +574,7 @@ export function detachWorker(heaps: Heap[]): void {
   // this worker, whose timer stops with it (review round 10: 64 MiB freed just before leaving
   // stayed committed and resident for good)
   releaseCached();
+  ctx.detached = true; // (from here on no arena purge: Arena.purge)
   for (const ref of liveSegments()) {
     const m = ref.r.i32;
     forgetSegment(ref);
@@ -552,6 +582,8 @@ export function detachWorker(heaps: Heap[]): void {
   }
   for (const pr of huge) abandonHuge(pr.r, tag);
   ctx.counters.dropCredit();
+  ctx.inflight = new Int32Array(4); // (the slot is recycled: a detached worker's frees record nowhere)
+  ctx.inflightAt = 0;
   // (a worker its parent already saw "exit" — Deno — may still get here: it was dying)
   if (r.slot >= 0 && Atomics.exchange(r.m, R_WORKERS + r.slot * WORKER_WORDS + 1, W_GONE) === W_DYING) Atomics.sub(r.m, R_DYING, 1);
   r.slot = -1; // the slot may be recycled from now on
@@ -638,20 +670,42 @@ function threadRuns(tid: number): boolean {
   return tid !== 0 && o.threadAlive !== undefined && o.threadAlive(tid);
 }
 
-/** Marks the entry at word w gone (from alive or dying) and abandons its segments; false when someone else did. */
+/**
+ * Releases the entry at word w (alive or dying, its thread stopped): releasing, then its
+ * recovery (finishRelease), then gone; false when someone else took it. The entry stays
+ * releasing until the end, so its slot — its tag and in-flight record — cannot be reused by a
+ * new worker meanwhile (review round 20: an entry marked gone first was reused while its
+ * releaser still worked, which then finished the new worker's free and abandoned its segments).
+ */
 function releaseEntry(r: Root, w: number): boolean {
   const st = Atomics.load(r.m, w + 1);
   if (st !== W_ALIVE && st !== W_DYING) return false;
-  if (Atomics.compareExchange(r.m, w + 1, st, W_GONE) !== st) return false;
-  if (st === W_DYING) Atomics.sub(r.m, R_DYING, 1);
+  if (st === W_ALIVE) Atomics.add(r.m, R_DYING, 1); // (the hint finishDying reads: a release in progress)
+  if (Atomics.compareExchange(r.m, w + 1, st, W_RELEASING + ctx.tag) !== st) {
+    if (st === W_ALIVE) Atomics.sub(r.m, R_DYING, 1);
+    return false;
+  }
+  finishRelease(r, w);
+  return true;
+}
+
+/** The recovery of a releasing entry at word w, by its releaser; the entry is gone at the end. */
+function finishRelease(r: Root, w: number): void {
   const tag = r.m[w];
-  if (tag === 0 || tag === ctx.tag) return true;
+  if (tag !== 0 && tag !== ctx.tag) recoverWorker(r, w, tag);
+  Atomics.store(r.m, w + 1, W_GONE);
+  Atomics.sub(r.m, R_DYING, 1);
+}
+
+/** What a stopped worker (entry at word w, tag) left: an arena mapping, a free in flight, half-done claims; then its segments are abandoned. Each step may run twice (a releaser stopped half way is replaced). */
+function recoverWorker(r: Root, w: number, tag: number): void {
   discover();
   // first what it left half done (its thread has stopped: nothing of its moves now), before
   // any of its segments is abandoned and another worker could adopt and release it: an arena
   // it was mapping (under the lock, which a stopped holder leaves to us), segments it was claiming or releasing
   const rec = arenaHooks.mapping!;
   if (rec.f64[rec.base] !== 0) r.lock.with(() => recoverMapping(rec)); // (a live holder's: its own by the time we have the lock)
+  finishInflight(r, (w - R_WORKERS) / WORKER_WORDS);
   for (const a of ctx.arenas) {
     const m = a.region.i32;
     a.recoverClaims(tag, (idx) => Atomics.load(m, headerOf(idx << SEGMENT_SHIFT) + S_OWNER) === OWNER_RELEASED);
@@ -659,10 +713,11 @@ function releaseEntry(r: Root, w: number): boolean {
   for (const a of ctx.arenas) {
     const m = a.region.i32;
     for (let idx = 0; idx < a.segCount; idx++) {
-      const kind = a.segKind(idx); // (the segment map: a later segment of a huge block is user data)
+      // (plain reads to find its segments: no live worker makes a segment the gone worker's)
+      const kind = m[a.region.segMap + idx]; // (the segment map: a later segment of a huge block is user data)
       if (kind === SEGMAP_FREE || kind === SEGMAP_HUGE_REST) continue;
       const s = headerOf(idx << SEGMENT_SHIFT);
-      if (Atomics.load(m, s + S_OWNER) !== tag) continue;
+      if (m[s + S_OWNER] !== tag) continue;
       if (kind === SEGMAP_HUGE_HEAD) {
         // our view of it only if it has the run's length (the segment map's): a view of an
         // earlier, longer block at this segment would stand for segments that are not this run's
@@ -675,7 +730,31 @@ function releaseEntry(r: Root, w: number): boolean {
       }
     }
   }
-  return true;
+}
+
+/**
+ * The cross-worker free a stopped worker (slot i) had in flight: claimed, maybe not listed
+ * (secure.ts finishPush lists it unless it is listed or another live worker's record has it).
+ */
+function finishInflight(r: Root, i: number): void {
+  const f = R_INFLIGHT + i * INFLIGHT_WORDS;
+  const n = r.m[f + 2];
+  if (n === 0 || r.m[f + 3] !== 1) return; // (not claimed: it stopped before its claim acted, and another worker may claim the block)
+  const base = r.m[f] * SEGMENT_SIZE, pg = r.m[f + 1];
+  const a = ctx.arenas.find((x) => x.region.base === base);
+  if (a !== undefined && a.region.tbl.length > 0) {
+    const othersHave = () => {
+      for (let j = 0; j < MAX_WORKERS; j++) {
+        const o = R_INFLIGHT + j * INFLIGHT_WORDS;
+        if (j === i || r.m[o + 2] !== n || r.m[o + 1] !== pg || r.m[o] !== r.m[f]) continue;
+        const st = Atomics.load(r.m, R_WORKERS + j * WORKER_WORDS + 1);
+        if (st === W_ALIVE || st === W_DYING || st >= W_RELEASING) return true; // (a releasing one's own release finishes it)
+      }
+      return false;
+    };
+    if (finishPush(a.region.tbl, a.region.i32, pg, n, othersHave)) message(2, `finished a stopped worker's free of block ${n} of the page at word ${pg} of arena ${a.id}`);
+  }
+  r.m[f + 2] = 0;
 }
 
 /**
@@ -691,6 +770,13 @@ export function finishDying(): number {
     const w = R_WORKERS + i * WORKER_WORDS;
     const st = Atomics.load(r.m, w + 1);
     if (st === 0) break;
+    if (st >= W_RELEASING) {
+      // a releaser that stopped half way (gone itself): its job is taken over, once
+      const by = st - W_RELEASING;
+      if (by !== ctx.tag && isGone(by) && Atomics.compareExchange(r.m, w + 1, st, W_RELEASING + ctx.tag) === st) finishRelease(r, w);
+      else left++;
+      continue;
+    }
     if (st !== W_DYING) continue;
     if (threadRuns(r.m[w + 4])) left++;
     else releaseEntry(r, w);
@@ -706,14 +792,24 @@ export function attachedWorkers(): number {
   for (let i = 0; i < MAX_WORKERS; i++) {
     const st = Atomics.load(r.m, R_WORKERS + i * WORKER_WORDS + 1);
     if (st === 0) break;
-    if (st === W_ALIVE || st === W_DYING) n++;
+    if (st === W_ALIVE || st === W_DYING || st >= W_RELEASING) n++;
   }
   return n;
 }
 
 /** Segments abandoned and not yet reclaimed (process-wide). */
 export function abandonedSegments(): number {
-  return root === null ? 0 : Math.max(0, Atomics.load(root.m, R_ABANDONED));
+  if (root === null) return 0;
+  // counted, not the hint: segments of pages whose owner word is 0, in every arena
+  discover();
+  let n = 0;
+  for (const a of ctx.arenas) {
+    const m = a.region.i32;
+    for (let idx = a.headerSlots; idx < a.segCount; idx++) {
+      if (m[a.region.segMap + idx] > 0 && Atomics.load(m, headerOf(idx << SEGMENT_SHIFT) + S_OWNER) === 0) n++;
+    }
+  }
+  return n;
 }
 
 /** Locks recovered from dead holders or another process by this worker. */

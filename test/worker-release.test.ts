@@ -1,0 +1,190 @@
+// The release of a stopped worker when the releaser itself is slow or stopped, and when another
+// worker races with it (review round 20). Workers are paused at a chosen Atomics call (fixture
+// op pauseAt) or stopped at the k-th one (crashAt, action "release"), as test/worker-trust.test.ts does.
+import { Worker } from "node:worker_threads";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { backend, collect, free, malloc, releaseWorker, stats, validate, watchWorker, workerHandle } from "../mod.ts";
+import { ctx } from "../src/context.ts";
+import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
+import { SEGMAP_FREE, SEGMAP_HUGE_REST } from "../src/arena.ts";
+
+const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
+const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
+const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+
+interface W {
+  w: Worker;
+  id: number;
+  call(op: string, args?: Record<string, unknown>): Promise<unknown>;
+}
+async function start(): Promise<W> {
+  const w = new Worker(FIXTURE, { workerData: { handle: workerHandle() } });
+  const id = w.threadId; // (Node and Bun reset it to -1 on exit)
+  const q: ((m: { ok: boolean; value?: unknown; error?: string }) => void)[] = [];
+  w.on("message", (m) => q.shift()?.(m));
+  w.on("error", (e) => {
+    for (const f of q.splice(0)) f({ ok: false, error: String(e) });
+  });
+  const ready = await new Promise<{ ok: boolean; error?: string }>((res) => q.push(res));
+  if (!ready.ok) throw new Error("worker failed to start: " + ready.error);
+  return {
+    w,
+    id,
+    call(op, args = {}) {
+      return new Promise((res, rej) => {
+        q.push((m) => (m.ok ? res(m.value) : rej(new Error(`worker ${op}: ${m.error}`))));
+        w.postMessage({ op, ...args });
+      });
+    },
+  };
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function settled(target: number): Promise<number> {
+  for (let i = 0; i < 500 && stats().workers > target; i++) {
+    collect(); // (finishes releases left half done: finishDying)
+    await sleep(10);
+  }
+  return stats().workers;
+}
+async function waitPaused(sync: Int32Array, what: string): Promise<void> {
+  for (let i = 0; i < 500 && Atomics.load(sync, 0) === 0; i++) await sleep(10);
+  assert.is(Atomics.load(sync, 0), 1, `${what} paused`);
+}
+/** Deno's buffer backend without /proc cannot see a thread end: a stopped worker is never released there. */
+function threadsVisible(): boolean {
+  if (!isDeno || backend().kind !== "buffer") return true;
+  try {
+    (globalThis as unknown as { Deno: { readTextFileSync(p: string): string } }).Deno.readTextFileSync("/proc/thread-self/stat");
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** Segments of pages or huge heads whose owner word holds a worker tag (nobody reclaims a gone worker's: only owner 0 is). */
+function owned(): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const a of ctx.arenas) {
+    for (let i = a.headerSlots; i < a.segCount; i++) {
+      const k = a.segKind(i);
+      if (k === SEGMAP_FREE || k === SEGMAP_HUGE_REST) continue;
+      const o = Atomics.load(a.region.i32, headerOf(i * SEGMENT_SIZE) + S_OWNER);
+      if (o > 0 && o !== ctx.tag) out.set(o, [...(out.get(o) ?? []), `arena ${a.id} segment ${i}`]);
+    }
+  }
+  return out;
+}
+/** mallocs n blocks of `size`; true when an address repeats. */
+function handedTwice(size: number, n: number): boolean {
+  const ps = new Set<number>();
+  let dup = false;
+  for (let i = 0; i < n; i++) {
+    const p = malloc(size);
+    if (ps.has(p)) dup = true;
+    ps.add(p);
+  }
+  for (const p of ps) free(p);
+  return dup;
+}
+
+const t = suite("workers: release (review round 20)");
+
+t("a new worker that attaches while a dead worker's release is under way never gets its slot (the releaser would finish the new worker's cross-worker free as the dead one's: a block listed twice) (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  workerHandle();
+  const n0 = stats().workers;
+  const D = await start();
+  await D.call("attach");
+  await D.w.terminate();
+  const R = await start();
+  watchWorker(R.w);
+  await R.call("attach");
+  const p = malloc(1280);
+  const sync = new Int32Array(new SharedArrayBuffer(8));
+  const rel = R.call("pauseAt", { action: "release", id: D.id, match: "at discover[\\s\\S]*releaseEntry", nth: 1, sync: sync.buffer });
+  await waitPaused(sync, "the releaser");
+  const N = await start();
+  watchWorker(N.w);
+  await N.call("attach");
+  const sync2 = new Int32Array(new SharedArrayBuffer(8));
+  const fr = N.call("pauseAt", { action: "free", ptrs: [p], match: "pushThreadFreeChecked", nth: 2, sync: sync2.buffer });
+  await waitPaused(sync2, "the new worker's free");
+  Atomics.store(sync, 1, 1);
+  await rel;
+  Atomics.store(sync2, 1, 1);
+  await fr;
+  await N.call("detach");
+  await N.w.terminate();
+  await R.w.terminate();
+  assert.is(await settled(n0), n0, "every worker released");
+  const v = validate();
+  assert.ok(v.ok, `validate(): ${v.problems.slice(0, 2).join("; ")}`);
+  assert.not.ok(handedTwice(1280, 3000), "no address handed out twice");
+});
+
+t("a dead worker stopped before its claim of another worker's block acted is not taken for its claimer: a detached worker's free of that block, in flight, is not pushed twice (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  workerHandle();
+  const n0 = stats().workers;
+  const p = malloc(1280);
+  let D: W | null = null;
+  for (let k = 1; k < 30 && D === null; k++) {
+    const d = await start();
+    await d.call("attach");
+    const r = (await d.call("crashAt", { action: "free", ptrs: [p], k })) as { crashed: boolean; where: string };
+    assert.ok(r.crashed, "the free was stopped before its claim");
+    if (r.where.includes("compareExchange") && r.where.includes("pushThreadFreeChecked")) D = d; // its record written, the claim not made
+    else {
+      await d.w.terminate();
+      releaseWorker(d.id);
+    }
+  }
+  assert.ok(D !== null, "a stop at the claim");
+  await D!.w.terminate();
+  const X = await start();
+  watchWorker(X.w);
+  await X.call("attach");
+  await X.call("detach"); // (its frees have no slot to record in)
+  const sync = new Int32Array(new SharedArrayBuffer(8));
+  const fr = X.call("pauseAt", { action: "free", ptrs: [p], match: "pushThreadFreeChecked", nth: 2, sync: sync.buffer });
+  await waitPaused(sync, "the detached worker's free");
+  assert.is(releaseWorker(D!.id), true, "the stopped worker is released");
+  Atomics.store(sync, 1, 1);
+  await fr;
+  await X.w.terminate();
+  assert.is(await settled(n0), n0, "every worker released");
+  const v = validate();
+  assert.ok(v.ok, `validate(): ${v.problems.slice(0, 2).join("; ")}`);
+  assert.not.ok(handedTwice(1280, 3000), "no address handed out twice");
+});
+
+t("a releaser stopped at any Atomics call of its release of a dead worker leaves the release to be finished by another: the dead worker's segments end abandoned and reclaimed, none owned by a gone tag (Deno's buffer backend without /proc: never released there)", async () => {
+  if (!threadsVisible()) return;
+  workerHandle();
+  const n0 = stats().workers;
+  // every call up to 60 (the release's start, an arena mapping, the free in flight, the first
+  // claims and segments), then every 7th (the scans repeat the same steps per segment)
+  for (let k = 1; k < 400; k += k < 60 ? 1 : 7) {
+    const D = await start();
+    await D.call("attach");
+    const kept = (await D.call("crashAt", { action: "malloc", size: 900 * 1024, count: 2, k: 0 })) as { ptrs: number[] };
+    const small = (await D.call("alloc", { sizes: [100, 5000] })) as number[];
+    await D.w.terminate();
+    const R = await start();
+    watchWorker(R.w);
+    await R.call("attach");
+    const r = (await R.call("crashAt", { action: "release", id: D.id, k })) as { crashed: boolean; where: string };
+    await R.w.terminate();
+    releaseWorker(D.id); // (stopped before its release began: this one does it; else "none")
+    assert.is(await settled(n0), n0, `stopped at Atomics call ${k} of the release (${r.where}): every worker released`);
+    for (const q of [...kept.ptrs, ...small]) free(q);
+    collect(true);
+    assert.equal([...owned().keys()], [], `stopped at Atomics call ${k} of the release (${r.where}): no segment owned by a gone worker`);
+    const v = validate();
+    assert.ok(v.ok, `stopped at Atomics call ${k}: validate(): ${v.problems.slice(0, 2).join("; ")}`);
+    if (!r.crashed) return;
+  }
+  throw new Error("more than 400 Atomics calls");
+});
+
+t.run();
