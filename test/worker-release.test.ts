@@ -8,6 +8,7 @@ import { backend, collect, free, getOption, malloc, releaseWorker, stats, valida
 import { ctx } from "../src/context.ts";
 import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_REST } from "../src/arena.ts";
+import { sweepPlan } from "./_util.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -89,7 +90,8 @@ function handedTwice(size: number, n: number): boolean {
 
 // sharing is refused with secure-mode guard pages on an FFI backend (documented limitation): nothing to release there
 const shareable = !(getOption("secure") >= 1 && backend().guardPages);
-const t0 = suite("workers: release (review round 20)");
+const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer");
+const t0 = suite(`workers: release (review round 20${SWEEP.full ? "" : "; stop-at-each-call sweeps try every third call here (sweepPlan)"})`);
 const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
 if (!shareable) {
   const g = suite("workers: release (secure guard pages: sharing refused, nothing to test)");
@@ -171,8 +173,9 @@ t("a releaser stopped at any Atomics call of its release of a dead worker leaves
   workerHandle();
   const n0 = stats().workers;
   // every call up to 60 (the release's start, an arena mapping, the free in flight, the first
-  // claims and segments), then every 7th (the scans repeat the same steps per segment)
-  for (let k = 1; k < 400; k += k < 60 ? 1 : 7) {
+  // claims and segments), then every 7th (the scans repeat the same steps per segment); where
+  // this run tries every third point (sweepPlan), every third up to 60
+  for (let k = SWEEP.first; k < 400; k += k < 60 ? SWEEP.step : 7) {
     const D = await start();
     await D.call("attach");
     const kept = (await D.call("crashAt", { action: "malloc", size: 900 * 1024, count: 2, k: 0 })) as { ptrs: number[] };
