@@ -195,7 +195,7 @@ export function freeCheckedPage(pr: PageRef, off: number): void {
   const n = entryOf(m, pg, off);
   const fill = sec.fill ? freedFill(pr, off) : undefined;
   if (m[pg + P_OWNER] !== ctx.tag) {
-    if (!pushThreadFreeChecked(pr.t16, m, pg, n, pr.r.base / SEGMENT_SIZE, fill)) throw new DoubleFreeError(pr.base + off);
+    if (!pushThreadFreeChecked(pr.t16, m, pg, n, pr.r.baseSegment, fill)) throw new DoubleFreeError(pr.base + off);
     return;
   }
   if (fill !== undefined) {

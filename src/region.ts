@@ -6,7 +6,7 @@
 import type { Os } from "./os.ts";
 import type { Heap } from "./heap.ts";
 import type { Arena } from "./arena.ts";
-import { HEADER_WORD_SHIFT, S_PAGES, S_SEC, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_ENTRIES } from "./layout.ts";
+import { HEADER_WORD_SHIFT, S_PAGES, S_SEC, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES, TABLE_SEGMENT_ENTRIES } from "./layout.ts";
 
 export const enum RegionKind { Arena = 0, Huge = 1, Sentinel = 2 }
 
@@ -19,6 +19,12 @@ export class Region {
   declare size: number;
   /** Offsets below this may take the free fast path (arenas: size; huge: 0). */
   declare limit: number;
+  /**
+   * base / SEGMENT_SIZE (an integer for arenas, whose bases are segment-aligned): what a
+   * cross-worker free records of its arena (secure.ts pushThreadFreeChecked), kept so the
+   * free does not divide.
+   */
+  declare baseSegment: number;
   /**
    * Arenas: word index in i32 of the arena's segment map (arena.ts), one word per segment:
    * the page shift of a live segment of pages, else <= 0. 0 for other regions.
@@ -83,6 +89,7 @@ export class Region {
     this.size = size;
     this.kind = kind;
     this.limit = kind === RegionKind.Arena ? size : 0;
+    this.baseSegment = Math.floor(base / SEGMENT_SIZE);
     this.segMap = 0;
     this.viewSize = length;
     // length may be 2^32 (the largest view on Node and Bun): no 32-bit shifts here

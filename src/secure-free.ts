@@ -114,7 +114,7 @@ export function freeCheckedShared(p: number): void {
         if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
         return;
       }
-      if (!pushThreadFreeChecked(t, m, pg, q + 1, r.base / 4194304)) throw new DoubleFreeError(p); //   SEGMENT_SIZE
+      if (!pushThreadFreeChecked(t, m, pg, q + 1, r.baseSegment)) throw new DoubleFreeError(p);
       return;
     }
   }
