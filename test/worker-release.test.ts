@@ -1,7 +1,6 @@
 // The release of a stopped worker when the releaser itself is slow or stopped, and when another
 // worker races with it (review round 20). Workers are paused at a chosen Atomics call (fixture
 // op pauseAt) or stopped at the k-th one (crashAt, action "release"), as test/worker-trust.test.ts does.
-import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { backend, collect, free, getOption, malloc, releaseWorker, stats, validate, watchWorker, workerHandle } from "../mod.ts";
@@ -9,58 +8,14 @@ import { ctx } from "../src/context.ts";
 import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_REST } from "../src/arena.ts";
 import { sweepPlan } from "./_util.ts";
+import { settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
-const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
-
-interface W {
-  w: Worker;
-  id: number;
-  call(op: string, args?: Record<string, unknown>): Promise<unknown>;
-}
-async function start(): Promise<W> {
-  const w = new Worker(FIXTURE, { workerData: { handle: workerHandle() } });
-  const id = w.threadId; // (Node and Bun reset it to -1 on exit)
-  const q: ((m: { ok: boolean; value?: unknown; error?: string }) => void)[] = [];
-  w.on("message", (m) => q.shift()?.(m));
-  w.on("error", (e) => {
-    for (const f of q.splice(0)) f({ ok: false, error: String(e) });
-  });
-  const ready = await new Promise<{ ok: boolean; error?: string }>((res) => q.push(res));
-  if (!ready.ok) throw new Error("worker failed to start: " + ready.error);
-  return {
-    w,
-    id,
-    call(op, args = {}) {
-      return new Promise((res, rej) => {
-        q.push((m) => (m.ok ? res(m.value) : rej(new Error(`worker ${op}: ${m.error}`))));
-        w.postMessage({ op, ...args });
-      });
-    },
-  };
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function settled(target: number): Promise<number> {
-  for (let i = 0; i < 500 && stats().workers > target; i++) {
-    collect(); // (finishes releases left half done: finishDying)
-    await sleep(10);
-  }
-  return stats().workers;
-}
+const start = (): Promise<W> => startWorker(FIXTURE);
 async function waitPaused(sync: Int32Array, what: string): Promise<void> {
   for (let i = 0; i < 500 && Atomics.load(sync, 0) === 0; i++) await sleep(10);
   assert.is(Atomics.load(sync, 0), 1, `${what} paused`);
-}
-/** Deno's buffer backend without /proc cannot see a thread end: a stopped worker is never released there. */
-function threadsVisible(): boolean {
-  if (!isDeno || backend().kind !== "buffer") return true;
-  try {
-    (globalThis as unknown as { Deno: { readTextFileSync(p: string): string } }).Deno.readTextFileSync("/proc/thread-self/stat");
-    return true;
-  } catch {
-    return false;
-  }
 }
 /** Segments of pages or huge heads whose owner word holds a worker tag (nobody reclaims a gone worker's: only owner 0 is). */
 function owned(): Map<number, string[]> {

@@ -12,6 +12,7 @@ import {
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 import { checkPattern, fillPattern, sweepPlan } from "./_util.ts";
+import { isDeno, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
 import { ctx, os } from "../src/context.ts";
 import { regionView } from "../src/os.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts";
@@ -29,56 +30,7 @@ const env = (k: string, d: number) => Number(process.env[k] ?? "") || d;
 const STORM_WORKERS = env("TSMALLOC_STORM_WORKERS", 3);
 const STORM_ROUNDS = env("TSMALLOC_STORM_ROUNDS", 6);
 
-interface W {
-  w: Worker;
-  id: number;
-  call(op: string, args?: Record<string, unknown>): Promise<unknown>;
-  exited: Promise<number>;
-}
-
-async function start(): Promise<W> {
-  const w = new Worker(FIXTURE, { workerData: { handle: workerHandle() } });
-  const id = w.threadId;
-  const q: ((m: { ok: boolean; value?: unknown; error?: string }) => void)[] = [];
-  w.on("message", (m) => q.shift()?.(m));
-  w.on("error", (e) => {
-    for (const f of q.splice(0)) f({ ok: false, error: String(e) });
-  });
-  const exited = new Promise<number>((res) => w.on("exit", res));
-  const ready = await new Promise<{ ok: boolean; error?: string }>((res) => q.push(res));
-  if (!ready.ok) throw new Error("worker failed to start: " + ready.error);
-  return {
-    w,
-    id,
-    exited,
-    call(op, args = {}) {
-      return new Promise((res, rej) => {
-        q.push((m) => (m.ok ? res(m.value) : rej(new Error(`worker ${op}: ${m.error}`))));
-        w.postMessage({ op, ...args });
-      });
-    },
-  };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/**
- * Waits (up to 5 s) until no more than `target` workers are attached (released threads confirmed
- * gone). Where threads cannot be seen (Deno's buffer backend without /proc) terminated workers are
- * never released: there it waits only until the count has not moved for 300 ms (a worker
- * ending normally detaches itself), not the full 5 s for a target it cannot reach.
- */
-async function settled(target: number): Promise<number> {
-  let last = stats().workers, since = Date.now();
-  for (let i = 0; i < 500 && stats().workers > target; i++) {
-    collect(); // finishes releases waiting for a thread to stop
-    await sleep(10);
-    if (threadsVisible()) continue;
-    const n = stats().workers;
-    if (n !== last) (last = n), (since = Date.now());
-    else if (Date.now() - since >= 300) break;
-  }
-  return stats().workers;
-}
+const start = (): Promise<W> => startWorker(FIXTURE);
 
 /**
  * settled(target), then waits until the count stayed <= target for 500 ms (at most 10 s); where
@@ -122,25 +74,6 @@ function assertDisjoint(blocks: { p: number; n: number }[], what: string): void 
   }
 }
 
-const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
-/**
- * Deno's Worker "exit" fires while the thread may still run, and Deno lets the buffer backend
- * read /proc (to see threads end) only with --allow-all: there a terminated worker is never
- * released (the safe answer), so the tests assert that instead.
- */
-let visible: boolean | undefined;
-function threadsVisible(): boolean {
-  return visible ??= seesThreads();
-}
-function seesThreads(): boolean {
-  if (!isDeno || backend().kind !== "buffer") return true;
-  try {
-    (globalThis as unknown as { Deno: { readTextFileSync(p: string): string } }).Deno.readTextFileSync("/proc/thread-self/stat");
-    return true;
-  } catch {
-    return false;
-  }
-}
 const shareable = !(getOption("secure") >= 1 && backend().guardPages);
 const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer");
 const t0 = suite(`workers: trust (issue 11${SWEEP.full ? "" : "; stop-at-each-call sweeps try every third call here (sweepPlan)"})`);

@@ -2,7 +2,6 @@
 // frees, abandonment and reclaim of a terminated worker's segments, robust locks, and a port
 // of mimalloc's test-stress.c. Worker side: test/fixtures/shared-worker.ts.
 import process from "node:process";
-import { Worker } from "node:worker_threads";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -11,6 +10,7 @@ import {
 } from "../mod.ts";
 import { RobustLock, lockIdentity } from "../src/lock.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
+import { isDeno, startWorker, threadsVisible, type W } from "./_workers.ts";
 import { freeItems, TRANSFERS } from "./_stress.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
@@ -22,35 +22,7 @@ const THREADS = env("TSMALLOC_STRESS_THREADS", 4);
 const SCALE = env("TSMALLOC_STRESS_SCALE", 10);
 const ITER = env("TSMALLOC_STRESS_ITER", 4);
 
-interface W {
-  w: Worker;
-  call(op: string, args?: Record<string, unknown>): Promise<unknown>;
-  exited: Promise<number>;
-}
-
-async function start(): Promise<W> {
-  const w = new Worker(FIXTURE, { workerData: { handle: workerHandle() } });
-  const q: ((m: { ok: boolean; value?: unknown; error?: string }) => void)[] = [];
-  const errs: unknown[] = [];
-  w.on("message", (m) => q.shift()?.(m));
-  w.on("error", (e) => {
-    errs.push(e);
-    for (const f of q.splice(0)) f({ ok: false, error: String(e) });
-  });
-  const exited = new Promise<number>((res) => w.on("exit", res));
-  const ready = await new Promise<{ ok: boolean; error?: string }>((res) => q.push(res));
-  if (!ready.ok) throw new Error("worker failed to start: " + ready.error);
-  return {
-    w,
-    exited,
-    call(op, args = {}) {
-      return new Promise((res, rej) => {
-        q.push((m) => (m.ok ? res(m.value) : rej(new Error(`worker ${op}: ${m.error}`))));
-        w.postMessage({ op, ...args });
-      });
-    },
-  };
-}
+const start = (): Promise<W> => startWorker(FIXTURE);
 
 const SIZES = [1, 8, 16, 100, 1000, 1024, 5000, 8192, 20000, 70000, 500000, 3_000_000];
 
@@ -61,17 +33,6 @@ if (guarded) {
     assert.throws(() => workerHandle(), /not supported with secure-mode guard pages/);
   });
   g.run();
-}
-const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
-/** Deno buffer backend without --allow-all cannot see a thread end (no /proc): terminated workers are never released there. */
-function threadsVisible(): boolean {
-  if (!isDeno || backend().kind !== "buffer") return true;
-  try {
-    (globalThis as unknown as { Deno: { readTextFileSync(p: string): string } }).Deno.readTextFileSync("/proc/thread-self/stat");
-    return true;
-  } catch {
-    return false;
-  }
 }
 const t0 = suite("workers");
 const t = (guarded ? Object.assign(() => {}, { run() {} }) : t0) as typeof t0;
