@@ -173,7 +173,7 @@ function viewRoot(base: number): Root {
  * out but is in no entry is gone too: its slot was recycled after it had gone (a worker
  * registers right after taking its tag, before it can hold any lock).
  */
-function isGone(tag: number): boolean {
+export function isGone(tag: number): boolean {
   const r = root;
   if (r === null || tag <= 0) return false;
   for (let i = 0; i < MAX_WORKERS; i++) {

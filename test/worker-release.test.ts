@@ -8,7 +8,7 @@ import { ctx } from "../src/context.ts";
 import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_REST } from "../src/arena.ts";
 import { sweepPlan } from "./_util.ts";
-import { settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
+import { checkStrandedAfterEach, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -47,6 +47,7 @@ function handedTwice(size: number, n: number): boolean {
 const shareable = !(getOption("secure") >= 1 && backend().guardPages);
 const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer");
 const t0 = suite(`workers: release (review round 20${SWEEP.full ? "" : "; stop-at-each-call sweeps try every third call here (sweepPlan)"})`);
+checkStrandedAfterEach(t0);
 const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
 if (!shareable) {
   const g = suite("workers: release (secure guard pages: sharing refused, nothing to test)");

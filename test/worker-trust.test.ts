@@ -12,11 +12,10 @@ import {
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 import { checkPattern, fillPattern, sweepPlan } from "./_util.ts";
-import { isDeno, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
+import { checkStrandedAfterEach, isDeno, settled, sleep, startWorker, stranded, threadsVisible, type W } from "./_workers.ts";
 import { ctx, os } from "../src/context.ts";
 import { regionView } from "../src/os.ts";
-import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts";
-import { OWNER_RELEASED } from "../src/huge.ts";
+import { SEGMAP_HUGE_HEAD } from "../src/arena.ts";
 import { ROOT_SIZE } from "../src/shared.ts";
 import { headerOf, P_START, S_OWNER, S_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
 
@@ -77,6 +76,7 @@ function assertDisjoint(blocks: { p: number; n: number }[], what: string): void 
 const shareable = !(getOption("secure") >= 1 && backend().guardPages);
 const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer");
 const t0 = suite(`workers: trust (issue 11${SWEEP.full ? "" : "; stop-at-each-call sweeps try every third call here (sweepPlan)"})`);
+checkStrandedAfterEach(t0);
 const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
 if (!shareable) {
   const g = suite("workers: trust (secure guard pages: sharing refused, nothing to test)");
@@ -841,31 +841,6 @@ function abandonedHuge(): number[] {
       if (a.segKind(i) !== SEGMAP_HUGE_HEAD) continue;
       const h = headerOf(i * SEGMENT_SIZE);
       if (Atomics.load(a.region.i32, h + S_OWNER) === 0) out.push(a.region.base + i * SEGMENT_SIZE + a.region.i32[h + S_PAGES + P_START]);
-    }
-  }
-  return out;
-}
-
-/**
- * Segments no one can ever free (this thread idle, every other worker gone): in use with
- * nothing recorded in the segment map, later segments of a huge run without their head, a huge
- * run whose header says released, or a free segment still held (Arena.recoverClaims' cases).
- */
-function stranded(): string[] {
-  const out: string[] = [];
-  for (const a of ctx.arenas) {
-    for (let i = a.headerSlots; i < a.segCount; i++) {
-      const at = `arena ${a.id} segment ${i}`;
-      if (!a.isUsed(i)) {
-        if (a.claimerOf(i) !== 0) out.push(`${at}: free but held by tag ${a.claimerOf(i)}`);
-        continue;
-      }
-      const kind = a.segKind(i);
-      if (kind === SEGMAP_FREE) out.push(`${at}: in use, nothing recorded (claimer tag ${a.claimerOf(i)})`);
-      else if (kind === SEGMAP_HUGE_REST && a.hugeRunAt(i) === null) out.push(`${at}: part of a huge run without its head`);
-      else if (kind === SEGMAP_HUGE_HEAD && Atomics.load(a.region.i32, headerOf(i * SEGMENT_SIZE) + S_OWNER) === OWNER_RELEASED) {
-        out.push(`${at}: a huge run its header says released`);
-      }
     }
   }
   return out;

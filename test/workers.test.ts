@@ -10,7 +10,7 @@ import {
 } from "../mod.ts";
 import { RobustLock, lockIdentity } from "../src/lock.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
-import { isDeno, startWorker, threadsVisible, type W } from "./_workers.ts";
+import { checkStrandedAfterEach, isDeno, startWorker, threadsVisible, type W } from "./_workers.ts";
 import { freeItems, TRANSFERS } from "./_stress.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
@@ -35,6 +35,7 @@ if (guarded) {
   g.run();
 }
 const t0 = suite("workers");
+checkStrandedAfterEach(t0);
 const t = (guarded ? Object.assign(() => {}, { run() {} }) : t0) as typeof t0;
 
 t("bad handles throw clear errors", () => {
