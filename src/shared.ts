@@ -296,18 +296,50 @@ function arenaOfRegion(r: Region): Arena {
 function freeForeignHuge(pr: PageRef): void {
   const m = pr.m;
   const p = pr.base + m[pr.pg + 7];
-  if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) throw new DoubleFreeError(p);
+  // a detached worker leaves an abandoned block to the next reclaim (reapAbandonedHuge): its tag
+  // is gone, so a release it began and did not finish would be no one's to finish. The hint
+  // first: a stop after it leaves it high (a scan too many), never low.
+  const detached = ctx.detached;
+  if (detached) Atomics.add(root!.m, R_ABANDONED, 1);
+  if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) return doubleFreeHuge(p, detached);
   // taken, unless the block was freed and its segments purged (zeroed) since this worker
   // looked it up: then the bit just set is in free memory, and this is a double free (an
   // owner reaping it because of our bit writes OWNER_RELEASED first; an abandoned block
   // keeps its cookie)
-  if (Atomics.load(m, S_OWNER) === 0 && Atomics.load(m, S_COOKIE) !== segmentCookie(0)) throw new DoubleFreeError(p);
+  if (Atomics.load(m, S_OWNER) === 0 && Atomics.load(m, S_COOKIE) !== segmentCookie(0)) return doubleFreeHuge(p, detached);
   // the owner reaps it; an owner that is gone cannot: then whoever claims the run frees it
-  if (r0(m) === 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) releaseForeignRun(pr.r, arenaOfRegion(pr.r));
-  else dropStaleForeignRun(pr.r); // our view of it: the block is gone for us (never an own run)
+  if (r0(m) === 0 && !detached && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) releaseForeignRun(pr.r, arenaOfRegion(pr.r));
+  else {
+    if (detached && r0(m) !== 0) Atomics.sub(root!.m, R_ABANDONED, 1); // (a live owner reaps it)
+    dropStaleForeignRun(pr.r); // our view of it: the block is gone for us (never an own run)
+  }
+}
+function doubleFreeHuge(p: number, detached: boolean): never {
+  if (detached) Atomics.sub(root!.m, R_ABANDONED, 1);
+  throw new DoubleFreeError(p);
 }
 function r0(m: Int32Array): number {
   return Atomics.load(m, S_OWNER);
+}
+
+/**
+ * Releases the huge block at segment idx of arena a when it is abandoned (owner 0) and freed
+ * (its thread-free bit: a detached worker's free, freeForeignHuge); true when it did. The
+ * compare-exchange on the owner word makes this worker its releaser (a stop after it: this
+ * worker's release finishes the run, recoverWorker). The reclaim hint the detached worker
+ * counted stays: it cannot tell its block from one a worker stopped in its free left in the
+ * same state, which counted nothing, and the hint may be high, never low.
+ */
+function reapAbandonedHuge(a: Arena, idx: number): boolean {
+  const m = a.region.i32;
+  const s = headerOf(idx << SEGMENT_SHIFT);
+  if (m[s + S_OWNER] !== 0 || (Atomics.load(m, s + S_PAGES + P_THREAD_FREE) & 1) === 0) return false;
+  if (Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) return false;
+  const run = a.hugeRunAt(idx)!;
+  let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE && c.size === run.n * SEGMENT_SIZE);
+  hr ??= adoptForeignRun(a, idx, run.n); // (drops the stale views it overlaps)
+  releaseForeignRun(hr, a);
+  return true;
 }
 
 /** The hint's value when this worker's last scan found nothing to reclaim: no rescan until it moves. */
@@ -328,8 +360,10 @@ function reclaim(heap: Heap, max = 4): boolean {
   discover();
   let got = 0;
   for (const a of ctx.arenas) {
-    if (!suitable(a, heap.arenaId)) continue; // a bound heap takes only its arena's; others never an exclusive arena's
     const m = a.region.i32;
+    // huge blocks detached workers freed: any worker releases them, in any arena
+    for (let idx = 0; idx < a.segCount; idx++) if (m[a.region.segMap + idx] === SEGMAP_HUGE_HEAD) reapAbandonedHuge(a, idx);
+    if (!suitable(a, heap.arenaId)) continue; // a bound heap takes only its arena's; others never an exclusive arena's
     for (let idx = 0; idx < a.segCount && got < max; idx++) {
       if (m[a.region.segMap + idx] <= 0) continue; // not a live segment of pages (the segment map, not its header, says)
       const s = headerOf(idx << SEGMENT_SHIFT);

@@ -128,18 +128,19 @@ export function hex(n: number): string {
 
 /**
  * Which stop points a stop-at-each-call sweep (worker-trust, worker-release) tries in this run.
- * Every one on Node 26's node:ffi run (FFI) and on Bun's buffer backend (buffer); every third on
- * the other runs, starting at 1, 2 or 3 by runtime, so that the matrix as a whole still tries
+ * Every one on Node 26's node:ffi run at secure level 0 (FFI) and on Bun's buffer backend
+ * (buffer); every third on the other runs, starting at 1, 2 or 3 by runtime (the older Node is
+ * whichever is not 26), so that the matrix as a whole still tries
  * every point on each backend at least once. A sweep costs a worker start per point (0.1-0.3 s):
  * trying every point on all ten runs took about 3 of the suite's 26 minutes.
  */
-export function sweepPlan(isNodeFfi: boolean, isBuffer: boolean): { first: number; step: number; full: boolean } {
+export function sweepPlan(isNodeFfi: boolean, isBuffer: boolean, secure: number): { first: number; step: number; full: boolean } {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
-  const runtime = g.Bun ? "bun" : g.Deno ? "deno" : `node${String(g.process?.versions?.node ?? "").split(".")[0]}`;
-  if (isNodeFfi && !env("TSMALLOC_SECURE")) return { first: 1, step: 1, full: true };
+  const runtime = g.Bun ? "bun" : g.Deno ? "deno" : String(g.process?.versions?.node ?? "").startsWith("26.") ? "node26" : "node-old";
+  if (isNodeFfi && secure === 0) return { first: 1, step: 1, full: true };
   if (isBuffer && runtime === "bun") return { first: 1, step: 1, full: true };
-  // FFI: Node 20 (koffi) 1, Deno 2, Node 26 koffi and Bun 3; buffer: Node 20 1, Node 26 and Deno 2 (Bun: all)
-  const first = runtime === "node20" ? 1 : runtime === "deno" ? 2 : runtime === "bun" ? 3 : isBuffer ? 2 : 3;
+  // FFI: the older Node (koffi) 1, Deno 2, Node 26 koffi and Bun 3; buffer: the older Node 1, Node 26 and Deno 2 (Bun: all)
+  const first = runtime === "node-old" ? 1 : runtime === "deno" ? 2 : runtime === "bun" ? 3 : isBuffer ? 2 : 3;
   return { first, step: 3, full: false };
 }

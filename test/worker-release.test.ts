@@ -8,7 +8,7 @@ import { ctx } from "../src/context.ts";
 import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_REST } from "../src/arena.ts";
 import { sweepPlan } from "./_util.ts";
-import { checkStrandedAfterEach, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
+import { checkStrandedAfterEach, lastStrandedCheck, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -45,7 +45,7 @@ function handedTwice(size: number, n: number): boolean {
 
 // sharing is refused with secure-mode guard pages on an FFI backend (documented limitation): nothing to release there
 const shareable = !(getOption("secure") >= 1 && backend().guardPages);
-const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer");
+const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer", getOption("secure"));
 const t0 = suite(`workers: release (review round 20${SWEEP.full ? "" : "; stop-at-each-call sweeps try every third call here (sweepPlan)"})`);
 checkStrandedAfterEach(t0);
 const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
@@ -154,4 +154,5 @@ t("a releaser stopped at any Atomics call of its release of a dead worker leaves
   throw new Error("more than 400 Atomics calls");
 });
 
+lastStrandedCheck(t);
 t.run();
