@@ -333,7 +333,7 @@ function r0(m: Int32Array): number {
 function reapAbandonedHuge(a: Arena, idx: number): boolean {
   const m = a.region.i32;
   const s = headerOf(idx << SEGMENT_SHIFT);
-  if (m[s + S_OWNER] !== 0 || (Atomics.load(m, s + S_PAGES + P_THREAD_FREE) & 1) === 0) return false;
+  if (m[s + S_OWNER] !== 0 || (m[s + S_PAGES + P_THREAD_FREE] & 1) === 0) return false; // (plain reads filter; the exchange decides)
   if (Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) return false;
   const run = a.hugeRunAt(idx)!;
   let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE && c.size === run.n * SEGMENT_SIZE);
