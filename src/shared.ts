@@ -335,11 +335,20 @@ function reapAbandonedHuge(a: Arena, idx: number): boolean {
   const s = headerOf(idx << SEGMENT_SHIFT);
   if (m[s + S_OWNER] !== 0 || (m[s + S_PAGES + P_THREAD_FREE] & 1) === 0) return false; // (plain reads filter; the exchange decides)
   if (Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) return false;
-  const run = a.hugeRunAt(idx)!;
-  let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE && c.size === run.n * SEGMENT_SIZE);
-  hr ??= adoptForeignRun(a, idx, run.n); // (drops the stale views it overlaps)
-  releaseForeignRun(hr, a);
+  releaseForeignRun(runView(a, idx), a);
   return true;
+}
+
+/**
+ * This worker's view of the huge block whose head is segment idx of arena a: ours only if it
+ * has the run's length (the segment map's) — a view of an earlier, longer block at this segment
+ * would stand for segments that are not this run's — else a new one (adoptForeignRun drops the
+ * stale views it overlaps).
+ */
+function runView(a: Arena, idx: number): Region {
+  const run = a.hugeRunAt(idx)!;
+  return a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE && c.size === run.n * SEGMENT_SIZE) ??
+    adoptForeignRun(a, idx, run.n);
 }
 
 /** The hint's value when this worker's last scan found nothing to reclaim: no rescan until it moves. */
@@ -753,12 +762,7 @@ function recoverWorker(r: Root, w: number, tag: number): void {
       const s = headerOf(idx << SEGMENT_SHIFT);
       if (m[s + S_OWNER] !== tag) continue;
       if (kind === SEGMAP_HUGE_HEAD) {
-        // our view of it only if it has the run's length (the segment map's): a view of an
-        // earlier, longer block at this segment would stand for segments that are not this run's
-        const run = a.hugeRunAt(idx)!;
-        let hr = a.region.children!.find((c) => c.base === a.region.base + idx * SEGMENT_SIZE && c.size === run.n * SEGMENT_SIZE);
-        hr ??= adoptForeignRun(a, idx, run.n); // (drops the stale views it overlaps)
-        abandonHuge(hr, tag);
+        abandonHuge(runView(a, idx), tag);
       } else {
         abandonSegment(m, s, tag);
       }
