@@ -21,6 +21,13 @@
 //     --secure-only=REGEX       the workloads of the secure processes (default
 //                               ^(pairs-64|mixed-1000|mixed-100000|larson)$; "" = all; --only applies too)
 //     --only=REGEX              only workloads whose id matches (pairs-64, mixed-1000, ...)
+//     --pin=auto|none|N         CPU for the single-thread speed processes and the C floor
+//                               (default auto: before each runtime's processes of a round, a
+//                               short probe loop on every CPU this process may use, and the
+//                               fastest wins; its C runs follow on the same CPU). The worker
+//                               workloads run in processes of their own, not pinned. Why: this
+//                               VM's two vCPUs differ by up to 1.5x for minutes at a time
+//                               (doc/PERFORMANCE.md, session 22)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
 //     --settle-ms=N             idle time before each (workload, row), after a full GC (default 50;
 //                               0 = none): the rows before it finish their garbage off the clock
@@ -57,7 +64,7 @@ const nativeBin = join(root, "bench", "native", "bin");
 const snapDir = join(outDir, "snapshot");
 
 // ---------------------------------------------------------------- options
-const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|mixed-100000|larson)$", only: null, minMs: null, settleMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
+const opts = { full: false, runtimes: ["node", "node26", "deno", "bun"], rounds: null, workers: 2, secure: [0, 1, 2, 3, 4], secureRepeat: 3, secureOnly: "^(pairs-64|mixed-1000|mixed-100000|larson)$", only: null, pin: "auto", minMs: null, settleMs: null, setup: true, native: true, memory: true, speed: true, oscalls: true, tasks: true, cAllocator: true, reportOnly: false };
 for (const arg of process.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
   if (!m) {
@@ -74,6 +81,7 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "secure-only") opts.secureOnly = v ?? "";
   else if (k === "secure-repeat") opts.secureRepeat = Math.max(1, Number(v) | 0);
   else if (k === "only") opts.only = v;
+  else if (k === "pin") opts.pin = v === "auto" || v === "none" ? v : String(Math.max(0, Number(v) | 0));
   else if (k === "min-ms") opts.minMs = Number(v);
   else if (k === "settle-ms") opts.settleMs = Number(v);
   else if (k === "no-setup") opts.setup = false;
@@ -207,6 +215,45 @@ function run(cmd, { env = {}, timeoutS = 3600, logName, echo = true } = {}) {
   });
 }
 
+// ---------------------------------------------------------------- CPU pinning (--pin)
+/** The CPUs this process may run on (/proc/self/status Cpus_allowed_list), or [] when unknown. */
+function allowedCpus() {
+  try {
+    const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "";
+    return line.split(",").flatMap((r) => {
+      const [a, b] = r.split("-").map(Number);
+      return Number.isInteger(a) ? Array.from({ length: (Number.isInteger(b) ? b : a) - a + 1 }, (_, i) => a + i) : [];
+    });
+  } catch {
+    return [];
+  }
+}
+const hasTaskset = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+// random read-modify-writes over 4 MiB, as the allocator loops touch memory: best of 5 x 4M, ns each
+const PROBE = "const a=new Int32Array(1<<20);let s=1,b=1e9;for(let r=0;r<5;r++){const t=process.hrtime.bigint();for(let i=0;i<4e6;i++){s^=s<<13;s^=s>>>17;s^=s<<5;a[s&1048575]+=i}const d=Number(process.hrtime.bigint()-t)/4e6;if(d<b)b=d}console.log(b.toFixed(3))";
+/**
+ * The CPU the next group of speed processes runs on (null: not pinned), and what the probe
+ * measured per CPU: --pin=N is N; auto probes every allowed CPU twice, alternating, and takes
+ * the one with the lowest best time.
+ */
+function chooseCpu() {
+  if (opts.pin === "none" || !hasTaskset) return { cpu: null, probe: null };
+  const cpus = allowedCpus();
+  if (opts.pin !== "auto") return { cpu: Number(opts.pin), probe: null };
+  if (cpus.length < 2) return { cpu: cpus[0] ?? null, probe: null };
+  const probe = {};
+  for (let k = 0; k < 2; k++) {
+    for (const c of cpus) {
+      const r = spawnSync("taskset", ["-c", String(c), process.execPath, "-e", PROBE], { encoding: "utf8" });
+      const v = Number(r.stdout);
+      if (r.status === 0 && v > 0) probe[c] = Math.min(probe[c] ?? Infinity, v);
+    }
+  }
+  const best = Object.entries(probe).sort((a, b) => a[1] - b[1])[0];
+  return { cpu: best ? Number(best[0]) : null, probe };
+}
+const pinned = (cmd, cpu) => (cpu === null ? cmd : ["taskset", "-c", String(cpu), ...cmd]);
+
 function readJson(p) {
   try {
     return JSON.parse(readFileSync(p, "utf8"));
@@ -322,6 +369,15 @@ if (opts.settleMs !== null) common.push(`--settle-ms=${opts.settleMs}`);
 const speedTimeout = opts.full ? 7200 : 1800;
 // the secure processes: their own workload filter, and --only as well
 const secureOnly = opts.secureOnly === "" ? (opts.only ?? "") : opts.only ? `^(?=.*(?:${opts.only}))(?=.*(?:${opts.secureOnly}))` : opts.secureOnly;
+// With --pin the worker workloads (W workers: every CPU) leave the pinned processes for
+// unpinned ones of their own; the rows and the merge into one table are the same.
+const WORKER_IDS = "larson-workers|xmalloc";
+const both = (a, b) => (a ? `^(?=.*(?:${a}))${b}` : `^${b}`);
+const notWorkers = (only) => both(only, `(?!(?:${WORKER_IDS})$)`);
+const workersOnly = both(opts.only, `(?:${WORKER_IDS})$`);
+const pinning = opts.pin !== "none" && hasTaskset;
+if (opts.pin !== "none" && !hasTaskset) log("--pin: taskset not found, nothing pinned");
+meta.pins = [];
 
 if (opts.speed) {
   const s = Date.now();
@@ -329,22 +385,30 @@ if (opts.speed) {
     const rts = opts.runtimes.map((_, i) => opts.runtimes[(i + round) % opts.runtimes.length]);
     for (const rt of rts) {
       const procs = [
-        { tag: "ffi", backend: "ffi", rows: JS_ROWS },
-        { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS },
+        { tag: "ffi", backend: "ffi", rows: JS_ROWS, only: pinning ? notWorkers(opts.only) : opts.only ?? undefined },
+        { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS, only: pinning ? notWorkers(opts.only) : opts.only ?? undefined },
         // Node 26: tsmalloc-ffi is node:ffi; koffi in a process of its own (the backend is per process)
-        ...(rt === "node26" ? [{ tag: "koffi", backend: "ffi", rows: KOFFI_ROWS }] : []),
+        ...(rt === "node26" ? [{ tag: "koffi", backend: "ffi", rows: KOFFI_ROWS, only: pinning ? notWorkers(opts.only) : opts.only ?? undefined }] : []),
+        ...(pinning ? [
+          { tag: "ffi-workers", backend: "ffi", rows: JS_ROWS, only: workersOnly, unpinned: true },
+          { tag: "buffer-workers", backend: "buffer", rows: BUFFER_ROWS, only: workersOnly, unpinned: true },
+        ] : []),
       ];
       // secure levels: several short processes each, interleaved (one process is too noisy for a 15% target)
       for (let rep = 0; rep < opts.secureRepeat; rep++) {
-        for (const level of opts.secure) procs.push({ tag: `secure${level}.${rep}`, backend: "ffi", rows: [`tsmalloc-ffi-secure${level}`], only: secureOnly });
+        for (const level of opts.secure) procs.push({ tag: `secure${level}.${rep}`, backend: "ffi", rows: [`tsmalloc-ffi-secure${level}`], only: pinning ? notWorkers(secureOnly) : secureOnly });
       }
       if (round % 2) procs.reverse();
+      const pin = chooseCpu();
+      meta.pins.push({ round, runtime: rt, ...pin });
+      if (pin.cpu !== null) log(`round ${round + 1}/${opts.rounds}: ${rt} pinned to CPU ${pin.cpu}${pin.probe ? ` (probe, ns: ${Object.entries(pin.probe).map(([c, v]) => `CPU ${c} ${v}`).join(", ")})` : ""}`);
       for (const p of procs) {
         const out = join(rawDir, `${rt}-${p.tag}-r${round}.json`);
-        log(`round ${round + 1}/${opts.rounds}: ${rt}, ${p.tag} process (${p.rows.join(",")}), load ${loadavg()[0].toFixed(2)}`);
+        const cpu = p.unpinned ? null : pin.cpu;
+        log(`round ${round + 1}/${opts.rounds}: ${rt}, ${p.tag} process (${p.rows.join(",")})${cpu === null ? "" : ` on CPU ${cpu}`}, load ${loadavg()[0].toFixed(2)}`);
         const load0 = loadavg()[0];
         const args = p.only === undefined ? common : [...common.filter((a) => !a.startsWith("--only=")), `--only=${p.only}`];
-        const r = await run(cmdFor(rt, "main", [...args, `--round=${round}`, `--rows=${p.rows.join(",")}`, `--backend=${p.backend}`, `--out=${out}`]), {
+        const r = await run(pinned(cmdFor(rt, "main", [...args, `--round=${round}`, `--rows=${p.rows.join(",")}`, `--backend=${p.backend}`, `--out=${out}`]), cpu), {
           env: { TSMALLOC_BACKEND: p.backend },
           timeoutS: speedTimeout,
           logName: `${rt}-${p.tag}-r${round}.log`,
@@ -357,6 +421,7 @@ if (opts.speed) {
         }
         if (j) {
           j.process = p.tag;
+          j.cpu = cpu;
           j.load = { start: load0, end: loadavg()[0] };
           perRuntime[rt].rounds.push(j);
         }
@@ -369,9 +434,9 @@ if (opts.speed) {
         for (const name of order) {
           if (!nativeBuilds[name]?.ok) continue;
           log(`round ${round + 1}/${opts.rounds}: native C ${name} (after ${rt})`);
-          const r = await run([join(nativeBin, `bench-${name}`), "speed", mode], { timeoutS: 1800, logName: `native-${name}-${rt}-r${round}.log`, echo: false });
+          const r = await run(pinned([join(nativeBin, `bench-${name}`), "speed", mode], pin.cpu), { timeoutS: 1800, logName: `native-${name}-${rt}-r${round}.log`, echo: false });
           const j = r.code === 0 ? (() => { try { return JSON.parse(r.out); } catch { return null; } })() : null;
-          if (j) native.rounds[name].push({ ...j, round, runtime: rt, load: loadavg()[0] });
+          if (j) native.rounds[name].push({ ...j, round, runtime: rt, cpu: pin.cpu, load: loadavg()[0] });
           else native.failures.push({ round, runtime: rt, allocator: name, reason: `exit ${r.signal ?? r.code}: ${tail(r.out)}` });
         }
       }
