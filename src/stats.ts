@@ -46,11 +46,6 @@ export interface SharedCounters {
   budgeted: number;
 }
 
-function sharedAdd(sc: SharedCounters, i: number, peak: number, bytes: number): void {
-  const v = Atomics.add(sc.b, i, BigInt(bytes)) + BigInt(bytes);
-  if (bytes > 0) raisePeak(sc, peak, v);
-}
-
 function raisePeak(sc: SharedCounters, peak: number, v: bigint): void {
   for (let p = Atomics.load(sc.b, peak); v > p;) {
     const q = Atomics.compareExchange(sc.b, peak, p, v);
