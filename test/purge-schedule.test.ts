@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { collect, free, getOption, Heap, malloc, setOption, stats } from "../mod.ts";
 import { ctx } from "../src/context.ts";
 import { PURGE_FACTOR_MAX, purgeFactor } from "../src/purge-delay.ts";
+import { COLLECT_EVERY, SWEEP_SLOW_MAX } from "../src/heap.ts";
 
 const t = suite("purge-schedule");
 const MiB = 1024 * 1024;
@@ -150,6 +151,60 @@ t("an empty page kept past its deadline in a loop that never yields does not mak
       cache.purge = purge;
     }
     assert.ok(passes <= 1, `purge passes during 200 huge pairs: ${passes}`);
+    h.free(keep);
+    h.destroy();
+  });
+});
+
+/** A heap holding `pages` emptied 64 KiB pages of the 1 KiB class, every deadline passed (no event-loop turn since). */
+function keptExpired(h: Heap, pages: number, advance: (ms: number) => void): { keep: number; kept: () => number } {
+  const keep = h.malloc(100);
+  const bs = Array.from({ length: 64 * pages }, () => h.malloc(1000));
+  for (const p of bs) h.free(p);
+  const kept = () => (h as unknown as { kept: unknown[] }).kept.length;
+  assert.ok(kept() >= pages - 10, `the emptied pages are kept with their heap (${kept()})`); // (not shared, purgeDelay 10)
+  advance(10 * PURGE_FACTOR_MAX * 2); // every deadline passed, at any factor
+  return { keep, kept };
+}
+
+t("the slow path's sweep of expired kept pages gives back at most SWEEP_SLOW_MAX per malloc call; the timer or later sweeps take the rest (session 22: one malloc purged 620 kept pages, 205 MB, and stalled 20-27 ms)", () => {
+  withClock((advance) => {
+    const h = Heap.create();
+    const { keep, kept } = keptExpired(h, 160, advance);
+    const k0 = kept();
+    const calls = ctx.counters.calls;
+    (h as unknown as { slowCalls: number }).slowCalls = COLLECT_EVERY - 1; // the next slow-path malloc sweeps
+    const before = calls.purge;
+    const p = h.malloc(500); // a small class with no page yet: the slow path
+    const purges = calls.purge - before;
+    // (the class's allocation page, empty but not kept until then, joins the kept ones: -1)
+    assert.ok(k0 - kept() >= SWEEP_SLOW_MAX - 1 && k0 - kept() <= SWEEP_SLOW_MAX + 1, `kept pages given back by that malloc: ${k0} -> ${kept()}`);
+    // a page given back after its delay is a purge of its slot and of its side-table column
+    assert.ok(purges >= SWEEP_SLOW_MAX && purges <= 2 * SWEEP_SLOW_MAX + 2, `purges in that malloc call: ${purges}`);
+    h.free(p);
+    h.free(keep);
+    h.destroy();
+  });
+});
+
+t("a new page takes a kept page's slot one at a time and unpurged: no malloc purges the kept pages it does not need (session 22: 316 purges in one malloc of a loop)", () => {
+  withClock((advance) => {
+    const h = Heap.create();
+    const { keep, kept } = keptExpired(h, 160, advance);
+    const k0 = kept();
+    const reserved0 = stats().reserved;
+    const calls = ctx.counters.calls;
+    let worst = 0;
+    const live: number[] = [];
+    for (let i = 0; i < 300_000; i++) {
+      const before = calls.purge;
+      live.push(h.malloc(i % 1000 === 999 ? 3000 : 16 + (i & 7) * 16)); // other classes, small and medium: fresh pages, sweeps every COLLECT_EVERY slow calls
+      if (calls.purge - before > worst) worst = calls.purge - before;
+    }
+    assert.ok(kept() < k0, `the kept pages served the new classes (${k0} -> ${kept()})`);
+    assert.ok(stats().reserved <= reserved0, `no new segment while kept pages could serve (${reserved0} -> ${stats().reserved})`);
+    assert.ok(worst <= 2 * SWEEP_SLOW_MAX + 2, `purges in one malloc call: ${worst}`);
+    for (const p of live) h.free(p);
     h.free(keep);
     h.destroy();
   });
