@@ -46,6 +46,8 @@ export const COLLECT_EVERY = 1024;
  * freed 160 ms before, stalled one malloc for 20-27 ms (session 22).
  */
 export const SWEEP_SLOW_MAX = 16;
+/** sweepKept's `max` for no bound: a small integer (with Infinity there, Deno's V8 deoptimized sweepKept on "not a Smi" once the bounded calls had run). */
+const ALL_PAGES = 2 ** 30;
 
 /** A page handle whose free list is always empty: directs malloc to the generic path. */
 const EMPTY: PageRef = new PageRef(sentinelRegion(), 0, 0);
@@ -329,7 +331,7 @@ export class Heap {
         sweepAllKept(kind, 1, true);
         if (keptPages === k) break; // none of this kind left
       }
-      if (keptPages > 0 && needsSegment(kind, this.arenaId)) sweepAllKept(KEPT_ALL, Infinity, true);
+      if (keptPages > 0 && needsSegment(kind, this.arenaId)) sweepAllKept(KEPT_ALL, ALL_PAGES, true);
     }
     const got = claimPage(kind, this.arenaId, BIN_SIZE[bin]);
     if (got === null) return null;
@@ -462,7 +464,7 @@ export class Heap {
    * purge waits a delay instead of happening now). Returns the earliest deadline among those
    * left (Infinity: none). Never nested in another walk of this heap's pages (the timer, mallocSlow).
    */
-  sweepKept(now: number, kind = KEPT_EXPIRED, max = Infinity, reuse = false): number {
+  sweepKept(now: number, kind = KEPT_EXPIRED, max = ALL_PAGES, reuse = false): number {
     const delay = pageDelay();
     const l = this.kept;
     let n = 0;
@@ -928,7 +930,7 @@ export const DETACHED = "tsmalloc: this worker has detached from the shared allo
 const KEPT_EXPIRED = -1, KEPT_ALL = -2;
 
 /** Every live heap releases its kept pages whose delay ran out (and, kind >= 0, every kept page of that kind; KEPT_ALL: all); returns the next deadline. */
-function sweepAllKept(kind = KEPT_EXPIRED, max = Infinity, reuse = false): number {
+function sweepAllKept(kind = KEPT_EXPIRED, max = ALL_PAGES, reuse = false): number {
   const now = ctx.now();
   let due = Infinity;
   for (const h of heaps) if (h !== undefined && h.isLive) due = Math.min(due, h.sweepKept(now, kind, max, reuse));
