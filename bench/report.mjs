@@ -86,9 +86,10 @@ function aggregate(rt, native) {
       if (x.peer === "stub" && r.process === "koffi") continue;
       if (x.peer === "stub") {
         const a = anchor.get(x.workload) ?? { ffi: [], buffer: [] };
-        if (x.status === "ok") a[r.process === "buffer" ? "buffer" : "ffi"].push(x.cpuNsPerOp ?? x.nsPerOp);
+        const buffer = String(r.process ?? "").startsWith("buffer"); // buffer, buffer-workers
+        if (x.status === "ok") a[buffer ? "buffer" : "ffi"].push(x.cpuNsPerOp ?? x.nsPerOp);
         anchor.set(x.workload, a);
-        if (r.process === "buffer") continue;
+        if (buffer) continue;
       }
       const k = `${x.workload}|${x.peer}`;
       const c = cells.get(k) ?? { vals: [], wall: [], p50s: [], status: null, reason: null, fail: 0, spread: [] };
@@ -259,9 +260,9 @@ export function writeReport(root, mode = "quick") {
   const pins = meta.pins ?? [];
   if (pins.some((x) => x.cpu !== null && x.cpu !== undefined)) {
     const probes = pins.filter((x) => x.probe).map((x) => `${x.runtime} r${x.round + 1}: ${Object.entries(x.probe).map(([c, v]) => `CPU ${c} ${v}`).join(" / ")} → CPU ${x.cpu}`);
-    L.push(`- **Pinned to one CPU** (\`--pin=${esc(meta.options?.pin ?? "auto")}\`): each runtime's single-thread speed processes of a round (every row, the buffer, koffi and secure-level processes) and the C floor run right after them ran on the same CPU, the fastest of a probe loop run just before on each CPU (random read-modify-writes over 4 MiB, best ns per iteration: ${probes.join("; ") || "a fixed CPU"}). This machine's two vCPUs differ by up to 1.5× for minutes at a time, for JIT-compiled and C code alike (doc/PERFORMANCE.md, session 22): unpinned, a process's figures depended on where the scheduler put it. The worker workloads ran in processes of their own, not pinned.`);
+    L.push(`- **Pinned to one CPU** (\`--pin=${esc(meta.options?.pin ?? "auto")}\`): each runtime's single-thread speed processes of a round (every row, the buffer, koffi and secure-level processes) and the C floor run right after them ran on the same CPU, the fastest of a probe loop run just before on each CPU (random read-modify-writes over 4 MiB, best ns per iteration: ${probes.join("; ") || "a fixed CPU"}). This machine's two vCPUs differ by up to 1.6× for minutes at a time, for JIT-compiled and C code alike (doc/PERFORMANCE.md, session 22): unpinned, a process's figures depended on where the scheduler put it. The worker workloads ran in processes of their own, not pinned.`);
   } else {
-    L.push(`- **Not pinned** (\`--pin=none\`, no \`taskset\`, or a run from before session 22): each process ran wherever the scheduler put it; on this machine the two vCPUs differ by up to 1.5× at times (doc/PERFORMANCE.md, session 22), so a row's figure depends on its process's CPU.`);
+    L.push(`- **Not pinned** (\`--pin=none\`, no \`taskset\`, or a run from before session 22): each process ran wherever the scheduler put it; on this machine the two vCPUs differ by up to 1.6× at times (doc/PERFORMANCE.md, session 22), so a row's figure depends on its process's CPU.`);
   }
   const settled = perRt.map((x) => x.data?.rounds?.[0]?.settleMs).find((v) => v !== undefined);
   L.push(settled === undefined

@@ -25,7 +25,9 @@
 //                               (default auto: before each runtime's processes of a round, a
 //                               short probe loop on every CPU this process may use, and the
 //                               fastest wins; its C runs follow on the same CPU). The worker
-//                               workloads run in processes of their own, not pinned. Why: this
+//                               workloads run in processes of their own, not pinned (so the
+//                               koffi and secure processes do not run them). N must be a CPU
+//                               this process may use. Why: this
 //                               VM's two vCPUs differ by up to 1.5x for minutes at a time
 //                               (doc/PERFORMANCE.md, session 22)
 //     --min-ms=N                measured time per (workload, row) (default quick 120, full 500)
@@ -81,7 +83,7 @@ for (const arg of process.argv.slice(2)) {
   else if (k === "secure-only") opts.secureOnly = v ?? "";
   else if (k === "secure-repeat") opts.secureRepeat = Math.max(1, Number(v) | 0);
   else if (k === "only") opts.only = v;
-  else if (k === "pin") opts.pin = v === "auto" || v === "none" ? v : String(Math.max(0, Number(v) | 0));
+  else if (k === "pin") opts.pin = v ?? "";
   else if (k === "min-ms") opts.minMs = Number(v);
   else if (k === "settle-ms") opts.settleMs = Number(v);
   else if (k === "no-setup") opts.setup = false;
@@ -228,7 +230,14 @@ function allowedCpus() {
     return [];
   }
 }
-const hasTaskset = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const hasTaskset = spawnSync("taskset", ["-c", String(allowedCpus()[0] ?? 0), "true"]).status === 0;
+if (opts.pin !== "auto" && opts.pin !== "none") {
+  const cpus = allowedCpus();
+  if (!/^\d+$/.test(opts.pin) || (cpus.length > 0 && !cpus.includes(Number(opts.pin)))) {
+    console.error(`--pin=${opts.pin}: expected auto, none or one of the CPUs this process may use (${cpus.join(",") || "unknown"})`);
+    process.exit(2);
+  }
+}
 // random read-modify-writes over 4 MiB, as the allocator loops touch memory: best of 5 x 4M, ns each
 const PROBE = "const a=new Int32Array(1<<20);let s=1,b=1e9;for(let r=0;r<5;r++){const t=process.hrtime.bigint();for(let i=0;i<4e6;i++){s^=s<<13;s^=s>>>17;s^=s<<5;a[s&1048575]+=i}const d=Number(process.hrtime.bigint()-t)/4e6;if(d<b)b=d}console.log(b.toFixed(3))";
 /**
@@ -375,8 +384,9 @@ const WORKER_IDS = "larson-workers|xmalloc";
 const both = (a, b) => (a ? `^(?=.*(?:${a}))${b}` : `^${b}`);
 const notWorkers = (only) => both(only, `(?!(?:${WORKER_IDS})$)`);
 const workersOnly = both(opts.only, `(?:${WORKER_IDS})$`);
+const anyWorkers = WORKER_IDS.split("|").some((id) => new RegExp(workersOnly).test(id));
 const pinning = opts.pin !== "none" && hasTaskset;
-if (opts.pin !== "none" && !hasTaskset) log("--pin: taskset not found, nothing pinned");
+if (opts.pin !== "none" && !hasTaskset) log("--pin: taskset is missing or refused this process's first CPU: nothing pinned");
 meta.pins = [];
 
 if (opts.speed) {
@@ -389,7 +399,7 @@ if (opts.speed) {
         { tag: "buffer", backend: "buffer", rows: BUFFER_ROWS, only: pinning ? notWorkers(opts.only) : opts.only ?? undefined },
         // Node 26: tsmalloc-ffi is node:ffi; koffi in a process of its own (the backend is per process)
         ...(rt === "node26" ? [{ tag: "koffi", backend: "ffi", rows: KOFFI_ROWS, only: pinning ? notWorkers(opts.only) : opts.only ?? undefined }] : []),
-        ...(pinning ? [
+        ...(pinning && anyWorkers ? [
           { tag: "ffi-workers", backend: "ffi", rows: JS_ROWS, only: workersOnly, unpinned: true },
           { tag: "buffer-workers", backend: "buffer", rows: BUFFER_ROWS, only: workersOnly, unpinned: true },
         ] : []),
