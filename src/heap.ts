@@ -323,13 +323,13 @@ export class Heap {
     // kind first (their slots serve it), else all (whole segments may go back to the arena)
     const kind = pageKindOfBin(bin);
     if (keptPages > 0 && needsSegment(kind, this.arenaId)) {
-      // one at a time until a slot is free, and not purged now (the new page takes the slot:
-      // a purge would be faulted back at once; the others, whose segments may go back to the
-      // arena, wait for their purge delay). Purged all at once, 160-620 expired pages stalled
-      // one malloc for up to 27 ms (session 22)
-      for (let k = keptPages; k > 0 && needsSegment(kind, this.arenaId); k = keptPages) {
-        sweepAllKept(kind, 1, true);
-        if (keptPages === k) break; // none of this kind left
+      // only until a slot is free, and not purged now (the new page takes the slot: a purge
+      // would be faulted back at once; the others, whose segments may go back to the arena,
+      // wait for their purge delay). All at once and purged, 160-620 expired pages stalled one
+      // malloc for up to 27 ms (session 22)
+      const enough = () => !needsSegment(kind, this.arenaId);
+      for (const h of heaps) {
+        if (h !== undefined && h.isLive && h.arenaId === this.arenaId && !enough()) h.releaseKeptOfKind(kind, enough);
       }
       if (keptPages > 0 && needsSegment(kind, this.arenaId)) sweepAllKept(KEPT_ALL, ALL_PAGES, true);
     }
@@ -454,6 +454,33 @@ export class Heap {
       keptPages++;
     }
     scheduleKept(now + Math.max(delay, 0));
+  }
+
+  /**
+   * Gives back this heap's kept empty pages of page kind `kind` until `enough()`, as if just
+   * emptied (a new page is about to take a slot: their purge waits a delay); one pass. Entries
+   * of pages in use again are dropped, as sweepKept drops them.
+   */
+  releaseKeptOfKind(kind: number, enough: () => boolean): void {
+    const l = this.kept;
+    let n = 0;
+    let done = false;
+    for (let i = 0; i < l.length; i++) {
+      const pr = l[i];
+      if (pr.keptBy !== this) continue; // another heap keeps it now
+      if (!done && pr.heap === this && pr.emptiedAt !== 0 && pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) === kind) {
+        collectChecked(pr.m, pr.pg);
+        pr.keptBy = null;
+        if (pr.m[pr.pg + P_USED] === 0) {
+          this.freePage(pr, false, 0);
+          done = enough();
+        } else pr.emptiedAt = 0; // in use again
+        continue;
+      }
+      l[n++] = pr;
+    }
+    keptPages -= l.length - n;
+    l.length = n;
   }
 
   /**
