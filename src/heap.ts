@@ -468,6 +468,7 @@ export class Heap {
     for (let i = 0; i < l.length; i++) {
       const pr = l[i];
       if (pr.keptBy !== this) continue; // another heap keeps it now
+      // (the bin of a page Heap.delete parked as full is pr.bin)
       if (!done && pr.heap === this && pr.emptiedAt !== 0 && pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) === kind) {
         collectChecked(pr.m, pr.pg);
         pr.keptBy = null;
@@ -484,8 +485,8 @@ export class Heap {
   }
 
   /**
-   * Releases kept pages still empty after the page delay (and every one of page kind `kind`
-   * when kind >= 0, every one with KEPT_ALL: new memory is about to be claimed); drops
+   * Releases kept pages still empty after the page delay (every one with KEPT_ALL: new memory
+   * is about to be claimed; one page kind's: releaseKeptOfKind); drops
    * entries of pages in use again; at most `max` pages are released (the rest stay, due);
    * `reuse`: a new page is about to take the slot, so it is released as if just emptied (its
    * purge waits a delay instead of happening now). Returns the earliest deadline among those
@@ -504,9 +505,7 @@ export class Heap {
         collectChecked(pr.m, pr.pg);
         if (pr.m[pr.pg + P_USED] === 0) {
           const idle = now - pr.emptiedAt;
-          const bin = pr.queue < BIN_FULL ? pr.queue : pr.bin; // (a page Heap.delete parked as full)
-          const stays = kind === KEPT_EXPIRED || (kind !== KEPT_ALL && pageKindOfBin(bin) !== kind);
-          if ((idle < delay && stays) || released >= max) {
+          if ((idle < delay && kind === KEPT_EXPIRED) || released >= max) {
             l[n++] = pr;
             if (pr.emptiedAt + delay < due) due = pr.emptiedAt + delay;
             continue;
@@ -953,10 +952,10 @@ export function keptBytes(): number {
 /** Why a worker that detached cannot make a heap or reserve memory again. */
 export const DETACHED = "tsmalloc: this worker has detached from the shared allocator: it can still free blocks, but no longer allocate, create heaps or reserve memory";
 
-/** sweepKept modes besides a page kind: only pages whose delay ran out, or every kept page. */
+/** sweepKept's modes: only pages whose delay ran out, or every kept page. */
 const KEPT_EXPIRED = -1, KEPT_ALL = -2;
 
-/** Every live heap releases its kept pages whose delay ran out (and, kind >= 0, every kept page of that kind; KEPT_ALL: all); returns the next deadline. */
+/** Every live heap releases its kept pages whose delay ran out (KEPT_ALL: all); returns the next deadline. */
 function sweepAllKept(kind = KEPT_EXPIRED, max = ALL_PAGES, reuse = false): number {
   const now = ctx.now();
   let due = Infinity;
