@@ -120,10 +120,10 @@ export class PageRef {
   declare seg: number;
   next: PageRef | null = null;
   prev: PageRef | null = null;
-  /** Queue index in the owning heap (a bin, or BIN_FULL); -1 when in no queue. */
+  /** Queue index in the owning heap (a bin, BIN_FULL, or a kept queue: heap.ts); -1 when in no queue. */
   queue = -1;
   heap: Heap | null = null;
-  /** Size class (kept while the page is parked in the full queue). */
+  /** Size class (kept while the page is parked in the full queue or a kept queue). */
   bin = 0;
   /** Used blocks as of the last slow-path visit (src/usage.ts, for peakInUse). */
   syncedUsed = 0;
