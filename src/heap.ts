@@ -212,7 +212,6 @@ export class Heap {
     let pr = this.first[bin];
     if (pr !== null) syncPage(pr); // peakInUse sample: the page fast-path mallocs took from
     pr = this.scanQueue(pr);
-    // shared allocator: blocks other workers freed into full pages, and abandoned segments, before new memory
     if (pr === null && (pr = this.first[BIN_KEPT + bin]) !== null) {
       // a kept empty page of the class, only once no page in use has room (keep)
       this.remove(pr);
@@ -220,6 +219,7 @@ export class Heap {
       this.pushFront(pr, bin);
       return pr;
     }
+    // shared allocator: blocks other workers freed into full pages, and abandoned segments, before new memory
     if (pr === null && ctx.shared && this.rescue()) pr = this.scanQueue(this.first[bin]);
     if (pr === null) {
       const r0 = ctx.counters.budgetRefusals;
@@ -405,6 +405,7 @@ export class Heap {
 
   private toFull(pr: PageRef): void {
     const bin = pr.queue;
+    pr.emptiedAt = 0; // in use (a page kept as its queue's first and filled again by the inline pop: not kept any more)
     this.remove(pr);
     this.push(pr, BIN_FULL);
     setPageFlags(pr.m, pr.pg, pr.m[pr.pg + P_FLAGS] | PF_IN_FULL);
@@ -447,8 +448,11 @@ export class Heap {
   private keep(pr: PageRef, first = false): void {
     // already kept: its deadline stands (an allocation page emptied by every free of a
     // malloc/free loop would otherwise read the clock each time; at worst such a page is
-    // released once per delay while in use, and taken again)
-    if (pr.keptBy === this && pr.emptiedAt !== 0) return;
+    // released once per delay while in use, and taken again) — unless it is to leave its
+    // class queue now (kept as the queue's first page, then pushed behind another)
+    const q = pr.queue;
+    const behind = q < BIN_FULL && this.first[q] !== pr;
+    if (pr.keptBy === this && pr.emptiedAt !== 0 && !behind) return;
     const delay = pageDelay();
     // a shared allocator keeps no page (a refusal could not take another worker's back: review
     // round 7; keeping them while no worker had a budget made the session-10 soak's committed
@@ -461,8 +465,7 @@ export class Heap {
     }
     const now = ctx.now();
     pr.emptiedAt = now;
-    const q = pr.queue;
-    if (q < BIN_FULL && this.first[q] !== pr) {
+    if (behind) {
       this.remove(pr);
       pr.bin = q;
       this.pushFront(pr, BIN_KEPT + q);
@@ -478,7 +481,7 @@ export class Heap {
   /**
    * Gives back this heap's kept empty pages of page kind `kind` until `enough()`, as if just
    * emptied (a new page is about to take a slot: their purge waits a delay); one pass. Entries
-   * of pages in use again are dropped, as sweepKept drops them.
+   * of pages released meanwhile or in use again are dropped, as sweepKept drops them.
    */
   releaseKeptOfKind(kind: number, enough: () => boolean): void {
     const l = this.kept;
@@ -487,8 +490,13 @@ export class Heap {
     for (let i = 0; i < l.length; i++) {
       const pr = l[i];
       if (pr.keptBy !== this) continue; // another heap keeps it now
+      if (pr.heap !== this || pr.emptiedAt === 0) { // released meanwhile, or in use again
+        pr.keptBy = null;
+        pr.emptiedAt = 0;
+        continue;
+      }
       // (the bin of a kept page, or of one Heap.delete parked as full, is pr.bin)
-      if (!done && pr.heap === this && pr.emptiedAt !== 0 && pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) === kind) {
+      if (!done && pageKindOfBin(pr.queue < BIN_FULL ? pr.queue : pr.bin) === kind) {
         collectChecked(pr.m, pr.pg);
         pr.keptBy = null;
         if (pr.m[pr.pg + P_USED] === 0) {
