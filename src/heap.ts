@@ -27,9 +27,10 @@ import { syncPage } from "./usage.ts";
 import { copyBytes, fillBytes, zeroBlock } from "./views.ts";
 import { checkAlignment, checkPointer, checkSize } from "./validate.ts";
 
-const BIN_HUGE = BIN_FULL + 1;
+/** Queue of a heap's huge blocks. */
+export const BIN_HUGE = BIN_FULL + 1;
 /** Queue BIN_KEPT + bin: kept empty pages of class `bin`, off its class queue (keep). */
-const BIN_KEPT = BIN_HUGE + 1;
+export const BIN_KEPT = BIN_HUGE + 1;
 const QUEUES = BIN_KEPT + BIN_COUNT;
 /** The size class of each 16-byte unit count up to DIRECT_SIZE_MAX (classes are multiples of 16). */
 const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 4) + 1 }, (_, u) => binOf(Math.max(u << 4, 1)));
