@@ -6,7 +6,7 @@
 // every kept-queue page empty, of its class, kept by its heap with a deadline, and no emptied
 // page waiting behind another in a class queue; pageCount equals the pages queued. No block is
 // handed out twice; visit() agrees with the live set; validate() is clean at the end.
-// The seeds are fixed: those that met the review's case (seeds 1-40 tried).
+// The seeds are fixed: those that met the review's case first (seeds 1-60 tried).
 // Operations: malloc bursts (16 B - 300 KB: small, medium and large pages), random frees,
 // a fake clock's steps, collect() and collect(true), Heap.delete() and destroy(); in three
 // set-ups: plain heaps, one heap bound to an exclusive arena, and a commit budget.
@@ -75,14 +75,15 @@ function run(seed0: number, mode: "plain" | "arena" | "budget"): number {
   const mk = (i: number) => (mode === "arena" && i === 0 ? Heap.create({ arena }) : Heap.create());
   const hs = [{ h: mk(0), live: new Set<number>(), i: 0 }, { h: mk(1), live: new Set<number>(), i: 1 }];
   const all = new Set<number>();
-  let zeros = 0;
+  const sizeOf = new Map<number, number>();
+  let liveBytes = 0, zeros = 0;
   for (let step = 0; step < 400; step++) {
     const H = hs[ri(2)];
     const op = ri(10);
     const where = `seed ${seed0} ${mode}, step ${step}, op ${op}`;
     if (op < 4) {
       const sz = SIZES[ri(SIZES.length)];
-      for (let i = 1 + ri(op === 0 ? 3000 : 100); i > 0; i--) {
+      for (let i = 1 + ri(op === 0 ? 3000 : 100); i > 0 && liveBytes + sz <= LIVE_MAX; i--) {
         const p = H.h.malloc(sz);
         if (p === 0) { // (a budget or the exclusive arena refused)
           zeros++;
@@ -91,6 +92,8 @@ function run(seed0: number, mode: "plain" | "arena" | "budget"): number {
         assert.ok(!all.has(p), `${where}: block 0x${p.toString(16)} handed out twice`);
         all.add(p);
         H.live.add(p);
+        sizeOf.set(p, sz);
+        liveBytes += sz;
       }
     } else if (op < 7) {
       const frac = rnd();
@@ -99,6 +102,7 @@ function run(seed0: number, mode: "plain" | "arena" | "budget"): number {
           H.h.free(p);
           H.live.delete(p);
           all.delete(p);
+          liveBytes -= sizeOf.get(p)!;
         }
       }
     } else if (op === 7) now += ri(30);
@@ -114,12 +118,16 @@ function run(seed0: number, mode: "plain" | "arena" | "budget"): number {
         for (const p of H.live) {
           free(p);
           all.delete(p);
+          liveBytes -= sizeOf.get(p)!;
         }
         H.live = new Set();
         H.h = mk(H.i);
       } else if (r === 1) {
         H.h.destroy();
-        for (const p of H.live) all.delete(p);
+        for (const p of H.live) {
+          all.delete(p);
+          liveBytes -= sizeOf.get(p)!;
+        }
         H.live = new Set();
         H.h = mk(H.i);
       } else {
@@ -139,9 +147,15 @@ function run(seed0: number, mode: "plain" | "arena" | "budget"): number {
 }
 
 let now = 0;
+/**
+ * Live bytes at most: the sequences stay inside the first arena (1 GiB). Unbounded, they
+ * reserved 2 and 4 GiB arenas, and a later file's test that needs a block larger than every
+ * arena so far (worker-trust: "an arena this worker has not seen yet") found room instead.
+ */
+const LIVE_MAX = 192 * 1024 * 1024;
 
 for (const mode of ["plain", "arena", "budget"] as const) {
-  t(`random sequences keep every heap's page queues consistent (${mode}; seeds 8-11)`, () => {
+  t(`random sequences keep every heap's page queues consistent (${mode}; seeds 11, 16, 41)`, () => {
     const real = ctx.now, delay0 = getOption("purgeDelay"), budget0 = getOption("maxCommitted");
     now = real() + 1e9;
     ctx.now = () => now;
@@ -150,7 +164,7 @@ for (const mode of ["plain", "arena", "budget"] as const) {
       if (mode === "budget") setOption("maxCommitted", ctx.counters.totalCommitted + 96 * 1024 * 1024);
       keptSeen = 0;
       let zeros = 0;
-      for (let seed = 8; seed <= 11; seed++) zeros += run(seed, mode); // (11, and 8 with the arena, left an emptied large page behind in its class queue before 6e48e4b)
+      for (const seed of [11, 16, 41]) zeros += run(seed, mode); // (16, 41 with the arena, 11 with the budget: the first seeds that left an emptied large page behind in its class queue before 6e48e4b)
       assert.ok(keptSeen > 0, "the sequences reached kept-queue pages");
       if (mode === "plain") assert.is(zeros, 0, "no malloc refused without a budget or an arena");
     } finally {
