@@ -290,7 +290,12 @@ export interface Stats {
   arenas: number;
   /** Live 4 MiB segments (holding pages). */
   segments: number;
-  /** Pages in use (of 64 KiB, 512 KiB or 4 MiB), each huge block counted as one. */
+  /**
+   * Pages heaps own (of 64 KiB, 512 KiB or 4 MiB), each huge block counted as one: pages with
+   * live blocks, a size class's allocation page even when empty, and empty pages kept for the
+   * page purge delay (`purgeDelay`; `collect()` gives those back at once). Not zero after every
+   * block was freed.
+   */
   pages: number;
   /** Live huge blocks (each mapped on its own). */
   hugeBlocks: number;
