@@ -298,7 +298,10 @@ export function releasePage(pr: PageRef, idle = 0): void {
   }
   if (used === count - 1) addAvail(ref);
   const full = pageDelay();
-  if (full < 0) return;
+  if (full < 0) {
+    unmarked = true; // (replanPurge marks such slots once purgeDelay is not negative)
+    return;
+  }
   // once a worker sharing the allocator has a budget, at once: only this worker can purge its
   // live segments' slots, and it may block (Atomics.wait) with its timer stopped while
   // another worker's refusal needs the memory (session 16: 4 MiB held so, a test failed)
@@ -609,15 +612,48 @@ export function releaseCached(): void {
   if (ctx.options.purgeDelay >= 0) purgeExpired(true);
 }
 
+/** Page slots were given back while purgeDelay was negative: no purge was marked or scheduled for them. */
+let unmarked = false;
+
+/**
+ * Marks every free, committed page slot of a live segment for a purge due `delay` ms from now
+ * (slots given back while purgeDelay was -1: without this they stayed committed for good once
+ * it was set again, found by an adversarial user in session 23).
+ */
+function markUnmarked(delay: number): void {
+  const due = ctx.now() + delay;
+  for (const ref of liveSegments()) {
+    const m = ref.r.i32;
+    const sw = headerOf(ref.seg);
+    const perPage = m[sw + S_PAGE_SHIFT] - SLICE_SHIFT;
+    let marked = false;
+    for (let k = firstSlice(); k < SLICES; k++) {
+      if (bitOf(m, sw + S_COMMIT_LO, k) && !sliceInUse(m, sw, ref.seg + k * SLICE_SIZE, k >>> perPage)) {
+        setBit(m, sw + S_PURGE_LO, k, true);
+        marked = true;
+      }
+    }
+    if (marked && ref.purgeDue === 0) {
+      ref.purgeDue = due;
+      pending.add(ref);
+    }
+  }
+}
+
 /** Drops the armed timer and re-plans (purgeDelay changed). */
 export function replanPurge(): void {
   if (purgeTimer !== null) clearTimeout(purgeTimer);
   purgeTimer = null;
   timerDue = Infinity;
+  if (unmarked && ctx.options.purgeDelay > 0 && ctx.os !== null) {
+    unmarked = false;
+    markUnmarked(pageDelay());
+  }
   // purgeDelay 0 means at once: what already waits goes now (setOption, never nested in a heap walk)
   if (ctx.options.purgeDelay === 0 && ctx.os !== null) {
     if (keptSweep !== null) keptDue = keptSweep(true);
-    purgeExpired(true);
+    purgeExpired(true); // (every free slot, marked or not)
+    unmarked = false;
   }
   nextDue = ctx.os === null ? Infinity : dueTime();
   rearm();

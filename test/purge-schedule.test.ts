@@ -256,4 +256,25 @@ t("a new live set fills the pages in use before kept empty ones: it does not spr
   });
 });
 
+t("page slots given back while purgeDelay was -1 are purged after the delay once it is set again (they stayed committed for good before: an adversarial user, session 23)", () => {
+  withClock((advance) => {
+    setOption("purgeDelay", -1);
+    const h = Heap.create();
+    const keep = h.malloc(64); // holds the segment: its free slots are page slots, not a free segment
+    const bs = Array.from({ length: 64 * 20 }, () => h.malloc(1000)); // ~20 pages of one class
+    for (const p of bs) h.free(p); // pages go back at once (no keeping at -1), nothing purged
+    const committed0 = stats().committed;
+    advance(10_000);
+    collect(); // (-1: nothing is purged)
+    assert.is(stats().committed, committed0, "purgeDelay -1: the free slots stay committed");
+    setOption("purgeDelay", 10);
+    advance(10 * PURGE_FACTOR_MAX + 1); // their delay, at any factor
+    collect(); // the purges due (and the class's empty allocation page goes back: its purge waits its delay)
+    const dropped = committed0 - stats().committed;
+    assert.ok(dropped >= 15 * 64 * 1024, `the slots freed at -1 are purged once the delay is 10 again: ${dropped} bytes`);
+    h.free(keep);
+    h.destroy();
+  });
+});
+
 t.run();
