@@ -111,7 +111,7 @@ export class Heap {
     // calls keeps the result an unboxed float64 where this is inlined.
     let pr = EMPTY; // (other sizes: its lists are empty)
     if (typeof size === "number" && (size >>> 0) === size) {
-      if (size <= 1024) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
+      if (size <= 4096) pr = this.direct[(size + 15) >>> 4]; //  DIRECT_SIZE_MAX
       else if (size <= 2097152) { //                          LARGE_OBJ_MAX
         const x = ((size + 7) >>> 3) - 1; //                   binOf, above 64 B
         const k = 31 - Math.clz32(x);

@@ -24,6 +24,8 @@ import {
   validate,
 } from "../mod.ts";
 import { checkPattern, fillPattern, firstNot, hex, MiB } from "./_util.ts";
+import { BIN_SIZE, binOf } from "../src/bins.ts";
+import { DIRECT_SIZE_MAX } from "../src/layout.ts";
 
 const SIZES = [0, 1, 8, 16, 17, 100, 512, 1000, 1024, 4000, 8192, 10000, 65536, 70000, 300000, 1 * MiB, 3 * MiB, 9 * MiB];
 
@@ -462,6 +464,37 @@ t("heap.alloc throws AllocationError for oversized requests; heap.usableSize wor
   assert.ok(h.usableSize(p) >= 100);
   assert.is(h.usableSize(0), 0);
   h.free(p);
+  h.destroy();
+});
+
+t("every size up to 2 * DIRECT_SIZE_MAX gets a block of its class (binOf), on both sides of the direct table's end, and the sizes of one class share its pages (session 24 took the table from 1 KiB to 4 KiB)", () => {
+  const h = Heap.create();
+  const live: number[] = [];
+  const seen = new Set<number>();
+  for (let round = 0; round < 2; round++) {
+    for (let size = 1; size <= 2 * DIRECT_SIZE_MAX; size++) {
+      const p = h.malloc(size);
+      const want = BIN_SIZE[binOf(size)];
+      if (h.usableSize(p) !== want) assert.unreachable(`malloc(${size}): usable ${h.usableSize(p)}, its class is ${want}`);
+      if (seen.has(p)) assert.unreachable(`malloc(${size}) handed out ${hex(p)} twice`);
+      seen.add(p);
+      live.push(p);
+    }
+  }
+  // each class's blocks lie in as few pages as its count needs: a direct entry left pointing at
+  // another page of the class (or another class's) would scatter them
+  const byClass = new Map<number, number[]>();
+  for (const p of live) {
+    const b = h.usableSize(p);
+    if (!byClass.has(b)) byClass.set(b, []);
+    byClass.get(b)!.push(p);
+  }
+  const pages = (h as unknown as { pageCount: number }).pageCount;
+  let need = 0;
+  for (const [bsize, ps] of byClass) need += Math.ceil(ps.length * bsize / (bsize <= 1024 ? 65536 : 524288)) + 1;
+  assert.ok(pages <= need, `${pages} pages for ${live.length} blocks in ${byClass.size} classes (at most ${need})`);
+  for (const p of live) h.free(p);
+  assert.is(validate().ok, true);
   h.destroy();
 });
 
