@@ -6,6 +6,9 @@ import * as L from "../src/layout.ts";
 import { BIN_COUNT, BIN_SIZE } from "../src/bins.ts";
 import { entryAt, segmentStart } from "../src/secure.ts";
 import { tableBase } from "../src/region.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./_root.ts";
 
 const t = suite("layout");
 
@@ -22,6 +25,15 @@ t("hot-path literals match the layout constants", () => {
     ENTRY_LIVE: L.ENTRY_LIVE, TABLE_SEGMENT_SHIFT: Math.log2(L.TABLE_SEGMENT_ENTRIES), TABLE_COLUMN_SHIFT: Math.log2(L.TABLE_COLUMN_ENTRIES),
   };
   assert.equal(actual, { ...L.HOT_PATH_LITERALS });
+});
+
+t("malloc's size tests spell DIRECT_SIZE_MAX and LARGE_OBJ_MAX as the literals the table above lists (read from src/heap.ts)", () => {
+  const text = readFileSync(join(repoRoot(import.meta.url), "src", "heap.ts"), "utf8");
+  const direct = /if \(size <= (\d+)\) pr = this\.direct\[\(size \+ 15\) >>> 4\]; \/\/\s+DIRECT_SIZE_MAX/.exec(text);
+  const large = /else if \(size <= (\d+)\) \{ \/\/\s+LARGE_OBJ_MAX/.exec(text);
+  assert.ok(direct !== null && large !== null, "malloc's two size tests are where this test looks");
+  assert.is(Number(direct![1]), L.DIRECT_SIZE_MAX, "the direct table's end");
+  assert.is(Number(large![1]), L.LARGE_OBJ_MAX, "the size classes' end");
 });
 
 t("page descriptors fit the segment header", () => {
