@@ -25,24 +25,25 @@ export function alignedClassSize(size: number, alignment: number): number {
   return 0;
 }
 
-/** Largest size mallocAligned's inline path serves (ALIGNED_SIZE); larger ones take mallocAlignedGeneric. */
+/** Largest size mallocAligned's inline path serves (ALIGNED_FRONT); larger ones take mallocAlignedGeneric. */
 export const ALIGNED_DIRECT_MAX = 4096;
 
 /**
- * ALIGNED_SIZE[log2(alignment) * 513 + ceil(size / 8)], for sizes up to ALIGNED_DIRECT_MAX and
- * alignments up to ALIGNED_IN_PAGES_MAX: the size to malloc for an alignment-aligned block —
- * the size itself (in 8-byte words, which never changes its class) up to 16-byte alignment,
- * else the first class whose block size is a multiple of the alignment (alignedClassSize); 0
- * for size 0. One load instead of binOf and ALIGNED_BIN: with them mallocAligned and malloc
- * filled V8's inlining budget and free was no longer inlined into a caller's loop (session 17).
+ * ALIGNED_FRONT[clz32(alignment) * 513 + ceil(size / 8)], for sizes up to ALIGNED_DIRECT_MAX:
+ * the class to pop an alignment-aligned block from — the size's own class up to 16-byte
+ * alignment, else the first class whose block size is a multiple of the alignment
+ * (alignedClassSize); 0 (no class: its front page is always EMPTY) for size 0 and in the rows
+ * of alignments past ALIGNED_IN_PAGES_MAX and of 0 (clz32 32). One load instead of binOf and
+ * ALIGNED_BIN, and every row in bounds: mallocAligned stays small enough for V8 to inline it
+ * with free into a caller's loop (sessions 17 and 25).
  */
-export const ALIGNED_SIZE: Uint16Array = (() => {
-  const t = new Uint16Array(14 * 513);
+export const ALIGNED_FRONT: Uint8Array = (() => {
+  const t = new Uint8Array(33 * 513);
   for (let j = 0; j <= 13; j++) {
     for (let w = 1; w <= ALIGNED_DIRECT_MAX >>> 3; w++) {
       const s = j <= 4 ? w << 3 : alignedClassSize(w << 3, 1 << j);
-      if (s === 0 || s > 65535) throw new Error(`tsmalloc: internal: no aligned class for ${w << 3} at ${1 << j}`);
-      t[j * 513 + w] = s;
+      if (s === 0) throw new Error(`tsmalloc: internal: no aligned class for ${w << 3} at ${1 << j}`);
+      t[(31 - j) * 513 + w] = binOf(s);
     }
   }
   return t;

@@ -8,7 +8,7 @@ import { budgetAnywhere } from "./budget.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
-import { ALIGNED_BIN, ALIGNED_IN_PAGES_MAX, ALIGNED_SIZE, alignedClassSize, copyInRegion, freeOwnEntry, ownLiveEntry, pageOfEntry, zeroClassBlock } from "./alloc-fast.ts";
+import { ALIGNED_BIN, ALIGNED_FRONT, ALIGNED_IN_PAGES_MAX, alignedClassSize, copyInRegion, freeOwnEntry, ownLiveEntry, pageOfEntry, zeroClassBlock } from "./alloc-fast.ts";
 import { allocHuge, freeHuge, hugeFreed, hugeSize, resizeHuge } from "./huge.ts";
 import {
   DIRECT_SIZE_MAX, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, MEDIUM_OBJ_MAX, P_BSIZE, P_CAPACITY, P_FLAGS,
@@ -70,6 +70,37 @@ export function heapById(id: number): Heap | undefined {
 
 export function defaultHeap(): Heap {
   return defaultHeapRef ??= new Heap();
+}
+
+/**
+ * malloc's inline pop as a function, for mallocAligned: the address of a block popped from
+ * pr's free list, or 0 (an empty page, or an entry that is not a free one: the caller's
+ * generic path then finds this same page and popChecked reports it). The same text as
+ * malloc's (test/layout.test.ts compares them). mallocAligned calling this.malloc made the
+ * two together overrun V8's inlining budget beside free in a caller's loop, so one stayed a
+ * call and every address it returned was boxed (37 against 20 ns a pair, session 25); malloc
+ * keeps its own copy, since calling this from malloc measured slower on Bun.
+ */
+function popFront(pr: PageRef): number {
+  const m = pr.m;
+  const h = pr.sec;
+  let n = m[h]; //                                           SEC_FREE: block index + 1, 0 = empty
+  if (n === 0 && (n = m[h + 1]) !== 0) { //                  SEC_LOCAL: the owner's frees are the next free list
+    m[h] = n;
+    m[h + 1] = 0;
+  }
+  if (n !== 0) {
+    const t = pr.t16;
+    const x = pr.table + n - 1; //                           block n's entry (PageRef.table: the page's column)
+    const e = t[x];
+    if (e <= m[pr.pg + 4]) { //                              P_CAPACITY: the next free block or 0 (every mark is larger)
+      m[h] = e;
+      t[x] = 0xffff; //                                      ENTRY_LIVE
+      m[pr.pg + 3]++; //                                     P_USED
+      return pr.first + n * pr.bsize; //                     (first: the address before block 0, cached by setFront)
+    }
+  }
+  return 0;
 }
 
 export class Heap {
@@ -617,20 +648,21 @@ export class Heap {
 
   mallocAligned(size: number, alignment: number): number {
     // The common case first (mimalloc's naturally aligned classes, alloc-aligned.c): a class
-    // whose block size is a multiple of the alignment. Its blocks are aligned (page starts
-    // are ALIGNED_IN_PAGES_MAX aligned) and are the exact block starts malloc hands out.
-    // plainAligned: this.malloc never returns a guarded allocation (those are 16-aligned only).
-    // Small (ALIGNED_DIRECT_MAX 4096) and kept small: one table load, so that free still fits V8's
-    // inlining budget beside this and malloc. Alignments past 8 KiB, 0 and 2^31 index outside
-    // the table (undefined: not > 0).
+    // whose block size is a multiple of the alignment. Its blocks are aligned (page starts are
+    // ALIGNED_IN_PAGES_MAX aligned) and are the exact block starts malloc hands out.
+    // inlineAligned: no guarded sampling and no debug fill, so popping here is what the
+    // prototype's malloc would do. Sizes up to ALIGNED_DIRECT_MAX (4096); the
+    // table's rows for alignments past 8 KiB and for 0 hold class 0, whose front page is EMPTY.
+    let pr = EMPTY;
     if (
-      this.plainAligned && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 4096 &&
+      this.inlineAligned && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 4096 &&
       (alignment >>> 0) === alignment && (alignment & (alignment - 1)) === 0
     ) {
-      const s = ALIGNED_SIZE[(31 - Math.clz32(alignment)) * 513 + ((size + 7) >>> 3)]; // log2(alignment), 8-byte words
-      if (s > 0) return this.malloc(s);
+      pr = this.front[ALIGNED_FRONT[Math.clz32(alignment) * 513 + ((size + 7) >>> 3)]]; // 8-byte words
     }
-    return this.mallocAlignedGeneric(size, alignment);
+    const p = popFront(pr);
+    if (p !== 0) return p;
+    return +this.mallocAlignedGeneric(size, alignment);
   }
 
   private mallocAlignedGeneric(size: number, alignment: number): number {
@@ -881,11 +913,11 @@ export class Heap {
   /** Allocations in guarded range until the next guarded one (guardedSampleRate). */
   private guardCount = 0;
   /**
-   * True once setMode has picked a malloc that never returns a guarded allocation: then
-   * mallocAligned's fast path may call this.malloc (before initialization it is false, as
-   * the configuration may still turn guarded sampling on).
+   * True while setMode finds neither guarded sampling nor debug fill: mallocAligned then pops
+   * inline as the prototype's malloc would. False before initialization (the configuration
+   * may still turn either on).
    */
-  private plainAligned = false;
+  private inlineAligned = false;
 
   /**
    * Picks this heap's malloc for the process's configuration (src/secure.ts). Without
@@ -898,7 +930,7 @@ export class Heap {
     // track on: a recording wrapper around the pick (src/track.ts)
     const want = trackMalloc(this, sampled ? this.mallocSampled : this.baseMalloc());
     if (this.malloc !== want) this.malloc = want;
-    this.plainAligned = !sampled;
+    this.inlineAligned = !sampled && !sec.fill; // (track on: its own mallocAligned wrapper records the block)
     if (sampled) {
       const rate = ctx.options.guardedSampleRate;
       this.guardCount = rate > 1 ? ((randomInt32() >>> 0) % rate) + 1 : 1; // as mimalloc: a random start

@@ -498,4 +498,44 @@ t("every size up to 2 * DIRECT_SIZE_MAX gets a block of its class (binOf), on bo
   h.destroy();
 });
 
+t("mallocAligned: every size up to 4 KiB + 64 at every alignment up to 64 KiB gets an aligned block of the first class that is a multiple of the alignment, never an address twice; bad alignments throw as before (session 25: the inline path pops from ALIGNED_FRONT's class)", () => {
+  const h = Heap.create();
+  const seen = new Set<number>();
+  const live: number[] = [];
+  const want = (size: number, a: number): number => {
+    if (a <= 16) return BIN_SIZE[binOf(Math.max(size, 1))];
+    for (let b = binOf(Math.max(size, a)); b < BIN_SIZE.length; b++) if (BIN_SIZE[b] % a === 0) return BIN_SIZE[b];
+    return -1;
+  };
+  for (let log = 0; log <= 16; log++) {
+    const a = 2 ** log;
+    for (let size = 0; size <= DIRECT_SIZE_MAX + 64; size += log > 12 ? 61 : 1) {
+      const p = h.mallocAligned(size, a);
+      if (p === 0 || p % a !== 0) assert.unreachable(`mallocAligned(${size}, ${a}) = ${hex(p)}`);
+      const u = h.usableSize(p);
+      const w = a <= 8192 ? want(size, a) : -1;
+      if (w > 0 ? u !== w : u < size) assert.unreachable(`mallocAligned(${size}, ${a}): usable ${u}, want ${w > 0 ? w : `>= ${size}`}`);
+      if (seen.has(p)) assert.unreachable(`mallocAligned(${size}, ${a}) handed out ${hex(p)} twice`);
+      seen.add(p);
+      live.push(p);
+    }
+    // free half, so the next alignment pops from free lists as well as fresh pages
+    for (let i = live.length - 1; i >= 0; i -= 2) {
+      seen.delete(live[i]);
+      h.free(live[i]);
+      live.splice(i, 1);
+    }
+  }
+  for (const a of [2 ** 31, 2 ** 32]) assert.is(h.mallocAligned(64, a), 0, `alignment ${a} > MAX_ALIGN: 0`);
+  for (const a of [0, 3, 48, -64, 64.5, NaN, 2 ** 32 + 64, "64" as unknown as number]) {
+    assert.throws(() => h.mallocAligned(64, a), (e: unknown) => e instanceof RangeError || e instanceof TypeError, `alignment ${a}`);
+  }
+  for (const n of [-1, 1.5, NaN, "64" as unknown as number]) {
+    assert.throws(() => h.mallocAligned(n, 64), (e: unknown) => e instanceof RangeError || e instanceof TypeError, `size ${n}`);
+  }
+  for (const p of live) h.free(p);
+  assert.is(validate().ok, true);
+  h.destroy();
+});
+
 t.run();

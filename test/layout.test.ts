@@ -36,6 +36,23 @@ t("malloc's size tests spell DIRECT_SIZE_MAX and LARGE_OBJ_MAX as the literals t
   assert.is(Number(large![1]), L.LARGE_OBJ_MAX, "the size classes' end");
 });
 
+t("popFront (mallocAligned's pop) is malloc's inline pop, the same text (a near-copy kept for V8's inliner: src/heap.ts popFront)", () => {
+  const text = readFileSync(join(repoRoot(import.meta.url), "src", "heap.ts"), "utf8");
+  const pop = (head: string, end: string): string => {
+    const start = text.indexOf(head);
+    assert.ok(start >= 0, `${head} is in src/heap.ts`);
+    const from = text.indexOf("const m = pr.m;\n", start);
+    const to = text.indexOf(end, start);
+    assert.ok(from > start && to > from, `${head}: the pop is where this test looks`);
+    // the same lines, indentation and the room before comments aside
+    return text.slice(from, to).split("\n").map((l) => l.trim().replace(/\s+\/\/\s+/, " // ")).join("\n");
+  };
+  const inMalloc = pop("\n  malloc(size: number): number {", "return +this.mallocGeneric(size);");
+  const inPopFront = pop("\nfunction popFront(pr: PageRef): number {", "return 0;\n}");
+  assert.ok(inMalloc.includes("t[x] = 0xffff; // ENTRY_LIVE") && inMalloc.split("\n").length > 15, "the whole pop");
+  assert.is(inPopFront, inMalloc);
+});
+
 t("page descriptors fit the segment header", () => {
   const pages = 1 << (L.SEGMENT_SHIFT - L.SMALL_PAGE_SHIFT);
   assert.ok((L.S_PAGES + pages * L.PAGE_WORDS) * 4 <= L.S_SEC * 4, "descriptors end before the secure records");
