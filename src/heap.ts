@@ -5,6 +5,7 @@
  */
 import { BIN_COUNT, BIN_FULL, BIN_SIZE, binOf, goodSizeOf, hugeBlockSize, pageKindOfBin } from "./bins.ts";
 import { budgetAnywhere } from "./budget.ts";
+import { outOfLine2, outOfLine3, registerExit } from "./out-of-line.ts";
 import { ctx, sharedHooks } from "./context.ts";
 import { AllocationError, DoubleFreeError, InvalidPointerError } from "./errors.ts";
 import { free, freeGeneric, locate, located } from "./free.ts";
@@ -103,6 +104,10 @@ function popFront(pr: PageRef): number {
   return 0;
 }
 
+/** malloc's and mallocAligned's exits to their generic paths (src/out-of-line.ts). */
+const EXIT_MALLOC = registerExit((h: Heap, size: number) => h.mallocGeneric(size));
+const EXIT_ALIGNED = registerExit((h: Heap, size: number, alignment: number) => h.mallocAlignedGeneric(size, alignment));
+
 export class Heap {
   declare readonly id: number;
   private first: (PageRef | null)[] = new Array<PageRef | null>(QUEUES).fill(null);
@@ -169,7 +174,7 @@ export class Heap {
         return pr.first + n * pr.bsize; //                     (first: the address before block 0, cached by setFront)
       }
     }
-    return +this.mallocGeneric(size); // (+: a number, so the fast path's result is never boxed)
+    return +outOfLine2(EXIT_MALLOC, this, size); // (+: a number, so the fast path's result is never boxed; exits: src/out-of-line.ts)
   }
 
   /** What malloc's inline pop cannot serve: an empty front page, huge sizes, bad input, first use. */
@@ -662,10 +667,11 @@ export class Heap {
     }
     const p = popFront(pr);
     if (p !== 0) return p;
-    return +this.mallocAlignedGeneric(size, alignment);
+    return +outOfLine3(EXIT_ALIGNED, this, size, alignment);
   }
 
-  private mallocAlignedGeneric(size: number, alignment: number): number {
+  /** What mallocAligned's inline pop cannot serve (its exit: src/out-of-line.ts). */
+  mallocAlignedGeneric(size: number, alignment: number): number {
     checkSize(size);
     checkAlignment(alignment);
     if (size > MAX_ALLOC_SIZE || alignment > MAX_ALIGNMENT) return 0;

@@ -20,6 +20,7 @@ import { free, wake as wakeHeap } from "./free.ts";
 import { pushThreadFreeChecked, sec } from "./secure.ts";
 import { pageRefOf } from "./segment.ts";
 import { trackFree } from "./track.ts";
+import { outOfLine1, registerExit } from "./out-of-line.ts";
 
 /** The free that mod.ts calls: freeChecked, or free.ts `free` with debugFill. */
 export let freeFn: (p: number) => void = free;
@@ -58,18 +59,28 @@ export function freeChecked(p: number): void {
         t[x] = m[h + 1]; //                                               SEC_LOCAL
         m[h + 1] = q + 1;
         // the heap hears of an emptied page (not its allocation page) and of a parked one worth unparking
-        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
+        if (--m[pg + 3] <= (k >> 5)) outOfLine1(EXIT_WAKE, pg); //         P_USED, P_WAKE_SHIFT (exits: src/out-of-line.ts)
         return;
       }
     }
   }
-  free(p); // another worker's page, aligned or guarded blocks, huge blocks, another region, bad pointers, a block that is not live
+  outOfLine1(EXIT_FREE, p); // another worker's page, aligned or guarded blocks, huge blocks, another region, bad pointers, a block that is not live
 }
 
 /** The owner freed a block and the page's used count reached its wake count (layout.ts P_WAKE_SHIFT). */
-function wake(pg: number): void {
+function wake(pg: number): number {
   wakeHeap(pageRefOf(ctx.lastRegion, pg));
+  return 0;
 }
+
+/** free.ts `free`, as an exit (a number result, as every exit has). */
+function freeExit(p: number): number {
+  free(p);
+  return 0;
+}
+
+const EXIT_WAKE = registerExit(wake);
+const EXIT_FREE = registerExit(freeExit);
 
 /**
  * free once the allocator is shared between workers (src/shared.ts): freeChecked's lookup,
@@ -111,12 +122,12 @@ export function freeCheckedShared(p: number): void {
         const h = s + 1040 + (i << 2); //                                 S_SEC + page index * SEC_WORDS
         t[x] = m[h + 1]; //                                               SEC_LOCAL
         m[h + 1] = q + 1;
-        if (--m[pg + 3] <= (k >> 5)) wake(pg); //                        P_USED, P_WAKE_SHIFT
+        if (--m[pg + 3] <= (k >> 5)) outOfLine1(EXIT_WAKE, pg); //         P_USED, P_WAKE_SHIFT (exits: src/out-of-line.ts)
         return;
       }
       if (!pushThreadFreeChecked(t, m, pg, q + 1, r.baseSegment)) throw new DoubleFreeError(p);
       return;
     }
   }
-  free(p);
+  outOfLine1(EXIT_FREE, p);
 }

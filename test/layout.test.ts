@@ -47,7 +47,7 @@ t("popFront (mallocAligned's pop) is malloc's inline pop, the same text (a near-
     // the same lines, indentation and the room before comments aside
     return text.slice(from, to).split("\n").map((l) => l.trim().replace(/\s+\/\/\s+/, " // ")).join("\n");
   };
-  const inMalloc = pop("\n  malloc(size: number): number {", "return +this.mallocGeneric(size);");
+  const inMalloc = pop("\n  malloc(size: number): number {", "return +outOfLine2(EXIT_MALLOC, this, size);");
   const inPopFront = pop("\nfunction popFront(pr: PageRef): number {", "return 0;\n}");
   assert.ok(inMalloc.includes("t[x] = 0xffff; // ENTRY_LIVE") && inMalloc.split("\n").length > 15, "the whole pop");
   assert.is(inPopFront, inMalloc);
