@@ -92,9 +92,10 @@ function aggregate(rt, native) {
         if (buffer) continue;
       }
       const k = `${x.workload}|${x.peer}`;
-      const c = cells.get(k) ?? { vals: [], wall: [], p50s: [], status: null, reason: null, fail: 0, spread: [] };
+      const c = cells.get(k) ?? { vals: [], wall: [], p50s: [], status: null, reason: null, fail: 0, spread: [], heap: [] };
       if (x.status === "ok") {
         c.vals.push(x.cpuNsPerOp ?? x.nsPerOp);
+        if (x.heapBytesPerCall !== undefined && x.opsPerCall) c.heap.push(x.heapBytesPerCall / x.opsPerCall);
         c.wall.push(x.nsPerOp);
         if (x.stats?.p50 && x.opsPerCall) c.p50s.push(x.stats.p50 / x.opsPerCall);
         if (x.stats?.p99 && x.stats?.p50) c.spread.push(x.stats.p99 / x.stats.p50);
@@ -337,6 +338,20 @@ export function writeReport(root, mode = "quick") {
     L.push("");
     L.push(`</details>`);
     L.push("");
+    const heapCols = cols.filter((id) => id.startsWith("tsmalloc") && [...agg.workloads.keys()].some((w) => agg.cells.get(`${w}|${id}`)?.heap?.length));
+    if (heapCols.length) {
+      L.push(`<details><summary>${x.rt}: tsmalloc's JS heap bytes per op, each process (mitata's heap sampling; 16 is one number boxed per op: a fast path the loop did not inline, doc/PERFORMANCE.md session 25)</summary>`);
+      L.push("");
+      L.push(`| workload | ${heapCols.map((id) => colName[id] ?? id).join(" | ")} |`);
+      L.push(`| --- | ${heapCols.map(() => "---:").join(" | ")} |`);
+      for (const w of agg.workloads.keys()) {
+        const cells = heapCols.map((id) => (agg.cells.get(`${w}|${id}`)?.heap ?? []).map((b) => (b < 10 ? b.toFixed(1) : b.toFixed(0))).join(" / "));
+        L.push(`| \`${w}\` | ${cells.join(" | ")} |`);
+      }
+      L.push("");
+      L.push(`</details>`);
+      L.push("");
+    }
     // unavailable / n/a / errors
     const reasons = new Map();
     for (const [k, c] of agg.cells) {
