@@ -35,6 +35,15 @@ export const BIN_KEPT = BIN_HUGE + 1;
 const QUEUES = BIN_KEPT + BIN_COUNT;
 /** The size class of each 16-byte unit count up to DIRECT_SIZE_MAX (classes are multiples of 16). */
 const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 4) + 1 }, (_, u) => binOf(Math.max(u << 4, 1)));
+/**
+ * ZERO_DIRECT[u]: the block size of class DIRECT_BIN[u] in zero bytes (views of one 4 KiB
+ * buffer), for calloc's inline path: one builtin call (a typed-array `set`), no bytecode of
+ * ours to count against a caller's inlining budget.
+ */
+const ZERO_DIRECT: Uint8Array[] = (() => {
+  const z = new Uint8Array(DIRECT_SIZE_MAX);
+  return Array.from(DIRECT_BIN, (bin) => z.subarray(0, BIN_SIZE[bin]));
+})();
 /** The first DIRECT_BIN index of each class (DIRECT_BIN.length for classes above it). */
 const DIRECT_FIRST: Uint16Array = (() => {
   const first = new Uint16Array(BIN_COUNT).fill(DIRECT_BIN.length);
@@ -74,8 +83,8 @@ export function defaultHeap(): Heap {
 }
 
 /**
- * malloc's inline pop as a function, for mallocAligned: the address of a block popped from
- * pr's free list, or 0 (an empty page, or an entry that is not a free one: the caller's
+ * malloc's inline pop as a function, for mallocAligned and calloc: the address of a block
+ * popped from pr's free list, or 0 (an empty page, or an entry that is not a free one: the caller's
  * generic path then finds this same page and popChecked reports it). The same text as
  * malloc's (test/layout.test.ts compares them). mallocAligned calling this.malloc made the
  * two together overrun V8's inlining budget beside free in a caller's loop, so one stayed a
@@ -107,6 +116,7 @@ function popFront(pr: PageRef): number {
 /** malloc's and mallocAligned's exits to their generic paths (src/out-of-line.ts). */
 const EXIT_MALLOC = registerExit((h: Heap, size: number) => h.mallocGeneric(size));
 const EXIT_ALIGNED = registerExit((h: Heap, size: number, alignment: number) => h.mallocAlignedGeneric(size, alignment));
+const EXIT_CALLOC = registerExit((h: Heap, count: number, size: number) => h.callocGeneric(count, size));
 
 export class Heap {
   declare readonly id: number;
@@ -627,15 +637,39 @@ export class Heap {
   }
 
   calloc(count: number, size: number): number {
-    // (typeof first: a non-number is never coerced, callocGeneric throws TypeError)
+    // Up to DIRECT_SIZE_MAX: malloc's pop (popFront, as mallocAligned), then the block zeroed
+    // in its page's region; the rest through the exit (src/out-of-line.ts). Kept small so that
+    // free still fits V8's inlining budget beside it in a caller's loop. (typeof first: a
+    // non-number is never coerced, callocGeneric throws TypeError.)
+    let pr = EMPTY;
+    let u = 0;
+    if (
+      this.inlinePop && typeof count === "number" && typeof size === "number" && (count >>> 0) === count && (size >>> 0) === size &&
+      count * size <= 4096 //                                  DIRECT_SIZE_MAX
+    ) {
+      u = (count * size + 15) >>> 4;
+      pr = this.direct[u];
+    }
+    const p = popFront(pr);
+    if (p !== 0) {
+      const r = pr.r;
+      const off = p - pr.base;
+      const n = pr.bsize; // the whole block (mimalloc zeroes it all too)
+      if (n <= 256) { //                                        WORD_LOOP_MAX: a builtin call costs more
+        const w = r.i32;
+        for (let i = off >> 2, e = (off + n) >> 2; i < e; i++) w[i] = 0;
+      } else r.u8.set(ZERO_DIRECT[u], off);
+      return p;
+    }
+    return +outOfLine3(EXIT_CALLOC, this, count, size);
+  }
+
+  /** What calloc's inline pop cannot serve (its exit: src/out-of-line.ts). */
+  callocGeneric(count: number, size: number): number {
     if (typeof count === "number" && typeof size === "number" && (count >>> 0) === count && (size >>> 0) === size) {
       const total = count * size;
       if (total <= LARGE_OBJ_MAX) return zeroed(this.malloc(total), total);
     }
-    return this.callocGeneric(count, size);
-  }
-
-  private callocGeneric(count: number, size: number): number {
     checkSize(count, "count");
     checkSize(size);
     const total = count * size;
@@ -655,12 +689,12 @@ export class Heap {
     // The common case first (mimalloc's naturally aligned classes, alloc-aligned.c): a class
     // whose block size is a multiple of the alignment. Its blocks are aligned (page starts are
     // ALIGNED_IN_PAGES_MAX aligned) and are the exact block starts malloc hands out.
-    // inlineAligned: no guarded sampling and no debug fill, so popping here is what the
+    // inlinePop: no guarded sampling and no debug fill, so popping here is what the
     // prototype's malloc would do. Sizes up to ALIGNED_DIRECT_MAX (4096); the
     // table's rows for alignments past 8 KiB and for 0 hold class 0, whose front page is EMPTY.
     let pr = EMPTY;
     if (
-      this.inlineAligned && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 4096 &&
+      this.inlinePop && typeof size === "number" && typeof alignment === "number" && (size >>> 0) === size && size <= 4096 &&
       (alignment >>> 0) === alignment && (alignment & (alignment - 1)) === 0
     ) {
       pr = this.front[ALIGNED_FRONT[Math.clz32(alignment) * 513 + ((size + 7) >>> 3)]]; // 8-byte words
@@ -919,11 +953,11 @@ export class Heap {
   /** Allocations in guarded range until the next guarded one (guardedSampleRate). */
   private guardCount = 0;
   /**
-   * True while setMode finds neither guarded sampling nor debug fill: mallocAligned then pops
-   * inline as the prototype's malloc would. False before initialization (the configuration
-   * may still turn either on).
+   * True while setMode finds neither guarded sampling nor debug fill: mallocAligned and calloc
+   * then pop inline (popFront) as the prototype's malloc would. False before initialization
+   * (the configuration may still turn either on).
    */
-  private inlineAligned = false;
+  private inlinePop = false;
 
   /**
    * Picks this heap's malloc for the process's configuration (src/secure.ts). Without
@@ -936,7 +970,7 @@ export class Heap {
     // track on: a recording wrapper around the pick (src/track.ts)
     const want = trackMalloc(this, sampled ? this.mallocSampled : this.baseMalloc());
     if (this.malloc !== want) this.malloc = want;
-    this.inlineAligned = !sampled && !sec.fill; // (track on: its own mallocAligned wrapper records the block)
+    this.inlinePop = !sampled && !sec.fill; // (track on: its own mallocAligned and calloc wrappers record the block)
     if (sampled) {
       const rate = ctx.options.guardedSampleRate;
       this.guardCount = rate > 1 ? ((randomInt32() >>> 0) % rate) + 1 : 1; // as mimalloc: a random start

@@ -538,4 +538,28 @@ t("mallocAligned: every size up to 4 KiB + 64 at every alignment up to 64 KiB ge
   h.destroy();
 });
 
+t("calloc: every size up to 4 KiB + 64 (and count x size products) gets its class's block with every usable byte zero, also a block freed dirty just before; bad counts and sizes throw or return 0 as before (session 25: the inline path pops and zeroes in place)", () => {
+  const h = Heap.create();
+  for (let size = 0; size <= DIRECT_SIZE_MAX + 64; size += size < 300 ? 1 : 7) {
+    for (const [count, each] of [[1, size], [size, 1], [size > 1 ? 2 : 1, size >> 1]]) {
+      const total = count * each;
+      const d = h.malloc(Math.max(total, 1));
+      bytes(d, h.usableSize(d)).fill(0xab);
+      h.free(d); // the next pop of its class takes it back (LIFO)
+      const p = h.calloc(count, each);
+      const want = BIN_SIZE[binOf(Math.max(total, 1))];
+      if (p === 0 || h.usableSize(p) !== want) assert.unreachable(`calloc(${count}, ${each}): ${hex(p)}, usable ${p && h.usableSize(p)}, want ${want}`);
+      const at = firstNot(p, want, 0);
+      if (at >= 0) assert.unreachable(`calloc(${count}, ${each}) = ${hex(p)} (the freed block ${hex(d)}): byte ${at} of ${want} is not zero`);
+      h.free(p);
+    }
+  }
+  assert.is(h.calloc(2 ** 31, 2 ** 31), 0, "a product past MAX_ALLOC_SIZE: 0");
+  for (const [c, n] of [[-1, 8], [8, -1], [1.5, 8], [8, NaN], ["1" as unknown as number, 8], [8, "8" as unknown as number]]) {
+    assert.throws(() => h.calloc(c, n), (e: unknown) => e instanceof RangeError || e instanceof TypeError, `calloc(${c}, ${n})`);
+  }
+  assert.is(validate().ok, true);
+  h.destroy();
+});
+
 t.run();
