@@ -36,13 +36,12 @@ const QUEUES = BIN_KEPT + BIN_COUNT;
 /** The size class of each 16-byte unit count up to DIRECT_SIZE_MAX (classes are multiples of 16). */
 const DIRECT_BIN: Uint8Array = Uint8Array.from({ length: (DIRECT_SIZE_MAX >>> 4) + 1 }, (_, u) => binOf(Math.max(u << 4, 1)));
 /**
- * ZERO_DIRECT[u]: the block size of class DIRECT_BIN[u] in zero bytes (views of one 4 KiB
- * buffer), for calloc's inline path: one builtin call (a typed-array `set`), no bytecode of
- * ours to count against a caller's inlining budget.
+ * ZERO_BY_UNITS[bsize / 16]: bsize zero bytes (views of one 4 KiB buffer), for calloc's inline
+ * path (block sizes up to DIRECT_SIZE_MAX are multiples of 16).
  */
-const ZERO_DIRECT: Uint8Array[] = (() => {
+const ZERO_BY_UNITS: Uint8Array[] = (() => {
   const z = new Uint8Array(DIRECT_SIZE_MAX);
-  return Array.from(DIRECT_BIN, (bin) => z.subarray(0, BIN_SIZE[bin]));
+  return Array.from({ length: (DIRECT_SIZE_MAX >>> 4) + 1 }, (_, u) => z.subarray(0, u << 4));
 })();
 /** The first DIRECT_BIN index of each class (DIRECT_BIN.length for classes above it). */
 const DIRECT_FIRST: Uint16Array = (() => {
@@ -637,28 +636,20 @@ export class Heap {
   }
 
   calloc(count: number, size: number): number {
-    // Up to DIRECT_SIZE_MAX: malloc's pop (popFront, as mallocAligned), then the block zeroed
-    // in its page's region; the rest through the exit (src/out-of-line.ts). Kept small so that
-    // free still fits V8's inlining budget beside it in a caller's loop. (typeof first: a
-    // non-number is never coerced, callocGeneric throws TypeError.)
+    // Up to DIRECT_SIZE_MAX: malloc's pop (popFront, as mallocAligned), then the whole block
+    // zeroed in place (mimalloc zeroes it all too) by a typed-array set from a zero view: a
+    // builtin, no bytecode of ours against a caller's inlining budget. The rest through the exit
+    // (src/out-of-line.ts). Kept small so that free still fits V8's inlining budget beside it in
+    // a caller's loop. (typeof first: a non-number is never coerced, callocGeneric throws TypeError.)
     let pr = EMPTY;
-    let u = 0;
+    let n = 0;
     if (
       this.inlinePop && typeof count === "number" && typeof size === "number" && (count >>> 0) === count && (size >>> 0) === size &&
-      count * size <= 4096 //                                  DIRECT_SIZE_MAX
-    ) {
-      u = (count * size + 15) >>> 4;
-      pr = this.direct[u];
-    }
+      (n = count * size) <= 4096 //                           DIRECT_SIZE_MAX
+    ) pr = this.direct[(n + 15) >>> 4];
     const p = popFront(pr);
     if (p !== 0) {
-      const r = pr.r;
-      const off = p - pr.base;
-      const n = pr.bsize; // the whole block (mimalloc zeroes it all too)
-      if (n <= 256) { //                                        WORD_LOOP_MAX: a builtin call costs more
-        const w = r.i32;
-        for (let i = off >> 2, e = (off + n) >> 2; i < e; i++) w[i] = 0;
-      } else r.u8.set(ZERO_DIRECT[u], off);
+      pr.r.u8.set(ZERO_BY_UNITS[pr.bsize >>> 4], p - pr.base);
       return p;
     }
     return +outOfLine3(EXIT_CALLOC, this, count, size);
