@@ -271,6 +271,10 @@ export function writeReport(root, mode = "quick") {
     : settled > 0
     ? `- Before each (workload, row) cell the process runs a full GC and idles ${settled / 2} ms, twice, so the garbage of the rows before it is collected off the clock (process CPU time counts the GC's helper threads); what a row's own loop leaves stays on its clock.`
     : `- No settling between cells (\`--settle-ms=0\`): process CPU time also counts the GC helper threads still working on the previous rows' garbage.`);
+  const steadies = perRt.flatMap((x) => (x.data?.rounds ?? []).flatMap((rd) => (rd.results ?? []).map((r) => r.steadyMs))).filter((v) => v !== undefined);
+  L.push(steadies.length === 0
+    ? `- Timing started right after calibration (this run predates the steady step): the JIT's optimization of a workload's slow paths, when it came later, was timed (larson's TurboFan compiles, 2–14 ms each, doc/PERFORMANCE.md session 26).`
+    : `- After calibration each cell runs its loop until it is steady — the 88th percentile of the last 32 calls within 1.5× their median, at most 250 calls — before mitata times it, so the JIT's one-time optimization of a workload's slow paths is not timed (larson: TurboFan compiles of 2–14 ms each through its first ~1.5 M ops, doc/PERFORMANCE.md session 26). This took ${Math.min(...steadies)}–${Math.max(...steadies)} ms per cell (median ${steadies.sort((x, y) => x - y)[steadies.length >> 1]}; \`steadyMs\` in the JSON); a GC-managed row whose collections never let it settle is timed after 250 calls.`);
   const store = perRt.map((x) => x.data?.rounds?.[0]?.handleStore).find(Boolean);
   L.push(store
     ? `- Handles are stored in a \`Float64Array\` for rows whose handles are numbers (tsmalloc, the stub, FFI pointers on Node and Bun), in an \`Array\` for object handles (typed arrays, Deno's FFI pointers), so no row's storage depends on the rows before it (bench/workloads.ts \`handleArray\`).`
