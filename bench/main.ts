@@ -151,8 +151,9 @@ const STEADY_MAX_CALLS = 250;
 /**
  * Calls the calibrated loop until it runs steadily: the fifth slowest of the last STEADY_CALLS
  * calls (their 88th percentile: a GC-managed row's collections, rarer, pass) within 1.5x their
- * median, or STEADY_MAX_CALLS target calls' time at most; returns the ms it took. The JIT optimizes a workload's slow paths only once they have run often enough: for
- * larson (a slow-path event every ~50 ops) TurboFan compiled a dozen functions of the page
+ * median, or STEADY_MAX_CALLS target calls' time at most; returns the ms it took. The JIT
+ * optimizes a workload's slow paths only once they have run often enough: for larson (a
+ * slow-path event every ~50 ops) TurboFan compiled a dozen functions of the page
  * queues, 2-14 ms each, one every two or three calls through the first ~1.5 M ops (session 26,
  * doc/PERFORMANCE.md), well after calibration ended. Those compiles ran inside the timed calls
  * (process CPU time counts the compiler's threads; pinned to one CPU they also took the main
