@@ -313,12 +313,14 @@ export function allocHuge(size: number, align: number, heapId: number, arenaId =
   const start = tookStart + body - bsize;
   r.fresh = tookZero;
   const m = r.i32;
-  for (let w = 0; w < S_PAGES + PAGE_WORDS; w++) m[w] = 0; // (a loop: fill's builtin call cost more than these 32 stores)
+  // the owner word first and never 0 on the way (segment.ts newSegment says why; here a reaper
+  // would also find the thread-free bit the last block's clearHeader kept)
+  Atomics.store(m, S_OWNER, ctx.tag);
+  for (let w = 0; w < S_PAGES + PAGE_WORDS; w++) if (w !== S_OWNER) m[w] = 0; // (a loop: fill's builtin call cost more than these 32 stores)
   m[S_KIND] = PageKind.Huge;
   m[S_PAGE_SHIFT] = 31;
   m[S_PAGE_COUNT] = 1;
   m[S_USED_PAGES] = 1;
-  m[S_OWNER] = ctx.tag;
   r.f64[S_HUGE_SIZE_F64] = bsize;
   const pg = S_PAGES;
   m[pg + P_BSIZE] = -1;

@@ -159,11 +159,16 @@ function newSegment(kind: PageKind, pool: number): SegmentRef | null {
   const count = 1 << (SEGMENT_SHIFT - shift);
   // side-table columns a segment of another kind left (64 small pages' columns under one large page's) go now: no page of this one reaches them
   if (prev > 0) arena.purgeColumns(idx, (col) => col >= count, true);
-  m.fill(0, s, s + S_PAGES + count * PAGE_WORDS);
+  // the owner word first and never 0 on the way: 0 means "abandoned", and a reclaim whose read of
+  // the segment map predates this segment's last release takes any live-looking segment whose
+  // owner word is 0 (a fill through it let a reclaimer win here, and two workers shared one
+  // segment: a block handed out twice, found by a stress of terminated workers, session 27)
+  Atomics.store(m, s + S_OWNER, ctx.tag);
+  m.fill(0, s, s + S_OWNER);
+  m.fill(0, s + S_OWNER + 1, s + S_PAGES + count * PAGE_WORDS);
   m[s + S_KIND] = kind;
   m[s + S_PAGE_SHIFT] = shift;
   m[s + S_PAGE_COUNT] = count;
-  m[s + S_OWNER] = ctx.tag;
   m[s + S_COMMIT_LO] = lo;
   m[s + S_COMMIT_HI] = hi;
   m[s + S_COOKIE] = segmentCookie(seg);

@@ -335,6 +335,11 @@ function reapAbandonedHuge(a: Arena, idx: number): boolean {
   const s = headerOf(idx << SEGMENT_SHIFT);
   if (m[s + S_OWNER] !== 0 || (m[s + S_PAGES + P_THREAD_FREE] & 1) === 0) return false; // (plain reads filter; the exchange decides)
   if (Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) return false;
+  // the reads above may predate the run's release (see tookOver): still an abandoned block another worker freed?
+  if (!tookOver(m, a.region.segMap + idx, s, SEGMAP_HUGE_HEAD) || (Atomics.load(m, s + S_PAGES + P_THREAD_FREE) & 1) === 0) {
+    Atomics.compareExchange(m, s + S_OWNER, ctx.tag, 0); // (given back as it was, unless a claimer's tag is there already)
+    return false;
+  }
   releaseForeignRun(runView(a, idx), a);
   return true;
 }
@@ -353,6 +358,22 @@ function runView(a: Arena, idx: number): Region {
 
 /** The hint's value when this worker's last scan found nothing to reclaim: no rescan until it moves. */
 let emptyAt = 0;
+
+/**
+ * After a won compare-exchange of the owner word of the segment at word s from 0 (abandoned) to
+ * this worker's tag: true when it is still what the scan took it for — its segment map entry
+ * (word `map`) says `kind` (a segment of pages: any kind > 0) and the owner word is still ours.
+ * The scan's plain reads of the map and the owner word may straddle the segment's release by
+ * whoever had reclaimed it meanwhile, and a free segment's owner word reads 0 once the purge
+ * has decommitted its header: a free segment, or one a claimer is setting up (it writes its
+ * tag before the map), was taken as abandoned and adopted, and two workers allocated in one
+ * segment (blocks handed out twice; a stress of terminated workers, session 27). A claimer
+ * writes the owner word before the map, so a map that says live here comes with its tag.
+ */
+function tookOver(m: Int32Array, map: number, s: number, kind: number): boolean {
+  const now = Atomics.load(m, map);
+  return (kind > 0 ? now > 0 : now === kind) && Atomics.load(m, s + S_OWNER) === ctx.tag;
+}
 
 /**
  * Reclaims up to `max` abandoned segments into heap (slow path: a few; Infinity: collect(true),
@@ -377,6 +398,10 @@ function reclaim(heap: Heap, max = 4): boolean {
       if (m[a.region.segMap + idx] <= 0) continue; // not a live segment of pages (the segment map, not its header, says)
       const s = headerOf(idx << SEGMENT_SHIFT);
       if (m[s + S_OWNER] !== 0 || Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) continue;
+      if (!tookOver(m, a.region.segMap + idx, s, 1)) {
+        Atomics.compareExchange(m, s + S_OWNER, ctx.tag, 0);
+        continue;
+      }
       Atomics.sub(r.m, R_ABANDONED, 1);
       got++;
       adoptSegment(a, idx);

@@ -154,5 +154,42 @@ t("a releaser stopped at any Atomics call of its release of a dead worker leaves
   throw new Error("more than 400 Atomics calls");
 });
 
+t("a reclaim that read a segment as abandoned and stalled before taking it does not take it once it was reclaimed, emptied, released and purged meanwhile (its owner word reads 0 again) (session 27: it took the free segment and released it a second time; with a worker setting the segment up meanwhile, two workers allocated in one segment: blocks handed out twice and page counts off, found by a stress of terminated workers on Bun's buffer backend)", async () => {
+  workerHandle();
+  collect(true); // every segment earlier tests left abandoned is this thread's now: the stalled scan meets only X's
+  const X = await start();
+  watchWorker(X.w);
+  await X.call("attach");
+  const [p] = (await X.call("alloc", { sizes: [1000] })) as number[]; // X's first block: in a segment of its own
+  await X.call("detach"); // abandoned
+  await X.w.terminate();
+  const a = ctx.arenas.find((x) => x.region.base <= p && p < x.region.base + x.region.size)!;
+  const idx = Math.floor((p - a.region.base) / SEGMENT_SIZE);
+  const owner = () => Atomics.load(a.region.i32, headerOf(idx * SEGMENT_SIZE) + S_OWNER);
+  assert.is(owner(), 0, "X's segment is abandoned");
+  const C = await start();
+  watchWorker(C.w);
+  const tagC = (await C.call("attach")) as number;
+  const sync = new Int32Array(new SharedArrayBuffer(8));
+  // (in reclaim's own frame: its scan read the segment map and the owner word, the exchange is next)
+  const rc = C.call("pauseAt", { action: "collect", fn: "compareExchange", match: "^[^\\n]*\\n[^\\n]*\\n\\s*at (\\S+\\.)?reclaim\\b", nth: 1, sync: sync.buffer });
+  await waitPaused(sync, "C's reclaim, at its exchange of the owner word");
+  collect(true); // this thread reclaims the segment
+  assert.is(owner(), ctx.tag, "this thread reclaimed it");
+  free(p);
+  collect(true); // emptied: back to the arena, purged, its header decommitted
+  assert.is(a.segKind(idx), SEGMAP_FREE, "the segment is free again");
+  assert.is(owner(), 0, "the purge left its owner word 0, as an abandoned segment's");
+  Atomics.store(sync, 1, 1);
+  const r = (await rc) as { paused: string };
+  assert.match(r.paused, /compareExchange/);
+  assert.is.not(owner(), tagC, "the stalled reclaim did not take the free segment");
+  assert.is(a.segKind(idx), SEGMAP_FREE, "nor set it up or released it");
+  await C.w.terminate();
+  const v = validate();
+  assert.ok(v.ok, `validate(): ${v.problems.slice(0, 2).join("; ")}`);
+  assert.not.ok(handedTwice(1000, 3000), "no address handed out twice");
+});
+
 lastStrandedCheck(t);
 t.run();
