@@ -8,7 +8,8 @@ import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts
 import { ctx } from "../src/context.ts";
 import { OWNER_RELEASED } from "../src/huge.ts";
 import { isGone } from "../src/shared.ts";
-import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
+import { headerOf, P_BSIZE, P_CAPACITY, P_USED, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
+import { forEachFree } from "../src/secure.ts";
 
 /** A fixture worker (test/fixtures/*-worker.ts): `call` posts {op, ...args} and resolves with its reply's value. */
 export interface W {
@@ -113,6 +114,36 @@ export function stranded(): string[] {
       else if (kind === SEGMAP_HUGE_REST && a.hugeRunAt(i) === null) out.push(`${at}: part of a huge run without its head`);
       else if (kind === SEGMAP_HUGE_HEAD && Atomics.load(a.region.i32, headerOf(i * SEGMENT_SIZE) + S_OWNER) === OWNER_RELEASED) {
         out.push(`${at}: a huge run its header says released`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * What validate() cannot see (it walks this thread's segments): the pages of abandoned
+ * segments (owner word 0) whose counts do not add up — blocks on the free and local-free lists
+ * plus the used count (thread-free blocks and blocks a stopped worker was freeing stay counted
+ * used) must be the capacity — or whose lists are broken. Only while no other worker runs
+ * (another could be reclaiming one). Session 27: two workers that both took one segment left
+ * such pages, seen only once a later reclaim adopted them.
+ */
+export function abandonedProblems(): string[] {
+  const out: string[] = [];
+  for (const a of ctx.arenas) {
+    const m = a.region.i32;
+    for (let i = a.headerSlots; i < a.segCount; i++) {
+      const s = headerOf(i * SEGMENT_SIZE);
+      if (a.segKind(i) <= 0 || Atomics.load(m, s + S_OWNER) !== 0) continue;
+      for (let k = 0; k < m[s + S_PAGE_COUNT]; k++) {
+        const pg = s + S_PAGES + k * PAGE_WORDS;
+        if (m[pg + P_BSIZE] <= 0) continue;
+        let listed = 0;
+        const bad = forEachFree(m, pg, (_b, list) => {
+          if (list !== "thread-free") listed++;
+        });
+        const used = m[pg + P_USED], cap = m[pg + P_CAPACITY];
+        if (bad !== "" || listed + used !== cap) out.push(`arena ${a.id} segment ${i} page ${k} (block size ${m[pg + P_BSIZE]}): ${bad || `${listed} free + ${used} used != capacity ${cap}`}`);
       }
     }
   }

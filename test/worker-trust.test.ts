@@ -12,7 +12,7 @@ import {
 } from "../mod.ts";
 import { describeChild, runChild } from "./_child.ts";
 import { checkPattern, fillPattern, sweepPlan } from "./_util.ts";
-import { checkStrandedAfterEach, lastStrandedCheck, isDeno, settled, sleep, startWorker, stranded, threadsVisible, type W } from "./_workers.ts";
+import { abandonedProblems, checkStrandedAfterEach, lastStrandedCheck, isDeno, settled, sleep, startWorker, stranded, threadsVisible, type W } from "./_workers.ts";
 import { ctx, os } from "../src/context.ts";
 import { regionView } from "../src/os.ts";
 import { SEGMAP_HUGE_HEAD } from "../src/arena.ts";
@@ -747,8 +747,10 @@ async function storm(rounds: number, nWorkers: number, terminateAfter: () => num
       assert.ok(stats().workers >= n0 + nWorkers, `threads still running are not released (${stats().workers} attached)`);
     }
     Atomics.store(counter, 2 + round, 1); // loops end where terminate() did not stop them
-    if (threadsVisible()) assert.is(await settled(n0), n0, "released once their threads ended");
-    else assert.ok(stats().workers >= n0 + nWorkers, "threads it cannot see end are never released");
+    if (threadsVisible()) {
+      assert.is(await settled(n0), n0, "released once their threads ended");
+      assert.equal(abandonedProblems(), [], `round ${round}: the abandoned pages' counts add up`);
+    } else assert.ok(stats().workers >= n0 + nWorkers, "threads it cannot see end are never released");
   }
   if (threadsVisible()) assert.is(await settled(n0), n0, "every terminated worker released");
   for (let k = 0; k < tr.length; k++) {
