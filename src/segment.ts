@@ -690,17 +690,25 @@ export function segmentRefOf(r: Region, idx: number): SegmentRef | undefined {
   return refs.get(r)?.[idx];
 }
 
-/** Takes over a segment another worker abandoned (its header already names us as owner). */
-export function adoptSegment(arena: Arena, idx: number): SegmentRef {
+/**
+ * Takes over a segment another worker abandoned (its header already names us as owner), into
+ * the segment pool of heaps bound to arena `pool` (0: the shared arenas). null when it held no
+ * page: then it went back to its arena at once, and any worker may claim it from there (its
+ * descriptors are no longer ours to read: review of session 27).
+ */
+export function adoptSegment(arena: Arena, idx: number, pool: number): SegmentRef | null {
   const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
   const sw = headerOf(seg);
-  const ref = new SegmentRef(arena, seg, m[sw + S_KIND] as PageKind, 0);
+  const ref = new SegmentRef(arena, seg, m[sw + S_KIND] as PageKind, pool);
   let l = refs.get(arena.region);
   if (l === undefined) refs.set(arena.region, l = []);
   l[idx] = ref;
   if (m[sw + S_USED_PAGES] < m[sw + S_PAGE_COUNT]) addAvail(ref);
-  if (m[sw + S_USED_PAGES] === 0) releaseSegment(ref);
+  if (m[sw + S_USED_PAGES] === 0) {
+    releaseSegment(ref);
+    return null;
+  }
   return ref;
 }
 

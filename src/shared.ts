@@ -301,18 +301,21 @@ function freeForeignHuge(pr: PageRef): void {
   // first: a stop after it leaves it high (a scan too many), never low.
   const detached = ctx.detached;
   if (detached) Atomics.add(root!.m, R_ABANDONED, 1);
+  // a block's header until it is freed (clearHeader zeroes the cookie; an abandoned block keeps
+  // it), read before the bit: read after it, a header the owner reaped because of our bit and
+  // purged meanwhile looked like a purged one, and this block's one free threw DoubleFreeError
+  // (review of session 27)
+  const live = Atomics.load(m, S_COOKIE) === segmentCookie(0);
   if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) return doubleFreeHuge(p, detached);
   // taken, unless the block was freed and its segments purged (zeroed) since this worker
-  // looked it up: then the bit just set is in free memory, and this is a double free (an
-  // owner reaping it because of our bit writes OWNER_RELEASED first; an abandoned block
-  // keeps its cookie)
-  if (Atomics.load(m, S_OWNER) === 0 && Atomics.load(m, S_COOKIE) !== segmentCookie(0)) return doubleFreeHuge(p, detached);
+  // looked it up: then the bit just set is in free memory, and this is a double free
+  if (!live) return doubleFreeHuge(p, detached);
   // the owner reaps it; an owner that is gone cannot: then whoever claims the run frees it
-  if (r0(m) === 0 && !detached && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) releaseForeignRun(pr.r, arenaOfRegion(pr.r));
-  else {
-    if (detached && r0(m) !== 0) Atomics.sub(root!.m, R_ABANDONED, 1); // (a live owner reaps it)
-    dropStaleForeignRun(pr.r); // our view of it: the block is gone for us (never an own run)
-  }
+  if (r0(m) === 0 && !detached && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) {
+    const a = arenaOfRegion(pr.r);
+    if (releaseTaken(a, runIndex(a, pr.r))) return;
+  } else if (detached && r0(m) !== 0) Atomics.sub(root!.m, R_ABANDONED, 1); // (a live owner reaps it)
+  dropStaleForeignRun(pr.r); // our view of it: the block is gone for us (never an own run)
 }
 function doubleFreeHuge(p: number, detached: boolean): never {
   if (detached) Atomics.sub(root!.m, R_ABANDONED, 1);
@@ -335,13 +338,33 @@ function reapAbandonedHuge(a: Arena, idx: number): boolean {
   const s = headerOf(idx << SEGMENT_SHIFT);
   if (m[s + S_OWNER] !== 0 || (m[s + S_PAGES + P_THREAD_FREE] & 1) === 0) return false; // (plain reads filter; the exchange decides)
   if (Atomics.compareExchange(m, s + S_OWNER, 0, ctx.tag) !== 0) return false;
-  // the reads above may predate the run's release (see tookOver): still an abandoned block another worker freed?
+  return releaseTaken(a, idx);
+}
+
+/**
+ * After this worker won the exchange of the owner word of the huge block at segment idx of
+ * arena a from 0 (abandoned) to its tag: releases the run when it is still an abandoned block
+ * someone freed — its head in the segment map, the owner word ours, its thread-free bit set
+ * (tookOver) — with the run's length from the segment map; else gives the word back (unless a
+ * claimer's tag is there already) and returns false. What the exchange was decided on may be
+ * stale: the block reaped meanwhile, its header purged (owner 0), or its run carved again by a
+ * worker that has left since (review of session 27: that worker's live block was released, and
+ * handed out again).
+ */
+function releaseTaken(a: Arena, idx: number): boolean {
+  const m = a.region.i32;
+  const s = headerOf(idx << SEGMENT_SHIFT);
   if (!tookOver(m, a.region.segMap + idx, s, SEGMAP_HUGE_HEAD) || (Atomics.load(m, s + S_PAGES + P_THREAD_FREE) & 1) === 0) {
-    Atomics.compareExchange(m, s + S_OWNER, ctx.tag, 0); // (given back as it was, unless a claimer's tag is there already)
+    Atomics.compareExchange(m, s + S_OWNER, ctx.tag, 0);
     return false;
   }
   releaseForeignRun(runView(a, idx), a);
   return true;
+}
+
+/** Segment index of huge run hr in arena a. */
+function runIndex(a: Arena, hr: Region): number {
+  return (hr.base - a.region.base) / SEGMENT_SIZE;
 }
 
 /**
@@ -404,7 +427,7 @@ function reclaim(heap: Heap, max = 4): boolean {
       }
       Atomics.sub(r.m, R_ABANDONED, 1);
       got++;
-      adoptSegment(a, idx);
+      if (adoptSegment(a, idx, heap.arenaId) === null) continue; // (no page: released, maybe claimed by another worker already)
       const count = m[s + S_PAGE_COUNT];
       const pages: PageRef[] = [];
       for (let i = 0; i < count; i++) {
@@ -461,7 +484,8 @@ function abandonHuge(hr: Region, expectOwner: number): void {
   disownRun(hr);
   Atomics.store(m, S_PAGES + P_OWNER, 0);
   if ((Atomics.load(m, S_PAGES + P_THREAD_FREE) & 1) !== 0 && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) {
-    releaseForeignRun(hr, arenaOfRegion(hr));
+    const a = arenaOfRegion(hr);
+    releaseTaken(a, runIndex(a, hr));
   }
 }
 

@@ -8,8 +8,9 @@ import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts
 import { ctx } from "../src/context.ts";
 import { OWNER_RELEASED } from "../src/huge.ts";
 import { isGone } from "../src/shared.ts";
-import { headerOf, P_BSIZE, P_CAPACITY, P_USED, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
-import { forEachFree } from "../src/secure.ts";
+import { ENTRY_LIVE, ENTRY_PENDING, ENTRY_PUSHING, headerOf, P_BSIZE, P_CAPACITY, P_USED, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
+import { entryAt, forEachFree, tableOf } from "../src/secure.ts";
+import { tableBase } from "../src/region.ts";
 
 /** A fixture worker (test/fixtures/*-worker.ts): `call` posts {op, ...args} and resolves with its reply's value. */
 export interface W {
@@ -143,11 +144,29 @@ export function abandonedProblems(): string[] {
           if (list !== "thread-free") listed++;
         });
         const used = m[pg + P_USED], cap = m[pg + P_CAPACITY];
-        if (bad !== "" || listed + used !== cap) out.push(`arena ${a.id} segment ${i} page ${k} (block size ${m[pg + P_BSIZE]}): ${bad || `${listed} free + ${used} used != capacity ${cap}`}`);
+        if (bad !== "" || listed + used !== cap) {
+          out.push(`arena ${a.id} segment ${i} page ${k} (block size ${m[pg + P_BSIZE]}): ${bad || `${listed} free + ${used} used != capacity ${cap}`} (${entryCensus(m, pg)})`);
+        }
       }
     }
   }
   return out;
+}
+
+/** A page's side-table entries by state (secure.ts "side table"), for a report. */
+function entryCensus(m: Int32Array, pg: number): string {
+  const t = tableOf(m), tb = tableBase(pg), cap = m[pg + P_CAPACITY];
+  let live = 0, pending = 0, pushing = 0, links = 0;
+  const odd: string[] = [];
+  for (let n = 1; n <= cap; n++) {
+    const e = t[entryAt(tb, n)];
+    if (e === ENTRY_LIVE) live++;
+    else if (e === ENTRY_PENDING) pending++, odd.push(`${n}: pending`);
+    else if (e >= ENTRY_PUSHING) pushing++, odd.push(`${n}: pushing, next ${e - ENTRY_PUSHING}`);
+    else if (e <= cap) links++;
+    else odd.push(`${n}: ${e}`);
+  }
+  return `entries: ${live} live, ${pending} pending, ${pushing} pushing, ${links} free links${odd.length > 0 ? "; " + odd.slice(0, 6).join(", ") : ""}`;
 }
 
 /**
