@@ -301,15 +301,14 @@ function freeForeignHuge(pr: PageRef): void {
   // first: a stop after it leaves it high (a scan too many), never low.
   const detached = ctx.detached;
   if (detached) Atomics.add(root!.m, R_ABANDONED, 1);
-  // a block's header until it is freed (clearHeader zeroes the cookie; an abandoned block keeps
-  // it), read before the bit: read after it, a header the owner reaped because of our bit and
-  // purged meanwhile looked like a purged one, and this block's one free threw DoubleFreeError
-  // (review of session 27)
-  const live = Atomics.load(m, S_COOKIE) === segmentCookie(0);
+  // A block's header keeps its cookie until the block is freed (clearHeader, or a purge of its
+  // run, zeroes it; an abandoned block keeps it): no cookie, a double free, and no bit is set
+  // there (a block being carved at that run could take it for its own free). Read before the
+  // bit, not after: a header the owner reaped because of our bit and purged meanwhile looked
+  // purged before, and this block's one free threw DoubleFreeError (review of session 27). Left
+  // unreported: a second free racing this one that reaps and purges the block between the two.
+  if (Atomics.load(m, S_COOKIE) !== segmentCookie(0)) return doubleFreeHuge(p, detached);
   if ((Atomics.or(m, pr.pg + P_THREAD_FREE, 1) & 1) !== 0) return doubleFreeHuge(p, detached);
-  // taken, unless the block was freed and its segments purged (zeroed) since this worker
-  // looked it up: then the bit just set is in free memory, and this is a double free
-  if (!live) return doubleFreeHuge(p, detached);
   // the owner reaps it; an owner that is gone cannot: then whoever claims the run frees it
   if (r0(m) === 0 && !detached && Atomics.compareExchange(m, S_OWNER, 0, ctx.tag) === 0) {
     const a = arenaOfRegion(pr.r);
@@ -355,7 +354,11 @@ function releaseTaken(a: Arena, idx: number): boolean {
   const m = a.region.i32;
   const s = headerOf(idx << SEGMENT_SHIFT);
   if (!tookOver(m, a.region.segMap + idx, s, SEGMAP_HUGE_HEAD) || (Atomics.load(m, s + S_PAGES + P_THREAD_FREE) & 1) === 0) {
-    Atomics.compareExchange(m, s + S_OWNER, ctx.tag, 0);
+    // given back; a free that saw our tag meanwhile left an abandoned block to us as its owner,
+    // with no reclaim hint moved: reaped now (review of session 27), else it stayed for good
+    if (Atomics.compareExchange(m, s + S_OWNER, ctx.tag, 0) === ctx.tag && Atomics.load(m, a.region.segMap + idx) === SEGMAP_HUGE_HEAD) {
+      return reapAbandonedHuge(a, idx);
+    }
     return false;
   }
   releaseForeignRun(runView(a, idx), a);

@@ -227,10 +227,12 @@ t("a reclaim that adopts an abandoned segment with no page (its worker stopped b
   assert.ok(releaseWorker(X.id), "X released");
   // X's segment: abandoned with no page
   let seg = -1;
-  const a = ctx.arenas[0];
-  for (let i = a.headerSlots; i < a.segCount; i++) {
-    const s = headerOf(i * SEGMENT_SIZE);
-    if (a.segKind(i) > 0 && Atomics.load(a.region.i32, s + S_OWNER) === 0 && a.region.i32[s + S_USED_PAGES] === 0) seg = i;
+  let a = ctx.arenas[0];
+  for (const b of ctx.arenas) {
+    for (let i = b.headerSlots; i < b.segCount; i++) {
+      const s = headerOf(i * SEGMENT_SIZE);
+      if (b.segKind(i) > 0 && Atomics.load(b.region.i32, s + S_OWNER) === 0 && b.region.i32[s + S_USED_PAGES] === 0) (seg = i), (a = b);
+    }
   }
   assert.ok(seg >= 0, "an abandoned segment with no live page");
   const R = await start();
@@ -241,6 +243,7 @@ t("a reclaim that adopts an abandoned segment with no page (its worker stopped b
   const rc = R.call("pauseAt", { action: "collect", fn: "load", match: "purgeExpired[\\s\\S]*adoptSegment", nth: 1, sync: sync.buffer });
   await waitPaused(sync, "R's reclaim, after adoptSegment released the empty segment");
   const p = malloc(LARGE); // this thread: a new large segment (the dirty one R just released)
+  assert.ok(a.region.base <= p && p < a.region.base + a.region.size, "this thread's new segment is in that arena (precondition)");
   const idx = Math.floor((p - a.region.base) / SEGMENT_SIZE);
   assert.is(idx, seg, "this thread's new segment is the one R released (precondition)");
   const s = headerOf(idx * SEGMENT_SIZE);
