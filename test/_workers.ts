@@ -2,8 +2,9 @@
 // fixture worker driven by messages, whether this process can see a thread end, and waiting
 // for terminated workers' releases.
 import { Worker } from "node:worker_threads";
-import type { Test } from "uvu";
-import { backend, collect, stats, workerHandle } from "../mod.ts";
+import { suite, type Test } from "uvu";
+import * as assert from "uvu/assert";
+import { backend, collect, getOption, stats, workerHandle } from "../mod.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "../src/arena.ts";
 import { ctx } from "../src/context.ts";
 import { OWNER_RELEASED } from "../src/huge.ts";
@@ -19,6 +20,19 @@ export interface W {
   id: number;
   exited: Promise<number>;
   call(op: string, args?: Record<string, unknown>): Promise<unknown>;
+}
+
+/**
+ * `t0` where workers can share the allocator; where they cannot (secure-mode guard pages on an
+ * FFI backend, a documented limitation) a test function that registers nothing, and a suite
+ * `name` of one test saying so.
+ */
+export function whereShareable(t0: Test, name: string): Test {
+  if (!(getOption("secure") >= 1 && backend().guardPages)) return t0;
+  const g = suite(`${name} (secure guard pages: sharing refused, nothing to test)`);
+  g("sharing is refused with secure-mode guard pages", () => assert.throws(() => workerHandle(), /not supported/));
+  g.run();
+  return Object.assign(() => {}, { run() {} }) as unknown as Test;
 }
 
 /** Starts `fixture` with this thread's workerHandle() and waits for its ready message. */
@@ -47,6 +61,12 @@ export async function startWorker(fixture: URL): Promise<W> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (up to 5 s) until a worker the fixture op pauseAt paused says so (sync[0] = 1). */
+export async function waitPaused(sync: Int32Array, what: string): Promise<void> {
+  for (let i = 0; i < 500 && Atomics.load(sync, 0) === 0; i++) await sleep(10);
+  assert.is(Atomics.load(sync, 0), 1, `${what} paused`);
+}
 
 export const isDeno: boolean = (globalThis as { Deno?: unknown }).Deno !== undefined;
 let visible: boolean | undefined;

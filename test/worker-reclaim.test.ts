@@ -5,19 +5,16 @@
 // in test/worker-release.test.ts) or stopped at one (crashAt with a stack match).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { backend, collect, free, getOption, malloc, releaseWorker, stats, validate, watchWorker, workerHandle } from "../mod.ts";
+import { collect, free, malloc, releaseWorker, stats, validate, watchWorker, workerHandle } from "../mod.ts";
 import { ctx } from "../src/context.ts";
 import { headerOf, P_OWNER, S_OWNER, S_PAGES, S_USED_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
 import { SEGMAP_FREE } from "../src/arena.ts";
-import { checkStrandedAfterEach, lastStrandedCheck, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
+import { OWNER_RELEASED } from "../src/huge.ts";
+import { checkStrandedAfterEach, waitPaused, whereShareable, lastStrandedCheck, settled, startWorker, threadsVisible, type W } from "./_workers.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
 const start = (): Promise<W> => startWorker(FIXTURE);
-async function waitPaused(sync: Int32Array, what: string): Promise<void> {
-  for (let i = 0; i < 500 && Atomics.load(sync, 0) === 0; i++) await sleep(10);
-  assert.is(Atomics.load(sync, 0), 1, `${what} paused`);
-}
 const HUGE = 5 * 1024 * 1024;
 const LARGE = 200_000; // a large page: one per segment
 /** The arena, segment index and owner word of the segment holding p. */
@@ -36,8 +33,6 @@ async function errorOf(call: Promise<unknown>): Promise<string> {
   }
 }
 
-// sharing is refused with secure-mode guard pages on an FFI backend (documented limitation): nothing to race there
-const shareable = !(getOption("secure") >= 1 && backend().guardPages);
 const t0 = suite("workers: reclaim and reap races (review of session 27)");
 checkStrandedAfterEach(t0);
 // every test terminates its workers: their releases are waited for, so no later test counts them
@@ -48,14 +43,9 @@ t0.before.each(() => {
 t0.after.each(async () => {
   if (threadsVisible()) await settled(attached);
 });
-const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
-if (!shareable) {
-  const g = suite("workers: reclaim and reap races (secure guard pages: sharing refused, nothing to test)");
-  g("sharing is refused with secure-mode guard pages", () => assert.throws(() => workerHandle(), /not supported/));
-  g.run();
-}
+const t = whereShareable(t0, "workers: reclaim and reap races");
 
-t("a cross-worker free of a huge block stalled before its exchange of the owner word does not take the block carved at its run meanwhile: the owner reaped the freed block, the purge zeroed the header, another worker carved a block there and detached (that live block was released, and handed out again)", async () => {
+for (const purge of [true, false]) t(`a cross-worker free of a huge block stalled before its exchange of the owner word does not take the block carved at its run meanwhile: the owner reaped the freed block${purge ? ", the purge zeroed the header" : " (no purge: its header read released)"}, another worker carved a block there and detached (that live block was released, and handed out again)`, async () => {
   workerHandle();
   collect(true);
   const p = malloc(HUGE); // this thread's huge block H
@@ -68,44 +58,9 @@ t("a cross-worker free of a huge block stalled before its exchange of the owner 
   // F's free set the thread-free bit, saw owner = this thread (no double free), and is at `r0(m) === 0 && ... compareExchange`
   const fr = F.call("pauseAt", { action: "free", ptrs: [p], fn: "load", match: "freeForeignHuge", nth: 2, sync: sync.buffer });
   await waitPaused(sync, "F's free, at its read of the owner word before the exchange");
-  collect(true); // this thread reaps H (F's bit), releases its run, and the purge zeroes its header
+  collect(purge); // this thread reaps H (F's bit) and releases its run; collect(true) purges it too
   assert.is(a.segKind(idx), SEGMAP_FREE, "H's run is free");
-  assert.is(owner(), 0, "purged: the owner word reads 0");
-  const A = await start();
-  watchWorker(A.w);
-  await A.call("attach");
-  const [pA] = (await A.call("alloc", { sizes: [HUGE] })) as number[];
-  assert.is(pA, p, "A's block is carved at H's run (precondition)");
-  await A.call("detach"); // A's block is abandoned: owner 0, live (A's data; any worker may still free it)
-  assert.is(owner(), 0, "A's live block abandoned");
-  Atomics.store(sync, 1, 1);
-  const err = await errorOf(fr);
-  const stateAfter = { segKind: a.segKind(idx), owner: owner() };
-  const pM = malloc(HUGE);
-  const v = validate();
-  await F.w.terminate();
-  await A.w.terminate();
-  assert.is(err, "", "F's free did not throw");
-  assert.ok(pM !== pA, `A's live (abandoned, never freed) block was handed out again (${JSON.stringify(stateAfter)})`);
-  assert.ok(v.ok, `validate(): ${v.problems.slice(0, 2).join("; ")}`);
-});
-
-t("the same with no purge between (the header reads released, then the new block's owner, then 0 when it detaches): the live block is not taken", async () => {
-  workerHandle();
-  collect(true);
-  const p = malloc(HUGE); // this thread's huge block H
-  const { a, idx, owner } = where(p);
-  assert.is(owner(), ctx.tag);
-  const F = await start();
-  watchWorker(F.w);
-  await F.call("attach");
-  const sync = new Int32Array(new SharedArrayBuffer(8));
-  // F's free set the thread-free bit, saw owner = this thread (no double free), and is at `r0(m) === 0 && ... compareExchange`
-  const fr = F.call("pauseAt", { action: "free", ptrs: [p], fn: "load", match: "freeForeignHuge", nth: 2, sync: sync.buffer });
-  await waitPaused(sync, "F's free, at its read of the owner word before the exchange");
-  collect(false); // this thread reaps H (F's bit) and releases its run; no purge yet (arena delay)
-  assert.is(a.segKind(idx), SEGMAP_FREE, "H's run is free");
-  assert.is(owner(), -1, "not purged: OWNER_RELEASED");
+  assert.is(owner(), purge ? 0 : OWNER_RELEASED, purge ? "purged: the owner word reads 0" : "not purged: released");
   const A = await start();
   watchWorker(A.w);
   await A.call("attach");

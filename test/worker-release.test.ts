@@ -8,15 +8,11 @@ import { ctx } from "../src/context.ts";
 import { headerOf, S_OWNER, SEGMENT_SIZE } from "../src/layout.ts";
 import { SEGMAP_FREE, SEGMAP_HUGE_REST } from "../src/arena.ts";
 import { sweepPlan } from "./_util.ts";
-import { checkStrandedAfterEach, lastStrandedCheck, settled, sleep, startWorker, threadsVisible, type W } from "./_workers.ts";
+import { checkStrandedAfterEach, waitPaused, whereShareable, lastStrandedCheck, settled, startWorker, threadsVisible, type W } from "./_workers.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
 const start = (): Promise<W> => startWorker(FIXTURE);
-async function waitPaused(sync: Int32Array, what: string): Promise<void> {
-  for (let i = 0; i < 500 && Atomics.load(sync, 0) === 0; i++) await sleep(10);
-  assert.is(Atomics.load(sync, 0), 1, `${what} paused`);
-}
 /** Segments of pages or huge heads whose owner word holds a worker tag (nobody reclaims a gone worker's: only owner 0 is). */
 function owned(): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -43,17 +39,10 @@ function handedTwice(size: number, n: number): boolean {
   return dup;
 }
 
-// sharing is refused with secure-mode guard pages on an FFI backend (documented limitation): nothing to release there
-const shareable = !(getOption("secure") >= 1 && backend().guardPages);
 const SWEEP = sweepPlan(backend().ffi === "node:ffi", backend().kind === "buffer", getOption("secure"));
 const t0 = suite(`workers: release (review round 20${SWEEP.full ? "" : "; stop-at-each-call sweeps try every third call here (sweepPlan)"})`);
 checkStrandedAfterEach(t0);
-const t = (shareable ? t0 : Object.assign(() => {}, { run() {} })) as typeof t0;
-if (!shareable) {
-  const g = suite("workers: release (secure guard pages: sharing refused, nothing to test)");
-  g("sharing is refused with secure-mode guard pages", () => assert.throws(() => workerHandle(), /not supported/));
-  g.run();
-}
+const t = whereShareable(t0, "workers: release");
 
 t("a new worker that attaches while a dead worker's release is under way never gets its slot (the releaser would finish the new worker's cross-worker free as the dead one's: a block listed twice) (Deno's buffer backend without /proc: never released there)", async () => {
   if (!threadsVisible()) return;
