@@ -5,7 +5,7 @@
 //
 //   node scripts/storm.mjs [--runtime=node|deno|bun] [--backend=ffi|buffer]
 //   TSMALLOC_STORM_ROUNDS=300   rounds (~75 s on Bun's buffer backend, 2 cores)
-//   TSMALLOC_STORM_WORKERS=4    workers per round
+//   TSMALLOC_STORM_WORKERS=3    workers per round
 //   TSMALLOC_STORM_SIZES=100    blocks of 16 .. 15 + this many bytes
 //   TSMALLOC_STORM_SEED=n       the seed a FAIL printed (the threads' timing still differs)
 //
