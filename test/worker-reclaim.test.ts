@@ -33,6 +33,25 @@ async function errorOf(call: Promise<unknown>): Promise<string> {
   }
 }
 
+/**
+ * This thread's huge block, and worker F paused in its free of it at the Atomics call `at` of
+ * freeForeignHuge (pauseAt's fn, nth, after): resume with Atomics.store(sync, 1, 1), then await fr.
+ */
+async function pausedHugeFree(at: { fn: string; nth: number; after?: boolean }, what: string) {
+  workerHandle();
+  collect(true);
+  const p = malloc(HUGE);
+  const w = where(p);
+  assert.is(w.owner(), ctx.tag);
+  const F = await start();
+  watchWorker(F.w);
+  const tagF = (await F.call("attach")) as number;
+  const sync = new Int32Array(new SharedArrayBuffer(8));
+  const fr = F.call("pauseAt", { action: "free", ptrs: [p], match: "freeForeignHuge", ...at, sync: sync.buffer });
+  await waitPaused(sync, what);
+  return { p, ...w, F, tagF, sync, fr };
+}
+
 const t0 = suite("workers: reclaim and reap races (review of session 27)");
 checkStrandedAfterEach(t0);
 // every test terminates its workers: their releases are waited for, so no later test counts them
@@ -46,18 +65,8 @@ t0.after.each(async () => {
 const t = whereShareable(t0, "workers: reclaim and reap races");
 
 for (const purge of [true, false]) t(`a cross-worker free of a huge block stalled before its exchange of the owner word does not take the block carved at its run meanwhile: the owner reaped the freed block${purge ? ", the purge zeroed the header" : " (no purge: its header read released)"}, another worker carved a block there and detached (that live block was released, and handed out again)`, async () => {
-  workerHandle();
-  collect(true);
-  const p = malloc(HUGE); // this thread's huge block H
-  const { a, idx, owner } = where(p);
-  assert.is(owner(), ctx.tag);
-  const F = await start();
-  watchWorker(F.w);
-  await F.call("attach");
-  const sync = new Int32Array(new SharedArrayBuffer(8));
   // F's free set the thread-free bit, saw owner = this thread (no double free), and is at `r0(m) === 0 && ... compareExchange`
-  const fr = F.call("pauseAt", { action: "free", ptrs: [p], fn: "load", match: "freeForeignHuge", nth: 2, sync: sync.buffer });
-  await waitPaused(sync, "F's free, at its read of the owner word before the exchange");
+  const { p, a, idx, owner, F, sync, fr } = await pausedHugeFree({ fn: "load", nth: 2 }, "F's free, at its read of the owner word before the exchange");
   collect(purge); // this thread reaps H (F's bit) and releases its run; collect(true) purges it too
   assert.is(a.segKind(idx), SEGMAP_FREE, "H's run is free");
   assert.is(owner(), purge ? 0 : OWNER_RELEASED, purge ? "purged: the owner word reads 0" : "not purged: released");
@@ -81,16 +90,7 @@ for (const purge of [true, false]) t(`a cross-worker free of a huge block stalle
 });
 
 t("a cross-worker free of a huge block stalled right after it marked the block freed, while the owner reaps it and the purge zeroes the header, is not a DoubleFreeError (its double-free check read the header after the mark: a purged header looked like a block freed before)", async () => {
-  workerHandle();
-  collect(true);
-  const p = malloc(HUGE);
-  const { a, idx, owner } = where(p);
-  const F = await start();
-  watchWorker(F.w);
-  await F.call("attach");
-  const sync = new Int32Array(new SharedArrayBuffer(8));
-  const fr = F.call("pauseAt", { action: "free", ptrs: [p], fn: "or", after: true, match: "freeForeignHuge", nth: 1, sync: sync.buffer });
-  await waitPaused(sync, "F's free, after setting the thread-free bit");
+  const { a, idx, owner, F, sync, fr } = await pausedHugeFree({ fn: "or", nth: 1, after: true }, "F's free, after setting the thread-free bit");
   collect(true);
   assert.is(a.segKind(idx), SEGMAP_FREE);
   assert.is(owner(), 0);
@@ -101,16 +101,7 @@ t("a cross-worker free of a huge block stalled right after it marked the block f
 });
 
 t("a cross-worker free of a huge block stalled before its exchange of the owner word, the run left free and purged meanwhile: no internal error, and no tag of its left on the free segment", async () => {
-  workerHandle();
-  collect(true);
-  const p = malloc(HUGE);
-  const { a, idx, owner } = where(p);
-  const F = await start();
-  watchWorker(F.w);
-  const tagF = await F.call("attach");
-  const sync = new Int32Array(new SharedArrayBuffer(8));
-  const fr = F.call("pauseAt", { action: "free", ptrs: [p], fn: "load", match: "freeForeignHuge", nth: 2, sync: sync.buffer });
-  await waitPaused(sync, "F's free");
+  const { a, idx, owner, F, tagF, sync, fr } = await pausedHugeFree({ fn: "load", nth: 2 }, "F's free");
   collect(true);
   assert.is(a.segKind(idx), SEGMAP_FREE);
   Atomics.store(sync, 1, 1);
