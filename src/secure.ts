@@ -533,6 +533,69 @@ export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): bool
 }
 
 /**
+ * Makes the lists and counts of a stopped worker's checked page agree with its side table,
+ * whatever write of a pop, free, collection or extension the stop came between (Bun stops a
+ * terminated worker between two plain stores of one of these: the storm of session 28 found a
+ * pop stopped after unlinking its block, an extension after its capacity, and a list move
+ * between its two head writes, which put one chain on both lists: blocks handed out twice).
+ * Run by the releaser before the page is abandoned (the owner's lists are still; other
+ * workers only push onto the thread-free list and only claim live entries):
+ * - the free list, then the local-free list: a list that reaches a listed block is cut there;
+ * - a block whose entry is a link (free) but that is on no list (free, local-free or
+ *   thread-free) goes onto the free list: a stopped pop had not handed it out, a stopped free
+ *   or collection had not listed it;
+ * - the used count becomes the capacity less the free and local-free blocks, and the end
+ *   follows the capacity.
+ * Each write leaves a state this repairs again (a releaser stopped in here is replaced).
+ * Returns the blocks it moved or cut.
+ */
+export function repairChecked(m: Int32Array, pg: number): number {
+  const cap = m[pg + P_CAPACITY];
+  const h = secOf(pg);
+  const t = tableOf(m);
+  const tb = tableBase(pg);
+  if (repairSeen.length <= cap) repairSeen = new Uint8Array(cap + 1);
+  const seen = repairSeen;
+  seen.fill(0, 0, cap + 1);
+  let free = 0;
+  let fixed = 0;
+  for (const head of [h + SEC_FREE, h + SEC_LOCAL]) {
+    let prev = -1;
+    for (let n = m[head]; n !== 0; n = t[entryAt(tb, n)]) {
+      if (n > cap || seen[n] !== 0 || t[entryAt(tb, n)] > cap) {
+        if (prev === -1) m[head] = 0;
+        else t[entryAt(tb, prev)] = 0;
+        fixed++;
+        break;
+      }
+      seen[n] = 1;
+      free++;
+      prev = n;
+    }
+  }
+  // pushes only add above the head read here, and never change a listed block's link
+  let n = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
+  for (let k = 0; n > 0 && n <= cap && seen[n] === 0 && k < cap; k++) {
+    seen[n] = 2;
+    n = threadFreeLink(Atomics.load(t, entryAt(tb, n)));
+  }
+  for (let b = 1; b <= cap; b++) {
+    if (seen[b] !== 0) continue;
+    const x = entryAt(tb, b);
+    if (Atomics.load(t, x) > cap) continue; // handed out, or claimed by a free: counted used
+    t[x] = m[h + SEC_FREE];
+    m[h + SEC_FREE] = b;
+    free++;
+    fixed++;
+  }
+  if (m[pg + P_USED] !== cap - free) fixed++;
+  m[pg + P_USED] = cap - free;
+  m[pg + P_END] = m[pg + P_START] + cap * m[pg + P_BSIZE];
+  return fixed;
+}
+let repairSeen = new Uint8Array(4097);
+
+/**
  * Calls cb(offset, list) for each block on a page's free, local-free and thread-free lists
  * (their side-table entries), stopping a list at a corrupted link or after `capacity` blocks, and
  * everything when cb returns false. Returns a description of the first bad link found, or "".

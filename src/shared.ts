@@ -44,7 +44,7 @@ import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 import { adoptForeignRun, disownRun, dropStaleForeignRun, OWNER_RELEASED, releaseForeignRun } from "./huge.ts";
 import {
-  P_BSIZE, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
+  P_BSIZE, P_FLAGS, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
   SEGMENT_SHIFT, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
 import { noteBudget } from "./budget.ts";
@@ -53,7 +53,7 @@ import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
 import { adoptSegment, forgetSegment, liveSegments, pageRefAt, releaseCached, segmentCookie } from "./segment.ts";
-import { finishPush, guardedActive, guardedBlocks } from "./secure.ts";
+import { finishPush, guardedActive, guardedBlocks, repairChecked } from "./secure.ts";
 import { message } from "./log.ts";
 import { setFreeMode } from "./secure-free.ts";
 
@@ -456,14 +456,21 @@ export function reclaimAll(heap: Heap): boolean {
   return reclaim(heap, Infinity);
 }
 
-/** Marks every page of the segment at word s abandoned, then the segment (owner 0). */
-function abandonSegment(m: Int32Array, s: number, expectOwner: number): boolean {
+/**
+ * Marks every page of the segment at word s abandoned, then the segment (owner 0). `stopped`:
+ * its owner was stopped, maybe between two writes of a page's lists (secure.ts repairChecked).
+ */
+function abandonSegment(m: Int32Array, s: number, expectOwner: number, stopped = false): boolean {
   const count = m[s + S_PAGE_COUNT];
   let live = 0;
   for (let i = 0; i < count; i++) {
     const pg = s + S_PAGES + i * PAGE_WORDS;
     if (m[pg + P_BSIZE] !== 0) live++;
     if (m[pg + P_BSIZE] <= 0) continue;
+    if (stopped && (m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+      const fixed = repairChecked(m, pg);
+      if (fixed > 0) message(2, `repaired ${fixed} list entries or counts of a stopped worker's page (${m[pg + P_BSIZE]}-byte blocks)`);
+    }
     Atomics.store(m, pg + P_OWNER, 0);
     setPageFlags(m, pg, m[pg + 9]); // fast-free key follows the owner: 0
   }
@@ -816,7 +823,7 @@ function recoverWorker(r: Root, w: number, tag: number): void {
       if (kind === SEGMAP_HUGE_HEAD) {
         abandonHuge(runView(a, idx), tag);
       } else {
-        abandonSegment(m, s, tag);
+        abandonSegment(m, s, tag, true);
       }
     }
   }
