@@ -12,7 +12,7 @@ import {
 } from "./layout.ts";
 import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec, tableProblem } from "./secure.ts";
 import { liveSegments } from "./segment.ts";
-import { freeKey } from "./page.ts";
+import { divisorMatches, freeKey } from "./page.ts";
 
 /** What validate() found. */
 export interface ValidateReport {
@@ -102,6 +102,7 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   if ((flags & PF_CHECKED) === 0) add(`${where}: not a checked page (every page keeps its lists in its side table)`);
   if (cap > m[pg + P_RESERVED]) add(`${where}: capacity ${cap} > reserved ${m[pg + P_RESERVED]}`);
   if (m[pg + P_END] !== start + cap * bsize) add(`${where}: end does not match capacity`);
+  if (!divisorMatches(m, pg)) add(`${where}: its block-start divisor is not its block size's (frees would read the wrong block)`);
   const used = m[pg + P_USED];
   if (used < 0 || used > cap) add(`${where}: used ${used} outside 0..${cap}`);
   const key = freeKey(flags, m[pg + P_OWNER]);

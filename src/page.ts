@@ -39,16 +39,28 @@ export function initPage(m: Int32Array, pg: number, bin: number, start: number, 
 
 /** Precomputes an exact "is a multiple of bsize" test: bsize = odd * 2^k. */
 function setDivisor(m: Int32Array, pg: number, bsize: number): void {
+  const [k, inv, limit] = divisorOf(bsize);
+  m[pg + P_DIV_SHIFT] = k;
+  m[pg + P_DIV_INV] = inv;
+  m[pg + P_DIV_LIMIT] = limit;
+}
+
+/** [k, inverse of odd mod 2^32, floor((2^32-1)/odd) with the sign bit flipped] for bsize = odd * 2^k (setDivisor). */
+function divisorOf(bsize: number): [number, number, number] {
   let k = 0;
   while (((bsize >>> k) & 1) === 0) k++;
   const odd = bsize >>> k;
   // Newton iteration for the inverse of odd modulo 2^32
   let inv = odd;
   for (let i = 0; i < 5; i++) inv = Math.imul(inv, 2 - Math.imul(odd, inv));
-  m[pg + P_DIV_SHIFT] = k;
-  m[pg + P_DIV_INV] = inv;
-  // stored with the sign bit flipped so the fast path compares unsigned values as int32
-  m[pg + P_DIV_LIMIT] = (Math.floor(0xffffffff / odd) | 0) ^ -2147483648;
+  // the limit with the sign bit flipped so the fast path compares unsigned values as int32
+  return [k, inv, (Math.floor(0xffffffff / odd) | 0) ^ -2147483648];
+}
+
+/** True when a page's block-start divisor (P_DIV_*) is its block size's: the free fast path's block index depends on it. */
+export function divisorMatches(m: Int32Array, pg: number): boolean {
+  const [k, inv, limit] = divisorOf(m[pg + P_BSIZE]);
+  return (m[pg + P_DIV_SHIFT] & ((1 << P_WAKE_SHIFT) - 1)) === k && m[pg + P_DIV_INV] === inv && m[pg + P_DIV_LIMIT] === limit;
 }
 
 /** True when region offset `off` is the start of a block handed out from this page. */

@@ -26,7 +26,7 @@
 import { ctx, os } from "./context.ts";
 import {
   ENTRY_LIVE, ENTRY_PENDING, ENTRY_PUSHING, P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_OWNER, P_START, P_THREAD_FREE, P_USED,
-  PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEGMENT_HEADER_SIZE, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES,
+  PAGE_WORDS, PF_CORRUPT, SEC_FREE, SEC_LOCAL, SEC_WORDS, SEGMENT_HEADER_SIZE, SEGMENT_SIZE, TABLE_COLUMN_ENTRIES,
 } from "./layout.ts";
 import { type PageRef, type Region, secOf, tableBase } from "./region.ts";
 
@@ -545,13 +545,23 @@ export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): bool
  *   thread-free) goes onto the free list: a stopped pop had not handed it out, a stopped free
  *   or collection had not listed it;
  * - the used count becomes the capacity less the free and local-free blocks, and the end
- *   follows the capacity.
+ *   follows the capacity;
+ * - a page with no capacity yet had its set-up (page.ts initPage) stopped before any block
+ *   was handed out, maybe before its block-start divisor was written (its blocks' frees all
+ *   read block 1: double frees, the storm of session 28): its slot is given back, descriptor
+ *   and secure record zeroed (its segment is still the stopped worker's: nobody claims it).
  * Each write leaves a state this repairs again (a releaser stopped in here is replaced).
- * Returns the blocks it moved or cut.
+ * Returns the blocks it moved or cut (1 for a slot given back).
  */
 export function repairChecked(m: Int32Array, pg: number): number {
   const cap = m[pg + P_CAPACITY];
   const h = secOf(pg);
+  if (cap === 0) {
+    m.fill(0, h, h + SEC_WORDS);
+    m.fill(0, pg, pg + PAGE_WORDS);
+    return 1;
+  }
+  if (cap < 0 || cap > TABLE_COLUMN_ENTRIES) return 0; // (not a page's count: never walk past its column)
   const t = tableOf(m);
   const tb = tableBase(pg);
   if (repairSeen.length <= cap) repairSeen = new Uint8Array(cap + 1);

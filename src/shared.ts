@@ -465,12 +465,13 @@ function abandonSegment(m: Int32Array, s: number, expectOwner: number, stopped =
   let live = 0;
   for (let i = 0; i < count; i++) {
     const pg = s + S_PAGES + i * PAGE_WORDS;
+    if (stopped && m[pg + P_BSIZE] > 0 && (m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
+      const bsize = m[pg + P_BSIZE];
+      const fixed = repairChecked(m, pg); // (may give the slot back: a set-up that did not finish)
+      if (fixed > 0) message(2, `repaired ${fixed} list entries or counts of a stopped worker's page of ${bsize}-byte blocks`);
+    }
     if (m[pg + P_BSIZE] !== 0) live++;
     if (m[pg + P_BSIZE] <= 0) continue;
-    if (stopped && (m[pg + P_FLAGS] & PF_CHECKED) !== 0) {
-      const fixed = repairChecked(m, pg);
-      if (fixed > 0) message(2, `repaired ${fixed} list entries or counts of a stopped worker's page (${m[pg + P_BSIZE]}-byte blocks)`);
-    }
     Atomics.store(m, pg + P_OWNER, 0);
     setPageFlags(m, pg, m[pg + 9]); // fast-free key follows the owner: 0
   }

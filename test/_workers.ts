@@ -12,6 +12,7 @@ import { isGone } from "../src/shared.ts";
 import { ENTRY_LIVE, ENTRY_PENDING, ENTRY_PUSHING, headerOf, P_BSIZE, P_CAPACITY, P_USED, PAGE_WORDS, S_OWNER, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE } from "../src/layout.ts";
 import { entryAt, forEachFree, tableOf } from "../src/secure.ts";
 import { tableBase } from "../src/region.ts";
+import { divisorMatches } from "../src/page.ts";
 
 /** A fixture worker (test/fixtures/*-worker.ts): `call` posts {op, ...args} and resolves with its reply's value. */
 export interface W {
@@ -145,7 +146,8 @@ export function stranded(): string[] {
  * What validate() cannot see (it walks this thread's segments): the pages of abandoned
  * segments (owner word 0) whose counts do not add up — blocks on the free and local-free lists
  * plus the used count (thread-free blocks and blocks a stopped worker was freeing stay counted
- * used) must be the capacity — or whose lists are broken. Only while no other worker runs
+ * used) must be the capacity — or whose lists are broken, or whose block-start divisor is not
+ * its block size's (a set-up stopped half way: session 28). Only while no other worker runs
  * (another could be reclaiming one). Session 27: two workers that both took one segment left
  * such pages, seen only once a later reclaim adopted them.
  */
@@ -164,6 +166,7 @@ export function abandonedProblems(): string[] {
           if (list !== "thread-free") listed++;
         });
         const used = m[pg + P_USED], cap = m[pg + P_CAPACITY];
+        if (!divisorMatches(m, pg)) out.push(`arena ${a.id} segment ${i} page ${k} (block size ${m[pg + P_BSIZE]}, capacity ${cap}): its block-start divisor is not its block size's`);
         if (bad !== "" || listed + used !== cap) {
           out.push(`arena ${a.id} segment ${i} page ${k} (block size ${m[pg + P_BSIZE]}): ${bad || `${listed} free + ${used} used != capacity ${cap}`} (${entryCensus(m, pg)})`);
         }
