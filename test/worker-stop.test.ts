@@ -9,6 +9,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { bytes, collect, free, malloc, stats, validate, watchWorker, workerHandle } from "../mod.ts";
 import { abandonedProblems, settled, startWorker, threadsVisible, whereShareable } from "./_workers.ts";
+import { locate } from "../src/free.ts";
+import { repairChecked } from "../src/secure.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -54,6 +56,11 @@ if (!threadsVisible()) {
     await W.w.terminate();
     assert.is(await settled(before), before, "the stopped worker was released");
     assert.equal(abandonedProblems(), [], "the abandoned page's counts and lists");
+    const setup = kind === "setup-unfinished";
+    if (!setup) {
+      const pr = locate(start, "test");
+      assert.is(repairChecked(pr.m, pr.pg), 0, "a repaired page repaired again: nothing to do");
+    }
     // this thread takes the page and allocates everything it has: each block once, none of the worker's live ones
     collect(true);
     const v = validate();
@@ -62,7 +69,6 @@ if (!threadsVisible()) {
     const got = new Set<number>();
     // (the block the stopped pop had marked live stays live, as any block a terminated worker held;
     // an unfinished set-up's slot goes back: its blocks come from whatever page takes the slot)
-    const setup = kind === "setup-unfinished";
     const want = (end - start) / SIZE - live.length - (kind === "pop-live" ? 1 : 0);
     let onPage = 0;
     for (let i = 0; i < (setup ? 3 * want : 20_000) && (setup || onPage < want); i++) {
