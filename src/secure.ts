@@ -455,7 +455,12 @@ export function finishPush(t: Uint16Array, m: Int32Array, pg: number, n: number,
   const tb = tableBase(pg);
   const x = entryAt(tb, n);
   const cap = m[pg + P_CAPACITY];
-  if (n < 1 || n > cap || pushedLink(Atomics.load(t, x)) < 0) return false; // not claimed (any more): nothing to finish
+  // another live worker's record first, then the walk: a worker whose claim this entry is keeps
+  // its record until the block is listed, so it is either seen here or the walk finds the block
+  // (othersHave after the walk missed a worker that listed the block and cleared its record
+  // between the two: the block was listed twice; review of session 28)
+  const e = Atomics.load(t, x);
+  if (n < 1 || n > cap || pushedLink(e) < 0 || othersHave()) return false; // not claimed (any more), or not ours to finish
   let k = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
   for (let i = 0; k !== 0 && i <= cap; i++) {
     if (k === n) return false; // listed: the stop came after the push
@@ -463,7 +468,7 @@ export function finishPush(t: Uint16Array, m: Int32Array, pg: number, n: number,
     k = threadFreeLink(Atomics.load(t, entryAt(tb, k)));
   }
   // (an owner's collection turns the listed entries into plain links before it takes them: still claimed, so not listed)
-  if (pushedLink(Atomics.load(t, x)) < 0 || othersHave()) return false;
+  if (Atomics.load(t, x) !== e || othersHave()) return false;
   for (let tf = Atomics.load(m, pg + P_THREAD_FREE);;) {
     t[x] = ENTRY_PUSHING + (tf >>> 4);
     const seen = Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
@@ -543,7 +548,9 @@ export function verifyChecked(m: Int32Array, pg: number, seen: Uint8Array): bool
  * - the free list, then the local-free list: a list that reaches a listed block is cut there;
  * - a block whose entry is a link (free) but that is on no list (free, local-free or
  *   thread-free) goes onto the free list: a stopped pop had not handed it out, a stopped free
- *   or collection had not listed it;
+ *   or collection had not listed it; so does one whose entry is ENTRY_PENDING (only the owner
+ *   writes it: its free was claimed and never listed). Not on a page found corrupt
+ *   (PF_CORRUPT): the blocks a detected wild write cut off stay off its lists;
  * - the used count becomes the capacity less the free and local-free blocks, and the end
  *   follows the capacity;
  * - a page with no capacity yet had its set-up (page.ts initPage) stopped before any block
@@ -589,10 +596,12 @@ export function repairChecked(m: Int32Array, pg: number): number {
     seen[n] = 2;
     n = threadFreeLink(Atomics.load(t, entryAt(tb, n)));
   }
-  for (let b = 1; b <= cap; b++) {
+  const corrupt = (m[pg + P_FLAGS] & PF_CORRUPT) !== 0;
+  for (let b = 1; b <= cap && !corrupt; b++) {
     if (seen[b] !== 0) continue;
     const x = entryAt(tb, b);
-    if (Atomics.load(t, x) > cap) continue; // handed out, or claimed by a free: counted used
+    const e = Atomics.load(t, x);
+    if (e > cap && e !== ENTRY_PENDING) continue; // handed out, or claimed by another worker's free: counted used
     t[x] = m[h + SEC_FREE];
     m[h + SEC_FREE] = b;
     free++;

@@ -10,7 +10,9 @@ import * as assert from "uvu/assert";
 import { bytes, collect, free, malloc, stats, validate, watchWorker, workerHandle } from "../mod.ts";
 import { abandonedProblems, settled, startWorker, threadsVisible, whereShareable } from "./_workers.ts";
 import { locate } from "../src/free.ts";
-import { repairChecked } from "../src/secure.ts";
+import { entryAt, entryOf, finishPush, repairChecked, tableOf } from "../src/secure.ts";
+import { tableBase } from "../src/region.ts";
+import { ENTRY_LIVE, ENTRY_PUSHING, P_THREAD_FREE, P_USED } from "../src/layout.ts";
 
 const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
 const FIXTURE = new URL("./fixtures/trust-worker" + ext, import.meta.url);
@@ -22,6 +24,7 @@ const KINDS: Record<string, string> = {
   "pop-unlinked": "a pop stopped after unlinking its block (the block on no list, its entry still free)",
   "pop-live": "a pop stopped after marking its block live, before counting it",
   "move-half": "a pop stopped while moving the local-free list to the free list, between its two head writes (one chain on both lists: handed out twice)",
+  "free-claimed": "an owner's free stopped right after claiming the block (ENTRY_PENDING: the block was lost for good)",
   "free-linked": "an owner's free stopped after linking the block, before listing it",
   "free-listed": "an owner's free stopped after listing the block, before counting it",
   "collect-taken": "a collection stopped after taking the thread-free list, before relinking it (the taken blocks on no list)",
@@ -86,4 +89,32 @@ if (!threadsVisible()) {
     assert.ok(after.ok, after.problems.slice(0, 2).join("; "));
   });
 }
+
+const u = suite("workers: finishing a stopped worker's cross-worker free (secure.ts finishPush)");
+u("a live worker that lists the same block and clears its record while the releaser looks is seen: the block is not listed twice (review of session 28: a self-linked thread-free list, used counts far below 0)", () => {
+  const ps: number[] = [];
+  for (let i = 0; i < 10; i++) ps.push(malloc(SIZE));
+  const pr = locate(ps[3], "test");
+  const m = pr.m, pg = pr.pg, tb = tableOf(m);
+  const n = entryOf(m, pg, ps[3] - pr.base);
+  const x = entryAt(tableBase(pg), n);
+  const used = m[pg + P_USED];
+  // L2 (live) has recorded and claimed block n (ENTRY_LIVE -> ENTRY_PUSHING + head); a stopped worker's record names n too
+  const tf = Atomics.load(m, pg + P_THREAD_FREE);
+  assert.is(Atomics.compareExchange(tb, x, ENTRY_LIVE, ENTRY_PUSHING + (tf >>> 4)), ENTRY_LIVE);
+  let calls = 0;
+  const pushed = finishPush(tb, m, pg, n, () => {
+    // the releaser asks for other records: L2 has just listed n and cleared its record
+    if (calls++ === 0) Atomics.compareExchange(m, pg + P_THREAD_FREE, tf, (n << 4) | (tf & 15));
+    return false;
+  });
+  assert.is(pushed, false, "the releaser listed a block another worker had listed");
+  assert.is.not(tb[x] - ENTRY_PUSHING, n, "the block links to itself");
+  collect(true);
+  assert.is(m[pg + P_USED], used - 1, "one block back");
+  for (const p of ps) if (p !== ps[3]) free(p);
+  const v = validate();
+  assert.ok(v.ok, v.problems.slice(0, 2).join("; "));
+});
+u.run();
 t.run();
