@@ -9,7 +9,7 @@
 //   node_modules/.bin/deno run -A bench/floor.ts      bun bench/floor.ts
 //   node scripts/floor.mjs                             (every runtime, each pinned to one CPU)
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { getEnv, runtimeName, runtimeVersion } from "./common.ts";
+import { fresh, getEnv, runtimeName, runtimeVersion } from "./common.ts";
 import { nativePeer } from "./peers/ffi.ts";
 import { importTsmalloc } from "./peers/tsmalloc.ts";
 
@@ -20,14 +20,18 @@ const CROSS = 1 << 18; // blocks of 64 B a worker allocates and the main thread 
 
 type Row = { id: string; what: string; run: () => number }; // run: ns per op of one round
 
-let copies = 0;
-/**
- * A loop of its own (new Function with a unique comment): V8 caches a function's compiled code
- * by its source text, so two loops of the same text would share call feedback, and a call site
- * that saw two allocators is no longer inlined (or, on Deno, no fast FFI call: 78 ns per free).
- */
-function ownLoop(params: string[], body: string): any {
-  return new Function(...params, `// copy ${copies++}\n${body}`);
+/** The loop of a pair row: a template for common.ts `fresh` (parameters only). */
+function pairLoop(malloc: (n: any) => any, free: (p: any) => void, n: any, ops: number, keep: any[]): void {
+  for (let i = 0; i < ops; i++) {
+    const p = malloc(n);
+    keep[i & 15] = p;
+    free(p);
+  }
+}
+
+/** The loop of a free row: a template for common.ts `fresh`. */
+function freeLoop(free: (p: any) => void, ring: any, n: number): void {
+  for (let i = 0; i < n; i++) free(ring[i]);
 }
 
 function timed(ops: number, body: () => void, calls = 1): number {
@@ -49,12 +53,7 @@ async function rows(T: any): Promise<{ before: Row[]; after: Row[]; mi: any }> {
   const stubFree = (p: number) => { stubMem[(p >> 6) & 65535] = 0; };
   const keep: any[] = new Array(16).fill(0);
   const pair = (malloc: (n: any) => any, free: (p: any) => void, n: any) => {
-    const loop = ownLoop(["malloc", "free", "n", "ops", "keep"], `
-      for (let i = 0; i < ops; i++) {
-        const p = malloc(n);
-        keep[i & 15] = p;
-        free(p);
-      }`) as (m: any, f: any, n: any, ops: number, keep: any[]) => void;
+    const loop = fresh(pairLoop, "pair"); // a copy of its own per row: feedback from one allocator only
     const mine: any[] = new Array(16).fill(typeof n === "bigint" ? 0n : 0);
     return () => timed(OPS, () => loop(malloc, free, n, OPS, mine), CALLS);
   };
@@ -130,7 +129,7 @@ function crossWorker(row: "tsmalloc" | "mimalloc", T: any, mi: any, handle: unkn
   w.on("error", (e) => { throw e; });
   const ring: any = big ? new BigUint64Array(buf) : new Float64Array(buf);
   const free = row === "tsmalloc" ? T.free : mi.free;
-  const loop = ownLoop(["free", "ring", "n"], "for (let i = 0; i < n; i++) free(ring[i]);") as (f: any, r: any, n: number) => void;
+  const loop = fresh(freeLoop, "free");
   return {
     round: async () => {
       await new Promise<void>((res) => { next = res; w.postMessage("go"); });
@@ -147,7 +146,7 @@ function batchFree(A: { malloc: (n: any) => any; free: (p: any) => void; nil?: u
   const big = typeof A.nil === "bigint";
   const ring: any = big ? new BigUint64Array(CROSS) : new Float64Array(CROSS);
   const n = A.size ? A.size(64) : 64;
-  const loop = ownLoop(["free", "ring", "n"], "for (let i = 0; i < n; i++) free(ring[i]);") as (f: any, r: any, n: number) => void;
+  const loop = fresh(freeLoop, "free");
   return () => {
     for (let i = 0; i < CROSS; i++) ring[i] = A.malloc(n);
     return timed(CROSS, () => loop(A.free, ring, CROSS));
