@@ -37,6 +37,36 @@ for (const [name, first, grow, align] of GROWERS) t(`${name} growth is amortized
   }
 });
 
+t("realloc that moves a block within the size classes allocates as malloc would: with guarded sampling on for sizes from 1 KiB, an unguarded block's new block is a guarded allocation, its end at a guard page (session 30: realloc pops inline only while nothing changes malloc; the buffer backend has no guarded allocations, there the move alone is checked)", () => {
+  const MOVES = [[16, 1100], [100, 3000], [500, 20000], [1000, 100000], [16, 5000], [64, 50000]];
+  // each target class has a front page with a free block first: what an inline pop would take
+  const warm = MOVES.map(([, to]) => malloc(to));
+  for (const w of warm) free(w);
+  const rate0 = getOption("guardedSampleRate"), min0 = getOption("guardedMin");
+  setOption("guardedMin", 1024);
+  setOption("guardedSampleRate", 1);
+  try {
+    const guards = backend().guardPages;
+    const atGuard = (p: number) => (p + usableSize(p)) % 4096 === 0; // (mimalloc MI_GUARDED: the block ends where its guard page starts)
+    for (const [from, to] of MOVES) {
+      const q = malloc(to);
+      if (guards) assert.ok(atGuard(q), `malloc(${to}) is a guarded allocation`);
+      free(q);
+      const p = malloc(from);
+      bytes(p, from).fill(7);
+      const r = realloc(p, to);
+      assert.ok(r !== p && r !== 0, `${from} -> ${to} moved`);
+      assert.ok(bytes(r, from).every((b) => b === 7), `${from} -> ${to}: the bytes moved`);
+      if (guards) assert.ok(atGuard(r), `${from} -> ${to}: realloc's new block is a guarded allocation, as malloc's`);
+      free(r);
+    }
+  } finally {
+    setOption("guardedSampleRate", rate0);
+    setOption("guardedMin", min0);
+  }
+  assert.ok(validate().ok);
+});
+
 function grows(first: (n: number) => number, grow: (p: number, n: number) => number, align: number): void {
   let p = first(4096);
   bytes(p, 1)[0] = 1;
