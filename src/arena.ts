@@ -130,6 +130,10 @@ export class Arena {
   declare readonly metaBytes: number;
   /** Bytes of side tables at the end of metaBytes (src/secure.ts "side table"). */
   declare readonly tableBytes: number;
+  /** Bytes of the arena's own bookkeeping (bitmaps, per-segment words) between the guard page and the side tables. */
+  private declare readonly ownBytes: number;
+  /** Region offset of the side tables. */
+  private declare readonly tablesAt: number;
   /** Word index of the metadata in region.i32. */
   private declare readonly meta: number;
   /** Bitmap words per bitmap. */
@@ -171,7 +175,8 @@ export class Arena {
     this.id = id;
     this.exclusive = exclusive;
     this.words = Math.ceil(segCount / 32);
-    this.meta = (segCount * SEGMENT_SIZE) / 4;
+    const guard = metaGuardBytes();
+    this.meta = (segCount * SEGMENT_SIZE + guard) / 4;
     this.inuse = this.meta + A_BITMAPS;
     this.dirty = this.inuse + this.words;
     this.reset = this.dirty + this.words;
@@ -180,13 +185,15 @@ export class Arena {
     this.tableMap = this.segMap + segCount;
     this.claimers = this.tableMap + TABLE_MAP_WORDS * segCount;
     const own = bookkeepingFor(segCount);
-    this.tableBytes = metaBytes - own;
+    this.ownBytes = own;
+    this.tableBytes = metaBytes - 2 * guard - own; // (a guard page ends the reservation too)
+    this.tablesAt = segCount * SEGMENT_SIZE + guard + own;
     if ((this.claimers + segCount - this.meta) * 4 > own || (this.tableBytes !== 0 && this.tableBytes !== segCount * TABLE_SEGMENT_BYTES)) {
       throw new Error("tsmalloc: arena metadata does not fit");
     }
     region.segMap = this.segMap;
     if (this.tableBytes !== 0) {
-      region.tbl = new Uint16Array(region.i32.buffer, region.i32.byteOffset + segCount * SEGMENT_SIZE + own, this.tableBytes / 2);
+      region.tbl = new Uint16Array(region.i32.buffer, region.i32.byteOffset + this.tablesAt, this.tableBytes / 2);
       registerTable(region.i32, region.tbl);
     }
     this.headerSlots = headerSlotsOf(segCount);
@@ -257,7 +264,7 @@ export class Arena {
   }
   /** Bytes counted as committed over the arena, metadata and side tables included. */
   committedBytes(): number {
-    let n = this.metaBytes - this.tableBytes;
+    let n = this.ownBytes;
     for (let i = 0; i < this.segCount; i++) n += this.region.i32[this.committed + i] + this.tableCommittedOf(i);
     return n;
   }
@@ -313,7 +320,7 @@ export class Arena {
       hi = b;
     }
     const page = os().pageSize;
-    const seg = this.region.base + this.segCount * SEGMENT_SIZE + (this.metaBytes - this.tableBytes) + i * TABLE_SEGMENT_BYTES;
+    const seg = this.region.base + this.tablesAt + i * TABLE_SEGMENT_BYTES;
     const from = Math.floor((lo * TABLE_UNIT) / page) * page;
     const to = Math.min(TABLE_SEGMENT_BYTES, Math.ceil(((hi + 1) * TABLE_UNIT) / page) * page);
     if (decommit) {
@@ -341,7 +348,7 @@ export class Arena {
     if (this.tableBytes === 0 || os().pageSize > TABLE_UNIT) return 0;
     const m = this.region.i32;
     const w0 = this.tableMap + i * TABLE_MAP_WORDS;
-    const seg = this.region.base + this.segCount * SEGMENT_SIZE + (this.metaBytes - this.tableBytes) + i * TABLE_SEGMENT_BYTES;
+    const seg = this.region.base + this.tablesAt + i * TABLE_SEGMENT_BYTES;
     const columns = TABLE_SEGMENT_BYTES / (COLUMN_UNITS * TABLE_UNIT);
     let dropped = 0;
     let runStart = -1;
@@ -658,11 +665,26 @@ function headerSlotsOf(slots: number): number {
   return Math.ceil(slots / (SEGMENT_SIZE / SEGMENT_HEADER_SIZE));
 }
 
-/** Slots of an arena holding `segs` segments (its header slots added). */
+/**
+ * Slots of an arena holding `segs` segments (its header slots added), and at least one OS page
+ * of the header slots past the last segment's header left unused: mapArena makes it a guard
+ * page, so no underflow off the first segment's first block reaches a header.
+ */
 function slotsFor(segs: number): number {
   let s = segs + 1;
-  while (s - headerSlotsOf(s) < segs) s++;
+  while (s - headerSlotsOf(s) < segs || s * SEGMENT_HEADER_SIZE + os().pageSize > headerSlotsOf(s) * SEGMENT_SIZE) s++;
   return s;
+}
+
+/**
+ * Bytes of each guard page around an arena's metadata: one OS page between its last segment
+ * and its metadata, and one after its side tables, PROT_NONE where the backend can protect
+ * (mapArena), so no overflow off the last block, nor an underflow off a mapping placed right
+ * after the arena, reaches the segment map or the side tables, at any secure level (levels 1+
+ * also end each segment with a guard).
+ */
+function metaGuardBytes(): number {
+  return os().pageSize;
 }
 
 /** Bytes one reservation for an arena of `segs` segments takes: header slots, segments, metadata, side tables. */
@@ -671,9 +693,9 @@ function arenaBytes(segs: number): number {
   return slots * SEGMENT_SIZE + metaSizeFor(slots);
 }
 
-/** Bytes reserved after an arena's segments: its metadata, then the side tables. */
+/** Bytes reserved after an arena's segments: a guard page, its metadata, the side tables, a guard page. */
 function metaSizeFor(segCount: number): number {
-  return bookkeepingFor(segCount) + segCount * TABLE_SEGMENT_BYTES;
+  return 2 * metaGuardBytes() + bookkeepingFor(segCount) + segCount * TABLE_SEGMENT_BYTES;
 }
 
 /** Maps one arena of `segs` segments (and its header slots); null when the OS refuses. Budget checked by the caller. publish false: the caller publishes it (arenaHooks.publish) once it keeps it. */
@@ -686,6 +708,15 @@ function mapArena(segs: number, id: number, exclusive: boolean, publish = true):
   if (rec !== null) recoverMapping(rec); // (under the arena lock: a record left there is a stopped worker's)
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;
+  if (o.canProtect) {
+    // the arena's guard pages, never unprotected: the header slots' unused end before its first
+    // segment (slotsFor), after its last segment and after its side tables (metaGuardBytes).
+    // Not its first page: free's fast path reads a descriptor there for an address in slot 0.
+    const g = metaGuardBytes();
+    o.protect(base + headerSlotsOf(segCount) * SEGMENT_SIZE - o.pageSize, o.pageSize);
+    o.protect(base + size, g);
+    o.protect(base + size + metaBytes - g, g);
+  }
   const units = (size + metaBytes) / MAP_UNIT;
   if (rec !== null) {
     rec.m[rec.units] = units;

@@ -13,7 +13,7 @@ import { ARENA_MAX } from "../src/options.ts";
 import {
   AllocationError, bytes, collect, free, getOption, Heap, InvalidPointerError, malloc, realloc, reserveOsMemory, setOption, stats, usableSize, validate,
 } from "../mod.ts";
-import { ctx } from "../src/context.ts";
+import { ctx, os } from "../src/context.ts";
 import { checkPattern, fillPattern } from "./_util.ts";
 import { dropHugeCache, isFfi, mib, MiB } from "./_mem.ts";
 
@@ -189,8 +189,9 @@ t("segment state lives in the arena's native memory (in-use bitmap claimed with 
   const p = h.malloc(100);
   const q = h.malloc(5 * MiB); // a run of 2 segments
   assert.ok(p !== 0 && q !== 0);
-  // the metadata page right after the segments: magic, count, flags, id, 4 unused words, bitmaps
-  const meta = new Int32Array(a.region.i32.buffer, a.region.i32.byteOffset + a.region.size, 16);
+  // the metadata page after the segments and the guard page that follows them (one OS page):
+  // magic, count, flags, id, 4 unused words, bitmaps
+  const meta = new Int32Array(a.region.i32.buffer, a.region.i32.byteOffset + a.region.size + os().pageSize, 16);
   assert.is(meta[1], 5, "segment slots: 4 segments after the slot of segment headers (slot 0)");
   assert.is(meta[2] & 1, 1, "exclusive flag");
   assert.is(meta[3], id, "arena id");

@@ -49,6 +49,15 @@ for (const level of ["0", "2", "3"]) {
   });
 }
 
+for (const level of ["0", "2"]) {
+  tc(`arena guard pages, secure ${level}: one byte past an arena's last segment (its segment map follows), before its first (the segment headers' end) or after its side tables is SIGSEGV (session 30 review: at level 0 a 256-byte overflow of the last block rewrote the segment map, and malloc handed out live blocks)`, () => {
+    expectSegv(["arenaEdge", "after"], { TSMALLOC_SECURE: level }, "past the last segment");
+    expectSegv(["arenaEdge", "before"], { TSMALLOC_SECURE: level }, "before the first segment");
+    expectSegv(["arenaEdge", "tables"], { TSMALLOC_SECURE: level }, "the reservation's last byte, after the side tables");
+    if (level === "0") assert.is(expectOk(["arenaEdge", "inside"], { TSMALLOC_SECURE: level }, "the last segment's last byte").ok, true);
+  });
+}
+
 tc("guard pages, secure 1: a write into a segment's head guard or its tail guard is SIGSEGV", () => {
   expectSegv(["guard", "head"], { TSMALLOC_SECURE: "1" }, "head guard");
   expectSegv(["guard", "tail"], { TSMALLOC_SECURE: "1" }, "tail guard");
