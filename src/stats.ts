@@ -251,7 +251,10 @@ export interface Stats {
   committed: number;
   /** Bytes of our own ranges resident in RAM per the kernel (mincore); -1 when unknown (buffer backend). */
   resident: number;
-  /** Usable bytes of live blocks. */
+  /**
+   * Usable bytes of live blocks, the sum of their `usableSize`, except that a guarded
+   * allocation counts its whole block, guard page included (doc/MEMORY.md).
+   */
   inUse: number;
   /** Live blocks. */
   blocks: number;
