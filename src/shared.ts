@@ -533,9 +533,18 @@ export function makeHandle(jsThreadId: number): WorkerHandle {
     releaseCached();
     const memory = o.shareState?.(); // buffer backend: from now on reservations come from the shared pool
     void memory;
-    const base = o.reserveShared !== undefined ? o.reserveShared(ROOT_SIZE, ROOT_SIZE) : o.reserve(ROOT_SIZE, ROOT_SIZE);
-    if (base === 0) throw new Error("tsmalloc: cannot reserve the shared root");
-    ctx.counters.reserve(ROOT_SIZE);
+    // between guards where the backend can protect (never unprotected): ROOT_SIZE PROT_NONE
+    // before it and a page after, so no native overflow or underflow off a neighbouring mapping
+    // (a huge block has no guard at level 0) reaches the worker table or the arena directory
+    const span = o.canProtect ? 2 * ROOT_SIZE + o.pageSize : ROOT_SIZE;
+    const at = o.reserveShared !== undefined ? o.reserveShared(span, ROOT_SIZE) : o.reserve(span, ROOT_SIZE);
+    if (at === 0) throw new Error("tsmalloc: cannot reserve the shared root");
+    const base = o.canProtect ? at + ROOT_SIZE : at;
+    if (o.canProtect) {
+      o.protect(at, ROOT_SIZE);
+      o.protect(base + ROOT_SIZE, o.pageSize);
+    }
+    ctx.counters.reserve(span);
     ctx.counters.commit(ROOT_SIZE);
     const r = viewRoot(base);
     r.m[R_VERSION] = VERSION;

@@ -58,6 +58,12 @@ for (const level of ["0", "2"]) {
   });
 }
 
+tc("the shared root workerHandle() maps lies between guard pages at level 0 (session 30: a huge block, unguarded at level 0, mapped next to it could overflow into the worker table and the arena directory)", () => {
+  expectSegv(["rootEdge", "before"], { TSMALLOC_SECURE: "0" }, "the byte before the root");
+  expectSegv(["rootEdge", "after"], { TSMALLOC_SECURE: "0" }, "the byte after the root");
+  assert.is(expectOk(["rootEdge", "inside"], { TSMALLOC_SECURE: "0" }, "the root's last byte").survived, true);
+});
+
 tc("guard pages, secure 1: a write into a segment's head guard or its tail guard is SIGSEGV", () => {
   expectSegv(["guard", "head"], { TSMALLOC_SECURE: "1" }, "head guard");
   expectSegv(["guard", "tail"], { TSMALLOC_SECURE: "1" }, "tail guard");
