@@ -2,7 +2,8 @@
 // The worker rows' parts apart (doc/PERFORMANCE.md, session 29): what one Atomics call and one
 // malloc+free pair cost on this runtime, tsmalloc's before and after workers share it,
 // mimalloc's through this runtime's FFI, and what a free of another worker's block costs for
-// each against a free of one's own. One process; every figure is the best call of ROUNDS
+// each against a free of one's own. And realloc-chain's parts (session 30): the chain, its
+// pairs and copies without realloc, its copies alone. One process; every figure is the best call of ROUNDS
 // rounds of CALLS calls (ns per op), the rounds of all rows interleaved. Prints one JSON line.
 // FLOOR_NO_MIMALLOC=1 leaves mimalloc out.
 //
@@ -16,6 +17,7 @@ import { importTsmalloc } from "./peers/tsmalloc.ts";
 const ROUNDS = 7;
 const OPS = 50_000; // per call; a round makes CALLS calls of each row and keeps the fastest
 const CALLS = 20;
+const CHAINS = 2_000; // realloc chains per call (about 4 ms)
 const CROSS = 1 << 18; // blocks of 64 B a worker allocates and the main thread frees, per round
 
 type Row = { id: string; what: string; run: () => number }; // run: ns per op of one round
@@ -32,6 +34,41 @@ function pairLoop(malloc: (n: any) => any, free: (p: any) => void, n: any, ops: 
 /** The loop of a free row: a template for common.ts `fresh`. */
 function freeLoop(free: (p: any) => void, ring: any, n: number): void {
   for (let i = 0; i < n; i++) free(ring[i]);
+}
+
+/** realloc-chain's loop (bench/workloads.ts reallocT): malloc(16), realloc through `steps` (32 B ... 64 KiB), free. */
+function chainLoop(malloc: (n: number) => number, realloc: (p: number, n: number) => number, free: (p: number) => void, steps: number[], reps: number): number {
+  let h = 0;
+  for (let i = 0; i < reps; i++) {
+    h = malloc(16);
+    for (let j = 0; j < steps.length; j++) h = realloc(h, steps[j]);
+    free(h);
+  }
+  return h;
+}
+
+/**
+ * What a chain's moves cost without realloc: its 13 malloc+free pairs (16 B and each step's
+ * size) and its 12 copies (16 B ... 32 KiB between two places of a 1 MiB array, as
+ * copyInRegion: a word loop up to 128 B, else copyWithin); pairs false: the copies alone.
+ */
+function partsLoop(malloc: (n: number) => number, free: (p: number) => void, steps: number[], reps: number, u8: Uint8Array, i32: Int32Array, pairs: boolean): number {
+  let h = 0;
+  for (let i = 0; i < reps; i++) {
+    let src = 0, dst = 131072, len = 16;
+    if (pairs) free(h = malloc(16));
+    for (let j = 0; j < steps.length; j++, len *= 2) {
+      if (pairs) free(h = malloc(steps[j]));
+      if (len <= 128) {
+        const s = src >> 2, d = dst >> 2, n = len >> 2;
+        for (let k = 0; k < n; k++) i32[d + k] = i32[s + k];
+      } else u8.copyWithin(dst, src, src + len);
+      const t = src;
+      src = dst;
+      dst = t;
+    }
+  }
+  return h;
 }
 
 function timed(ops: number, body: () => void, calls = 1): number {
@@ -72,6 +109,15 @@ async function rows(T: any): Promise<{ before: Row[]; after: Row[]; mi: any }> {
     },
     { id: "tsmalloc-pair", what: "tsmalloc malloc(64)+free, allocator not shared", run: pair(T.malloc, T.free, 64) },
   ];
+  const steps: number[] = [];
+  for (let n = 32; n <= 65536; n *= 2) steps.push(n);
+  const u8 = new Uint8Array(1 << 20), i32 = new Int32Array(u8.buffer);
+  const chain = fresh(chainLoop, "chain"), parts = fresh(partsLoop, "parts"), copies = fresh(partsLoop, "copies");
+  before.push(
+    { id: "realloc-chain", what: "tsmalloc realloc-chain: malloc(16), realloc to 32 B ... 64 KiB (x2 each), free; ns per chain", run: () => timed(CHAINS, () => chain(T.malloc, T.realloc, T.free, steps, CHAINS), CALLS) },
+    { id: "chain-pairs-copies", what: "the chain's 13 tsmalloc malloc+free pairs and its 12 copies (copyWithin from 256 B) without realloc; ns per chain", run: () => timed(CHAINS, () => parts(T.malloc, T.free, steps, CHAINS, u8, i32, true), CALLS) },
+    { id: "chain-copies", what: "the chain's 12 copies alone; ns per chain", run: () => timed(CHAINS, () => copies(T.malloc, T.free, steps, CHAINS, u8, i32, false), CALLS) },
+  );
   if (mi !== null) before.push({ id: "mimalloc-pair", what: "mimalloc malloc(64)+free through this runtime's FFI", run: pair(mi.malloc, mi.free, mi.size(64)) });
   const wasm = wasmCas();
   if (wasm !== null) {
