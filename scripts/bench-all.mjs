@@ -50,6 +50,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { isExe, node26 as node26Path, oldNode } from "./nodes.mjs";
 import { fileURLToPath } from "node:url";
 
@@ -261,7 +262,7 @@ function readJson(p) {
   }
 }
 
-const tail = (s, n = 6) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").trim().split("\n").slice(-n).join(" | ").slice(0, 600);
+const tail = (s, n = 6) => stripVTControlCharacters(s).trim().split("\n").slice(-n).join(" | ").slice(0, 600);
 
 // ---------------------------------------------------------------- report only
 const { writeReport } = await import(join(root, "bench", "report.mjs"));

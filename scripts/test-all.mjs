@@ -31,6 +31,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } f
 import { dirname, join, relative, resolve } from "node:path";
 import { isExe, node26 as node26Path, oldNode } from "./nodes.mjs";
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -182,7 +183,7 @@ async function buildForNode() {
 
 // ---- run one configuration
 const active = new Set(); // process groups of the runs in progress
-const strip = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+const strip = stripVTControlCharacters; // (uvu colours its output)
 
 function runOne(r) {
   return new Promise((done) => {
