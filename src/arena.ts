@@ -64,6 +64,13 @@ export const SEGMAP_FREE = 0;
 export const SEGMAP_HUGE_HEAD = -1;
 /** A later segment of a huge block: user data from its first byte. */
 export const SEGMAP_HUGE_REST = -2;
+/**
+ * A header slot (never a segment). -3 so the free fast path's page index for an address in
+ * one, `((off & SEGMENT_MASK) >>> -3) & 63`, is 0 (a shift by 29): its descriptor read, made
+ * before it knows the address is no block, stays in the slot's first 4 KiB, and the arena's
+ * second OS page can be a guard (mapArena).
+ */
+export const SEGMAP_HEADER = -3;
 
 let nextArenaId = 1;
 
@@ -215,6 +222,7 @@ export class Arena {
     for (let k = 0; k < this.headerSlots; k++) {
       m[this.inuse + (k >>> 5)] |= 1 << (k & 31);
       m[this.claimers + k] = CLAIMER_HEADER;
+      m[this.segMap + k] = SEGMAP_HEADER;
     }
     Atomics.store(m, this.meta + A_MAGIC, ARENA_MAGIC);
   }
@@ -709,10 +717,13 @@ function mapArena(segs: number, id: number, exclusive: boolean, publish = true):
   const base = o.reserve(size + metaBytes, SEGMENT_SIZE);
   if (base === 0) return null;
   if (o.canProtect) {
-    // the arena's guard pages, never unprotected: the header slots' unused end before its first
-    // segment (slotsFor), after its last segment and after its side tables (metaGuardBytes).
-    // Not its first page: free's fast path reads a descriptor there for an address in slot 0.
+    // the arena's guard pages, never unprotected: its second OS page (in header 0's 8 KiB, which
+    // no segment has: slot 0 holds headers; not its first page, where free's fast path reads a
+    // descriptor for an address in a header slot: SEGMAP_HEADER; only where two OS pages fit in
+    // 8 KiB), the header slots' unused end before its first segment (slotsFor), after its last
+    // segment and after its side tables (metaGuardBytes)
     const g = metaGuardBytes();
+    if (2 * o.pageSize <= SEGMENT_HEADER_SIZE) o.protect(base + o.pageSize, o.pageSize);
     o.protect(base + headerSlotsOf(segCount) * SEGMENT_SIZE - o.pageSize, o.pageSize);
     o.protect(base + size, g);
     o.protect(base + size + metaBytes - g, g);

@@ -11,7 +11,7 @@ import {
   S_OWNER, P_BSIZE, P_END, P_FLAGS, P_OWNER, P_START, P_USED, PAGE_WORDS, PF_HAS_ALIGNED,
   P_THREAD_FREE, PF_IN_FULL, S_COOKIE, S_PAGES, SEGMENT_MASK, SEGMENT_SIZE, headerOf,
 } from "./layout.ts";
-import { arenaInternal, SEGMAP_FREE } from "./arena.ts";
+import { arenaInternal, SEGMAP_FREE, SEGMAP_HEADER } from "./arena.ts";
 import { isBlockStart, wakeCount } from "./page.ts";
 import { type PageRef, RegionKind } from "./region.ts";
 import { entryOf, guardedBlocks, isFreeBlock, pushLocalChecked, pushThreadFreeChecked, removeGuarded, sec, wasGuarded } from "./secure.ts";
@@ -105,8 +105,9 @@ export function locate(p: number, op: string, again = 0): PageRef {
   const shift = Atomics.load(m, r.segMap + seg / SEGMENT_SIZE); // the segment map (arena.ts)
   if (shift <= 0) {
     // shared allocator: a huge block another worker carved from this arena
-    if (shift !== SEGMAP_FREE && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op, again + 1);
-    throw new InvalidPointerError(p, shift === SEGMAP_FREE ? `${op}: ${arenaInternal(p) ?? "no live segment at this address"}` : `${op}: not the start of a block (inside a huge block)`);
+    const none = shift === SEGMAP_FREE || shift === SEGMAP_HEADER; // (else a huge block's segment)
+    if (!none && sharedHooks.locateMiss !== null && sharedHooks.locateMiss(p)) return locate(p, op, again + 1);
+    throw new InvalidPointerError(p, none ? `${op}: ${arenaInternal(p) ?? "no live segment at this address"}` : `${op}: not the start of a block (inside a huge block)`);
   }
   const i = (off - seg) >>> shift;
   const pg = headerOf(seg) + S_PAGES + i * PAGE_WORDS;

@@ -38,7 +38,7 @@
  * was freed into them meanwhile. Nothing a dead worker allocated is lost: it can be freed
  * from anywhere and its memory is reused.
  */
-import { adoptArena, type Arena, arenaHooks, peekArenaId, recoverMapping, SEGMAP_FREE, suitable, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
+import { adoptArena, type Arena, arenaHooks, peekArenaId, recoverMapping, SEGMAP_FREE, SEGMAP_HEADER, suitable, SEGMAP_HUGE_HEAD, SEGMAP_HUGE_REST } from "./arena.ts";
 import { ctx, os, sharedHooks } from "./context.ts";
 import { DoubleFreeError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
@@ -827,7 +827,7 @@ function recoverWorker(r: Root, w: number, tag: number): void {
     for (let idx = 0; idx < a.segCount; idx++) {
       // (plain reads to find its segments: no live worker makes a segment the gone worker's)
       const kind = m[a.region.segMap + idx]; // (the segment map: a later segment of a huge block is user data)
-      if (kind === SEGMAP_FREE || kind === SEGMAP_HUGE_REST) continue;
+      if (kind === SEGMAP_FREE || kind === SEGMAP_HUGE_REST || kind === SEGMAP_HEADER) continue;
       const s = headerOf(idx << SEGMENT_SHIFT);
       if (m[s + S_OWNER] !== tag) continue;
       if (kind === SEGMAP_HUGE_HEAD) {

@@ -50,10 +50,12 @@ for (const level of ["0", "2", "3"]) {
 }
 
 for (const level of ["0", "2"]) {
-  tc(`arena guard pages, secure ${level}: one byte past an arena's last segment (its segment map follows), before its first (the segment headers' end) or after its side tables is SIGSEGV (session 30 review: at level 0 a 256-byte overflow of the last block rewrote the segment map, and malloc handed out live blocks)`, () => {
+  tc(`arena guard pages, secure ${level}: one byte past an arena's last segment (its segment map follows), before its first (the segment headers' end) after its side tables, or in its second page (below segment 1's header) is SIGSEGV (session 30 review: at level 0 a 256-byte overflow of the last block rewrote the segment map, and malloc handed out live blocks)`, () => {
     expectSegv(["arenaEdge", "after"], { TSMALLOC_SECURE: level }, "past the last segment");
     expectSegv(["arenaEdge", "before"], { TSMALLOC_SECURE: level }, "before the first segment");
     expectSegv(["arenaEdge", "tables"], { TSMALLOC_SECURE: level }, "the reservation's last byte, after the side tables");
+    expectSegv(["arenaEdge", "low"], { TSMALLOC_SECURE: level }, "the arena's second page, before segment 1's header (session 30, second review: a glibc chunk mapped right below an arena on Bun overflowed into it)");
+    assert.is(expectOk(["arenaEdge", "header0"], { TSMALLOC_SECURE: level }, "the arena's unused first page").ok, true);
     if (level === "0") assert.is(expectOk(["arenaEdge", "inside"], { TSMALLOC_SECURE: level }, "the last segment's last byte").ok, true);
   });
 }
