@@ -8,10 +8,10 @@
 import { hugeRegions } from "./huge.ts";
 import {
   P_BSIZE, P_CAPACITY, P_END, P_FLAGS, P_FREE, P_KEY, P_LOCAL_FREE, P_OWNER, P_RESERVED, P_START, P_USED, PAGE_WORDS,
-  PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES, headerOf,
+  PF_CHECKED, PF_CORRUPT, PF_HAS_ALIGNED, S_PAGE_COUNT, S_PAGES, S_USED_PAGES, TABLE_COLUMN_ENTRIES, headerOf,
 } from "./layout.ts";
 import { detected, forEachFree, guardCounts, guardedBlocks, guardsLive, sec, tableProblem } from "./secure.ts";
-import { liveSegments } from "./segment.ts";
+import { liveSegments, pageSlotsOf } from "./segment.ts";
 import { divisorMatches, freeKey } from "./page.ts";
 
 /** What validate() found. */
@@ -50,7 +50,11 @@ export function validateAll(): ValidateReport {
   for (const s of segs) {
     const m = s.r.i32;
     const sw = headerOf(s.seg);
-    const count = m[sw + S_PAGE_COUNT];
+    const count = pageSlotsOf(s); // (a wild write may have changed the header's own count: session 30 review)
+    if (m[sw + S_PAGE_COUNT] !== count) {
+      add(`segment 0x${(s.r.base + s.seg).toString(16)}: its header says ${m[sw + S_PAGE_COUNT]} pages, its kind has ${count} (a write into the segment header)`);
+      continue;
+    }
     let used = 0;
     for (let i = 0; i < count; i++) {
       const pg = sw + S_PAGES + i * PAGE_WORDS;
@@ -103,6 +107,10 @@ function checkPage(m: Int32Array, u8: Uint8Array, pg: number, where: string, add
   if (cap > m[pg + P_RESERVED]) add(`${where}: capacity ${cap} > reserved ${m[pg + P_RESERVED]}`);
   if (m[pg + P_END] !== start + cap * bsize) add(`${where}: end does not match capacity`);
   if (!divisorMatches(m, pg)) add(`${where}: its block-start divisor is not its block size's (frees would read the wrong block)`);
+  if (!(cap >= 0 && cap <= TABLE_COLUMN_ENTRIES && bsize > 0 && start >= 0)) {
+    add(`${where}: capacity ${cap}, block size ${bsize}, start ${start}: not a page's (a write into the segment header)`);
+    return { live: 0, free: 0 };
+  }
   const used = m[pg + P_USED];
   if (used < 0 || used > cap) add(`${where}: used ${used} outside 0..${cap}`);
   const key = freeKey(flags, m[pg + P_OWNER]);

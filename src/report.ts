@@ -5,7 +5,7 @@ import { keptBytes, pageUsage } from "./heap.ts";
 import { hugeRegions, hugeSize } from "./huge.ts";
 import { P_BSIZE, PAGE_WORDS, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE, headerOf } from "./layout.ts";
 import { RegionKind } from "./region.ts";
-import { freeSlotBytes, liveSegments, pageRefAt } from "./segment.ts";
+import { freeSlotBytes, liveSegments, pageRefAt, pageSlotsOf } from "./segment.ts";
 import type { ArenaStats, Stats, TagStats } from "./stats.ts";
 import { notePeak, usage } from "./usage.ts";
 import { arenaPoolStats } from "./arena-pool.ts";
@@ -105,7 +105,7 @@ export function collectStats(): Stats {
   for (const s of segs) {
     const m = s.r.i32;
     const sw = headerOf(s.seg);
-    const count = m[sw + S_PAGE_COUNT];
+    const count = m[sw + S_PAGE_COUNT] === pageSlotsOf(s) ? pageSlotsOf(s) : 0; // (a damaged header: validate() reports it)
     for (let i = 0; i < count; i++) {
       const bsize = m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE];
       if (bsize <= 0) continue;

@@ -487,7 +487,7 @@ export function liveChecked(m: Int32Array, pg: number): number {
   let live = m[pg + P_USED];
   const t = tableOf(m);
   const tb = tableBase(pg);
-  const cap = m[pg + P_CAPACITY];
+  const cap = Math.min(m[pg + P_CAPACITY], TABLE_COLUMN_ENTRIES); // (a column's entries, whatever a write into the header says)
   let n = Atomics.load(m, pg + P_THREAD_FREE) >>> 4;
   for (let k = 0; n !== 0; k++) {
     if (k >= cap || n > cap) return m[pg + P_USED]; // a bad entry: the owner's collection cuts there (collectThreadFreeChecked)

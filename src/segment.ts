@@ -36,6 +36,11 @@ export function segmentCookie(seg: number): number {
 }
 
 /** A worker's handle on one of its segments. */
+/** Page slots of a segment of this kind (from this worker's own record of it, never from its header: stats and validate walk that many). */
+export function pageSlotsOf(ref: SegmentRef): number {
+  return 1 << (SEGMENT_SHIFT - PAGE_SHIFT_OF_KIND[ref.kind]);
+}
+
 export class SegmentRef {
   declare readonly arena: Arena;
   declare readonly r: Region;

@@ -8,7 +8,7 @@
 //   - bad arguments are clear errors
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { TABLE_SEGMENT_BYTES } from "../src/layout.ts";
+import { headerOf, P_CAPACITY, PAGE_WORDS, S_PAGE_COUNT, S_PAGES, SEGMENT_SIZE, TABLE_SEGMENT_BYTES } from "../src/layout.ts";
 import { ARENA_MAX } from "../src/options.ts";
 import {
   AllocationError, bytes, collect, free, getOption, Heap, InvalidPointerError, malloc, realloc, reserveOsMemory, setOption, stats, usableSize, validate,
@@ -236,6 +236,30 @@ t("addresses in an arena's segment headers (the 4 MiB before its segments) and i
   }
   for (const b of live) assert.ok(checkPattern(b.p, b.size, b.id), `block of ${b.size} intact`);
   for (const b of live) free(b.p);
+  h.destroy();
+  assert.ok(validate().ok);
+});
+
+t("a write into a segment header (its page count, a page's capacity) is reported by validate(), stats() still answers, and once put back all is well (session 30 review: validate() walked 0x41414141 pages off the header slot and crashed, stats() threw RangeError)", () => {
+  const id = reserveOsMemory(16 * MiB, { exclusive: true });
+  const h = Heap.create({ arena: id });
+  const ps = Array.from({ length: 50 }, () => h.malloc(64));
+  const a = ctx.arenas.find((x) => x.id === id)!;
+  const m = a.region.i32;
+  const off = ps[0] - a.region.base;
+  const seg = off - (off % SEGMENT_SIZE);
+  const sw = headerOf(seg);
+  const pg = sw + S_PAGES + ((off - seg) >>> 16) * PAGE_WORDS; // (a small page: 64 KiB)
+  for (const [word, what] of [[sw + S_PAGE_COUNT, /header says 1094795585 pages/], [pg + P_CAPACITY, /capacity 1094795585, .*not a page's/]] as const) {
+    const saved = m[word];
+    m[word] = 0x41414141;
+    const v = validate();
+    assert.ok(!v.ok && v.problems.some((p) => what.test(p)), `reported: ${v.problems.join("; ")}`);
+    assert.type(stats().inUse, "number");
+    m[word] = saved;
+    assert.ok(validate().ok, "put back");
+  }
+  for (const p of ps) free(p);
   h.destroy();
   assert.ok(validate().ok);
 });
