@@ -138,6 +138,9 @@ export interface ConfigureOptions {
   warnFallback?: boolean;
 }
 
+/** configure()'s option names (ConfigureOptions). */
+const CONFIGURE_KEYS: readonly string[] = ["backend", "secure", "debugFill", "nodeFfi", "warnFallback"];
+
 let wantBackend: BackendWant | null = null;
 let wantNodeFfi: NodeFfiWant | null = null;
 let warnFallback: boolean | null = null;
@@ -176,7 +179,8 @@ setOsProvider(() => {
  *   `backend: "ffi"` when no FFI is available (the message says why: e.g. Deno without
  *   `--allow-ffi`).
  * @throws {RangeError} for an unknown backend or nodeFfi, or a secure level outside 0..4.
- * @throws {TypeError} when debugFill or warnFallback is not a boolean.
+ * @throws {TypeError} when debugFill or warnFallback is not a boolean, or for a key that is
+ *   not one of ConfigureOptions' (a typo, or an option of {@link setOption}'s).
  * @example
  * ```ts
  * import { configure, malloc } from "@tsmalloc/tsmalloc";
@@ -186,6 +190,11 @@ setOsProvider(() => {
  * ```
  */
 export function configure(options: ConfigureOptions): void {
+  if (typeof options !== "object" || options === null) throw new TypeError("tsmalloc: configure() takes an options object");
+  for (const k of Object.keys(options)) {
+    // a typo, or an option of setOption's (guardedSampleRate, ...), would else be ignored
+    if (!CONFIGURE_KEYS.includes(k)) throw new TypeError(`tsmalloc: configure() has no option "${k}" (its options: ${CONFIGURE_KEYS.join(", ")}; the others are setOption's)`);
+  }
   if (isInitialized()) throw new Error("tsmalloc: configure() must be called before the first allocation");
   if (options.backend !== undefined) {
     if (options.backend !== "auto" && options.backend !== "ffi" && options.backend !== "buffer") {

@@ -9,7 +9,7 @@
 //     hugeCacheMax; budget.test.ts maxCommitted and maxReserved)
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { free, getOption, Heap, type OptionName, reserveOsMemory, setOption, stats } from "../mod.ts";
+import { configure, free, getOption, Heap, type OptionName, reserveOsMemory, setOption, stats } from "../mod.ts";
 import { readEnv } from "../ffi/env.ts";
 import { newArena } from "../src/arena.ts";
 import { ctx } from "../src/context.ts";
@@ -51,6 +51,15 @@ function keeping(f: () => void): void {
     for (const [n, v] of saved) setOption(n, v as never);
   }
 }
+
+t("configure() throws TypeError for a key it does not have (a typo, or one of setOption's), before anything else, and for a non-object (session 30 review: configure({ securee: 4, guardedSampleRate: 1 }) was accepted and did nothing)", () => {
+  const conf = configure as (o: unknown) => void;
+  for (const o of [{ securee: 4 }, { secure: 1, guardedSampleRate: 1 }, { Backend: "ffi" }]) {
+    assert.throws(() => conf(o), (e: Error) => e instanceof TypeError && /configure\(\) has no option "(securee|guardedSampleRate|Backend)"/.test(e.message), JSON.stringify(o));
+  }
+  for (const o of [null, 3, "secure"]) assert.throws(() => conf(o), (e: Error) => e instanceof TypeError, String(o));
+  assert.is(getOption("guardedSampleRate"), 0, "nothing applied");
+});
 
 t("every option has its default, or the value of its TSMALLOC_<NAME> variable", () => {
   assert.equal([...OPTION_NAMES].sort(), Object.keys(DEFAULTS).sort(), "the option list");
