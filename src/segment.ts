@@ -36,9 +36,20 @@ export function segmentCookie(seg: number): number {
 }
 
 /** A worker's handle on one of its segments. */
-/** Page slots of a segment of this kind (from this worker's own record of it, never from its header: stats and validate walk that many). */
+/**
+ * Page slots and page shift of a segment, from this worker's own record of its kind, never from
+ * its header's S_PAGE_COUNT / S_PAGE_SHIFT: a wild write may change those, and pages set up or
+ * purged from a forged shift lay over live ones (session 30 review).
+ */
 export function pageSlotsOf(ref: SegmentRef): number {
   return 1 << (SEGMENT_SHIFT - PAGE_SHIFT_OF_KIND[ref.kind]);
+}
+function pageShiftOf(ref: SegmentRef): number {
+  return PAGE_SHIFT_OF_KIND[ref.kind];
+}
+/** pageShiftOf for this worker's segment at region offset seg of r. */
+function pageShiftAt(r: Region, seg: number): number {
+  return PAGE_SHIFT_OF_KIND[refs.get(r)![seg >>> SEGMENT_SHIFT]!.kind];
 }
 
 export class SegmentRef {
@@ -238,11 +249,11 @@ export function claimPage(kind: PageKind, arenaId = 0, bsize = 0): { pr: PageRef
   if (s === null) return null;
   const m = s.r.i32;
   const sw = headerOf(s.seg);
-  const count = m[sw + S_PAGE_COUNT];
+  const count = pageSlotsOf(s);
   let i = 0;
   while (i < count && m[sw + S_PAGES + i * PAGE_WORDS + P_BSIZE] !== 0) i++;
   if (i === count) throw new Error("tsmalloc: segment page count is inconsistent");
-  const shift = m[sw + S_PAGE_SHIFT];
+  const shift = pageShiftOf(s);
   const [start, end] = pageArea(s.seg, shift, i);
   const first = i << (shift - SLICE_SHIFT);
   // the slices the page's blocks can reach: a large page of 1-2 MiB blocks leaves up to
@@ -296,11 +307,12 @@ export function releasePage(pr: PageRef, idle = 0): void {
   const m = pr.m;
   const sw = headerOf(pr.seg);
   dropPage(pr);
-  guardPageEnd(pr.r, pr.seg, m[sw + S_PAGE_SHIFT], (pr.pg - sw - S_PAGES) / PAGE_WORDS, false);
-  m.fill(0, pr.pg, pr.pg + PAGE_WORDS);
-  const count = m[sw + S_PAGE_COUNT];
-  const used = --m[sw + S_USED_PAGES];
   const ref = refs.get(pr.r)![pr.seg >>> SEGMENT_SHIFT]!;
+  const shift = pageShiftOf(ref);
+  guardPageEnd(pr.r, pr.seg, shift, (pr.pg - sw - S_PAGES) / PAGE_WORDS, false);
+  m.fill(0, pr.pg, pr.pg + PAGE_WORDS);
+  const count = pageSlotsOf(ref);
+  const used = --m[sw + S_USED_PAGES];
   if (used === 0) {
     releaseSegment(ref);
     maybePurge();
@@ -316,7 +328,7 @@ export function releasePage(pr: PageRef, idle = 0): void {
   // live segments' slots, and it may block (Atomics.wait) with its timer stopped while
   // another worker's refusal needs the memory (session 16: 4 MiB held so, a test failed)
   const delay = budgetAnywhere() ? 0 : Math.max(0, full - idle);
-  const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT); // the slot's slices
+  const n = 1 << (shift - SLICE_SHIFT); // the slot's slices
   const first = ((pr.pg - sw - S_PAGES) / PAGE_WORDS) * n;
   let marked = false;
   for (let k = Math.max(first, firstSlice()); k < first + n; k++) {
@@ -358,7 +370,7 @@ const PURGE_EXTEND_DELAY = 1;
 function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
   const m = ref.r.i32;
   const sw = headerOf(ref.seg);
-  const shift = m[sw + S_PAGE_SHIFT];
+  const shift = pageShiftOf(ref);
   const perPage = shift - SLICE_SHIFT;
   let dropped = 0;
   let runStart = -1;
@@ -385,7 +397,7 @@ function purgePages(ref: SegmentRef, decommit: boolean, all: boolean): number {
     runStart = -1;
   }
   // the free slots' side-table columns go with their slices (a live segment keeps only its live pages' columns)
-  const count = m[sw + S_PAGE_COUNT];
+  const count = pageSlotsOf(ref);
   const tableDropped = ref.arena.purgeColumns(ref.idx, (col) => col >= count || m[sw + S_PAGES + col * PAGE_WORDS + P_BSIZE] === 0, decommit);
   if (tableDropped > 0) message(2, `purged ${formatSize(tableDropped)} of free pages' side tables in arena ${ref.arena.id} segment ${ref.idx}`);
   if (dropped > 0) {
@@ -426,7 +438,7 @@ export function freeSlotBytes(): number {
       if (ref === undefined) continue;
       const m = ref.r.i32;
       const sw = headerOf(ref.seg);
-      const perPage = m[sw + S_PAGE_SHIFT] - SLICE_SHIFT;
+      const perPage = pageShiftOf(ref) - SLICE_SHIFT;
       for (let k = firstSlice(); k < SLICES; k++) {
         if (bitOf(m, sw + S_COMMIT_LO, k) && !sliceInUse(m, sw, ref.seg + k * SLICE_SIZE, k >>> perPage)) n += SLICE_SIZE;
       }
@@ -455,7 +467,7 @@ export function pendingPageBytes(): number {
 export function slotCommittedBytes(pr: PageRef): number {
   const m = pr.m;
   const sw = headerOf(pr.seg);
-  const n = 1 << (m[sw + S_PAGE_SHIFT] - SLICE_SHIFT);
+  const n = 1 << (pageShiftAt(pr.r, pr.seg) - SLICE_SHIFT);
   const i = (pr.pg - sw - S_PAGES) / PAGE_WORDS;
   const first = i * n;
   let c = 0;
@@ -654,7 +666,7 @@ function markUnmarked(delay: number): void {
   for (const ref of liveSegments()) {
     const m = ref.r.i32;
     const sw = headerOf(ref.seg);
-    const perPage = m[sw + S_PAGE_SHIFT] - SLICE_SHIFT;
+    const perPage = pageShiftOf(ref) - SLICE_SHIFT;
     let marked = false;
     for (let k = firstSlice(); k < SLICES; k++) {
       if (bitOf(m, sw + S_COMMIT_LO, k) && !sliceInUse(m, sw, ref.seg + k * SLICE_SIZE, k >>> perPage)) {
@@ -705,11 +717,13 @@ export function adoptSegment(arena: Arena, idx: number, pool: number): SegmentRe
   const seg = idx << SEGMENT_SHIFT;
   const m = arena.region.i32;
   const sw = headerOf(seg);
-  const ref = new SegmentRef(arena, seg, m[sw + S_KIND] as PageKind, pool);
+  // its kind from the segment map's page shift (the header's S_KIND is user-reachable memory)
+  const byMap = PAGE_SHIFT_OF_KIND.indexOf(arena.segKind(idx));
+  const ref = new SegmentRef(arena, seg, (byMap >= 0 ? byMap : m[sw + S_KIND]) as PageKind, pool);
   let l = refs.get(arena.region);
   if (l === undefined) refs.set(arena.region, l = []);
   l[idx] = ref;
-  if (m[sw + S_USED_PAGES] < m[sw + S_PAGE_COUNT]) addAvail(ref);
+  if (m[sw + S_USED_PAGES] < pageSlotsOf(ref)) addAvail(ref);
   if (m[sw + S_USED_PAGES] === 0) {
     releaseSegment(ref);
     return null;

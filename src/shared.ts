@@ -45,14 +45,14 @@ import type { Heap } from "./heap.ts";
 import { adoptForeignRun, disownRun, dropStaleForeignRun, OWNER_RELEASED, releaseForeignRun } from "./huge.ts";
 import {
   P_BSIZE, P_FLAGS, P_HEAP, P_OWNER, P_THREAD_FREE, PAGE_WORDS, PF_CHECKED, S_COOKIE, S_OWNER, S_PAGE_COUNT, S_PAGES, S_USED_PAGES,
-  SEGMENT_SHIFT, SEGMENT_SIZE, headerOf,
+  SEGMENT_SHIFT, SEGMENT_SIZE, SMALL_PAGE_SHIFT, headerOf,
 } from "./layout.ts";
 import { noteBudget } from "./budget.ts";
 import { RobustLock } from "./lock.ts";
 import { regionView } from "./os.ts";
 import { setPageFlags } from "./page.ts";
 import type { PageRef, Region } from "./region.ts";
-import { adoptSegment, forgetSegment, liveSegments, pageRefAt, releaseCached, segmentCookie } from "./segment.ts";
+import { adoptSegment, forgetSegment, liveSegments, pageRefAt, pageSlotsOf, releaseCached, segmentCookie } from "./segment.ts";
 import { finishPush, guardedActive, guardedBlocks, repairChecked } from "./secure.ts";
 import { message } from "./log.ts";
 import { setFreeMode } from "./secure-free.ts";
@@ -430,8 +430,9 @@ function reclaim(heap: Heap, max = 4): boolean {
       }
       Atomics.sub(r.m, R_ABANDONED, 1);
       got++;
-      if (adoptSegment(a, idx, heap.arenaId) === null) continue; // (no page: released, maybe claimed by another worker already)
-      const count = m[s + S_PAGE_COUNT];
+      const ref = adoptSegment(a, idx, heap.arenaId);
+      if (ref === null) continue; // (no page: released, maybe claimed by another worker already)
+      const count = pageSlotsOf(ref);
       const pages: PageRef[] = [];
       for (let i = 0; i < count; i++) {
         if (m[s + S_PAGES + i * PAGE_WORDS + P_BSIZE] > 0) pages.push(pageRefAt(a.region, idx << SEGMENT_SHIFT, i));
@@ -461,7 +462,7 @@ export function reclaimAll(heap: Heap): boolean {
  * its owner was stopped, maybe between two writes of a page's lists (secure.ts repairChecked).
  */
 function abandonSegment(m: Int32Array, s: number, expectOwner: number, stopped = false): boolean {
-  const count = m[s + S_PAGE_COUNT];
+  const count = Math.min(m[s + S_PAGE_COUNT], SEGMENT_SIZE >>> SMALL_PAGE_SHIFT); // (no more slots than small pages, whatever a write into the header says)
   let live = 0;
   for (let i = 0; i < count; i++) {
     const pg = s + S_PAGES + i * PAGE_WORDS;

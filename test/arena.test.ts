@@ -264,6 +264,38 @@ t("a write into a segment header (its page count, a page's capacity) is reported
   assert.ok(validate().ok);
 });
 
+t("16 bytes written over a live segment's header (cookie, kind, page shift, page count) change nothing malloc, free or a purge does: 3,000 more blocks from its heap are distinct and disjoint from the live ones (session 30 review: pages were set up from the forged shift, malloc returned 0 and then never returned)", () => {
+  const id = reserveOsMemory(16 * MiB, { exclusive: true });
+  const h = Heap.create({ arena: id });
+  const live = Array.from({ length: 50 }, (_, i) => {
+    const p = h.malloc(64);
+    fillPattern(p, 64, i + 1);
+    return p;
+  });
+  const a = ctx.arenas.find((x) => x.id === id)!;
+  const m = a.region.i32;
+  const off = live[0] - a.region.base;
+  const sw = headerOf(off - (off % SEGMENT_SIZE));
+  const saved = Array.from(m.subarray(sw, sw + 4));
+  m.fill(0x41414141, sw, sw + 4); // S_COOKIE, S_KIND, S_PAGE_SHIFT, S_PAGE_COUNT
+  const seen = new Set(live);
+  const more: number[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const p = h.malloc(64);
+    assert.ok(p !== 0 && p % 16 === 0 && !seen.has(p), `malloc #${i}: 0x${p.toString(16)}`);
+    seen.add(p);
+    more.push(p);
+  }
+  for (const p of more) h.free(p);
+  collect(true);
+  live.forEach((p, i) => assert.ok(checkPattern(p, 64, i + 1), `live block ${i} intact`));
+  assert.ok(validate().problems.some((p) => /header says 1094795585 pages/.test(p)), "validate() reports the header");
+  saved.forEach((v, k) => (m[sw + k] = v));
+  for (const p of live) free(p);
+  h.destroy();
+  assert.ok(validate().ok);
+});
+
 t("a freed segment reused before its purge keeps its exact commit (64 KiB slices, not the whole segment)", () => {
   const delay0 = getOption("purgeDelay");
   try {
